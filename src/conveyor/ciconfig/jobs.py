@@ -1,0 +1,223 @@
+"""One job's mapping -> ``JobConfig``, with GitLab's validation texts.
+
+Keys fall in four groups: supported (turned into ``JobConfig`` fields), accepted and ignored for
+now (they do not change which jobs run or what they run), known but not supported yet (refused
+with a clear message rather than silently run differently from GitLab), and unknown (GitLab's
+"contains unknown keys" error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.ciconfig import duration, values
+from conveyor.ciconfig.errors import IssueCollector
+from conveyor.ciconfig.model import DEFAULT_JOB_STAGE, JobConfig, Need
+from conveyor.ciconfig.yamlsource import YamlList, YamlMap
+from conveyor.protocol.enums import When
+
+MAX_JOB_NAME_LENGTH = 255
+MAX_TIMEOUT_SECONDS = 30 * 86400  # GitLab: Project::MAX_BUILD_TIMEOUT, one month
+SUPPORTED_KEYS = frozenset(
+    "stage script before_script after_script variables needs when allow_failure timeout".split()
+)
+IGNORED_KEYS = frozenset(
+    "tags image services artifacts cache dependencies retry interruptible environment coverage "
+    "resource_group hooks id_tokens secrets release pages publish manual_confirmation identity "
+    "dast_configuration".split()
+)
+UNSUPPORTED_KEYS = frozenset(
+    "extends rules only except parallel trigger inherit start_in run".split()
+)
+KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | UNSUPPORTED_KEYS
+GITLAB_WHEN = "on_success, on_failure, always, manual, delayed"
+NEED_KEYS = frozenset({"job", "optional", "artifacts"})
+
+
+class _Job:
+    """Where issues of one job go: its name, its mapping (for key lines) and the collector."""
+
+    def __init__(self, name: str, config: YamlMap, line: int, issues: IssueCollector) -> None:
+        self.name, self.config, self.line, self.issues = name, config, line, issues
+        self.location = f"jobs:{name}"
+
+    def key_line(self, key: str) -> int:
+        return self.config.lines.get(key, self.line)
+
+    def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
+        at = line if line is not None else self.key_line(key) if key else self.line
+        self.issues.add(message, at, job=self.name, key=key)
+
+
+def parse_job(
+    name: str, config: YamlMap, line: int, stages: list[str], issues: IssueCollector
+) -> JobConfig | None:
+    """Validate one visible job; returns None when it has issues (all recorded in ``issues``).
+
+    Args:
+        name: the job's key; ``line`` is where that key is.
+        config: the job's mapping, with key lines.
+        stages: the pipeline's stages, ``.pre`` and ``.post`` included, to check ``stage:``.
+        issues: where every problem goes.
+    """
+    job = _Job(name, config, line, issues)
+    before = len(issues.issues)
+    if len(name) > MAX_JOB_NAME_LENGTH:
+        job.add(f"{job.location} name is too long (maximum is {MAX_JOB_NAME_LENGTH} characters)")
+    for key in config:
+        if key in UNSUPPORTED_KEYS:
+            job.add(f"{job.location}:{key} keyword is not supported yet", key)
+    if not ("script" in config or "run" in config or "trigger" in config):
+        # GitLab words this one with a space, not a colon: "jobs build config should ...".
+        job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
+        return None
+    unknown = [str(key) for key in config if key not in KNOWN_KEYS]
+    if unknown:
+        job.add(f"{job.location} config contains unknown keys: {', '.join(unknown)}", unknown[0])
+
+    script = _script(job)
+    before_script = _commands(job, "before_script")
+    after_script = _commands(job, "after_script")
+    stage = config.get("stage", DEFAULT_JOB_STAGE)
+    if not isinstance(stage, str):
+        job.add(f"{job.location}:stage config should be a string", "stage")
+    elif stage not in stages:
+        job.add(
+            f"{name} job: chosen stage {stage} does not exist; "
+            f"available stages are {', '.join(stages)}",
+            "stage",
+        )
+    variables = values.variables(
+        config.get("variables"),
+        f"{job.location}:variables",
+        job.key_line("variables"),
+        issues,
+        allowed_data=values.JOB_VARIABLE_DATA,
+        job=name,
+    )
+    when = _when(job)
+    allow_failure = _allow_failure(job, when)
+    timeout = _timeout(job)
+    needs = _needs(job)
+    if len(issues.issues) > before or script is None or when is None:
+        return None
+    return JobConfig(
+        name=name,
+        stage=stage,
+        script=script,
+        before_script=before_script,
+        after_script=after_script,
+        variables=variables,
+        needs=needs,
+        when=when,
+        allow_failure=allow_failure,
+        timeout=timeout,
+        line=line,
+    )
+
+
+def _script(job: _Job) -> list[str] | None:
+    value = job.config.get("script")
+    if value is None or value == "" or value == []:
+        job.add(f"{job.location} script can't be blank", "script")
+        return None
+    return _commands(job, "script")
+
+
+def _commands(job: _Job, key: str) -> list[str] | None:
+    value = job.config.get(key)
+    if value is None:
+        return None
+    location = f"{job.location}:{key}"
+    return values.commands(value, location, job.key_line(key), job.issues, job=job.name, key=key)
+
+
+def _when(job: _Job) -> When | None:
+    value = job.config.get("when")
+    if value is None:
+        return When.ON_SUCCESS
+    if value == "delayed":
+        job.add(f"{job.location} when:delayed is not supported yet", "when")
+        return None
+    if isinstance(value, str) and value in set(When):
+        return When(value)
+    job.add(f"{job.location} when should be one of: {GITLAB_WHEN}", "when")
+    return None
+
+
+def _allow_failure(job: _Job, when: When | None) -> bool:
+    value = job.config.get("allow_failure")
+    if value is None:
+        return when is When.MANUAL  # GitLab: an optional (non-blocking) manual job by default
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, dict):
+        job.add(
+            f"{job.location} allow_failure should be a hash or a boolean value", "allow_failure"
+        )
+        return False
+    extra = [str(key) for key in value if key != "exit_codes"]
+    if extra:
+        job.add(
+            f"{job.location}:allow_failure config contains unknown keys: {', '.join(extra)}",
+            "allow_failure",
+        )
+        return False
+    codes = value.get("exit_codes")
+    codes = codes if isinstance(codes, list) else [codes]
+    if not codes or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+        job.add(
+            f"{job.location}:allow_failure exit_codes should be an integer or an array of integers",
+            "allow_failure",
+        )
+    # Until exit codes reach the runner, {exit_codes: ...} allows every failure.
+    return True
+
+
+def _timeout(job: _Job) -> int | None:
+    value = job.config.get("timeout")
+    if value is None:
+        return None
+    seconds = duration.parse_seconds(value) if values.is_scalar(value) else None
+    if not seconds:
+        job.add(f"{job.location}:timeout config should be a duration", "timeout")
+        return None
+    if seconds > MAX_TIMEOUT_SECONDS:
+        job.add(f"{job.location}:timeout config should not exceed the limit", "timeout")
+        return None
+    return seconds
+
+
+def _needs(job: _Job) -> list[Need] | None:
+    value = job.config.get("needs")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        job.add(f"{job.location}:needs config can only be an array of job names or hashes", "needs")
+        return None
+    lines = value.lines if isinstance(value, YamlList) else [job.key_line("needs")] * len(value)
+    needs = [_need(job, item, line) for item, line in zip(value, lines, strict=True)]
+    return [need for need in needs if need is not None]
+
+
+def _need(job: _Job, item: Any, line: int) -> Need | None:
+    location = f"{job.location}:needs"
+    problem: str | None = None
+    if isinstance(item, str):
+        if item:
+            return Need(job=item, line=line)
+        problem = f"{location} entries cannot be empty"
+    elif not isinstance(item, dict):
+        problem = f"{location}:need config must be a string or a hash"
+    elif "pipeline" in item or "project" in item:
+        problem = f"{location}:need with pipeline: or project: is not supported yet"
+    elif extra := [str(key) for key in item if key not in NEED_KEYS]:
+        problem = f"{location}:need config contains unknown keys: {', '.join(extra)}"
+    elif not isinstance(item.get("job"), str) or not item["job"]:
+        problem = f"{location}:need job should be a non-empty string"
+    elif not isinstance(item.get("optional", False), bool):
+        problem = f"{location}:need optional should be a boolean value"
+    else:
+        return Need(job=item["job"], optional=item.get("optional", False), line=line)
+    job.add(problem, "needs", line)
+    return None

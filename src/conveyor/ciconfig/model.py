@@ -1,0 +1,70 @@
+"""The expanded configuration: what ``ciconfig.load`` returns and ``pipeline.build`` reads.
+
+Plain frozen dataclasses. Lists and dicts inside them are not copied defensively: treat them as
+read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conveyor.protocol.enums import When
+
+PRE_STAGE = ".pre"
+POST_STAGE = ".post"
+EDGE_STAGES = (PRE_STAGE, POST_STAGE)
+DEFAULT_STAGES = (PRE_STAGE, "build", "test", "deploy", POST_STAGE)
+DEFAULT_JOB_STAGE = "test"
+
+
+@dataclass(frozen=True)
+class Need:
+    """One entry of a job's ``needs:``. ``line`` locates it for error messages only."""
+
+    job: str
+    optional: bool = False
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """One visible job after validation.
+
+    ``before_script``/``after_script`` are None when the job does not set them: it then inherits
+    ``default:`` (a job's own value replaces the default, it never merges). ``needs`` is None
+    without ``needs:`` (stage ordering applies) and a list, possibly empty, otherwise.
+    ``allow_failure`` already holds GitLab's default: true for ``when: manual``, else false.
+    ``timeout`` is in seconds. ``line`` is the 1-based line of the job's key.
+    """
+
+    name: str
+    stage: str
+    script: list[str]
+    before_script: list[str] | None
+    after_script: list[str] | None
+    variables: dict[str, str]
+    needs: list[Need] | None
+    when: When
+    allow_failure: bool
+    timeout: int | None
+    line: int
+
+
+@dataclass(frozen=True)
+class DefaultConfig:
+    """The supported keys of ``default:``, or of the deprecated global keywords of the same name."""
+
+    before_script: list[str] = field(default_factory=list)
+    after_script: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole ``.gitlab-ci.yml``: stages with ``.pre`` first and ``.post`` last, global
+    variables, ``default:``, and the visible jobs in file order."""
+
+    stages: list[str]
+    variables: dict[str, str]
+    jobs: dict[str, JobConfig]
+    default: DefaultConfig = field(default_factory=DefaultConfig)
+    filename: str = ".gitlab-ci.yml"

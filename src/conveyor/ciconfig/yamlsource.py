@@ -1,0 +1,192 @@
+"""YAML text -> dicts and lists that remember the line of every key and item.
+
+PyYAML's SafeLoader (YAML 1.1, as GitLab's Psych): anchors, aliases and ``<<`` merge keys work
+within the file. Two changes: timestamps and ``=`` stay strings (a date in ``variables:`` is the
+text the user wrote), and ``!reference`` is recognised so it can be refused clearly.
+
+Hostile input is refused cheaply, before anything is constructed: text over 1 MiB, more than
+100,000 nodes once aliases are expanded (a "billion laughs" document is small as text but huge
+as data), recursive aliases, and nesting deeper than the parser's stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from conveyor.ciconfig.errors import ConfigError, ConfigIssue
+
+MAX_TEXT_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+_DROPPED_RESOLVERS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+
+
+class YamlMap(dict[Any, Any]):
+    """A YAML mapping. ``line`` is where it starts; ``lines[key]`` is the line of each key."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class YamlList(list[Any]):
+    """A YAML sequence. ``line`` is where it starts; ``lines[i]`` is the line of item ``i``."""
+
+    line: int = 0
+    lines: list[int]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed file: the optional ``spec:`` header document and the body after ``---``."""
+
+    header: YamlMap | None
+    body: Any
+
+
+class _Loader(yaml.SafeLoader):
+    references: list[int]
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED_RESOLVERS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _construct_map(loader: _Loader, node: MappingNode) -> Any:
+    data = YamlMap()
+    data.line = _line(node)
+    data.lines = {}
+    yield data
+    mapping = loader.construct_mapping(node)  # also resolves `<<` merge keys into node.value
+    data.update(mapping)
+    for key_node, _ in node.value:
+        data.lines[loader.construct_object(key_node)] = _line(key_node)
+
+
+def _construct_seq(loader: _Loader, node: SequenceNode) -> Any:
+    data = YamlList()
+    data.line = _line(node)
+    data.lines = [_line(item) for item in node.value]
+    yield data
+    data.extend(loader.construct_sequence(node))
+
+
+def _construct_reference(loader: _Loader, node: Node) -> None:
+    loader.references.append(_line(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_Loader.add_constructor("!reference", _construct_reference)
+
+
+def parse(text: str, filename: str) -> Document:
+    """Parse one CI file; raises ``ConfigError`` for empty, oversized or malformed YAML."""
+
+    def fail(message: str, line: int | None = None) -> ConfigError:
+        return ConfigError([ConfigIssue(message, filename, line)])
+
+    if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        raise fail(f"The parsed YAML is too big: the file is over {MAX_TEXT_BYTES} bytes")
+    if not text.strip():
+        raise fail(f"Please provide content of {filename}")
+    loader = _Loader(text)
+    loader.references = []
+    try:
+        nodes: list[Node] = []
+        while loader.check_node():
+            nodes.append(loader.get_node())
+        _check_size(nodes, fail)
+        documents = [loader.construct_document(node) for node in nodes]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise fail(_describe(exc), mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        raise fail(f"({exc.reason})", text.count("\n", 0, exc.position) + 1) from None
+    except yaml.YAMLError as exc:
+        raise fail(f"({exc})") from None
+    except RecursionError:
+        raise fail("The parsed YAML is too deep") from None
+    finally:
+        loader.dispose()
+    if loader.references:
+        raise ConfigError(
+            ConfigIssue("!reference tags are not supported yet", filename, line)
+            for line in loader.references
+        )
+    return _split_header(documents, nodes, fail)
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem and context in one line, as Psych words it in GitLab's messages."""
+    parts = [exc.problem or "invalid YAML"]
+    if exc.context:
+        where = exc.context_mark
+        at = f" at line {where.line + 1} column {where.column + 1}" if where else ""
+        parts.append(f"{exc.context}{at}")
+    return f"({' '.join(parts)})"
+
+
+def _split_header(documents: list[Any], nodes: list[Node], fail: Any) -> Document:
+    if len(documents) == 1:
+        return Document(header=None, body=documents[0])
+    first = documents[0]
+    if len(documents) == 2 and isinstance(first, YamlMap) and set(first) == {"spec"}:
+        return Document(header=first, body=documents[1])
+    raise fail(
+        "Invalid configuration format: only a spec: header document may come before ---",
+        _line(nodes[1]),
+    )
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_size(roots: list[Node], fail: Any) -> None:
+    """Count nodes as if every alias were expanded; refuse too many and recursive aliases.
+
+    Each distinct node is visited once and its expanded size memoised, so the check is linear in
+    the text even when the expansion is exponential.
+    """
+    sizes: dict[int, int] = {}
+    total = 0
+    for root in roots:
+        on_path: set[int] = set()
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, finished = stack.pop()
+            key = id(node)
+            if finished:
+                on_path.discard(key)
+                sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+                if sizes[key] > MAX_NODES:
+                    break
+                continue
+            if key in sizes:
+                continue
+            on_path.add(key)
+            stack.append((node, True))
+            for child in _children(node):
+                if id(child) in on_path:
+                    message = "The parsed YAML is invalid: an alias refers to itself"
+                    raise fail(message, _line(child))
+                if id(child) not in sizes:
+                    stack.append((child, False))
+        total += sizes.get(id(root), MAX_NODES + 1)
+        if total > MAX_NODES:
+            raise fail(
+                f"The parsed YAML is too big: more than {MAX_NODES} nodes once aliases are expanded"
+            )

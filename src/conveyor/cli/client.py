@@ -1,0 +1,76 @@
+"""A small client of Conveyor's admin API (projects, pipelines, jobs, logs) for the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from conveyor.protocol import headers, keepalive
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: Any) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class AdminClient:
+    def __init__(self, url: str, token: str, *, config: keepalive.KeepaliveConfig | None = None) -> None:
+        transport = httpx.AsyncHTTPTransport(socket_options=keepalive.socket_options(config or keepalive.KeepaliveConfig()))
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/") + "/api/v4",
+            headers={headers.PRIVATE_TOKEN: token},
+            transport=transport,
+            timeout=httpx.Timeout(30.0, read=120.0),
+        )
+
+    async def __aenter__(self) -> AdminClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message", response.text)
+            except ValueError:
+                message = response.text
+            raise ApiError(response.status_code, message)
+        return response.json()
+
+    async def create_runner(self, description: str) -> dict[str, Any]:
+        return await self._json("POST", "/user/runners", json={"runner_type": "instance_type", "description": description})
+
+    async def add_project(self, source: str, name: str | None = None) -> dict[str, Any]:
+        return await self._json("POST", "/projects", json={"source": source, "name": name})
+
+    async def project(self, id_or_name: str) -> dict[str, Any] | None:
+        try:
+            return await self._json("GET", f"/projects/{id_or_name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_pipeline(self, project: str, ref: str | None = None) -> dict[str, Any]:
+        return await self._json("POST", f"/projects/{project}/pipeline", params={"ref": ref} if ref else None)
+
+    async def pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
+        return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}")
+
+    async def jobs(self, project: str, pipeline_id: int) -> list[dict[str, Any]]:
+        return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}/jobs")
+
+    async def trace(self, project: str, job_id: int, start: int = 0) -> bytes:
+        """The job log from byte ``start`` (b"" when nothing new)."""
+        extra = {"Range": f"bytes={start}-"} if start else {}
+        response = await self._http.get(f"/projects/{project}/jobs/{job_id}/trace", headers=extra)
+        if response.status_code == 416:
+            return b""
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, response.text)
+        return response.content

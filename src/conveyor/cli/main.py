@@ -1,0 +1,123 @@
+"""``conveyor``: run a pipeline locally, or run the server, a runner, or drive a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from conveyor.cli.client import AdminClient, ApiError
+
+app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
+project_app = typer.Typer(help="Projects on a running server.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+app.add_typer(pipeline_app, name="pipeline")
+console = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[str, typer.Option("--url", envvar="CONVEYOR_URL", help="Server URL.")]
+TokenOption = Annotated[
+    str, typer.Option("--token", envvar=["CONVEYOR_TOKEN", "CONVEYOR_INITIAL_ROOT_TOKEN"], help="Admin token (glpat-…).")
+]
+
+
+@app.command()
+def run(
+    path: Annotated[Path, typer.Argument(help="A git repository with a .gitlab-ci.yml.")] = Path("."),
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="CONVEYOR_DATA_DIR")] = None,
+) -> None:
+    """Run the pipeline of HEAD on an embedded server and runner; exit 1 if it fails."""
+    from conveyor.cli import run as runner_of_pipelines
+    from conveyor.server.settings import default_data_dir
+
+    try:
+        code = runner_of_pipelines.run(path.resolve(), (data_dir or default_data_dir()).resolve(), console)
+    except (runner_of_pipelines.RunError, ApiError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+@app.command()
+def server(
+    host: Annotated[Optional[str], typer.Option(help="Bind address.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (0 picks a free one).")] = None,
+) -> None:
+    """Run the Conveyor server (embedded PostgreSQL and Redis unless configured)."""
+    from conveyor.server import serve
+    from conveyor.server.settings import ServerSettings
+
+    serve.run(ServerSettings.from_env(host=host, port=port))
+
+
+@app.command()
+def runner(
+    url: Annotated[Optional[str], typer.Option(help="Coordinator URL.")] = None,
+    token: Annotated[Optional[str], typer.Option(help="Runner token (glrt-…).")] = None,
+    builds_dir: Annotated[Optional[Path], typer.Option(help="Where jobs check out and run.")] = None,
+    check_interval: Annotated[Optional[float], typer.Option(help="Seconds between job requests.")] = None,
+) -> None:
+    """Run a shell-executor runner against a Conveyor or GitLab server."""
+    from conveyor.runner import main as runner_main
+    from conveyor.runner.settings import RunnerSettings
+
+    settings = RunnerSettings.from_env(url=url, token=token, builds_dir=builds_dir, check_interval=check_interval)
+    raise typer.Exit(runner_main.main(settings))
+
+
+@project_app.command("add")
+def project_add(
+    source: Annotated[str, typer.Argument(help="Local path or git URL.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+    name: Annotated[Optional[str], typer.Option(help="Project name (default: the directory name).")] = None,
+) -> None:
+    """Register a repository with a running server."""
+    if source and "://" not in source and not source.startswith("git@"):
+        source = str(Path(source).resolve())
+    _print(_call(url, token, lambda client: client.add_project(source, name)))
+
+
+@pipeline_app.command("create")
+def pipeline_create(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+    ref: Annotated[Optional[str], typer.Option(help="Branch, tag or sha (default branch if unset).")] = None,
+) -> None:
+    """Create a pipeline for a project's ref on a running server."""
+    _print(_call(url, token, lambda client: client.create_pipeline(project, ref)))
+
+
+def _call(url: str, token: str, action):  # noqa: ANN001, ANN202
+    if not token:
+        err.print("[red]error:[/] an admin token is needed (--token or CONVEYOR_TOKEN)")
+        raise typer.Exit(2)
+
+    async def go():  # noqa: ANN202
+        async with AdminClient(url, token) as client:
+            return await action(client)
+
+    try:
+        return asyncio.run(go())
+    except ApiError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        err.print(f"[red]error:[/] cannot reach {url}: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _print(data: object) -> None:
+    console.print_json(json.dumps(data))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

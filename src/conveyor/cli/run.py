@@ -1,0 +1,159 @@
+"""``conveyor run``: embedded server + runner as child processes, one pipeline for HEAD, live logs.
+
+Steps: start ``conveyor server`` on a free port (embedded PostgreSQL/Redis under the data dir),
+create a runner and start ``conveyor runner`` with its token, register the repository, create a
+pipeline for HEAD, stream every job's log as it grows, print the status table, stop the children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from conveyor.cli.client import AdminClient
+from conveyor.cli.display import LogPrinter, status_table
+
+FINISHED = {"success", "failed", "canceled", "skipped"}
+READY_LINE = "Conveyor server listening on"  # printed by conveyor.server.serve
+
+
+class RunError(Exception):
+    pass
+
+
+def git(path: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RunError(out.stderr.strip() or f"git {' '.join(args)} failed")
+    return out.stdout.strip()
+
+
+def admin_token(data_dir: Path) -> str:
+    """The CLI's own admin token, kept (mode 0600) in the data dir and reused across runs."""
+    path = data_dir / "cli-admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = "glpat-" + secrets.token_urlsafe(32)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token)
+    return token
+
+
+class Child:
+    """A child process of ours, stopped with SIGTERM (then SIGKILL) when we are done."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=self._log)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def start_server(data_dir: Path, env: dict[str, str]) -> tuple[Child, str]:
+    child = Child(
+        [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", "0"],
+        env,
+        data_dir / "server.log",
+    )
+    assert child.proc.stdout is not None
+    for raw in child.proc.stdout:
+        line = raw.decode(errors="replace").strip()
+        if line.startswith(READY_LINE):
+            return child, line.split()[-1]
+    child.stop()
+    raise RunError(f"the server did not start; see {child.log_path}:\n{child.log_path.read_text()[-3000:]}")
+
+
+def run(path: Path, data_dir: Path, console: Console) -> int:
+    repo = Path(git(path, "rev-parse", "--show-toplevel"))
+    if not git(repo, "ls-tree", "--name-only", "HEAD", ".gitlab-ci.yml"):
+        raise RunError(f"{repo} has no committed .gitlab-ci.yml at HEAD")
+    if git(repo, "status", "--porcelain", "--", ".gitlab-ci.yml"):
+        console.print("[yellow]note: .gitlab-ci.yml has uncommitted changes; running the committed HEAD[/]")
+    ref = git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    ref = git(repo, "rev-parse", "HEAD") if ref == "HEAD" else ref
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = admin_token(data_dir)
+    env = {**os.environ, "CONVEYOR_DATA_DIR": str(data_dir), "CONVEYOR_INITIAL_ROOT_TOKEN": token}
+    env.setdefault("CONVEYOR_TRACE_UPDATE_INTERVAL", "1")
+    console.print(f"[dim]starting the embedded server (data in {data_dir})…[/]")
+    server, url = start_server(data_dir, env)
+    runner: Child | None = None
+    try:
+        async def setup() -> str:
+            async with AdminClient(url, token) as client:
+                return (await client.create_runner(f"conveyor run {repo.name}"))["token"]
+
+        runner_token = asyncio.run(setup())
+        runner_env = {**env, "CONVEYOR_RUNNER_CHECK_INTERVAL": env.get("CONVEYOR_RUNNER_CHECK_INTERVAL", "0.5")}
+        runner = Child(
+            [sys.executable, "-m", "conveyor", "runner", "--url", url, "--token", runner_token,
+             "--builds-dir", str(data_dir / "builds")],
+            runner_env,
+            data_dir / "runner.log",
+        )
+        return asyncio.run(_pipeline(url, token, repo, ref, console))
+    finally:
+        if runner:
+            runner.stop()
+        server.stop()
+
+
+async def _pipeline(url: str, token: str, repo: Path, ref: str, console: Console) -> int:
+    async with AdminClient(url, token) as client:
+        project = await _project(client, repo)
+        pipeline = await client.create_pipeline(str(project["id"]), ref)
+        console.print(f"[bold]Pipeline #{pipeline['id']}[/] for {project['name']} {ref} @ {pipeline['sha'][:8]}")
+        final = await follow(client, str(project["id"]), pipeline["id"], LogPrinter(console))
+        console.print(status_table(final, await client.jobs(str(project["id"]), pipeline["id"])))
+        return 0 if final["status"] == "success" else 1
+
+
+async def _project(client: AdminClient, repo: Path) -> dict[str, Any]:
+    name = repo.name
+    existing = await client.project(name)
+    if existing and Path(existing["source"]) != repo.resolve():
+        name = f"{repo.name}-{hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:8]}"
+        existing = await client.project(name)
+    return existing or await client.add_project(str(repo), name)
+
+
+async def follow(client: AdminClient, project: str, pipeline_id: int, printer: LogPrinter, poll: float = 0.3) -> dict[str, Any]:
+    """Print every job's log as it grows until the pipeline finishes and every log is drained."""
+    offsets: dict[int, int] = {}
+    done: set[int] = set()
+    while True:
+        pipeline = await client.pipeline(project, pipeline_id)
+        jobs = await client.jobs(project, pipeline_id)
+        for job in jobs:
+            if job["id"] in done or job["status"] in ("created", "pending", "skipped", "manual"):
+                continue
+            data = await client.trace(project, job["id"], offsets.get(job["id"], 0))
+            if data:
+                offsets[job["id"]] = offsets.get(job["id"], 0) + len(data)
+                printer.feed(job["id"], job["name"], data)
+            if job["status"] in FINISHED and offsets.get(job["id"], 0) >= job["trace_size"]:
+                printer.flush(job["id"], job["name"])
+                done.add(job["id"])
+        if pipeline["status"] in FINISHED and all(j["id"] in done or j["status"] in FINISHED and not j["trace_size"] for j in jobs):
+            return pipeline
+        await asyncio.sleep(poll)

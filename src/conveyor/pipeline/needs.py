@@ -1,0 +1,144 @@
+"""``needs:`` validation for ``build``, with GitLab's texts (``yaml_processor.rb``, seeds).
+
+Order, as GitLab: every job's needs are checked against the whole configuration (target defined,
+name length, not in a later stage, no duplicates), then the needs graph for cycles; finally the
+needs of the jobs that are added to the pipeline are resolved against the jobs that were (a job
+with ``when: never`` is not added): an ``optional: true`` need to a missing job is dropped, any
+other is an error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from conveyor.ciconfig import IssueCollector, JobConfig, PipelineConfig
+
+MAX_NEED_NAME_LENGTH = 128
+
+
+def validate(config: PipelineConfig, issues: IssueCollector) -> None:
+    """Check every job's needs against the whole configuration; issues go to ``issues``."""
+    stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
+    for job in config.jobs.values():
+        if job.needs is None:
+            continue
+        for need in job.needs:
+            target = config.jobs.get(need.job)
+            line = need.line or job.line
+            if target is None:
+                if not need.optional:
+                    message = f"{job.name} job: undefined need: {need.job}"
+                    issues.add(message, line, job=job.name, key="needs")
+                continue
+            if len(need.job) > MAX_NEED_NAME_LENGTH:
+                issues.add(
+                    f"{job.name} job: need `{need.job}` name is too long "
+                    f"(maximum is {MAX_NEED_NAME_LENGTH} characters)",
+                    line,
+                    job=job.name,
+                    key="needs",
+                )
+            if stage_idx[target.stage] > stage_idx[job.stage]:
+                issues.add(
+                    f"{job.name} job: need {need.job} is not defined in current or prior stages",
+                    line,
+                    job=job.name,
+                    key="needs",
+                )
+        counts = Counter(need.job for need in job.needs)
+        duplicated = [name for name, count in counts.items() if count > 1]
+        if duplicated:
+            line = next(n.line for n in job.needs if n.job == duplicated[0]) or job.line
+            issues.add(
+                f"{job.name} has the following needs duplicated: {', '.join(duplicated)}.",
+                line,
+                job=job.name,
+                key="needs",
+            )
+    _check_cycles(config, issues)
+
+
+def resolve(
+    job: JobConfig, added: dict[str, JobConfig], issues: IssueCollector
+) -> list[str] | None:
+    """The names ``job`` needs among the ``added`` jobs; None when it has no ``needs:``."""
+    if job.needs is None:
+        return None
+    names: list[str] = []
+    for need in job.needs:
+        if need.job in added:
+            names.append(need.job)
+        elif not need.optional:
+            issues.add(
+                f"'{job.name}' job needs '{need.job}' job, but it was not added to the pipeline",
+                need.line or job.line,
+                job=job.name,
+                key="needs",
+            )
+    return names
+
+
+def _check_cycles(config: PipelineConfig, issues: IssueCollector) -> None:
+    """One issue per strongly connected component of the needs graph (Tarjan, iterative)."""
+    edges = {
+        name: [n.job for n in job.needs or [] if n.job in config.jobs]
+        for name, job in config.jobs.items()
+    }
+    for component in strongly_connected(edges):
+        first = component[0]
+        if len(component) > 1:
+            listed = ", ".join(f'"{name}"' for name in component)
+            detail = f"topological sort failed: [{listed}]"
+        elif first in edges[first]:
+            detail = f"self-dependency: {first}"
+        else:
+            continue
+        issues.add(
+            f"The pipeline has circular dependencies: {detail}",
+            config.jobs[first].line,
+            job=first,
+            key="needs",
+        )
+
+
+def strongly_connected(edges: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components; each listed in the order of ``edges``' keys."""
+    order = {name: idx for idx, name in enumerate(edges)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(component, key=order.__getitem__))
+    return sorted(components, key=lambda c: order[c[0]])

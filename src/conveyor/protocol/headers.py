@@ -1,0 +1,11 @@
+"""HTTP header names of the GitLab runner API (runner-api.md sections 1, 4, 5)."""
+
+JOB_STATUS = "Job-Status"
+TRACE_UPDATE_INTERVAL = "X-GitLab-Trace-Update-Interval"
+LAST_UPDATE = "X-GitLab-Last-Update"
+JOB_TOKEN = "JOB-TOKEN"
+RUNNER_TOKEN = "RUNNER-TOKEN"
+PRIVATE_TOKEN = "PRIVATE-TOKEN"
+CONTENT_RANGE = "Content-Range"
+RANGE = "Range"
+RETRY_AFTER = "Retry-After"

@@ -1,0 +1,304 @@
+"""CoordinatorClient: the only HTTP code of the runner (GitLab runner API v4).
+
+One ``httpx.AsyncClient`` per process, on a transport whose every TCP connection sets
+SO_KEEPALIVE and the configured probe timing. Every request passes through a small retry layer
+(runner-api.md section 1.3: 408/429/5xx, ``Retry-After``, at most 5 attempts, exponential
+backoff with jitter). Network errors are never retried here: the callers own that decision and
+get a ``FAILED`` result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pydantic
+import structlog
+
+from conveyor.protocol import headers, keepalive
+from conveyor.protocol.models import (
+    JobOutput,
+    JobPayload,
+    JobRequest,
+    RegistrationDetails,
+    RunnerInfo,
+    UpdateJobRequest,
+    VerifyRunnerRequest,
+)
+from conveyor.protocol.trace import content_range, parse_range
+from conveyor.runner import info as runner_info
+from conveyor.runner.results import (
+    JobRequestResult,
+    PatchKind,
+    PatchResult,
+    RejectedJob,
+    UpdateKind,
+    UpdateResult,
+    VerifyResult,
+)
+from conveyor.runner.settings import MAX_UPDATE_INTERVAL, RunnerSettings
+
+log = structlog.get_logger(__name__)
+
+_ABORT_STATUSES = ("canceled", "failed")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """HTTP-level retries (gitlab-runner ``network/retry_requester.go``)."""
+
+    max_attempts: int = 5
+    backoff_min: float = 0.1
+    backoff_max: float = 60.0
+    max_wait: float = 15 * 60.0
+
+    @staticmethod
+    def retryable(status: int) -> bool:
+        return status in (408, 429, 500, 502, 503, 504) or status >= 512
+
+    def delay(self, attempt: int, response: httpx.Response) -> float:
+        """Seconds to wait before attempt ``attempt + 1``."""
+        reset = response.headers.get("RateLimit-ResetTime")
+        if reset:
+            try:
+                until = parsedate_to_datetime(reset)
+                return min(max((until - datetime.now(timezone.utc)).total_seconds(), 0.0), self.max_wait)
+            except (TypeError, ValueError):
+                pass
+        retry_after = response.headers.get(headers.RETRY_AFTER, "").strip()
+        if retry_after.isdigit():
+            return min(float(retry_after), self.max_wait)
+        base = min(self.backoff_min * 2 ** (attempt - 1), self.backoff_max)
+        return base * random.uniform(0.5, 1.5)
+
+
+def api_base(url: str) -> str:
+    """``<url>/api/v4/`` with trailing slashes and a legacy ``/ci`` suffix removed."""
+    url = url.rstrip("/")
+    if url.endswith("/ci"):
+        url = url[: -len("/ci")]
+    return url.rstrip("/") + "/api/v4/"
+
+
+class CoordinatorClient:
+    """Typed calls to a GitLab-compatible coordinator. Use as an async context manager."""
+
+    def __init__(
+        self,
+        settings: RunnerSettings,
+        info: RunnerInfo | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._settings = settings
+        self._info = info or runner_info.runner_info(settings.executor)
+        self._retry = retry or RetryPolicy()
+        transport = httpx.AsyncHTTPTransport(
+            socket_options=keepalive.socket_options(settings.keepalive), retries=0
+        )
+        self._http = httpx.AsyncClient(
+            base_url=api_base(settings.url),
+            transport=transport,
+            timeout=httpx.Timeout(settings.request_timeout, connect=30.0),
+            headers={"User-Agent": runner_info.user_agent()},
+            follow_redirects=False,
+        )
+        # The runner sends Accept only where it expects JSON back.
+        del self._http.headers["Accept"]
+
+    async def __aenter__(self) -> CoordinatorClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def info(self) -> RunnerInfo:
+        return self._info
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call through the retry layer; raises ``httpx.HTTPError`` on network errors."""
+        request_headers = {"X-Request-Id": uuid.uuid4().hex, **kwargs.pop("headers", {})}
+        attempt = 1
+        while True:
+            response = await self._http.request(method, path, headers=request_headers, **kwargs)
+            if attempt >= self._retry.max_attempts or not self._retry.retryable(response.status_code):
+                return response
+            delay = self._retry.delay(attempt, response)
+            log.warning("retrying request", method=method, path=path, status=response.status_code, wait=delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def verify(self) -> VerifyResult:
+        """``POST runners/verify``: is the runner token valid?"""
+        body = VerifyRunnerRequest(token=self._settings.token, system_id=self._settings.system_id, info=self._info)
+        try:
+            response = await self._send("POST", "runners/verify", json=_dump(body), headers=self._runner_headers())
+        except httpx.HTTPError as exc:
+            return VerifyResult(valid=True, error=f"network error: {exc!r}")
+        if response.status_code == 403:
+            return VerifyResult(valid=False, error="403 Forbidden: the runner token was rejected")
+        if response.status_code != 200:
+            return VerifyResult(valid=True, error=f"unexpected status {response.status_code}")
+        try:
+            return VerifyResult(valid=True, details=RegistrationDetails.model_validate_json(response.content))
+        except pydantic.ValidationError:
+            return VerifyResult(valid=True)  # older GitLab answers a plain-text "200"
+
+    async def request_job(self, last_update: str | None) -> JobRequestResult:
+        """``POST jobs/request``; may block for a long poll (GitLab Workhorse holds up to ~50 s)."""
+        body = JobRequest(
+            token=self._settings.token, system_id=self._settings.system_id, last_update=last_update, info=self._info
+        )
+        try:
+            response = await self._send("POST", "jobs/request", json=_dump(body), headers=self._runner_headers())
+        except httpx.HTTPError as exc:
+            return JobRequestResult(None, last_update, healthy=True, error=f"network error: {exc!r}")
+        last_update = response.headers.get(headers.LAST_UPDATE) or last_update
+        status = response.status_code
+        if status == 204:
+            return JobRequestResult(None, last_update)
+        if status == 403:
+            return JobRequestResult(None, last_update, healthy=False, error="403 Forbidden")
+        if status != 201:
+            return JobRequestResult(None, last_update, error=f"unexpected status {status}")
+        if _media_type(response) != "application/json":
+            return JobRequestResult(None, last_update, error="job response is not application/json")
+        try:
+            return JobRequestResult(JobPayload.model_validate_json(response.content), last_update)
+        except pydantic.ValidationError as exc:
+            return JobRequestResult(None, last_update, rejected=_rejected(response.content, exc), error=str(exc))
+
+    async def update_job(
+        self,
+        job_id: int,
+        token: str,
+        state: str,
+        output: JobOutput | None = None,
+        failure_reason: str | None = None,
+        exit_code: int | None = None,
+    ) -> UpdateResult:
+        """``PUT jobs/:id``: acknowledgement, keep-alive or final state.
+
+        Args:
+            output: checksum and size of the trace; ``None`` sends ``{}`` (the acknowledgement).
+            exit_code: sent only when non-zero (``omitempty`` in the Go runner).
+        """
+        output = output or JobOutput()
+        body = UpdateJobRequest(
+            token=token,
+            state=state,
+            failure_reason=failure_reason,
+            checksum=output.checksum,
+            output=output,
+            exit_code=exit_code or None,
+            info=self._info,
+        )
+        try:
+            response = await self._send(
+                "PUT", f"jobs/{job_id}", json=_dump(body), headers={headers.JOB_TOKEN: token}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("job update failed", job_id=job_id, state=state, error=repr(exc))
+            return UpdateResult(UpdateKind.FAILED)
+        job_status = response.headers.get(headers.JOB_STATUS)
+        interval = _update_interval(response)
+        status = response.status_code
+        if job_status in _ABORT_STATUSES or status in (403, 404):
+            kind = UpdateKind.ABORT
+        else:
+            kind = {200: UpdateKind.SUCCEEDED, 202: UpdateKind.ACCEPTED, 412: UpdateKind.RESET}.get(
+                status, UpdateKind.FAILED
+            )
+        if kind is UpdateKind.FAILED:
+            log.warning("job update failed", job_id=job_id, state=state, status=status)
+        return UpdateResult(kind, job_status, interval, cancel_requested=job_status == "canceling")
+
+    async def patch_trace(
+        self, job_id: int, token: str, offset: int, data: bytes, *, debug_trace: bool = False
+    ) -> PatchResult:
+        """``PATCH jobs/:id/trace``: append ``data`` at ``offset``. ``data`` must not be empty."""
+        request_headers = {
+            headers.JOB_TOKEN: token,
+            headers.CONTENT_RANGE: content_range(offset, len(data)),
+            "Content-Type": "text/plain",
+        }
+        try:
+            response = await self._send(
+                "PATCH",
+                f"jobs/{job_id}/trace",
+                params={"debug_trace": "true" if debug_trace else "false"},
+                content=data,
+                headers=request_headers,
+            )
+        except httpx.HTTPError as exc:
+            log.warning("trace patch failed", job_id=job_id, offset=offset, error=repr(exc))
+            return PatchResult(PatchKind.FAILED)
+        job_status = response.headers.get(headers.JOB_STATUS)
+        range_header = response.headers.get(headers.RANGE)
+        server_offset = parse_range(range_header) if range_header else None
+        status = response.status_code
+        if job_status in _ABORT_STATUSES or status == 403:
+            kind = PatchKind.ABORT
+        elif status == 202:
+            kind = PatchKind.ACCEPTED
+        elif status == 416:
+            kind, server_offset = PatchKind.RANGE_MISMATCH, server_offset or 0
+        elif status == 404:
+            kind = PatchKind.NOT_FOUND
+        else:
+            kind = PatchKind.FAILED
+            log.warning("trace patch failed", job_id=job_id, offset=offset, status=status)
+        return PatchResult(
+            kind,
+            server_offset=server_offset,
+            job_status=job_status,
+            cancel_requested=job_status == "canceling",
+            update_interval=_update_interval(response),
+        )
+
+    def _runner_headers(self) -> dict[str, str]:
+        return {headers.RUNNER_TOKEN: self._settings.token, "Accept": "application/json"}
+
+
+def _dump(model: pydantic.BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+def _update_interval(response: httpx.Response) -> float | None:
+    """A positive ``X-GitLab-Trace-Update-Interval``, capped at 15 minutes."""
+    try:
+        value = float(response.headers.get(headers.TRACE_UPDATE_INTERVAL, ""))
+    except ValueError:
+        return None
+    return min(value, MAX_UPDATE_INTERVAL) if value > 0 else None
+
+
+def _rejected(content: bytes, exc: Exception) -> RejectedJob:
+    try:
+        raw = json.loads(content)
+    except ValueError:
+        raw = None
+    if not isinstance(raw, dict):
+        return RejectedJob(None, None, str(exc))
+    job_id, token = raw.get("id"), raw.get("token")
+    return RejectedJob(
+        job_id if isinstance(job_id, int) else None, token if isinstance(token, str) else None, str(exc)
+    )

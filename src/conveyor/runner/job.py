@@ -1,0 +1,278 @@
+"""JobRunner: one job's life cycle, from pickup to the final update.
+
+1. Acknowledge (two-phase commit): ``PUT state=running`` with ``output {}``. An abort answer
+   drops the job; ``Job-Status: canceling`` fails it as canceled without running anything.
+2. Open the trace (spool + masker + limit) and start the sender.
+3. ``prepare_executor`` -> ``get_sources`` -> ``step_<name>`` for each step -> ``after_script``
+   (own shell, ``when: always``, own 5-minute timeout, failures ignored) ->
+   ``cleanup_file_variables``; the job timeout (``runner_info.timeout``, 0 -> 7200 s) covers
+   everything before after_script.
+4. Flush the trace and send the final state through the sender.
+
+A graceful cancel (``Job-Status: canceling``) interrupts the running script stage and still
+runs after_script. A hard abort (403, ``Job-Status: canceled``) or :meth:`JobRunner.abort` kills
+everything at once, skipping after_script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+from collections.abc import Mapping
+
+import structlog
+
+from conveyor.protocol.enums import FailureReason
+from conveyor.protocol.models import JobPayload, Step
+from conveyor.runner import info, paths
+from conveyor.runner.client import CoordinatorClient
+from conveyor.runner.errors import ExecutorError
+from conveyor.runner.executors.base import Executor, ExecutorContext, ExecutorFactory, ExitResult
+from conveyor.runner.outcome import SUCCESS, JobOutcome, Verdict, format_duration, map_failure_reason
+from conveyor.runner.results import UpdateKind
+from conveyor.runner.script import bash, git, variables
+from conveyor.runner.settings import RunnerSettings
+from conveyor.runner.trace import ansi
+from conveyor.runner.trace.sender import SenderTiming, TraceSender
+from conveyor.runner.trace.session import TraceSession
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_JOB_TIMEOUT = 7200.0
+AFTER_SCRIPT_TIMEOUT = 300.0
+CLEANUP_TIMEOUT = 60.0
+CANCELED_MESSAGE = "script canceled externally (UI, API)"
+
+
+class JobRunner:
+    """Runs one job. Create one per job; :meth:`run` once."""
+
+    def __init__(
+        self,
+        job: JobPayload,
+        *,
+        client: CoordinatorClient,
+        settings: RunnerSettings,
+        executor: ExecutorFactory,
+        executor_name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timing: SenderTiming | None = None,
+    ) -> None:
+        self.job = job
+        self._client = client
+        self._settings = settings
+        self._executor_factory = executor
+        self._executor_name = executor_name or settings.executor
+        self._env = dict(env or {})
+        self._timing = timing or SenderTiming(update=settings.update_interval, force_send=settings.force_send_interval)
+        self._cancel = asyncio.Event()  # graceful: stop script stages, run after_script
+        self._abort = asyncio.Event()  # hard: kill everything now
+        self._interrupted = False
+        self.project_dir = paths.project_dir(settings.builds_dir, job)
+        self.tmp_dir = paths.tmp_dir(self.project_dir)
+        self._trace: TraceSession | None = None
+
+    def abort(self) -> None:
+        """Stop the job at once (runner shutdown); it is reported as ``runner_interrupted``."""
+        self._interrupted = True
+        self._abort.set()
+
+    def cancel(self) -> None:
+        """Cancel gracefully, as ``Job-Status: canceling`` does."""
+        self._cancel.set()
+
+    async def run(self) -> JobOutcome:
+        job = self.job
+        ack = await self._client.update_job(job.id, job.token, "running")
+        if ack.kind is UpdateKind.ABORT:
+            log.warning("job dropped at acknowledgement", job_id=job.id, job_status=ack.job_status)
+            return JobOutcome(job.id, "dropped", acknowledgement=ack.kind)
+        if ack.cancel_requested:
+            self._cancel.set()
+        all_vars = self._variables("running")
+        debug = variables.is_true(all_vars, "CI_DEBUG_TRACE")
+        trace = TraceSession.open(self._settings, job)
+        self._trace = trace
+        sender = TraceSender(
+            self._client, trace.spool, job_id=job.id, token=job.token, timing=self._timing,
+            debug_trace=debug, on_cancel=self._cancel.set, on_abort=self._abort.set,
+        )  # fmt: skip
+        sender.start()
+        try:
+            verdict = await self._supervise(debug)
+            if verdict.succeeded:
+                trace.write(ansi.success("Job succeeded"))
+            else:
+                trace.write(ansi.error(f"Job failed{verdict.message}"))
+            trace.flush()
+            reason = None if verdict.succeeded else map_failure_reason(verdict.failure_reason, job.features.failure_reasons)
+            final = await sender.finish(verdict.state, failure_reason=reason, exit_code=verdict.exit_code)
+            log.info("job finished", job_id=job.id, state=verdict.state, failure_reason=reason, final=final.value)
+            return JobOutcome(
+                job.id, verdict.state, reason, verdict.exit_code, final, ack.kind,
+                trace.spool.checksum, trace.spool.size, trace.spool.path if self._settings.keep_traces else None,
+            )  # fmt: skip
+        finally:
+            await sender.stop()
+            trace.close(keep=self._settings.keep_traces)
+
+    async def _supervise(self, debug: bool) -> Verdict:
+        """Run the stages, racing them against a hard abort."""
+        body = asyncio.create_task(self._execute(debug))
+        aborted = asyncio.create_task(self._abort.wait())
+        try:
+            await asyncio.wait({body, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+        if not body.done():
+            body.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await body
+        if body.done() and not body.cancelled():
+            return body.result()
+        if self._interrupted:
+            self._write(ansi.warning("the runner is shutting down; job interrupted"))
+            return Verdict(FailureReason.RUNNER_INTERRUPTED, message=": runner interrupted")
+        self._write(ansi.warning("job aborted by the coordinator"))
+        return Verdict(FailureReason.JOB_CANCELED, message=": aborted")
+
+    async def _execute(self, debug: bool) -> Verdict:
+        self._write(ansi.plain(f"Running with {info.NAME} {info.VERSION} ({info.REVISION})"))
+        self._write(ansi.plain(f"  on {self._settings.name} {_short_token(self._settings.token)}, "
+                               f"system ID: {self._settings.system_id}"))  # fmt: skip
+        context = ExecutorContext(self.job, self._settings.builds_dir, self.project_dir, self.tmp_dir, self._env)
+        try:
+            executor = self._executor_factory(context)
+        except Exception as exc:  # a broken factory is an infrastructure fault
+            return self._system_failure(exc)
+        try:
+            return await self._stages(executor, debug)
+        except ExecutorError as exc:
+            return self._system_failure(exc, exc.reason)
+        except Exception as exc:  # noqa: BLE001 - any bug must still end the job cleanly
+            log.exception("job crashed", job_id=self.job.id)
+            return self._system_failure(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await executor.cleanup()
+
+    async def _stages(self, executor: Executor, debug: bool) -> Verdict:
+        loop = asyncio.get_running_loop()
+        timeout = float(self.job.runner_info.timeout or DEFAULT_JOB_TIMEOUT)
+        deadline = loop.time() + timeout
+        self._section_start("prepare_executor", f'Preparing the "{self._executor_name}" executor')
+        await executor.prepare()
+        self._write(ansi.plain(f"Running on {platform.node()}..."))
+        self._section_end("prepare_executor")
+        ctx = self._script_context("running", debug)
+        sources = await self._stage(executor, "get_sources", "Getting source from Git repository",
+                                    git.get_sources_script(self.job, ctx), deadline - loop.time(), cancelable=True)  # fmt: skip
+        verdict = self._judge(sources, timeout)
+        if verdict is None:
+            verdict = await self._steps(executor, ctx, deadline, timeout)
+            await self._after_script(executor, verdict, debug)
+        await self._stage(executor, "cleanup_file_variables", "Cleaning up project directory and file based variables",
+                          bash.cleanup_script(ctx), CLEANUP_TIMEOUT, cancelable=False)  # fmt: skip
+        return verdict
+
+    async def _steps(self, executor: Executor, ctx: bash.ScriptContext, deadline: float, timeout: float) -> Verdict:
+        loop = asyncio.get_running_loop()
+        verdict = SUCCESS
+        for step in self.job.steps:
+            if step.name == "after_script" or not _should_run(step, verdict.succeeded):
+                continue
+            remaining = deadline - loop.time()
+            limit = min(remaining, float(step.timeout)) if step.timeout else remaining
+            stage = f"step_{step.name}"
+            result = await self._stage(executor, stage, f'Executing "{stage}" stage of the job script',
+                                       bash.step_script(ctx, step.script), limit, cancelable=True)  # fmt: skip
+            failed = self._judge(result, timeout)
+            if failed is not None and (not step.allow_failure or result.canceled or result.timed_out):
+                verdict = failed if verdict.succeeded else verdict
+            if result.canceled or result.timed_out:
+                break
+        return verdict
+
+    async def _after_script(self, executor: Executor, verdict: Verdict, debug: bool) -> None:
+        step = self.job.step("after_script")
+        if step is None or not step.script:
+            return
+        ctx = self._script_context(verdict.job_status, debug)
+        result = await self._stage(executor, "after_script", "Running after_script",
+                                   bash.step_script(ctx, step.script), AFTER_SCRIPT_TIMEOUT, cancelable=False)  # fmt: skip
+        if result.timed_out:
+            detail = f"execution took longer than {format_duration(AFTER_SCRIPT_TIMEOUT)} seconds"
+            self._write(ansi.warning(f"after_script failed, but job will continue unaffected: {detail}"))
+        elif result.exit_code != 0:
+            self._write(ansi.warning(f"after_script failed, but job will continue unaffected: exit code {result.exit_code}"))
+
+    async def _stage(self, executor: Executor, name: str, title: str, script: str, timeout: float, *, cancelable: bool) -> ExitResult:
+        self._section_start(name, title)
+        try:
+            if cancelable and self._cancel.is_set():
+                return ExitResult(1, canceled=True)
+            cancel = self._cancel if cancelable else None
+            return await executor.run(script, stage=name, timeout=timeout, output=self._write, cancel=cancel)
+        finally:
+            self._section_end(name)
+
+    def _judge(self, result: ExitResult, job_timeout: float) -> Verdict | None:
+        if result.canceled:
+            self._write(ansi.warning(CANCELED_MESSAGE))
+            return Verdict(FailureReason.JOB_CANCELED, message=": canceled")
+        if result.timed_out:
+            detail = f"execution took longer than {format_duration(job_timeout)} seconds"
+            return Verdict(FailureReason.JOB_EXECUTION_TIMEOUT, message=f": {detail}")
+        if result.exit_code != 0:
+            return Verdict(FailureReason.SCRIPT_FAILURE, result.exit_code, f": exit code {result.exit_code}")
+        return None
+
+    def _system_failure(self, exc: BaseException, reason: FailureReason = FailureReason.RUNNER_SYSTEM_FAILURE) -> Verdict:
+        return Verdict(reason, message=f" (system failure): {exc}")
+
+    def _variables(self, job_status: str) -> list[variables.JobVariable]:
+        runner_defined = [
+            variables.JobVariable("CI_SERVER", "yes"),
+            variables.JobVariable("CI_SHARED_ENVIRONMENT", "true"),
+            variables.JobVariable("CI_RUNNER_VERSION", info.VERSION),
+            variables.JobVariable("CI_RUNNER_REVISION", info.REVISION),
+            variables.JobVariable("CI_RUNNER_EXECUTABLE_ARCH", f"{info.platform_name()}/{info.architecture()}"),
+            variables.JobVariable("CI_RUNNER_SHORT_TOKEN", _short_token(self._settings.token)),
+            variables.JobVariable("CI_CONCURRENT_ID", "0"),
+            variables.JobVariable("CI_CONCURRENT_PROJECT_ID", "0"),
+        ]
+        overrides = [
+            variables.JobVariable("CI_BUILDS_DIR", str(self._settings.builds_dir)),
+            variables.JobVariable("CI_PROJECT_DIR", str(self.project_dir)),
+            variables.JobVariable("CI_JOB_STATUS", job_status),
+        ]
+        return variables.resolve(self.job, runner_defined, overrides)
+
+    def _script_context(self, job_status: str, debug: bool) -> bash.ScriptContext:
+        return bash.ScriptContext(self.project_dir, self.tmp_dir, self._variables(job_status), debug_trace=debug)
+
+    def _write(self, text: str | bytes) -> None:
+        if self._trace is not None:
+            self._trace.write(text)
+
+    def _section_start(self, name: str, title: str) -> None:
+        if self.job.features.trace_sections:
+            self._write(ansi.section_start(name))
+        self._write(ansi.header(title))
+
+    def _section_end(self, name: str) -> None:
+        if self.job.features.trace_sections:
+            self._write(ansi.section_end(name))
+
+
+def _should_run(step: Step, succeeded: bool) -> bool:
+    when = step.when or "on_success"
+    if when == "always":
+        return True
+    return succeeded if when == "on_success" else (when == "on_failure" and not succeeded)
+
+
+def _short_token(token: str) -> str:
+    """The first 8 characters of the token without its ``glrt-`` prefix, as GitLab shows it."""
+    return token.removeprefix("glrt-")[:8]

@@ -1,0 +1,109 @@
+"""Masker: replaces secrets in the trace with ``[MASKED]`` before anything is stored or sent.
+
+Two kinds of secrets (runner-api.md section 10.3):
+
+* values of variables with ``masked: true`` (and the job token), replaced whole;
+* tokens by prefix (``glpat-``, ``glrt-``, ``glcbt-``, ...): the prefix stays, the body
+  (``[A-Za-z0-9._=-]+``) becomes ``[MASKED]``.
+
+A secret may straddle two writes. The masker therefore holds back the shortest tail that could
+still grow into a secret (a proper prefix of a secret value, or of a token prefix) until more
+data arrives or ``flush`` is called. A match is only applied once no longer secret could start at
+the same position, so the output does not depend on how the input was split into writes.
+A token body running to the end of the data is masked at once and the masker remembers to drop
+the rest of the body from the next write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from conveyor.runner.trace.base import Sink
+
+MASK = b"[MASKED]"
+# gitlab-runner masks glpat- always, and the rest with FF_MASK_ALL_DEFAULT_TOKENS (default on).
+DEFAULT_TOKEN_PREFIXES = (
+    "glpat-", "gloas-", "gldt-", "glrt-", "glcbt-", "glrtr-", "glptt-", "glft-", "glimt-",
+    "glagent-", "glsoat-", "glffct-", "_gitlab_session=", "gltok-",
+)  # fmt: skip
+MAX_TOKEN_PREFIXES = 15
+_BODY_CHARS = rb"A-Za-z0-9._=\-"
+_BODY = re.compile(rb"[" + _BODY_CHARS + rb"]+")
+
+
+def token_prefixes(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The default prefixes plus job-supplied ones, de-duplicated, at most 15 in total."""
+    merged = dict.fromkeys([*DEFAULT_TOKEN_PREFIXES, *(p for p in extra if p)])
+    return tuple(merged)[:MAX_TOKEN_PREFIXES]
+
+
+class Masker:
+    """Sink wrapper that masks secrets, also across write boundaries."""
+
+    def __init__(self, sink: Sink, secrets: Iterable[str], prefixes: Iterable[str] = DEFAULT_TOKEN_PREFIXES) -> None:
+        self._sink = sink
+        values = {s.strip().encode() for s in secrets if s and s.strip()}
+        self._secrets = sorted(values, key=len, reverse=True)
+        self._prefixes = sorted({p.encode() for p in prefixes if p}, key=len, reverse=True)
+        alternatives = []
+        if self._secrets:
+            alternatives.append(b"(?P<secret>" + b"|".join(re.escape(s) for s in self._secrets) + b")")
+        if self._prefixes:
+            prefix = b"|".join(re.escape(p) for p in self._prefixes)
+            alternatives.append(b"(?P<prefix>" + prefix + b")[" + _BODY_CHARS + b"]+")
+        self._pattern = re.compile(b"|".join(alternatives)) if alternatives else None
+        longest_secret = len(self._secrets[0]) if self._secrets else 0
+        longest_prefix = len(self._prefixes[0]) if self._prefixes else 0
+        self._max_hold = max(longest_secret - 1, longest_prefix)
+        self._pending = b""
+        self._in_token = False
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._process(self._pending + bytes(data), final=False)
+
+    def flush(self) -> None:
+        self._process(self._pending, final=True)
+        self._sink.flush()
+
+    def _process(self, buf: bytes, *, final: bool) -> None:
+        self._pending = b""
+        pos = 0
+        if self._in_token:  # the rest of a token body already replaced by [MASKED]
+            body = _BODY.match(buf)
+            pos = body.end() if body else 0
+            if pos == len(buf) and not final:
+                return
+            self._in_token = False
+        if self._pattern is None:
+            self._sink.write(buf[pos:])
+            return
+        out = bytearray()
+        while True:
+            hold = len(buf) if final else self._partial_start(buf, pos)
+            match = self._pattern.search(buf, pos)
+            if match is None or match.start() >= hold:
+                out += buf[pos:hold]
+                self._pending = buf[hold:]
+                break
+            out += buf[pos : match.start()]
+            if match.group("secret") is not None:
+                out += MASK
+            else:
+                out += match.group("prefix") + MASK
+                if match.end() == len(buf) and not final:
+                    self._in_token = True
+            pos = match.end()
+        if out:
+            self._sink.write(bytes(out))
+
+    def _partial_start(self, buf: bytes, pos: int) -> int:
+        """The first offset >= pos whose tail could still become a secret; len(buf) if none."""
+        for start in range(max(pos, len(buf) - self._max_hold), len(buf)):
+            tail = buf[start:]
+            if any(len(s) > len(tail) and s.startswith(tail) for s in self._secrets):
+                return start
+            if any(p.startswith(tail) for p in self._prefixes):  # a prefix needs >= 1 body byte
+                return start
+        return len(buf)

@@ -1,0 +1,47 @@
+"""TraceSession: one job's trace pipeline, from ``write(text)`` to the spool file.
+
+``Utf8Sanitizer -> Masker -> OutputLimit -> TraceSpool``: output is made valid UTF-8, secrets
+are masked, the size limit applies to the masked bytes, and the spool keeps exactly what is sent
+(offsets, ``bytesize`` and ``checksum`` all refer to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conveyor.protocol.models import JobPayload
+from conveyor.runner.script.variables import masked_values
+from conveyor.runner.settings import RunnerSettings
+from conveyor.runner.trace.base import Sink
+from conveyor.runner.trace.limit import OutputLimit, Utf8Sanitizer
+from conveyor.runner.trace.masker import Masker, token_prefixes
+from conveyor.runner.trace.spool import TraceSpool
+
+
+@dataclass
+class TraceSession:
+    spool: TraceSpool
+    writer: Sink
+    limit: OutputLimit
+
+    @classmethod
+    def open(cls, settings: RunnerSettings, job: JobPayload) -> TraceSession:
+        spool = TraceSpool(settings.trace_dir / f"job-{job.id}.log")
+        limit = OutputLimit(spool, settings.output_limit)
+        extra = (job.features.model_extra or {}).get("token_mask_prefixes") or []
+        prefixes = token_prefixes(p for p in extra if isinstance(p, str))
+        masker = Masker(limit, masked_values(job), prefixes)
+        return cls(spool=spool, writer=Utf8Sanitizer(masker), limit=limit)
+
+    def write(self, data: str | bytes) -> None:
+        self.writer.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self, *, keep: bool = False) -> None:
+        """Close the spool; delete it unless ``keep``."""
+        if keep:
+            self.spool.close()
+        else:
+            self.spool.delete()

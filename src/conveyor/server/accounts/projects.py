@@ -1,0 +1,53 @@
+"""Projects: add (name + git source), look up by id or name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.server.db import queries
+from conveyor.server.errors import BadRequest, Conflict, NotFound
+from conveyor.server.sources import GitSources
+from conveyor.server.sources.git import is_remote
+
+
+class Projects:
+    def __init__(self, engine: AsyncEngine, sources: GitSources) -> None:
+        self._engine = engine
+        self._sources = sources
+
+    async def add(self, name: str | None, source: str) -> RowMapping:
+        """Register a repository. Local paths are made absolute and must be git repositories."""
+        if not source:
+            raise BadRequest("400 Bad request - source is missing")
+        if not is_remote(source) and not source.startswith("file://"):
+            path = Path(source).expanduser().resolve()
+            if not (path / ".git").exists() and not (path / "HEAD").exists():
+                raise BadRequest(f"400 Bad request - {source} is not a git repository")
+            source = str(path)
+        name = name or _default_name(source)
+        branch = await self._sources.default_branch(source)
+        async with self._engine.begin() as conn:
+            project = await queries.projects.insert(conn, name, source, branch)
+        if project is None:
+            raise Conflict(f"Project name {name!r} has already been taken")
+        return project
+
+    async def get(self, id_or_name: str) -> RowMapping:
+        key: int | str = int(id_or_name) if id_or_name.isdigit() else id_or_name
+        async with self._engine.connect() as conn:
+            project = await queries.projects.get(conn, key)
+        if project is None:
+            raise NotFound("404 Project Not Found")
+        return project
+
+    async def list(self) -> list[RowMapping]:
+        async with self._engine.connect() as conn:
+            return await queries.projects.list_all(conn)
+
+
+def _default_name(source: str) -> str:
+    tail = source.rstrip("/").rsplit("/", 1)[-1]
+    return tail.removesuffix(".git") or "project"

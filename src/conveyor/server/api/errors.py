@@ -1,0 +1,44 @@
+"""One place that maps Conveyor errors to HTTP answers (GitLab's ``{"message": ...}`` bodies)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from conveyor.ciconfig import ConfigError
+from conveyor.protocol import headers
+from conveyor.protocol.trace import BadContentRange
+from conveyor.server.errors import Forbidden, RangeMismatch, ServerError
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ServerError, _server_error)
+    app.add_exception_handler(ConfigError, _config_error)
+    app.add_exception_handler(BadContentRange, _bad_request)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServerError)
+    response = JSONResponse({"message": str(exc)}, status_code=exc.status_code)
+    if isinstance(exc, RangeMismatch):
+        response.headers[headers.RANGE] = f"0-{exc.size}"
+    if isinstance(exc, Forbidden) and exc.job_status:
+        response.headers[headers.JOB_STATUS] = exc.job_status
+    return response
+
+
+async def _config_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConfigError)
+    return JSONResponse({"message": {"base": str(exc).splitlines()}}, status_code=400)
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"message": f"400 Bad request - {exc}"}, status_code=400)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
+    return JSONResponse({"error": "; ".join(problems) or "invalid request"}, status_code=400)

@@ -1,0 +1,146 @@
+"""Admin API for people and the CLI (GitLab's paths): projects, pipelines, jobs, job logs."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.engine import RowMapping
+
+from conveyor.protocol import headers
+from conveyor.server.api.deps import require_admin, services
+from conveyor.server.errors import RangeMismatch
+
+router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+_BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
+
+
+class ProjectCreate(BaseModel):
+    source: str | None = None
+    import_url: str | None = None  # GitLab's name for a remote source
+    name: str | None = None
+
+
+class PipelineCreate(BaseModel):
+    ref: str | None = None
+    variables: list[dict[str, str]] | None = None
+
+
+@router.post("/projects", status_code=201)
+async def create_project(request: Request, body: ProjectCreate) -> dict[str, Any]:
+    project = await services(request).projects.add(body.name, body.source or body.import_url or "")
+    return _project(project)
+
+
+@router.get("/projects")
+async def list_projects(request: Request) -> list[dict[str, Any]]:
+    return [_project(p) for p in await services(request).projects.list()]
+
+
+@router.get("/projects/{project}")
+async def get_project(request: Request, project: str) -> dict[str, Any]:
+    return _project(await services(request).projects.get(project))
+
+
+@router.post("/projects/{project}/pipeline", status_code=201)
+async def create_pipeline(request: Request, project: str, ref: str | None = None, body: PipelineCreate | None = None) -> dict[str, Any]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    variables = {v["key"]: v.get("value", "") for v in (body.variables or [])} if body else {}
+    created = await svc.pipelines.create(row, ref or (body.ref if body else None), variables)
+    if created.enqueued:
+        await svc.dispatcher.tick()
+    return _pipeline(await svc.pipelines.get(row["id"], created.id))
+
+
+@router.get("/projects/{project}/pipelines")
+async def list_pipelines(request: Request, project: str) -> list[dict[str, Any]]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    return [_pipeline(p) for p in await svc.pipelines.list(row["id"])]
+
+
+@router.get("/projects/{project}/pipelines/{pipeline_id}")
+async def get_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
+
+
+@router.get("/projects/{project}/pipelines/{pipeline_id}/jobs")
+async def list_jobs(request: Request, project: str, pipeline_id: int) -> list[dict[str, Any]]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    await svc.pipelines.get(row["id"], pipeline_id)
+    return [_job(j) for j in await svc.pipelines.jobs(pipeline_id)]
+
+
+@router.get("/projects/{project}/jobs/{job_id}")
+async def get_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    return _job(await svc.pipelines.job(row["id"], job_id))
+
+
+@router.get("/projects/{project}/jobs/{job_id}/trace")
+async def job_trace(request: Request, project: str, job_id: int) -> StreamingResponse:
+    """The job's log as stored, from any byte offset with ``Range: bytes=N-`` (then 206)."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    job = await svc.pipelines.job(row["id"], job_id)
+    start = 0
+    raw = request.headers.get("Range")
+    if raw:
+        match = _BYTES_RANGE.match(raw.strip())
+        size = await svc.reader.size(job_id)
+        if not match or int(match.group(1)) > size:
+            raise RangeMismatch(size, f"416 Range Not Satisfiable - the log has {size} bytes")
+        start = int(match.group(1))
+    extra = {headers.JOB_STATUS: job["status"], "Accept-Ranges": "bytes"}
+    return StreamingResponse(
+        svc.reader.stream(job_id, start), status_code=206 if raw else 200, media_type="text/plain", headers=extra
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _project(row: RowMapping) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "source": row["source"], "default_branch": row["default_branch"]}
+
+
+def _pipeline(row: RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "ref": row["ref"],
+        "sha": row["sha"],
+        "status": row["status"],
+        "created_at": _iso(row["created_at"]),
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+    }
+
+
+def _job(row: RowMapping) -> dict[str, Any]:
+    started, finished = row["started_at"], row["finished_at"]
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "stage": row["stage"],
+        "status": row["status"],
+        "allow_failure": bool(row["spec"].get("allow_failure")),
+        "when": row["spec"].get("when", "on_success"),
+        "failure_reason": row["failure_reason"],
+        "exit_code": row["exit_code"],
+        "pipeline": {"id": row["pipeline_id"]},
+        "trace_size": row["trace_size"],
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration": (finished - started).total_seconds() if started and finished else None,
+    }

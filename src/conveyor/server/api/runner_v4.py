@@ -1,0 +1,88 @@
+"""The GitLab runner API (runner-api.md): runners, job requests, job updates, trace PATCH."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from conveyor.protocol import JobRequest, RegistrationDetails, UpdateJobRequest, VerifyRunnerRequest, headers
+from conveyor.protocol import trace as wire
+from conveyor.server.api.deps import require_admin, services
+from conveyor.server.errors import BadRequest, Forbidden, RangeMismatch
+
+router = APIRouter(prefix="/api/v4")
+
+
+@router.post("/user/runners", status_code=201, dependencies=[Depends(require_admin)])
+async def create_runner(request: Request, body: dict[str, Any] | None = Body(default=None)) -> JSONResponse:
+    """Create an instance runner; its ``glrt-`` token is returned once and stored hashed."""
+    description = str((body or {}).get("description") or "")
+    runner_id, token = await services(request).runners.create(description)
+    return JSONResponse(RegistrationDetails(id=runner_id, token=token).model_dump(), status_code=201)
+
+
+@router.post("/runners/verify")
+async def verify_runner(request: Request, body: VerifyRunnerRequest) -> JSONResponse:
+    runner = await services(request).runners.authenticate(body.token, body.system_id, body.info)
+    return JSONResponse(RegistrationDetails(id=runner["id"], token=body.token).model_dump())
+
+
+@router.post("/jobs/request")
+async def request_job(request: Request, body: JobRequest) -> Response:
+    svc = services(request)
+    runner = await svc.runners.authenticate(body.token, body.system_id, body.info)
+    result = await svc.dispatcher.request_job(runner, body.last_update)
+    extra = {headers.LAST_UPDATE: result.version}
+    if result.job is None:
+        return Response(status_code=204, headers=extra)
+    return JSONResponse(result.job.model_dump(mode="json"), status_code=201, headers=extra)
+
+
+@router.put("/jobs/{job_id}")
+async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> Response:
+    svc = services(request)
+    job = await svc.job_updates.authenticate(job_id, body.token or request.headers.get(headers.JOB_TOKEN))
+    outcome = await svc.job_updates.update(job, body, await svc.traces.size(job_id))
+    extra = {headers.JOB_STATUS: outcome.job_status}
+    if outcome.retry_after is not None:
+        extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
+    if outcome.finished:
+        svc.archiver.wake()
+    if outcome.enqueued:
+        await svc.dispatcher.tick()
+    return PlainTextResponse(str(outcome.status_code), status_code=outcome.status_code, headers=extra)
+
+
+@router.patch("/jobs/{job_id}/trace")
+async def patch_trace(request: Request, job_id: int) -> Response:
+    """Append at the Content-Range start if it equals the stored size; 416 + Range otherwise."""
+    svc = services(request)
+    token = request.headers.get(headers.JOB_TOKEN) or request.query_params.get("token")
+    job = await svc.job_updates.authenticate(job_id, token)
+    raw_range = request.headers.get(headers.CONTENT_RANGE)
+    if not raw_range:
+        raise BadRequest("400 Bad request - Missing header Content-Range")
+    body = await request.body()
+    try:
+        start, _end = wire.parse_content_range(raw_range)
+    except wire.BadContentRange as exc:
+        raise RangeMismatch(await svc.traces.size(job_id), f"416 Range Not Satisfiable - {exc}") from exc
+    if start + len(body) > svc.settings.trace_size_limit:
+        await svc.limits.exceed(job, start, body)
+        raise Forbidden("403 Forbidden - Job's log exceeded limit", job_status="failed")
+    if body:
+        size = await svc.traces.append(job_id, start, body)
+    else:
+        size = await svc.traces.size(job_id)
+        if start != size:
+            raise RangeMismatch(size)
+    return Response(
+        status_code=202,
+        headers={
+            headers.JOB_STATUS: job["status"],
+            headers.RANGE: wire.format_range(size),
+            headers.TRACE_UPDATE_INTERVAL: str(svc.settings.trace_update_interval),
+        },
+    )

@@ -1,0 +1,122 @@
+"""The FastAPI application: wiring of services in the lifespan, routers, the error handler.
+
+``create_app(settings)`` expects resolved service URLs (``embedded.start`` fills them in when the
+user set none). Everything a request needs hangs off ``Services`` in the lifespan state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.server import api
+from conveyor.server.accounts import AdminTokens, Projects, Runners
+from conveyor.server.archive import TraceArchiver
+from conveyor.server.db import StatementObserver, create_engine, upgrade
+from conveyor.server.metrics import Metrics
+from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.limits import TraceLimit
+from conveyor.server.settings import ServerSettings
+from conveyor.server.sources import GitSources
+from conveyor.server.storage import ObjectStore, open_store
+from conveyor.server.trace import PostgresTraceStore, TraceReader, TraceStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Services:
+    settings: ServerSettings
+    engine: AsyncEngine
+    observer: StatementObserver
+    redis: Redis
+    objects: ObjectStore
+    traces: TraceStore
+    reader: TraceReader
+    archiver: TraceArchiver
+    dispatcher: Dispatcher
+    job_updates: JobUpdates
+    limits: TraceLimit
+    pipelines: Pipelines
+    projects: Projects
+    runners: Runners
+    admin_tokens: AdminTokens
+    metrics: Metrics
+
+    async def ready(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            await self.redis.ping()
+        except Exception:  # readiness reports, it does not raise
+            return False
+        return True
+
+
+def build_services(settings: ServerSettings) -> Services:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("create_app needs resolved database and redis URLs (see embedded.start)")
+    observer = StatementObserver(settings.savepoint_policy)
+    engine = create_engine(settings.database_url, observer, pool_size=settings.db_pool_size)
+    redis = Redis.from_url(settings.redis_url)
+    objects = open_store(settings.object_store_url, Path(settings.data_dir) / "objects")
+    traces = PostgresTraceStore(engine, settings.trace_chunk_size)
+    sources = GitSources(Path(settings.data_dir) / "mirrors")
+    job_updates = JobUpdates(engine, accept_timeout=settings.final_update_accept_timeout)
+    return Services(
+        settings=settings,
+        engine=engine,
+        observer=observer,
+        redis=redis,
+        objects=objects,
+        traces=traces,
+        reader=TraceReader(engine, traces, objects),
+        archiver=TraceArchiver(engine, traces, objects),
+        dispatcher=Dispatcher(
+            engine, redis, sources, server_url=settings.base_url, default_timeout=settings.job_timeout
+        ),
+        job_updates=job_updates,
+        limits=TraceLimit(traces, job_updates, settings.trace_size_limit),
+        pipelines=Pipelines(engine, sources),
+        projects=Projects(engine, sources),
+        runners=Runners(engine),
+        admin_tokens=AdminTokens(engine),
+        metrics=Metrics(observer),
+    )
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+        services = build_services(settings)
+        await upgrade(services.engine)
+        generated = await services.admin_tokens.ensure_root(settings.initial_root_token)
+        if generated:
+            print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
+        app.state.services = services
+        archiver = asyncio.create_task(services.archiver.run(), name="trace-archiver")
+        try:
+            yield {"services": services}
+        finally:
+            archiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await archiver
+            await services.redis.aclose()
+            await services.engine.dispose()
+
+    app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)
+    api.errors.install(app)
+    app.include_router(api.health.router)
+    app.include_router(api.runner_v4.router)
+    app.include_router(api.projects.router)
+    return app

@@ -1,0 +1,12 @@
+"""All SQL: the schema (``tables.py``), one query module per entity (``queries/``), named SQL
+blocks (``sql/``), the engine with its statement hook (``engine.py``) and Alembic migrations.
+
+May import SQLAlchemy, asyncpg, alembic and ``conveyor.protocol``; nothing else of the server
+imports the database driver directly. asyncpg errors are translated here.
+"""
+
+from conveyor.server.db import queries, tables
+from conveyor.server.db.engine import SavepointDetected, StatementObserver, create_engine
+from conveyor.server.db.migrate import upgrade
+
+__all__ = ["SavepointDetected", "StatementObserver", "create_engine", "queries", "tables", "upgrade"]

@@ -1,0 +1,9 @@
+"""Async query functions, one module per entity; each takes an open ``AsyncConnection``.
+
+Callers own the transaction (``async with engine.begin()``) and keep it short: no network calls
+and no waiting inside it.
+"""
+
+from conveyor.server.db.queries import jobs, pipelines, projects, runners, tokens, traces
+
+__all__ = ["jobs", "pipelines", "projects", "runners", "tokens", "traces"]

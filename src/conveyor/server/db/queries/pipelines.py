@@ -1,0 +1,52 @@
+"""Pipelines: one per (project, ref, sha) run, with a composite status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.server.db.tables import pipelines
+
+FINISHED = ("success", "failed", "canceled", "skipped")
+
+
+async def insert(conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str]) -> int:
+    stmt = (
+        pipelines.insert()
+        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables)
+        .returning(pipelines.c.id)
+    )
+    return (await conn.execute(stmt)).scalar_one()
+
+
+async def get(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
+    stmt = sa.select(pipelines).where(pipelines.c.id == pipeline_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def lock(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
+    """Row-lock the pipeline: progression of one pipeline is serialised across processes."""
+    stmt = sa.select(pipelines).where(pipelines.c.id == pipeline_id).with_for_update()
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def set_status(conn: AsyncConnection, pipeline_id: int, status: str) -> None:
+    values: dict[str, Any] = {"status": status}
+    if status in ("running", *FINISHED):
+        values["started_at"] = sa.func.coalesce(pipelines.c.started_at, sa.func.now())
+    if status in FINISHED:
+        values["finished_at"] = sa.func.now()
+    await conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id).values(**values))
+
+
+async def list_for_project(conn: AsyncConnection, project_id: int, limit: int = 20) -> list[RowMapping]:
+    stmt = (
+        sa.select(pipelines)
+        .where(pipelines.c.project_id == project_id)
+        .order_by(pipelines.c.id.desc())
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())

@@ -1,0 +1,117 @@
+"""The schema's single source: SQLAlchemy Core tables. Migrations must produce exactly this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+_now = sa.text("now()")
+
+
+def _created_at() -> sa.Column:
+    return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now)
+
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("source", sa.Text, nullable=False),  # a git URL or a local path
+    sa.Column("default_branch", sa.Text),
+    _created_at(),
+)
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("sha", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("variables", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    _created_at(),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("stage_idx", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("spec", JSONB, nullable=False),  # conveyor.protocol.JobSpec
+    sa.Column("token_hash", sa.Text, unique=True),
+    sa.Column("runner_id", sa.BigInteger, sa.ForeignKey("runners.id", ondelete="SET NULL")),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("trace_size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("trace_crc32", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("trace_checksum", sa.Text),  # what the runner reported, "crc32:xxxxxxxx"
+    sa.Column("trace_archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("final_state", JSONB),  # the runner's final PUT while we wait for its log (202)
+    sa.Column("final_requested_at", sa.DateTime(timezone=True)),
+    _created_at(),
+    sa.Column("queued_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.UniqueConstraint("pipeline_id", "name"),
+)
+
+runners = sa.Table(
+    "runners",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("system_id", sa.Text),
+    sa.Column("version", sa.Text),
+    sa.Column("executor", sa.Text),
+    sa.Column("features", JSONB),
+    sa.Column("contacted_at", sa.DateTime(timezone=True)),
+    _created_at(),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("scopes", sa.Text, nullable=False, server_default="api"),
+    _created_at(),
+)
+
+pending_jobs = sa.Table(
+    "pending_jobs",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, nullable=False),
+    _created_at(),
+)
+
+trace_chunks = sa.Table(
+    "trace_chunks",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("chunk_index", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("crc32", sa.BigInteger),  # set once the chunk is full (sealed)
+)

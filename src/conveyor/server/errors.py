@@ -1,0 +1,70 @@
+"""Server errors, each mapped to an HTTP answer by one handler in ``api/errors.py``.
+
+ConveyorError
+ └── ServerError
+      ├── SettingsError
+      ├── Unauthorized          401 (no or unknown admin token)
+      ├── Forbidden             403 (wrong runner/job token, job not running)
+      ├── NotFound              404
+      ├── BadRequest            400
+      ├── Conflict              409
+      └── RangeMismatch         416 (carries the server's size)
+"""
+
+from __future__ import annotations
+
+from conveyor.protocol.errors import ConveyorError
+
+
+class ServerError(ConveyorError):
+    """Server error."""
+
+    status_code = 500
+
+
+class SettingsError(ServerError):
+    """Invalid settings."""
+
+
+class Unauthorized(ServerError):
+    """401 Unauthorized"""
+
+    status_code = 401
+
+
+class Forbidden(ServerError):
+    """403 Forbidden"""
+
+    status_code = 403
+
+    def __init__(self, message: str | None = None, job_status: str | None = None) -> None:
+        super().__init__(message)
+        self.job_status = job_status
+
+
+class NotFound(ServerError):
+    """404 Not Found"""
+
+    status_code = 404
+
+
+class BadRequest(ServerError):
+    """400 Bad Request"""
+
+    status_code = 400
+
+
+class Conflict(ServerError):
+    """409 Conflict"""
+
+    status_code = 409
+
+
+class RangeMismatch(ServerError):
+    """416 Range Not Satisfiable"""
+
+    status_code = 416
+
+    def __init__(self, size: int, message: str | None = None) -> None:
+        super().__init__(message or "416 Range Not Satisfiable")
+        self.size = size

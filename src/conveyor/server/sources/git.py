@@ -1,0 +1,72 @@
+"""Git access for pipelines, through ``git`` subprocesses (never blocking the event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from conveyor.server.errors import BadRequest
+
+
+class GitError(BadRequest):
+    """git failed."""
+
+
+def is_remote(source: str) -> bool:
+    return "://" in source and not source.startswith("file://") or source.startswith("git@")
+
+
+class GitSources:
+    def __init__(self, mirrors_dir: Path, timeout: float = 120.0) -> None:
+        self._mirrors = mirrors_dir
+        self._timeout = timeout
+
+    def clone_url(self, source: str) -> str:
+        """The URL a runner fetches from: remote URLs as they are, local paths as file:// URLs."""
+        if is_remote(source) or source.startswith("file://"):
+            return source
+        return Path(source).resolve().as_uri()
+
+    async def git_dir(self, source: str) -> str:
+        """A local repository for ``source``: the path itself, or a refreshed bare mirror."""
+        if not is_remote(source):
+            return source[len("file://") :] if source.startswith("file://") else source
+        mirror = self._mirrors / (hashlib.sha256(source.encode()).hexdigest()[:16] + ".git")
+        if not mirror.exists():
+            mirror.parent.mkdir(parents=True, exist_ok=True)
+            await self._git(None, "clone", "--mirror", "--quiet", source, str(mirror))
+        else:
+            await self._git(str(mirror), "fetch", "--prune", "--quiet", "origin")
+        return str(mirror)
+
+    async def default_branch(self, source: str) -> str:
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return out.strip() or "main"
+
+    async def resolve(self, source: str, ref: str) -> str:
+        """The commit sha ``ref`` points at."""
+        repo = await self.git_dir(source)
+        return (await self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")).strip()
+
+    async def read_file(self, source: str, sha: str, path: str) -> str | None:
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "show", f"{sha}:{path}", check=False)
+        return out if out else None
+
+    async def _git(self, repo: str | None, *args: str, check: bool = True) -> str:
+        cmd = ["git"] + (["-C", repo] if repo else []) + list(args)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
+        except TimeoutError:
+            proc.kill()
+            raise GitError(f"git {args[0]} timed out after {self._timeout:.0f} s") from None
+        if proc.returncode != 0:
+            if not check:
+                return ""
+            raise GitError(f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}")
+        return out.decode(errors="replace")

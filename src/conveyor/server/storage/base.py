@@ -1,0 +1,27 @@
+"""The ObjectStore interface: whole objects written once from a stream and read as streams."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
+
+
+class ObjectStore(ABC):
+    @abstractmethod
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Write the object from ``chunks`` without holding it whole in memory; returns its size.
+
+        Readers never see a partial object: it appears whole once ``put`` returns.
+        """
+
+    @abstractmethod
+    def open_read(self, key: str, start: int = 0) -> AsyncIterator[bytes]:
+        """Stream the object from byte ``start``. Raises ``FileNotFoundError`` if absent."""
+
+    @abstractmethod
+    async def size(self, key: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; no error if it is absent."""

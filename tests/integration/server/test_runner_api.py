@@ -1,0 +1,193 @@
+"""The GitLab runner API over real HTTP against a live server with PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+TWO_STAGES = """
+stages: [build, test]
+build:
+  stage: build
+  script: [echo build]
+test:
+  stage: test
+  script: [echo test]
+"""
+
+
+async def _setup(live, tmp_path: Path, yaml: str = TWO_STAGES) -> tuple[httpx.AsyncClient, str, dict]:  # noqa: ANN001
+    make_repo(tmp_path / "repo", yaml)
+    admin = live.admin()
+    runner = (await admin.post("/api/v4/user/runners", json={"description": "t"})).json()
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "repo")})).json()
+    return admin, runner["token"], project
+
+
+async def _request(live, token: str, last_update: str | None = None) -> httpx.Response:  # noqa: ANN001
+    body = {"token": token, "info": {"name": "t", "features": {"trace_checksum": True}}}
+    if last_update:
+        body["last_update"] = last_update
+    async with httpx.AsyncClient(base_url=live.url) as client:
+        return await client.post("/api/v4/jobs/request", json=body)
+
+
+async def test_admin_endpoints_need_a_valid_private_token(live_server) -> None:  # noqa: ANN001
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        assert (await client.post("/api/v4/user/runners", json={})).status_code == 401
+        wrong = await client.post("/api/v4/user/runners", json={}, headers={"PRIVATE-TOKEN": "glpat-wrong"})
+        assert wrong.status_code == 401
+        assert wrong.json() == {"message": "401 Unauthorized"}
+
+
+async def test_create_and_verify_runner(live_server) -> None:  # noqa: ANN001
+    async with live_server.admin() as admin:
+        created = await admin.post("/api/v4/user/runners", json={"runner_type": "instance_type"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["token"].startswith("glrt-") and isinstance(body["id"], int) and body["token_expires_at"] is None
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        ok = await client.post("/api/v4/runners/verify", json={"token": body["token"], "system_id": "s_0123456789ab"})
+        bad = await client.post("/api/v4/runners/verify", json={"token": "glrt-nope"})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
+    assert ok.json() == {"id": body["id"], "token": body["token"], "token_expires_at": None}
+    assert bad.status_code == 403
+
+
+async def test_runner_tokens_are_stored_hashed(live_server) -> None:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    async with live_server.admin() as admin:
+        token = (await admin.post("/api/v4/user/runners", json={})).json()["token"]
+    async with live_server.services.engine.connect() as conn:
+        stored = (await conn.execute(sa.text("SELECT token_hash FROM runners"))).scalars().all()
+        admin_hashes = (await conn.execute(sa.text("SELECT token_hash FROM tokens"))).scalars().all()
+    assert token not in stored and len(stored[0]) == 64
+    assert all(not h.startswith("glpat-") for h in admin_hashes)
+
+
+async def test_job_request_payload_has_gitlab_types(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path)
+    idle = await _request(live_server, token)
+    assert idle.status_code == 204 and idle.headers["X-GitLab-Last-Update"]
+    created = await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    assert created.status_code == 201, created.text
+    response = await _request(live_server, token, idle.headers["X-GitLab-Last-Update"])
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+    job = response.json()
+    assert isinstance(job["id"], int) and job["token"].startswith("glcbt-")
+    assert "run" not in job
+    assert job["job_info"]["name"] == "build" and isinstance(job["job_info"]["project_id"], int)
+    assert isinstance(job["job_info"]["project_jobs_running_on_instance_runners_count"], str)
+    assert job["git_info"]["repo_url"].startswith("file://") and len(job["git_info"]["sha"]) == 40
+    assert isinstance(job["runner_info"]["timeout"], int)
+    assert job["steps"][0] == {"name": "script", "script": ["echo build"], "timeout": 3600, "when": "on_success", "allow_failure": False}
+    variables = {v["key"]: v for v in job["variables"]}
+    assert variables["CI_JOB_TOKEN"]["masked"] is True and variables["CI_JOB_TOKEN"]["value"] == job["token"]
+    assert all(isinstance(v["value"], str) for v in job["variables"])
+    # the second stage waits: nothing more to hand out
+    assert (await _request(live_server, token)).status_code == 204
+    await admin.aclose()
+
+
+async def test_unchanged_last_update_answers_204_without_claiming(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path)
+    version = (await _request(live_server, token)).headers["X-GitLab-Last-Update"]
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    new_version = (await _request(live_server, token, "stale")).headers["X-GitLab-Last-Update"]
+    assert new_version != version  # the pipeline's pending job ticked the queue
+    assert (await _request(live_server, token, new_version)).status_code == 204
+    await admin.aclose()
+
+
+async def test_unknown_runner_token_is_403(live_server) -> None:  # noqa: ANN001
+    assert (await _request(live_server, "glrt-unknown")).status_code == 403
+
+
+async def test_trace_patch_offsets_and_final_update(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    job = (await _request(live_server, token)).json()
+    jt = {"JOB-TOKEN": job["token"]}
+    first, second = b"hello\n" * 10, b"world\n" * 5
+    async with httpx.AsyncClient(base_url=live_server.url) as c:
+        url = f"/api/v4/jobs/{job['id']}/trace?debug_trace=false"
+        ack = await c.put(f"/api/v4/jobs/{job['id']}", json={"token": job["token"], "state": "running", "output": {}})
+        assert ack.status_code == 200 and ack.headers["Job-Status"] == "running"
+        r = await c.patch(url, content=first, headers={**jt, "Content-Range": f"0-{len(first) - 1}"})
+        assert r.status_code == 202
+        assert r.headers["Range"] == f"0-{len(first)}" and r.headers["Job-Status"] == "running"
+        assert r.headers["X-GitLab-Trace-Update-Interval"] == "1"
+        again = await c.patch(url, content=first, headers={**jt, "Content-Range": f"0-{len(first) - 1}"})
+        assert again.status_code == 416 and again.headers["Range"] == f"0-{len(first)}"
+        malformed = await c.patch(url, content=second, headers={**jt, "Content-Range": "bytes 5"})
+        assert malformed.status_code == 416 and malformed.headers["Range"] == f"0-{len(first)}"
+        missing = await c.patch(url, content=second, headers=jt)
+        assert missing.status_code == 400
+        wrong = await c.patch(url, content=second, headers={"JOB-TOKEN": "glcbt-wrong", "Content-Range": "60-89"})
+        assert wrong.status_code == 403
+        total = len(first) + len(second)
+        checksum = f"crc32:{zlib.crc32(first + second):08x}"
+        final = {"token": job["token"], "state": "success", "checksum": checksum, "output": {"checksum": checksum, "bytesize": total}}
+        early = await c.put(f"/api/v4/jobs/{job['id']}", json=final)
+        assert early.status_code == 202 and early.headers["X-GitLab-Trace-Update-Interval"] == "1"
+        r = await c.patch(url, content=second, headers={**jt, "Content-Range": f"{len(first)}-{total - 1}"})
+        assert r.status_code == 202 and r.headers["Range"] == f"0-{total}"
+        done = await c.put(f"/api/v4/jobs/{job['id']}", json=final)
+        assert done.status_code == 200 and done.headers["Job-Status"] == "success"
+        late = await c.put(f"/api/v4/jobs/{job['id']}", json=final)
+        assert late.status_code == 403 and late.headers["Job-Status"] == "success"
+        late_patch = await c.patch(url, content=b"x", headers={**jt, "Content-Range": f"{total}-{total}"})
+        assert late_patch.status_code == 403 and late_patch.headers["Job-Status"] == "success"
+    log = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace")
+    assert log.content == first + second and log.headers["Job-Status"] == "success"
+    tail = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace", headers={"Range": "bytes=55-"})
+    assert tail.status_code == 206 and tail.content == (first + second)[55:]
+    beyond = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace", headers={"Range": f"bytes={total + 1}-"})
+    assert beyond.status_code == 416 and beyond.headers["Range"] == f"0-{total}"
+    # the next stage is now pending and goes to the runner
+    nxt = await _request(live_server, token)
+    assert nxt.status_code == 201 and nxt.json()["job_info"]["name"] == "test"
+    await admin.aclose()
+
+
+async def test_archive_moves_the_log_to_the_object_store(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    admin, token, project = await _setup(live_server, tmp_path)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    job = (await _request(live_server, token)).json()
+    data = bytes(range(256)) * 1200  # 300 KiB: three chunks, the last one partial
+    async with httpx.AsyncClient(base_url=live_server.url) as c:
+        offset = 0
+        for piece in (data[:100_000], data[100_000:250_000], data[250_000:]):
+            r = await c.patch(f"/api/v4/jobs/{job['id']}/trace", content=piece,
+                              headers={"JOB-TOKEN": job["token"], "Content-Range": f"{offset}-{offset + len(piece) - 1}"})
+            assert r.status_code == 202
+            offset += len(piece)
+        checksum = f"crc32:{zlib.crc32(data):08x}"
+        done = await c.put(f"/api/v4/jobs/{job['id']}", json={"token": job["token"], "state": "failed",
+                           "failure_reason": "script_failure", "exit_code": 2,
+                           "output": {"checksum": checksum, "bytesize": len(data)}})
+        assert done.status_code == 200 and done.headers["Job-Status"] == "failed"
+    services = live_server.services
+    assert await services.archiver.sweep() >= 0
+    async with services.engine.connect() as conn:
+        archived = (await conn.execute(sa.text(f"SELECT trace_archived FROM jobs WHERE id = {job['id']}"))).scalar()
+        chunks = (await conn.execute(sa.text(f"SELECT count(*) FROM trace_chunks WHERE job_id = {job['id']}"))).scalar()
+    assert archived is True and chunks == 0
+    log = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace")
+    assert log.content == data
+    tail = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace", headers={"Range": "bytes=131000-"})
+    assert tail.content == data[131000:]
+    info = (await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}")).json()
+    assert info["status"] == "failed" and info["failure_reason"] == "script_failure" and info["exit_code"] == 2
+    await admin.aclose()

