@@ -133,3 +133,42 @@ def server_process(tmp_path: Path, database_url: str, redis_url: str) -> Iterato
             assert server.savepoints() == 0, "the server process sent a SAVEPOINT"
     finally:
         server.stop()
+
+
+class RunnerProcess:
+    """``conveyor runner`` as a child process."""
+
+    def __init__(self, url: str, token: str, builds_dir: Path, log_path: Path, check_interval: float = 0.3) -> None:
+        self.builds_dir = builds_dir
+        self.log_path = log_path
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+        env["CONVEYOR_RUNNER_CHECK_INTERVAL"] = str(check_interval)
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "conveyor", "runner", "--url", url, "--token", token, "--builds-dir", str(builds_dir)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_runner(tmp_path: Path) -> Iterator:
+    started: list[RunnerProcess] = []
+
+    def start(url: str, token: str) -> RunnerProcess:
+        runner = RunnerProcess(url, token, tmp_path / "builds", tmp_path / f"runner-{len(started)}.log")
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.stop()

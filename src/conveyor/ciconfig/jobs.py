@@ -71,6 +71,8 @@ def parse_job(
         # GitLab words this one with a space, not a colon: "jobs build config should ...".
         job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
         return None
+    if "script" not in config:
+        return None  # trigger: or run:, refused above
     unknown = [str(key) for key in config if key not in KNOWN_KEYS]
     if unknown:
         job.add(f"{job.location} config contains unknown keys: {', '.join(unknown)}", unknown[0])

@@ -98,29 +98,33 @@ def parse(text: str, filename: str) -> Document:
         raise fail(f"The parsed YAML is too big: the file is over {MAX_TEXT_BYTES} bytes")
     if not text.strip():
         raise fail(f"Please provide content of {filename}")
-    loader = _Loader(text)
-    loader.references = []
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader already refuses control characters here
+        loader.references = []
         nodes: list[Node] = []
         while loader.check_node():
             nodes.append(loader.get_node())
         _check_size(nodes, fail)
         documents = [loader.construct_document(node) for node in nodes]
+        references = loader.references
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise fail(_describe(exc), mark.line + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
-        raise fail(f"({exc.reason})", text.count("\n", 0, exc.position) + 1) from None
+        message = f"(unacceptable character #x{exc.character:04x}: {exc.reason})"
+        raise fail(message, text.count("\n", 0, exc.position) + 1) from None
     except yaml.YAMLError as exc:
         raise fail(f"({exc})") from None
     except RecursionError:
         raise fail("The parsed YAML is too deep") from None
     finally:
-        loader.dispose()
-    if loader.references:
+        if loader is not None:
+            loader.dispose()
+    if references:
         raise ConfigError(
             ConfigIssue("!reference tags are not supported yet", filename, line)
-            for line in loader.references
+            for line in references
         )
     return _split_header(documents, nodes, fail)
 
@@ -136,8 +140,8 @@ def _describe(exc: yaml.MarkedYAMLError) -> str:
 
 
 def _split_header(documents: list[Any], nodes: list[Node], fail: Any) -> Document:
-    if len(documents) == 1:
-        return Document(header=None, body=documents[0])
+    if len(documents) <= 1:
+        return Document(header=None, body=documents[0] if documents else None)
     first = documents[0]
     if len(documents) == 2 and isinstance(first, YamlMap) and set(first) == {"spec"}:
         return Document(header=first, body=documents[1])

@@ -11,6 +11,8 @@ from conveyor.protocol import headers, keepalive
 
 class ApiError(Exception):
     def __init__(self, status: int, message: Any) -> None:
+        if isinstance(message, dict):  # GitLab's {"base": [...]} validation errors
+            message = "\n".join(str(line) for lines in message.values() for line in (lines if isinstance(lines, list) else [lines]))
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message

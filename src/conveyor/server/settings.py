@@ -46,6 +46,9 @@ class ServerSettings:
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     db_pool_size: int = 10
 
+    def __post_init__(self) -> None:
+        self.keepalive  # validates the probe timing at startup
+
     @property
     def keepalive(self) -> KeepaliveConfig:
         return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count)

@@ -88,7 +88,7 @@ class Masker:
                 self._pending = buf[hold:]
                 break
             out += buf[pos : match.start()]
-            if match.group("secret") is not None:
+            if match.groupdict().get("secret") is not None:
                 out += MASK
             else:
                 out += match.group("prefix") + MASK

@@ -140,6 +140,7 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "exit_code": row["exit_code"],
         "pipeline": {"id": row["pipeline_id"]},
         "trace_size": row["trace_size"],
+        "trace_checksum": row["trace_checksum"],  # as the runner reported it at its final update
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "duration": (finished - started).total_seconds() if started and finished else None,

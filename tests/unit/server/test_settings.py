@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.server.errors import SettingsError
+from conveyor.server.settings import ServerSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_nothing_set_means_embedded(tmp_path: Path) -> None:
+    settings = ServerSettings.from_env({"CONVEYOR_DATA_DIR": str(tmp_path)})
+    assert settings.embedded and settings.database_url is None and settings.data_dir == tmp_path
+    assert settings.keepalive.idle == 15 and settings.http_keepalive_timeout > 90
+
+
+def test_environment_overrides_toml_and_arguments_override_both(tmp_path: Path) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text('redis_url = "redis://toml"\nport = 9000\nkeepalive_idle = 20\n')
+    env = {"CONVEYOR_CONFIG": str(config), "CONVEYOR_PORT": "9100", "CONVEYOR_DATABASE_URL": "postgresql://x/y"}
+    settings = ServerSettings.from_env(env, host="0.0.0.0")
+    assert settings.redis_url == "redis://toml" and settings.port == 9100 and settings.host == "0.0.0.0"
+    assert settings.database_url == "postgresql://x/y" and settings.keepalive.idle == 20
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONVEYOR_PORT": "eighty"}, "port must be an integer"),
+        ({"CONVEYOR_SAVEPOINT_POLICY": "ignore"}, "savepoint_policy"),
+        ({"CONVEYOR_KEEPALIVE_IDLE": "0"}, "keepalive idle"),
+    ],
+)
+def test_bad_values_fail_at_startup(env: dict[str, str], message: str) -> None:
+    with pytest.raises((SettingsError, ValueError), match=message):
+        ServerSettings.from_env(env)
+
+
+def test_unknown_toml_keys_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("databse_url = 'typo'\n")
+    with pytest.raises(SettingsError, match="databse_url"):
+        ServerSettings.from_env({"CONVEYOR_CONFIG": str(config)})
