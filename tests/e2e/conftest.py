@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 
 from tests.plugins.live import ROOT_TOKEN
 
@@ -33,7 +36,7 @@ class Admin:
     def trace(self, project: int, job: int) -> bytes:
         return self.http.get(f"/projects/{project}/jobs/{job}/trace").content
 
-    def wait(self, project: int, pipeline: int, timeout: float = 180.0) -> dict[str, Any]:
+    def wait(self, project: int, pipeline: int, timeout: float = 120.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -44,3 +47,10 @@ class Admin:
                 return state
             time.sleep(0.3)
         raise TimeoutError(f"pipeline {pipeline} did not finish in {timeout} s")
+
+
+@pytest.fixture
+def admin(server_process) -> Iterator[Admin]:  # noqa: ANN001
+    client = Admin(server_process.url)
+    yield client
+    client.http.close()

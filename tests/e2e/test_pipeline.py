@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Admin
 from tests.plugins.repos import make_repo
 
 pytestmark = pytest.mark.e2e
@@ -52,9 +51,8 @@ notify-failure:
 """
 
 
-def test_pipeline_runs_and_stores_every_byte(server_process, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pipeline_runs_and_stores_every_byte(server_process, admin, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
     sha = make_repo(tmp_path / "repo", PIPELINE, {"printer.sh": PRINTER})
-    admin = Admin(server_process.url)
     project = admin.project(str(tmp_path / "repo"))
     runner = start_runner(server_process.url, admin.runner_token())
     pipeline = admin.pipeline(project["id"])

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Admin
 from tests.plugins.repos import make_repo
 
 pytestmark = pytest.mark.e2e
@@ -20,9 +19,8 @@ slow:
 """
 
 
-def test_log_is_complete_after_server_sigkill(server_process, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_log_is_complete_after_server_sigkill(server_process, admin, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
     make_repo(tmp_path / "repo", SLOW)
-    admin = Admin(server_process.url)
     project = admin.project(str(tmp_path / "repo"))
     runner = start_runner(server_process.url, admin.runner_token())
     pipeline = admin.pipeline(project["id"])
@@ -39,7 +37,7 @@ def test_log_is_complete_after_server_sigkill(server_process, start_runner, tmp_
     time.sleep(3)  # the job keeps printing while the server is gone
     server_process.start()
 
-    final = Admin(server_process.url).wait(project["id"], pipeline["id"])
+    final = admin.wait(project["id"], pipeline["id"])
     job = admin.jobs(project["id"], pipeline["id"])["slow"]
     assert final["status"] == "success" and job["status"] == "success"
     log = admin.trace(project["id"], job["id"])

@@ -82,22 +82,28 @@ class ServerProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.PIPE, stderr=log,
-        )
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env, stdout=subprocess.PIPE, stderr=log,
+            )
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             if raw.decode().startswith(READY_LINE):
                 return
+        self.proc.stdout.close()
         raise RuntimeError(f"server did not start:\n{self.log_path.read_text()[-4000:]}")
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc and self.proc.stdout and not self.proc.stdout.closed:
+            self.proc.stdout.close()
 
     def savepoints(self) -> float:
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
@@ -111,6 +117,8 @@ class ServerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        self._close()
 
 
 @pytest.fixture
@@ -143,11 +151,11 @@ class RunnerProcess:
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
         env["CONVEYOR_RUNNER_CHECK_INTERVAL"] = str(check_interval)
-        self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor", "runner", "--url", url, "--token", token, "--builds-dir", str(builds_dir)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "conveyor", "runner", "--url", url, "--token", token, "--builds-dir", str(builds_dir)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -157,7 +165,6 @@ class RunnerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
 
 
 @pytest.fixture

@@ -68,8 +68,9 @@ def parse_job(
         if key in UNSUPPORTED_KEYS:
             job.add(f"{job.location}:{key} keyword is not supported yet", key)
     if not ("script" in config or "run" in config or "trigger" in config):
-        # GitLab words this one with a space, not a colon: "jobs build config should ...".
-        job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
+        if "extends" not in config:  # with extends, script: may well be in the parent
+            # GitLab words this one with a space, not a colon: "jobs build config should ...".
+            job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
         return None
     if "script" not in config:
         return None  # trigger: or run:, refused above

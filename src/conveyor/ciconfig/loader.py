@@ -11,7 +11,7 @@ from typing import Any
 
 from conveyor.ciconfig import jobs as job_entries
 from conveyor.ciconfig import values
-from conveyor.ciconfig.errors import IssueCollector
+from conveyor.ciconfig.errors import ConfigError, ConfigIssue, IssueCollector
 from conveyor.ciconfig.model import (
     DEFAULT_STAGES,
     EDGE_STAGES,
@@ -49,15 +49,12 @@ def load(text: str, *, filename: str = ".gitlab-ci.yml") -> PipelineConfig:
         ConfigError: with one ``ConfigIssue`` per problem, each with its line when known.
     """
     document = parse(text, filename)
-    issues = IssueCollector(filename)
     body = document.body
     if not isinstance(body, YamlMap):
         kind = "an empty document" if body is None else f"a {type(body).__name__}"
-        issues.add(
-            f"Invalid configuration format: the top level must be a mapping, not {kind}", None
-        )
-        issues.raise_if_any()
-    assert isinstance(body, YamlMap)
+        message = f"Invalid configuration format: the top level must be a mapping, not {kind}"
+        raise ConfigError([ConfigIssue(message, filename, None)])
+    issues = IssueCollector(filename)
     if document.header is not None:
         _spec(document.header, issues)
 

@@ -64,11 +64,12 @@ def runner(
     check_interval: Annotated[Optional[float], typer.Option(help="Seconds between job requests.")] = None,
 ) -> None:
     """Run a shell-executor runner against a Conveyor or GitLab server."""
-    from conveyor.runner import main as runner_main
+    from conveyor import runner as runner_package
     from conveyor.runner.settings import RunnerSettings
 
-    settings = RunnerSettings.from_env(url=url, token=token, builds_dir=builds_dir, check_interval=check_interval)
-    raise typer.Exit(runner_main.main(settings))
+    given = {"url": url, "token": token, "builds_dir": builds_dir, "check_interval": check_interval}
+    settings = RunnerSettings.from_env(**{name: value for name, value in given.items() if value is not None})
+    raise typer.Exit(runner_package.main(settings))
 
 
 @project_app.command("add")

@@ -52,10 +52,11 @@ def admin_token(data_dir: Path) -> str:
 class Child:
     """A child process of ours, stopped with SIGTERM (then SIGKILL) when we are done."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, *, pipe_stdout: bool = False) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=self._log)
+        with open(log_path, "ab") as log:
+            stdout = subprocess.PIPE if pipe_stdout else log
+            self.proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=log)
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc.poll() is None:
@@ -65,7 +66,8 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 def start_server(data_dir: Path, env: dict[str, str]) -> tuple[Child, str]:
@@ -73,6 +75,7 @@ def start_server(data_dir: Path, env: dict[str, str]) -> tuple[Child, str]:
         [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", "0"],
         env,
         data_dir / "server.log",
+        pipe_stdout=True,
     )
     assert child.proc.stdout is not None
     for raw in child.proc.stdout:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conveyor.ciconfig import EDGE_STAGES, IssueCollector, JobConfig, PipelineConfig
+from conveyor import ciconfig
 from conveyor.pipeline import needs
 from conveyor.protocol.enums import When
 from conveyor.protocol.jobspec import JobSpec
@@ -14,7 +14,7 @@ NOTHING_TO_RUN = (
 )
 
 
-def build(config: PipelineConfig) -> list[JobSpec]:
+def build(config: ciconfig.PipelineConfig) -> list[JobSpec]:
     """Expand ``config`` into the jobs of one pipeline.
 
     * ``when: never`` jobs are not added;
@@ -32,22 +32,23 @@ def build(config: PipelineConfig) -> list[JobSpec]:
         ConfigError: with every needs problem, or when no job outside ``.pre``/``.post`` is
             added (GitLab does not create such a pipeline).
     """
-    issues = IssueCollector(config.filename)
+    issues = ciconfig.IssueCollector(config.filename)
     needs.validate(config, issues)
     added = {name: job for name, job in config.jobs.items() if job.when is not When.NEVER}
-    resolved = {name: needs.resolve(job, added, issues) for name, job in added.items()}
-    if not any(job.stage not in EDGE_STAGES for job in added.values()):
+    resolved = {name: needs.resolve(job, config, added, issues) for name, job in added.items()}
+    if not any(job.stage not in ciconfig.EDGE_STAGES for job in added.values()):
         issues.add(NOTHING_TO_RUN, None)
     issues.raise_if_any()
     stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
-    specs = [
-        _spec(config, job, stage_idx[job.stage], resolved[job.name]) for job in added.values()
-    ]
+    specs = [_spec(config, job, stage_idx[job.stage], resolved[job.name]) for job in added.values()]
     return sorted(specs, key=lambda spec: spec.stage_idx)  # stable: file order within a stage
 
 
 def _spec(
-    config: PipelineConfig, job: JobConfig, stage_idx: int, need_names: list[str] | None
+    config: ciconfig.PipelineConfig,
+    job: ciconfig.JobConfig,
+    stage_idx: int,
+    need_names: list[str] | None,
 ) -> JobSpec:
     default = config.default
     before_script = job.before_script if job.before_script is not None else default.before_script

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from conveyor.ciconfig import IssueCollector, JobConfig, PipelineConfig
+from conveyor import ciconfig
 
 MAX_NEED_NAME_LENGTH = 128
 
 
-def validate(config: PipelineConfig, issues: IssueCollector) -> None:
+def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -> None:
     """Check every job's needs against the whole configuration; issues go to ``issues``."""
     stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
     for job in config.jobs.values():
@@ -59,16 +59,23 @@ def validate(config: PipelineConfig, issues: IssueCollector) -> None:
 
 
 def resolve(
-    job: JobConfig, added: dict[str, JobConfig], issues: IssueCollector
+    job: ciconfig.JobConfig,
+    config: ciconfig.PipelineConfig,
+    added: dict[str, ciconfig.JobConfig],
+    issues: ciconfig.IssueCollector,
 ) -> list[str] | None:
-    """The names ``job`` needs among the ``added`` jobs; None when it has no ``needs:``."""
+    """The names ``job`` needs among the ``added`` jobs; None when it has no ``needs:``.
+
+    A need on a job that is defined but not added is an issue unless optional; a need on an
+    undefined job was already reported by ``validate``.
+    """
     if job.needs is None:
         return None
     names: list[str] = []
     for need in job.needs:
         if need.job in added:
             names.append(need.job)
-        elif not need.optional:
+        elif need.job in config.jobs and not need.optional:
             issues.add(
                 f"'{job.name}' job needs '{need.job}' job, but it was not added to the pipeline",
                 need.line or job.line,
@@ -78,7 +85,7 @@ def resolve(
     return names
 
 
-def _check_cycles(config: PipelineConfig, issues: IssueCollector) -> None:
+def _check_cycles(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -> None:
     """One issue per strongly connected component of the needs graph (Tarjan, iterative)."""
     edges = {
         name: [n.job for n in job.needs or [] if n.job in config.jobs]

@@ -33,7 +33,11 @@ from conveyor.protocol.enums import COMPLETE_STATUSES, JobStatus, When
 
 @dataclass(frozen=True)
 class JobState:
-    """What ``progress`` needs to know about one job of a pipeline."""
+    """What ``progress`` needs to know about one job of a pipeline.
+
+    ``stage_idx``, ``needs``, ``when`` and ``allow_failure`` are the job's ``JobSpec`` values
+    (``needs`` None: wait for the earlier stages; a list: wait for those jobs only).
+    """
 
     name: str
     stage_idx: int
@@ -124,6 +128,8 @@ def reset_after_play(jobs: Sequence[JobState], played: str) -> list[str]:
     after applying both changes.
     """
     by_name = {job.name: job for job in jobs}
+    if played not in by_name:
+        raise InvalidJobStates(f"no job named {played}")
     start = by_name[played]
     dependents: set[str] = set()
     frontier = [played]

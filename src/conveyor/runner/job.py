@@ -25,7 +25,7 @@ import structlog
 
 from conveyor.protocol.enums import FailureReason
 from conveyor.protocol.models import JobPayload, Step
-from conveyor.runner import info, paths
+from conveyor.runner import info, paths, predefined
 from conveyor.runner.client import CoordinatorClient
 from conveyor.runner.errors import ExecutorError
 from conveyor.runner.executors.base import Executor, ExecutorContext, ExecutorFactory, ExitResult
@@ -65,7 +65,12 @@ class JobRunner:
         self._executor_factory = executor
         self._executor_name = executor_name or settings.executor
         self._env = dict(env or {})
-        self._timing = timing or SenderTiming(update=settings.update_interval, force_send=settings.force_send_interval)
+        self._timing = timing or SenderTiming(
+            update=settings.update_interval,
+            force_send=settings.force_send_interval,
+            final_retries=settings.final_update_retries,
+            final_backoff=settings.final_update_backoff,
+        )
         self._cancel = asyncio.Event()  # graceful: stop script stages, run after_script
         self._abort = asyncio.Event()  # hard: kill everything now
         self._interrupted = False
@@ -95,9 +100,15 @@ class JobRunner:
         trace = TraceSession.open(self._settings, job)
         self._trace = trace
         sender = TraceSender(
-            self._client, trace.spool, job_id=job.id, token=job.token, timing=self._timing,
-            debug_trace=debug, on_cancel=self._cancel.set, on_abort=self._abort.set,
-        )  # fmt: skip
+            self._client,
+            trace.spool,
+            job_id=job.id,
+            token=job.token,
+            timing=self._timing,
+            debug_trace=debug,
+            on_cancel=self._cancel.set,
+            on_abort=self._abort.set,
+        )
         sender.start()
         try:
             verdict = await self._supervise(debug)
@@ -106,13 +117,22 @@ class JobRunner:
             else:
                 trace.write(ansi.error(f"Job failed{verdict.message}"))
             trace.flush()
-            reason = None if verdict.succeeded else map_failure_reason(verdict.failure_reason, job.features.failure_reasons)
+            reason = None
+            if not verdict.succeeded:
+                reason = map_failure_reason(verdict.failure_reason, job.features.failure_reasons)
             final = await sender.finish(verdict.state, failure_reason=reason, exit_code=verdict.exit_code)
             log.info("job finished", job_id=job.id, state=verdict.state, failure_reason=reason, final=final.value)
             return JobOutcome(
-                job.id, verdict.state, reason, verdict.exit_code, final, ack.kind,
-                trace.spool.checksum, trace.spool.size, trace.spool.path if self._settings.keep_traces else None,
-            )  # fmt: skip
+                job_id=job.id,
+                state=verdict.state,
+                failure_reason=reason,
+                exit_code=verdict.exit_code,
+                final=final,
+                acknowledgement=ack.kind,
+                checksum=trace.spool.checksum,
+                bytesize=trace.spool.size,
+                trace_path=trace.spool.path if self._settings.keep_traces else None,
+            )
         finally:
             await sender.stop()
             trace.close(keep=self._settings.keep_traces)
@@ -139,8 +159,8 @@ class JobRunner:
 
     async def _execute(self, debug: bool) -> Verdict:
         self._write(ansi.plain(f"Running with {info.NAME} {info.VERSION} ({info.REVISION})"))
-        self._write(ansi.plain(f"  on {self._settings.name} {_short_token(self._settings.token)}, "
-                               f"system ID: {self._settings.system_id}"))  # fmt: skip
+        short = predefined.short_token(self._settings.token)
+        self._write(ansi.plain(f"  on {self._settings.name} {short}, system ID: {self._settings.system_id}"))
         context = ExecutorContext(self.job, self._settings.builds_dir, self.project_dir, self.tmp_dir, self._env)
         try:
             executor = self._executor_factory(context)
@@ -166,17 +186,31 @@ class JobRunner:
         self._write(ansi.plain(f"Running on {platform.node()}..."))
         self._section_end("prepare_executor")
         ctx = self._script_context("running", debug)
-        sources = await self._stage(executor, "get_sources", "Getting source from Git repository",
-                                    git.get_sources_script(self.job, ctx), deadline - loop.time(), cancelable=True)  # fmt: skip
+        sources = await self._stage(
+            executor,
+            "get_sources",
+            "Getting source from Git repository",
+            git.get_sources_script(self.job, ctx),
+            deadline - loop.time(),
+            cancelable=True,
+        )
         verdict = self._judge(sources, timeout)
         if verdict is None:
             verdict = await self._steps(executor, ctx, deadline, timeout)
             await self._after_script(executor, verdict, debug)
-        await self._stage(executor, "cleanup_file_variables", "Cleaning up project directory and file based variables",
-                          bash.cleanup_script(ctx), CLEANUP_TIMEOUT, cancelable=False)  # fmt: skip
+        await self._stage(
+            executor,
+            "cleanup_file_variables",
+            "Cleaning up project directory and file based variables",
+            bash.cleanup_script(ctx),
+            CLEANUP_TIMEOUT,
+            cancelable=False,
+        )
         return verdict
 
-    async def _steps(self, executor: Executor, ctx: bash.ScriptContext, deadline: float, timeout: float) -> Verdict:
+    async def _steps(
+        self, executor: Executor, ctx: bash.ScriptContext, deadline: float, timeout: float
+    ) -> Verdict:
         loop = asyncio.get_running_loop()
         verdict = SUCCESS
         for step in self.job.steps:
@@ -185,8 +219,9 @@ class JobRunner:
             remaining = deadline - loop.time()
             limit = min(remaining, float(step.timeout)) if step.timeout else remaining
             stage = f"step_{step.name}"
-            result = await self._stage(executor, stage, f'Executing "{stage}" stage of the job script',
-                                       bash.step_script(ctx, step.script), limit, cancelable=True)  # fmt: skip
+            title = f'Executing "{stage}" stage of the job script'
+            script = bash.step_script(ctx, step.script)
+            result = await self._stage(executor, stage, title, script, limit, cancelable=True)
             failed = self._judge(result, timeout)
             if failed is not None and (not step.allow_failure or result.canceled or result.timed_out):
                 verdict = failed if verdict.succeeded else verdict
@@ -199,15 +234,22 @@ class JobRunner:
         if step is None or not step.script:
             return
         ctx = self._script_context(verdict.job_status, debug)
-        result = await self._stage(executor, "after_script", "Running after_script",
-                                   bash.step_script(ctx, step.script), AFTER_SCRIPT_TIMEOUT, cancelable=False)  # fmt: skip
+        script = bash.step_script(ctx, step.script)
+        result = await self._stage(
+            executor, "after_script", "Running after_script", script, AFTER_SCRIPT_TIMEOUT, cancelable=False
+        )
         if result.timed_out:
             detail = f"execution took longer than {format_duration(AFTER_SCRIPT_TIMEOUT)} seconds"
-            self._write(ansi.warning(f"after_script failed, but job will continue unaffected: {detail}"))
         elif result.exit_code != 0:
-            self._write(ansi.warning(f"after_script failed, but job will continue unaffected: exit code {result.exit_code}"))
+            detail = f"exit code {result.exit_code}"
+        else:
+            return
+        self._write(ansi.warning(f"after_script failed, but job will continue unaffected: {detail}"))
 
-    async def _stage(self, executor: Executor, name: str, title: str, script: str, timeout: float, *, cancelable: bool) -> ExitResult:
+    async def _stage(
+        self, executor: Executor, name: str, title: str, script: str, timeout: float, *, cancelable: bool
+    ) -> ExitResult:
+        """Run one stage inside its section; a cancelable stage stops on a graceful cancel."""
         self._section_start(name, title)
         try:
             if cancelable and self._cancel.is_set():
@@ -228,26 +270,13 @@ class JobRunner:
             return Verdict(FailureReason.SCRIPT_FAILURE, result.exit_code, f": exit code {result.exit_code}")
         return None
 
-    def _system_failure(self, exc: BaseException, reason: FailureReason = FailureReason.RUNNER_SYSTEM_FAILURE) -> Verdict:
+    def _system_failure(
+        self, exc: BaseException, reason: FailureReason = FailureReason.RUNNER_SYSTEM_FAILURE
+    ) -> Verdict:
         return Verdict(reason, message=f" (system failure): {exc}")
 
     def _variables(self, job_status: str) -> list[variables.JobVariable]:
-        runner_defined = [
-            variables.JobVariable("CI_SERVER", "yes"),
-            variables.JobVariable("CI_SHARED_ENVIRONMENT", "true"),
-            variables.JobVariable("CI_RUNNER_VERSION", info.VERSION),
-            variables.JobVariable("CI_RUNNER_REVISION", info.REVISION),
-            variables.JobVariable("CI_RUNNER_EXECUTABLE_ARCH", f"{info.platform_name()}/{info.architecture()}"),
-            variables.JobVariable("CI_RUNNER_SHORT_TOKEN", _short_token(self._settings.token)),
-            variables.JobVariable("CI_CONCURRENT_ID", "0"),
-            variables.JobVariable("CI_CONCURRENT_PROJECT_ID", "0"),
-        ]
-        overrides = [
-            variables.JobVariable("CI_BUILDS_DIR", str(self._settings.builds_dir)),
-            variables.JobVariable("CI_PROJECT_DIR", str(self.project_dir)),
-            variables.JobVariable("CI_JOB_STATUS", job_status),
-        ]
-        return variables.resolve(self.job, runner_defined, overrides)
+        return predefined.job_variables(self.job, self._settings, self.project_dir, job_status)
 
     def _script_context(self, job_status: str, debug: bool) -> bash.ScriptContext:
         return bash.ScriptContext(self.project_dir, self.tmp_dir, self._variables(job_status), debug_trace=debug)
@@ -271,8 +300,3 @@ def _should_run(step: Step, succeeded: bool) -> bool:
     if when == "always":
         return True
     return succeeded if when == "on_success" else (when == "on_failure" and not succeeded)
-
-
-def _short_token(token: str) -> str:
-    """The first 8 characters of the token without its ``glrt-`` prefix, as GitLab shows it."""
-    return token.removeprefix("glrt-")[:8]

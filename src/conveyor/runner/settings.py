@@ -60,6 +60,8 @@ class RunnerSettings:
     output_limit: int = 4 * 1024 * 1024
     keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)
     request_timeout: float = 120.0
+    final_update_retries: int = 10
+    final_update_backoff: float = 1.0
     unhealthy_requests_limit: int = 3
     unhealthy_interval: float = 60 * 60.0
     keep_traces: bool = False
@@ -74,6 +76,8 @@ class RunnerSettings:
         for name in ("check_interval", "update_interval", "force_send_interval", "request_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be > 0")
+        if self.final_update_retries < 1 or self.final_update_backoff < 0:
+            raise SettingsError("final_update_retries must be >= 1 and final_update_backoff >= 0")
         if self.output_limit < 1:
             raise SettingsError("output_limit must be >= 1")
         builds_dir = Path(self.builds_dir).expanduser().absolute()

@@ -102,9 +102,14 @@ async def test_unchanged_last_update_answers_204_without_claiming(live_server, t
     admin, token, project = await _setup(live_server, tmp_path)
     version = (await _request(live_server, token)).headers["X-GitLab-Last-Update"]
     await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
-    new_version = (await _request(live_server, token, "stale")).headers["X-GitLab-Last-Update"]
-    assert new_version != version  # the pipeline's pending job ticked the queue
-    assert (await _request(live_server, token, new_version)).status_code == 204
+    assert (await _request(live_server, token, version)).status_code == 201  # the pending job ticked the queue
+    empty = await _request(live_server, token, version)
+    assert empty.status_code == 204 and empty.headers["X-GitLab-Last-Update"] != version
+    observer = live_server.services.observer
+    before = observer.statements
+    cheap = await _request(live_server, token, empty.headers["X-GitLab-Last-Update"])
+    assert cheap.status_code == 204
+    assert observer.statements - before == 1  # the runner-token lookup only: no claim query
     await admin.aclose()
 
 
@@ -190,4 +195,28 @@ async def test_archive_moves_the_log_to_the_object_store(live_server, tmp_path: 
     assert tail.content == data[131000:]
     info = (await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}")).json()
     assert info["status"] == "failed" and info["failure_reason"] == "script_failure" and info["exit_code"] == 2
+    await admin.aclose()
+
+
+PARALLEL = """
+a:
+  script: [echo a]
+b:
+  script: [echo b]
+"""
+
+
+async def test_a_runner_that_just_got_a_job_is_not_short_circuited(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Regression: the 201 carried the new queue version, so the next poll got 204 while a job waited."""
+    admin, token, project = await _setup(live_server, tmp_path, PARALLEL)
+    seen = (await _request(live_server, token)).headers["X-GitLab-Last-Update"]
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    first = await _request(live_server, token, seen)
+    assert first.status_code == 201 and "X-GitLab-Last-Update" not in first.headers
+    second = await _request(live_server, token, seen)  # what a runner echoes after a 201
+    assert second.status_code == 201
+    assert {first.json()["job_info"]["name"], second.json()["job_info"]["name"]} == {"a", "b"}
+    empty = await _request(live_server, token)
+    assert empty.status_code == 204
+    assert (await _request(live_server, token, empty.headers["X-GitLab-Last-Update"])).status_code == 204
     await admin.aclose()

@@ -82,7 +82,7 @@ def test_job_scripts_and_inheritance_markers() -> None:
     assert (inherit.before_script, inherit.after_script) == (None, None)
 
 
-# --- keys ------------------------------------------------------------------------------------------
+# --- keys ----------------------------------------------------------------------------------------
 
 
 def test_unknown_keys_use_gitlab_text_and_first_key_line() -> None:
@@ -115,16 +115,27 @@ def test_accepted_and_ignored_keys(key_and_value: str) -> None:
     "key", ["extends", "rules", "only", "except", "parallel", "inherit", "start_in"]
 )
 def test_keys_not_supported_yet(key: str) -> None:
-    assert issues(f"script: x\n{key}: [a]\n") == [(3, f"jobs:job:{key} keyword is not supported yet")]
+    assert issues(f"script: x\n{key}: [a]\n") == [
+        (3, f"jobs:job:{key} keyword is not supported yet")
+    ]
+
+
+def test_extends_without_script_reports_only_extends() -> None:
+    found = issues("extends: .base\nstage: build\n")
+    assert found == [(2, "jobs:job:extends keyword is not supported yet")]
 
 
 def test_trigger_and_run_are_not_supported_yet() -> None:
-    assert issues("trigger: other/project\n") == [(2, "jobs:job:trigger keyword is not supported yet")]
+    assert issues("trigger: other/project\n") == [
+        (2, "jobs:job:trigger keyword is not supported yet")
+    ]
     assert issues("run: [{name: a}]\n") == [(2, "jobs:job:run keyword is not supported yet")]
 
 
 def test_stage_must_be_a_string() -> None:
-    assert issues("script: x\nstage: [build]\n") == [(3, "jobs:job:stage config should be a string")]
+    assert issues("script: x\nstage: [build]\n") == [
+        (3, "jobs:job:stage config should be a string")
+    ]
 
 
 def test_long_job_name() -> None:
@@ -159,7 +170,7 @@ def test_job_variables_must_be_a_hash() -> None:
     ]
 
 
-# --- when and allow_failure --------------------------------------------------------------------
+# --- when and allow_failure ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -186,7 +197,9 @@ def test_invalid_when(value: str) -> None:
 
 
 def test_delayed_is_not_supported_yet() -> None:
-    assert issues("script: x\nwhen: delayed\n") == [(3, "jobs:job when:delayed is not supported yet")]
+    assert issues("script: x\nwhen: delayed\n") == [
+        (3, "jobs:job when:delayed is not supported yet")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -210,15 +223,17 @@ def test_allow_failure(value: str, when: str, expected: bool) -> None:
         ("yes please", "jobs:job allow_failure should be a hash or a boolean value"),
         ("[true]", "jobs:job allow_failure should be a hash or a boolean value"),
         ("{codes: 1}", "jobs:job:allow_failure config contains unknown keys: codes"),
-        ("{exit_codes: one}", "jobs:job:allow_failure exit_codes should be an integer or an "
-         "array of integers"),
+        (
+            "{exit_codes: one}",
+            "jobs:job:allow_failure exit_codes should be an integer or an array of integers",
+        ),
     ],
 )
 def test_invalid_allow_failure(value: str, message: str) -> None:
     assert issues(f"script: x\nallow_failure: {value}\n") == [(3, message)]
 
 
-# --- timeout ---------------------------------------------------------------------------------------
+# --- timeout -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -239,7 +254,9 @@ def test_timeout(value: str, seconds: int) -> None:
 
 @pytest.mark.parametrize("value", ["soon", "''", "0", "-5", "true", "[1h]", "10 parsecs"])
 def test_invalid_timeout(value: str) -> None:
-    assert issues(f"script: x\ntimeout: {value}\n") == [(3, "jobs:job:timeout config should be a duration")]
+    assert issues(f"script: x\ntimeout: {value}\n") == [
+        (3, "jobs:job:timeout config should be a duration")
+    ]
 
 
 def test_timeout_limit() -> None:
@@ -249,7 +266,7 @@ def test_timeout_limit() -> None:
     assert job("script: x\ntimeout: 30 days\n").timeout == 30 * 86400
 
 
-# --- needs -----------------------------------------------------------------------------------------
+# --- needs ---------------------------------------------------------------------------------------
 
 
 def test_needs_forms() -> None:
@@ -282,10 +299,14 @@ def test_empty_needs_and_no_needs() -> None:
         ("[{job: a, when: x}]", "jobs:job:needs:need config contains unknown keys: when"),
         ("[{optional: true}]", "jobs:job:needs:need job should be a non-empty string"),
         ("[{job: a, optional: maybe}]", "jobs:job:needs:need optional should be a boolean value"),
-        ("[{pipeline: other, job: a}]", "jobs:job:needs:need with pipeline: or project: is not "
-         "supported yet"),
-        ("[{project: g/p, job: a, ref: main}]", "jobs:job:needs:need with pipeline: or project: "
-         "is not supported yet"),
+        (
+            "[{pipeline: other, job: a}]",
+            "jobs:job:needs:need with pipeline: or project: is not supported yet",
+        ),
+        (
+            "[{project: g/p, job: a, ref: main}]",
+            "jobs:job:needs:need with pipeline: or project: is not supported yet",
+        ),
     ],
 )
 def test_invalid_needs(value: str, message: str) -> None:

@@ -1,4 +1,4 @@
-"""ciconfig.load: YAML loading, limits, global keywords, stages, default:, variables."""
+"""ciconfig.load: document shape, global keywords, stages, default:, variables, errors."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def issues(text: str, **kwargs: str) -> list[tuple[int | None, str]]:
     return [(issue.line, issue.message) for issue in caught.value.issues]
 
 
-# --- YAML and document shape -------------------------------------------------------------
+# --- basics ---------------------------------------------------------------------------------------
 
 
 def test_minimal_file_gives_default_stages_and_test_stage() -> None:
@@ -46,215 +46,7 @@ def test_jobs_keep_file_order() -> None:
     assert list(config.jobs) == ["zeta", "alpha", "mid"]
 
 
-def test_malformed_yaml_reports_file_and_parser_line() -> None:
-    text = "build:\n  script:\n    - echo one\n   - echo two\n"
-    with pytest.raises(ciconfig.ConfigError) as caught:
-        ciconfig.load(text, filename="ci/main.yml")
-    [issue] = caught.value.issues
-    assert issue.file == "ci/main.yml"
-    assert issue.line == 4
-    assert issue.message.startswith("(") and issue.message.endswith(")")
-    assert "while parsing a block mapping at line 2 column 3" in issue.message
-    assert str(caught.value) == f"ci/main.yml:4: {issue.message}"
-
-
-def test_mapping_value_in_script_is_a_yaml_error_with_its_line() -> None:
-    found = issues("a:\n  script: echo\nb:\n  script: echo x: y\n")
-    assert found == [(4, "(mapping values are not allowed here)")]
-
-
-def test_unknown_tag_is_reported_with_its_line() -> None:
-    [(line, message)] = issues("a:\n  script: !shell echo\n")
-    assert line == 2
-    assert "could not determine a constructor for the tag '!shell'" in message
-
-
-def test_control_character_is_reported_with_its_line() -> None:
-    [(line, message)] = issues("a:\n  script: echo\n  stage: b\x00uild\n")
-    assert line == 3
-    assert "unacceptable character #x0000" in message
-
-
-@pytest.mark.parametrize("text", ["", "   \n\n", "\t"])
-def test_blank_file(text: str) -> None:
-    assert issues(text) == [(None, "Please provide content of .gitlab-ci.yml")]
-
-
-@pytest.mark.parametrize(
-    ("text", "kind"),
-    [
-        ("# only a comment\n", "an empty document"),
-        ("- a\n- b\n", "a YamlList"),
-        ("just text\n", "a str"),
-        ("42\n", "a int"),
-    ],
-)
-def test_top_level_must_be_a_mapping(text: str, kind: str) -> None:
-    assert issues(text) == [
-        (None, f"Invalid configuration format: the top level must be a mapping, not {kind}")
-    ]
-
-
-def test_text_over_one_mebibyte_is_refused() -> None:
-    text = "a:\n  script: echo\n" + "#" * (1024 * 1024) + "\n"
-    [(line, message)] = issues(text)
-    assert line is None
-    assert message.startswith("The parsed YAML is too big")
-
-
-def test_multibyte_text_is_measured_in_bytes() -> None:
-    text = "a:\n  script: echo\n# " + "é" * 600_000 + "\n"  # 600k characters, 1.2 MB
-    assert issues(text)[0][1].startswith("The parsed YAML is too big")
-
-
-def test_alias_expansion_bomb_is_refused() -> None:
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    for level in range(1, 9):
-        previous = f"*a{level - 1}"
-        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 10)}]")
-    lines.append("job:\n  script: echo")
-    [(line, message)] = issues("\n".join(lines) + "\n")
-    assert message == "The parsed YAML is too big: more than 100000 nodes once aliases are expanded"
-
-
-def test_moderate_alias_reuse_is_fine() -> None:
-    config = load(
-        """
-        .steps: &steps [one, two, three]
-        a:
-          script: [*steps, *steps]
-        b:
-          script: *steps
-        """
-    )
-    assert config.jobs["a"].script == ["one", "two", "three"] * 2
-    assert config.jobs["b"].script == ["one", "two", "three"]
-
-
-def test_recursive_alias_is_refused() -> None:
-    [(line, message)] = issues(".loop: &loop [a, *loop]\njob:\n  script: echo\n")
-    assert (line, message) == (1, "The parsed YAML is invalid: an alias refers to itself")
-
-
-def test_very_deep_nesting_is_refused() -> None:
-    [(_, message)] = issues("job:\n  script: " + "[" * 3000 + "]" * 3000 + "\n")
-    assert message == "The parsed YAML is too deep"
-
-
-def test_reference_tags_are_refused_with_each_line() -> None:
-    found = issues(
-        """
-        .setup:
-          script: [echo setup]
-        a:
-          script: !reference [.setup, script]
-        b:
-          script:
-            - !reference [.setup, script]
-        """
-    )
-    assert found == [
-        (5, "!reference tags are not supported yet"),
-        (8, "!reference tags are not supported yet"),
-    ]
-
-
-def test_spec_header_without_inputs_is_accepted() -> None:
-    config = load("spec:\n  description: x\n---\nbuild:\n  script: make\n")
-    assert list(config.jobs) == ["build"]
-
-
-def test_spec_inputs_are_not_supported_yet() -> None:
-    text = "spec:\n  inputs:\n    env: {default: x}\n---\nbuild:\n  script: make\n"
-    assert issues(text) == [(1, "spec:inputs keyword is not supported yet")]
-
-
-def test_second_document_without_spec_header_is_refused() -> None:
-    found = issues("a:\n  script: x\n---\nb:\n  script: y\n")
-    assert found == [
-        (4, "Invalid configuration format: only a spec: header document may come before ---")
-    ]
-
-
-def test_timestamps_and_equals_stay_strings() -> None:
-    config = load("variables:\n  DAY: 2024-01-31\n  EQ: =\njob:\n  script: [=]\n")
-    assert config.variables == {"DAY": "2024-01-31", "EQ": "="}
-    assert config.jobs["job"].script == ["="]
-
-
-def test_duplicate_job_key_keeps_the_last_one() -> None:
-    config = load("job:\n  script: first\njob:\n  script: second\n")
-    assert config.jobs["job"].script == ["second"]
-    assert config.jobs["job"].line == 3
-
-
-# --- anchors and merge keys -----------------------------------------------------------------
-
-
-def test_merge_key_copies_a_template_and_local_keys_win() -> None:
-    config = load(
-        """
-        .base: &base
-          stage: build
-          script: [echo base]
-          variables: {FROM: base}
-        job:
-          <<: *base
-          script: [echo own]
-        """
-    )
-    job = config.jobs["job"]
-    assert (job.stage, job.script, job.variables) == ("build", ["echo own"], {"FROM": "base"})
-
-
-def test_errors_in_merged_keys_point_at_the_template_line() -> None:
-    found = issues(
-        """
-        .base: &base
-          stage: nowhere
-        job:
-          <<: *base
-          script: echo
-        """
-    )
-    assert found == [
-        (
-            3,
-            "job job: chosen stage nowhere does not exist; "
-            "available stages are .pre, build, test, deploy, .post",
-        )
-    ]
-
-
-def test_anchored_script_lists_are_flattened() -> None:
-    config = load(
-        """
-        .prepare: &prepare
-          - echo one
-          - echo two
-        job:
-          script:
-            - *prepare
-            - echo three
-        """
-    )
-    assert config.jobs["job"].script == ["echo one", "echo two", "echo three"]
-
-
-def test_multiple_merge_keys() -> None:
-    config = load(
-        """
-        .a: &a {stage: build, timeout: 10m}
-        .b: &b {stage: deploy, script: [b]}
-        job:
-          <<: [*a, *b]
-        """
-    )
-    job = config.jobs["job"]
-    assert (job.stage, job.timeout, job.script) == ("build", 600, ["b"])
-
-
-# --- top-level keywords ---------------------------------------------------------------------
+# --- top-level keywords --------------------------------------------------------------------------
 
 
 def test_hidden_jobs_are_not_jobs_and_need_no_script() -> None:
@@ -312,10 +104,16 @@ def test_reserved_name_variables_is_the_keyword() -> None:
     [
         ("stages", "stages config should be an array of strings"),
         ("include", "include keyword is not supported yet"),
-        ("before_script", "before_script config should be a string or a nested array of strings "
-         "up to 10 levels deep"),
-        ("after_script", "after_script config should be a string or a nested array of strings "
-         "up to 10 levels deep"),
+        (
+            "before_script",
+            "before_script config should be a string or a nested array of strings "
+            "up to 10 levels deep",
+        ),
+        (
+            "after_script",
+            "after_script config should be a string or a nested array of strings "
+            "up to 10 levels deep",
+        ),
     ],
 )
 def test_reserved_names_are_keywords_not_jobs(name: str, message: str) -> None:
@@ -342,7 +140,7 @@ def test_quoted_true_is_a_job_name() -> None:
     assert list(load("'true':\n  script: x\n").jobs) == ["true"]
 
 
-# --- stages ------------------------------------------------------------------------------------
+# --- stages --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -393,12 +191,14 @@ def test_default_stage_test_must_exist_when_stages_are_set() -> None:
 
 
 def test_pre_and_post_are_always_available() -> None:
-    config = load("stages: [build]\nfirst:\n  stage: .pre\n  script: x\nlast:\n  stage: .post\n"
-                  "  script: y\nmid:\n  stage: build\n  script: z\n")
+    config = load(
+        "stages: [build]\nfirst:\n  stage: .pre\n  script: x\nlast:\n  stage: .post\n"
+        "  script: y\nmid:\n  stage: build\n  script: z\n"
+    )
     assert [job.stage for job in config.jobs.values()] == [".pre", ".post", "build"]
 
 
-# --- default: and deprecated globals -------------------------------------------------------
+# --- default: and deprecated globals -------------------------------------------------------------
 
 
 def test_default_scripts() -> None:
@@ -445,7 +245,7 @@ def test_default_errors() -> None:
     ]
 
 
-# --- variables ---------------------------------------------------------------------------------
+# --- variables -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -489,12 +289,16 @@ def test_variable_names_may_be_numbers() -> None:
     ],
 )
 def test_invalid_global_variables(yaml_value: str, message: str) -> None:
-    assert issues(f"variables:\n  OK: 1\n  VAR: {yaml_value}\njob:\n  script: x\n") == [(3, message)]
+    assert issues(f"variables:\n  OK: 1\n  VAR: {yaml_value}\njob:\n  script: x\n") == [
+        (3, message)
+    ]
 
 
 def test_global_variables_must_be_a_hash() -> None:
     found = issues("variables: [A]\njob:\n  script: x\n")
-    assert found == [(1, "variables config should be a hash of key value pairs, value can be a hash")]
+    assert found == [
+        (1, "variables config should be a hash of key value pairs, value can be a hash")
+    ]
 
 
 def test_null_variables_mean_none() -> None:

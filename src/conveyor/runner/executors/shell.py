@@ -61,19 +61,22 @@ class ShellExecutor(Executor):
         cwd = self.context.project_dir if self.context.project_dir.is_dir() else self.context.builds_dir
         try:
             proc = await asyncio.create_subprocess_exec(
-                self._bash, "--noprofile", "--norc", str(path),
+                self._bash,
+                "--noprofile",
+                "--norc",
+                str(path),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=cwd,
                 env=dict(self.context.env),
                 start_new_session=True,
-            )  # fmt: skip
+            )
         except OSError as exc:
             raise ExecutorError(f"cannot start {self._bash}: {exc}") from exc
         assert proc.stdout is not None
         pump = asyncio.create_task(_pump(proc.stdout, output))
-        exited = asyncio.create_task(proc.wait())
+        exited = asyncio.create_task(_exited(proc))
         canceled = asyncio.create_task(cancel.wait()) if cancel is not None else None
         waiting = {exited} | ({canceled} if canceled else set())
         try:
@@ -119,6 +122,27 @@ class ShellExecutor(Executor):
         if self._scripts_dir is not None:
             shutil.rmtree(self._scripts_dir, ignore_errors=True)
             self._scripts_dir = None
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """Wait until bash exits; unlike ``proc.wait()`` this does not wait for the pipe to close,
+    which a leftover background process can keep open forever."""
+    loop = asyncio.get_running_loop()
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        readable = loop.create_future()
+        loop.add_reader(pidfd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+    while proc.returncode is None:  # the child watcher reaps it a moment later
+        await asyncio.sleep(0.01)
+    return proc.returncode
 
 
 async def _pump(stream: asyncio.StreamReader, output: Output) -> None:

@@ -56,8 +56,8 @@ def get_sources_script(job: JobPayload, ctx: ScriptContext) -> str:
     if chosen in ("clone", "empty"):
         lines.append(f"rm -rf {project}")
     if chosen == "empty":
-        lines += [printf_line("Skipping Git repository setup and creating an empty build directory"),
-                  f"mkdir -p {project}"]  # fmt: skip
+        lines.append(printf_line("Skipping Git repository setup and creating an empty build directory"))
+        lines.append(f"mkdir -p {project}")
         return "\n".join(lines) + "\n"
     lines += _fetch(job, ctx)
     return "\n".join(lines) + "\n"

@@ -38,7 +38,9 @@ def expand(value: str, lookup: Mapping[str, str]) -> str:
     return _REFERENCE.sub(replace, value)
 
 
-def resolve(job: JobPayload, runner_defined: Iterable[JobVariable] = (), overrides: Iterable[JobVariable] = ()) -> list[JobVariable]:
+def resolve(
+    job: JobPayload, runner_defined: Iterable[JobVariable] = (), overrides: Iterable[JobVariable] = ()
+) -> list[JobVariable]:
     """All variables of a job in export order, last definition winning, values expanded.
 
     Args:

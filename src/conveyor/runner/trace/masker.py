@@ -80,8 +80,10 @@ class Masker:
             self._sink.write(buf[pos:])
             return
         out = bytearray()
+        hold = len(buf) if final else self._partial_start(buf, pos)
         while True:
-            hold = len(buf) if final else self._partial_start(buf, pos)
+            if hold < pos:  # a match ran past the old candidate; look for one further on
+                hold = self._partial_start(buf, pos)
             match = self._pattern.search(buf, pos)
             if match is None or match.start() >= hold:
                 out += buf[pos:hold]

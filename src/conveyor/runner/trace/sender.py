@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 class FinalOutcome(StrEnum):
     DONE = "done"  # the coordinator accepted the final state (200)
-    ABORTED = "aborted"  # the job is gone on the coordinator (403/404/canceled)
+    ABORTED = "aborted"  # the coordinator ended the job otherwise (403, 404, Job-Status canceled)
     GAVE_UP = "gave_up"  # every retry failed
 
 
@@ -75,6 +75,8 @@ class TraceSender:
         self._on_cancel = on_cancel
         self._on_abort = on_abort
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wake = asyncio.Event()
         self._last_sent = time.monotonic()
         self.sent = 0
         self.canceled = False
@@ -89,19 +91,33 @@ class TraceSender:
     def start(self) -> None:
         """Start the background PATCH loop."""
         self._last_sent = time.monotonic()
+        self._stopping = False
+        self._wake.clear()
         self._task = asyncio.create_task(self._watch(), name=f"trace-sender-{self._job_id}")
 
-    async def stop(self) -> None:
-        """Stop the background loop; an interrupted PATCH is resent later from the same offset."""
-        if self._task is not None:
+    async def stop(self, *, graceful: bool = False) -> None:
+        """Stop the background loop.
+
+        Args:
+            graceful: let a request in flight complete instead of cancelling it (a cancelled
+                PATCH is harmless, the server's 416 tells where to resume, but costs a round trip).
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        if not graceful:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
 
     async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            if self._stopping:
+                return
             await self._tick()
 
     async def _tick(self) -> None:
@@ -135,8 +151,12 @@ class TraceSender:
             if server_offset > self._spool.size:
                 # We cannot send from an offset we never produced; the final update decides
                 # (a 412 there resets the trace and we resend everything).
-                log.error("server claims more trace than produced; no more PATCHes",
-                          job_id=self._job_id, server_offset=server_offset, size=self._spool.size)
+                log.error(
+                    "server claims more trace than produced; no more PATCHes",
+                    job_id=self._job_id,
+                    server_offset=server_offset,
+                    size=self._spool.size,
+                )
                 self.diverged = True
             else:
                 self.sent = server_offset
@@ -177,7 +197,7 @@ class TraceSender:
         self, state: str, *, failure_reason: str | None = None, exit_code: int | None = None
     ) -> FinalOutcome:
         """Flush every byte and report the final state; stops the background loop first."""
-        await self.stop()
+        await self.stop(graceful=True)
         self._interval = self._timing.update
         for attempt in range(self._timing.final_retries):
             outcome = await self._final_attempt(state, failure_reason, exit_code)
@@ -190,7 +210,10 @@ class TraceSender:
         log.error("giving up on the final update", job_id=self._job_id)
         return FinalOutcome.GAVE_UP
 
-    async def _final_attempt(self, state: str, failure_reason: str | None, exit_code: int | None) -> FinalOutcome | None:
+    async def _final_attempt(
+        self, state: str, failure_reason: str | None, exit_code: int | None
+    ) -> FinalOutcome | None:
+        """One flush-then-PUT round trip (repeated on 202/412); None means retry after a backoff."""
         for _ in range(self._timing.max_accepted_rounds):
             if self.aborted or not await self._flush_all():
                 return FinalOutcome.ABORTED if self.aborted else None
@@ -202,6 +225,10 @@ class TraceSender:
             if result.kind is UpdateKind.SUCCEEDED:
                 return FinalOutcome.DONE
             if result.kind is UpdateKind.ABORT:
+                # GitLab answers the final update with the job's new status; ``Job-Status: failed``
+                # after we reported ``failed`` is the coordinator agreeing, not an abort.
+                if result.job_status == state:
+                    return FinalOutcome.DONE
                 self.aborted = True
                 return FinalOutcome.ABORTED
             if result.kind is UpdateKind.FAILED:

@@ -34,10 +34,11 @@ async def request_job(request: Request, body: JobRequest) -> Response:
     svc = services(request)
     runner = await svc.runners.authenticate(body.token, body.system_id, body.info)
     result = await svc.dispatcher.request_job(runner, body.last_update)
-    extra = {headers.LAST_UPDATE: result.version}
     if result.job is None:
-        return Response(status_code=204, headers=extra)
-    return JSONResponse(result.job.model_dump(mode="json"), status_code=201, headers=extra)
+        return Response(status_code=204, headers={headers.LAST_UPDATE: result.version})
+    # No X-GitLab-Last-Update on 201 (as GitLab): the runner keeps the value of its last empty
+    # poll, so its next request looks at the queue again instead of taking the 204 shortcut.
+    return JSONResponse(result.job.model_dump(mode="json"), status_code=201)
 
 
 @router.put("/jobs/{job_id}")

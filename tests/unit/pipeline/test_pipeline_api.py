@@ -1,0 +1,57 @@
+"""The public surface of conveyor.pipeline, and its purity (what its modules may import)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from conveyor import pipeline
+
+pytestmark = pytest.mark.unit
+
+ALLOWED_CONVEYOR = ("conveyor.protocol", "conveyor.ciconfig", "conveyor.pipeline")
+FORBIDDEN_STDLIB = {"socket", "os", "subprocess", "pathlib", "io", "urllib", "http", "shutil"}
+
+
+def test_public_names() -> None:
+    assert sorted(pipeline.__all__) == sorted(
+        [
+            "NOTHING_TO_RUN",
+            "InvalidJobStates",
+            "JobState",
+            "Progress",
+            "build",
+            "composite",
+            "predefined_variables",
+            "progress",
+            "reset_after_play",
+            "slugify",
+        ]
+    )
+    for name in pipeline.__all__:
+        assert getattr(pipeline, name) is not None
+
+
+def imported_modules(package: Path) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                # `from conveyor import ciconfig` imports conveyor.ciconfig
+                found += [(path.name, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize(("file", "module"), imported_modules(Path(pipeline.__file__).parent))
+def test_imports_only_stdlib_protocol_and_ciconfig(file: str, module: str) -> None:
+    root = module.split(".")[0]
+    assert root not in FORBIDDEN_STDLIB, f"{file} imports {module}: pipeline does no I/O"
+    if root == "conveyor":
+        assert module.startswith(ALLOWED_CONVEYOR), f"{file} imports {module}"
+    else:
+        assert root in sys.stdlib_module_names or root in {"__future__", "yaml", "pydantic"}
