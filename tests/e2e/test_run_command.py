@@ -28,9 +28,10 @@ def _run(repo: Path, data_dir: Path, timeout: float = 240) -> tuple[int, list[tu
     )
     lines: list[tuple[float, str]] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append((time.monotonic() - start, line.rstrip("\n")))
-        assert time.monotonic() - start < timeout, "conveyor run hangs"
+    with proc.stdout:
+        for line in proc.stdout:
+            lines.append((time.monotonic() - start, line.rstrip("\n")))
+            assert time.monotonic() - start < timeout, "conveyor run hangs"
     return proc.wait(timeout=30), lines
 
 

@@ -10,7 +10,6 @@ get a ``FAILED`` result.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import uuid
 from dataclasses import dataclass
@@ -180,7 +179,7 @@ class CoordinatorClient:
         try:
             return JobRequestResult(JobPayload.model_validate_json(response.content), last_update)
         except pydantic.ValidationError as exc:
-            return JobRequestResult(None, last_update, rejected=_rejected(response.content, exc), error=str(exc))
+            return JobRequestResult(None, last_update, rejected=RejectedJob.from_body(response.content, str(exc)), error=str(exc))
 
     async def update_job(
         self,
@@ -289,16 +288,3 @@ def _update_interval(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return min(value, MAX_UPDATE_INTERVAL) if value > 0 else None
-
-
-def _rejected(content: bytes, exc: Exception) -> RejectedJob:
-    try:
-        raw = json.loads(content)
-    except ValueError:
-        raw = None
-    if not isinstance(raw, dict):
-        return RejectedJob(None, None, str(exc))
-    job_id, token = raw.get("id"), raw.get("token")
-    return RejectedJob(
-        job_id if isinstance(job_id, int) else None, token if isinstance(token, str) else None, str(exc)
-    )

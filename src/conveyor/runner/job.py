@@ -24,8 +24,8 @@ from collections.abc import Mapping
 import structlog
 
 from conveyor.protocol.enums import FailureReason
-from conveyor.protocol.models import JobPayload, Step
-from conveyor.runner import info, paths, predefined
+from conveyor.protocol.models import JobPayload
+from conveyor.runner import info, outcome, paths, predefined
 from conveyor.runner.client import CoordinatorClient
 from conveyor.runner.errors import ExecutorError
 from conveyor.runner.executors.base import Executor, ExecutorContext, ExecutorFactory, ExitResult
@@ -34,7 +34,7 @@ from conveyor.runner.results import UpdateKind
 from conveyor.runner.script import bash, git, variables
 from conveyor.runner.settings import RunnerSettings
 from conveyor.runner.trace import ansi
-from conveyor.runner.trace.sender import SenderTiming, TraceSender
+from conveyor.runner.trace.sender import FinalOutcome, SenderTiming, TraceSender
 from conveyor.runner.trace.session import TraceSession
 
 log = structlog.get_logger(__name__)
@@ -97,7 +97,13 @@ class JobRunner:
             self._cancel.set()
         all_vars = self._variables("running")
         debug = variables.is_true(all_vars, "CI_DEBUG_TRACE")
-        trace = TraceSession.open(self._settings, job)
+        try:
+            trace = TraceSession.open(self._settings, job)
+        except OSError as exc:  # failure before start: report it instead of leaving the job hanging
+            log.error("cannot open the trace spool", job_id=job.id, error=str(exc))
+            reason = map_failure_reason(FailureReason.RUNNER_SYSTEM_FAILURE, job.features.failure_reasons)
+            await self._client.update_job(job.id, job.token, "failed", failure_reason=reason)
+            return JobOutcome(job.id, "failed", reason, acknowledgement=ack.kind)
         self._trace = trace
         sender = TraceSender(
             self._client,
@@ -110,6 +116,7 @@ class JobRunner:
             on_abort=self._abort.set,
         )
         sender.start()
+        final: FinalOutcome | None = None
         try:
             verdict = await self._supervise(debug)
             if verdict.succeeded:
@@ -135,7 +142,11 @@ class JobRunner:
             )
         finally:
             await sender.stop()
-            trace.close(keep=self._settings.keep_traces)
+            # A trace the coordinator never fully received stays on disk for inspection.
+            keep = self._settings.keep_traces or final is FinalOutcome.GAVE_UP
+            if final is FinalOutcome.GAVE_UP:
+                log.error("trace kept after the final update failed", job_id=job.id, path=str(trace.spool.path))
+            trace.close(keep=keep)
 
     async def _supervise(self, debug: bool) -> Verdict:
         """Run the stages, racing them against a hard abort."""
@@ -182,9 +193,11 @@ class JobRunner:
         timeout = float(self.job.runner_info.timeout or DEFAULT_JOB_TIMEOUT)
         deadline = loop.time() + timeout
         self._section_start("prepare_executor", f'Preparing the "{self._executor_name}" executor')
-        await executor.prepare()
-        self._write(ansi.plain(f"Running on {platform.node()}..."))
-        self._section_end("prepare_executor")
+        try:
+            await executor.prepare()
+            self._write(ansi.plain(f"Running on {platform.node()}..."))
+        finally:
+            self._section_end("prepare_executor")
         ctx = self._script_context("running", debug)
         sources = await self._stage(
             executor,
@@ -214,7 +227,7 @@ class JobRunner:
         loop = asyncio.get_running_loop()
         verdict = SUCCESS
         for step in self.job.steps:
-            if step.name == "after_script" or not _should_run(step, verdict.succeeded):
+            if step.name == "after_script" or not outcome.should_run(step, verdict.succeeded):
                 continue
             remaining = deadline - loop.time()
             limit = min(remaining, float(step.timeout)) if step.timeout else remaining
@@ -262,13 +275,7 @@ class JobRunner:
     def _judge(self, result: ExitResult, job_timeout: float) -> Verdict | None:
         if result.canceled:
             self._write(ansi.warning(CANCELED_MESSAGE))
-            return Verdict(FailureReason.JOB_CANCELED, message=": canceled")
-        if result.timed_out:
-            detail = f"execution took longer than {format_duration(job_timeout)} seconds"
-            return Verdict(FailureReason.JOB_EXECUTION_TIMEOUT, message=f": {detail}")
-        if result.exit_code != 0:
-            return Verdict(FailureReason.SCRIPT_FAILURE, result.exit_code, f": exit code {result.exit_code}")
-        return None
+        return outcome.judge(result, job_timeout)
 
     def _system_failure(
         self, exc: BaseException, reason: FailureReason = FailureReason.RUNNER_SYSTEM_FAILURE
@@ -293,10 +300,3 @@ class JobRunner:
     def _section_end(self, name: str) -> None:
         if self.job.features.trace_sections:
             self._write(ansi.section_end(name))
-
-
-def _should_run(step: Step, succeeded: bool) -> bool:
-    when = step.when or "on_success"
-    if when == "always":
-        return True
-    return succeeded if when == "on_success" else (when == "on_failure" and not succeeded)

@@ -77,7 +77,10 @@ async def run(
                 unhealthy = 0
                 log.info("job received", job_id=result.job.id)
                 runner = JobRunner(result.job, client=client, settings=settings, executor=factory, env=env)
-                await _run_job(runner, abort)
+                try:
+                    await _run_job(runner, abort)
+                except Exception:  # a runner bug must not stop the polling loop
+                    log.exception("job runner crashed", job_id=result.job.id)
                 jobs += 1
                 continue  # ask again at once: there may be more work queued
             if result.healthy:

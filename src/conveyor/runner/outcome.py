@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.protocol.enums import FailureReason
+from conveyor.protocol.models import Step
+from conveyor.runner.executors.base import ExitResult
 from conveyor.runner.results import UpdateKind
 from conveyor.runner.trace.sender import FinalOutcome
 
@@ -90,3 +92,23 @@ class JobOutcome:
     checksum: str | None = None
     bytesize: int | None = None
     trace_path: Path | None = None  # kept only with RunnerSettings.keep_traces
+
+
+def judge(result: ExitResult, job_timeout: float) -> Verdict | None:
+    """The verdict of a finished script stage; None when it succeeded."""
+    if result.canceled:
+        return Verdict(FailureReason.JOB_CANCELED, message=": canceled")
+    if result.timed_out:
+        detail = f"execution took longer than {format_duration(job_timeout)} seconds"
+        return Verdict(FailureReason.JOB_EXECUTION_TIMEOUT, message=f": {detail}")
+    if result.exit_code != 0:
+        return Verdict(FailureReason.SCRIPT_FAILURE, result.exit_code, f": exit code {result.exit_code}")
+    return None
+
+
+def should_run(step: Step, succeeded: bool) -> bool:
+    """Whether a step runs given its ``when`` and whether the job has succeeded so far."""
+    when = step.when or "on_success"
+    if when == "always":
+        return True
+    return succeeded if when == "on_success" else (when == "on_failure" and not succeeded)

@@ -6,6 +6,7 @@ The mapping from HTTP to these values lives in ``client.py`` and follows gitlab-
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -52,6 +53,17 @@ class RejectedJob:
     job_id: int | None
     token: str | None
     error: str
+
+    @classmethod
+    def from_body(cls, content: bytes, error: str) -> RejectedJob:
+        try:
+            raw = json.loads(content)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            return cls(None, None, error)
+        job_id, token = raw.get("id"), raw.get("token")
+        return cls(job_id if isinstance(job_id, int) else None, token if isinstance(token, str) else None, error)
 
 
 @dataclass(frozen=True)

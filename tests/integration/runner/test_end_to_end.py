@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
-from fake_coordinator import Coordinator, Canned, crc, job_payload
+from fake_coordinator import Canned, Coordinator, crc, eventually, job_payload
 
 from conveyor.protocol.trace import PATCH_LIMIT
-from conveyor.runner import FakeExecutor, ShellExecutor, run
+from conveyor.runner import ExecutorError, FakeExecutor, ShellExecutor, run
 from conveyor.runner.settings import RunnerSettings
 from conveyor.runner.trace.limit import limit_notice
 
@@ -155,3 +156,51 @@ async def test_final_update_repeats_on_202(coordinator: Coordinator, settings: R
     assert finals[0] == finals[2]
     assert coordinator.job(1005).status == "success"
     assert_log_intact(coordinator, settings, 1005)
+
+
+class BrokenExecutor(FakeExecutor):
+    cleaned = 0
+
+    async def prepare(self) -> None:
+        raise ExecutorError("the build host is on fire")
+
+    async def cleanup(self) -> None:
+        BrokenExecutor.cleaned += 1
+
+
+async def test_executor_failure_is_a_runner_system_failure(coordinator: Coordinator, settings: RunnerSettings) -> None:
+    coordinator.add_job(job_payload(1006, ["echo never"], after_script=["echo never either"]))
+    await run(settings, max_jobs=1, executors={"shell": BrokenExecutor})
+    final = coordinator.job(1006).final
+    assert (final["state"], final["failure_reason"]) == ("failed", "runner_system_failure")
+    assert "exit_code" not in final
+    stored = assert_log_intact(coordinator, settings, 1006).decode()
+    assert "ERROR: Job failed (system failure): the build host is on fire" in stored
+    assert stored.count("section_start:") == stored.count("section_end:") == 1
+    assert "never" not in stored
+    assert BrokenExecutor.cleaned == 1
+
+
+async def test_keep_alive_put_during_a_quiet_period(
+    coordinator: Coordinator, settings: RunnerSettings, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    coordinator.add_job(job_payload(
+        1007,
+        ["echo before the quiet period", f"while [ ! -f {go} ]; do sleep 0.02; done", "echo after"],
+        variables=[{"key": "CI_DEBUG_TRACE", "value": "true"}],
+    ))  # fmt: skip
+
+    def touches() -> list[dict]:
+        return [p for p in coordinator.job(1007).puts if p["state"] == "running" and p["output"]]
+
+    runner = asyncio.create_task(run(settings, max_jobs=1, executors=SHELL))
+    await eventually(touches, what="a keep-alive PUT")
+    go.touch()
+    await runner
+    touch = touches()[0]
+    stored = assert_log_intact(coordinator, settings, 1007)
+    size = touch["output"]["bytesize"]
+    assert 0 < size <= len(stored)
+    assert touch["output"]["checksum"] == crc(stored[:size]) == touch["checksum"]
+    assert {p.query for p in coordinator.recorded("PATCH", "/jobs/1007/trace")} == {"debug_trace=true"}

@@ -193,6 +193,9 @@ async def test_archive_moves_the_log_to_the_object_store(live_server, tmp_path: 
     assert log.content == data
     tail = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace", headers={"Range": "bytes=131000-"})
     assert tail.content == data[131000:]
+    # regression: reading an archived log from its very end gave a 500 (obstore range error)
+    end = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace", headers={"Range": f"bytes={len(data)}-"})
+    assert end.status_code == 206 and end.content == b""
     info = (await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}")).json()
     assert info["status"] == "failed" and info["failure_reason"] == "script_failure" and info["exit_code"] == 2
     await admin.aclose()

@@ -34,3 +34,27 @@ def test_verdicts() -> None:
     assert Verdict().state == "success" and Verdict().job_status == "success"
     assert Verdict(FailureReason.SCRIPT_FAILURE, 2).state == "failed"
     assert Verdict(FailureReason.JOB_CANCELED).job_status == "canceled"
+
+
+def test_judge() -> None:
+    from conveyor.runner.executors.base import ExitResult
+    from conveyor.runner.outcome import judge
+
+    assert judge(ExitResult(0), 60) is None
+    assert judge(ExitResult(2), 60) == Verdict(FailureReason.SCRIPT_FAILURE, 2, ": exit code 2")
+    timed_out = judge(ExitResult(143, timed_out=True), 3600)
+    assert timed_out.failure_reason is FailureReason.JOB_EXECUTION_TIMEOUT
+    assert timed_out.message == ": execution took longer than 1h0m0s seconds"
+    assert judge(ExitResult(143, canceled=True), 60).failure_reason is FailureReason.JOB_CANCELED
+
+
+@pytest.mark.parametrize(
+    ("when", "succeeded", "runs"),
+    [("on_success", True, True), ("on_success", False, False), ("", True, True), ("always", False, True),
+     ("on_failure", False, True), ("on_failure", True, False)],
+)  # fmt: skip
+def test_should_run(when: str, succeeded: bool, runs: bool) -> None:
+    from conveyor.protocol.models import Step
+    from conveyor.runner.outcome import should_run
+
+    assert should_run(Step(name="release", script=["x"], when=when), succeeded) is runs

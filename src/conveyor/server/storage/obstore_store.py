@@ -21,13 +21,16 @@ class ObstoreObjectStore(ObjectStore):
         return counted.size
 
     async def open_read(self, key: str, start: int = 0) -> AsyncIterator[bytes]:  # type: ignore[override]
+        if start:
+            size = await self.size(key)
+            if size is None:
+                raise FileNotFoundError(key)
+            if start >= size:  # reading from the end: nothing yet, not an error
+                return
         try:
-            options = {"range": {"offset": start}} if start else None
-            result = await obstore.get_async(self._store, key, options=options)
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # obstore raises its own NotFoundError subclasses
-            if "not found" in str(exc).lower() or type(exc).__name__ == "NotFoundError":
+            result = await obstore.get_async(self._store, key, options={"range": {"offset": start}} if start else None)
+        except Exception as exc:  # obstore raises its own NotFoundError (a FileNotFoundError subclass)
+            if isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError":
                 raise FileNotFoundError(key) from exc
             raise
         async for chunk in result.stream():
