@@ -23,6 +23,7 @@ from conveyor.cli.client import AdminClient
 from conveyor.cli.display import LogPrinter, status_table
 
 FINISHED = {"success", "failed", "canceled", "skipped"}
+BLOCKED = "manual"  # GitLab's "blocked": waiting for someone to play a manual job
 READY_LINE = "Conveyor server listening on"  # printed by conveyor.server.serve
 
 
@@ -157,6 +158,7 @@ async def follow(client: AdminClient, project: str, pipeline_id: int, printer: L
             if job["status"] in FINISHED and offsets.get(job["id"], 0) >= job["trace_size"]:
                 printer.flush(job["id"], job["name"])
                 done.add(job["id"])
-        if pipeline["status"] in FINISHED and all(j["id"] in done or j["status"] in FINISHED and not j["trace_size"] for j in jobs):
+        idle = all(j["id"] in done or j["status"] in FINISHED | {BLOCKED, "created"} and not j["trace_size"] for j in jobs)
+        if pipeline["status"] in FINISHED | {BLOCKED} and idle:
             return pipeline
         await asyncio.sleep(poll)

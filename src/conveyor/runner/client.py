@@ -179,7 +179,8 @@ class CoordinatorClient:
         try:
             return JobRequestResult(JobPayload.model_validate_json(response.content), last_update)
         except pydantic.ValidationError as exc:
-            return JobRequestResult(None, last_update, rejected=RejectedJob.from_body(response.content, str(exc)), error=str(exc))
+            rejected = RejectedJob.from_body(response.content, str(exc))
+            return JobRequestResult(None, last_update, rejected=rejected, error=str(exc))
 
     async def update_job(
         self,

@@ -154,13 +154,13 @@ class JobRunner:
         aborted = asyncio.create_task(self._abort.wait())
         try:
             await asyncio.wait({body, aborted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
+        finally:  # also when this task is cancelled: never leave the stages running unattended
             aborted.cancel()
-        if not body.done():
-            body.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await body
-        if body.done() and not body.cancelled():
+            if not body.done():
+                body.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await body
+        if not body.cancelled():
             return body.result()
         if self._interrupted:
             self._write(ansi.warning("the runner is shutting down; job interrupted"))

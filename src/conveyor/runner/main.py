@@ -10,6 +10,7 @@ polling and lets the running job finish, the second aborts that job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
@@ -109,6 +110,10 @@ async def _run_job(runner: JobRunner, abort: asyncio.Event) -> JobOutcome:
         return await job
     finally:
         aborted.cancel()
+        if not job.done():  # we were cancelled ourselves: take the job down with us
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
 
 
 async def _unless(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
@@ -119,14 +124,11 @@ async def _unless(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    return None
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 async def _report_rejected(client: CoordinatorClient, rejected: RejectedJob) -> None:

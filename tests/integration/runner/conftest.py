@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_coordinator import RUNNER_TOKEN, Coordinator, CoordinatorServer
 
 from conveyor.runner.settings import RunnerSettings
-
-
-@pytest.fixture(autouse=True)
-def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("CONVEYOR_"):
-            monkeypatch.delenv(key)
+from tests.integration.runner.fake_coordinator import RUNNER_TOKEN, Coordinator, CoordinatorServer
 
 
 @pytest.fixture

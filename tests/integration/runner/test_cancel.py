@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fake_coordinator import Coordinator, crc, eventually, job_payload
 
 from conveyor.runner import ShellExecutor, run
 from conveyor.runner.settings import RunnerSettings
+from tests.integration.runner.fake_coordinator import Coordinator, crc, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 SHELL = {"shell": ShellExecutor}

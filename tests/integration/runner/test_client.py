@@ -6,12 +6,12 @@ import dataclasses
 import socket
 
 import pytest
-from fake_coordinator import RUNNER_TOKEN, Canned, Coordinator, job_payload
 
 from conveyor.protocol.models import JobOutput
 from conveyor.runner import CoordinatorClient, PatchKind, RetryPolicy, UpdateKind
 from conveyor.runner.client import api_base
 from conveyor.runner.settings import RunnerSettings
+from tests.integration.runner.fake_coordinator import RUNNER_TOKEN, Canned, Coordinator, job_payload
 
 pytestmark = pytest.mark.integration
 FAST = RetryPolicy(backoff_min=0.001, backoff_max=0.01)
@@ -56,7 +56,9 @@ async def test_patch_results(client: CoordinatorClient, coordinator: Coordinator
     assert missing.kind is PatchKind.NOT_FOUND
 
 
-async def test_416_without_range_means_offset_zero(client: CoordinatorClient, coordinator: Coordinator, running_job: int) -> None:
+async def test_416_without_range_means_offset_zero(
+    client: CoordinatorClient, coordinator: Coordinator, running_job: int
+) -> None:
     coordinator.canned.append(Canned("PATCH", "/trace", 416))
     result = await client.patch_trace(running_job, TOKEN, 40, b"x")
     assert (result.kind, result.server_offset) == (PatchKind.RANGE_MISMATCH, 0)
@@ -107,7 +109,9 @@ async def test_final_update_body(client: CoordinatorClient, coordinator: Coordin
     assert "exit_code" not in body and "failure_reason" not in body
 
 
-async def test_retry_layer_retries_5xx_and_429(client: CoordinatorClient, coordinator: Coordinator, running_job: int) -> None:
+async def test_retry_layer_retries_5xx_and_429(
+    client: CoordinatorClient, coordinator: Coordinator, running_job: int
+) -> None:
     coordinator.canned += [Canned("PATCH", "/trace", 503), Canned("PATCH", "/trace", 429, {"Retry-After": "0"})]
     result = await client.patch_trace(running_job, TOKEN, 0, b"abc")
     assert result.kind is PatchKind.ACCEPTED
@@ -117,7 +121,9 @@ async def test_retry_layer_retries_5xx_and_429(client: CoordinatorClient, coordi
     assert len({a.headers["x-request-id"] for a in attempts}) == 1
 
 
-async def test_retry_layer_gives_up_after_5_attempts(client: CoordinatorClient, coordinator: Coordinator, running_job: int) -> None:
+async def test_retry_layer_gives_up_after_5_attempts(
+    client: CoordinatorClient, coordinator: Coordinator, running_job: int
+) -> None:
     coordinator.canned += [Canned("PUT", "/jobs/5001", 502) for _ in range(6)]
     result = await client.update_job(running_job, TOKEN, "running")
     assert result.kind is UpdateKind.FAILED

@@ -9,12 +9,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_coordinator import Canned, Coordinator, crc, eventually, job_payload
 
 from conveyor.protocol.trace import PATCH_LIMIT
 from conveyor.runner import ExecutorError, FakeExecutor, ShellExecutor, run
 from conveyor.runner.settings import RunnerSettings
 from conveyor.runner.trace.limit import limit_notice
+from tests.integration.runner.fake_coordinator import Canned, Coordinator, crc, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 SHELL = {"shell": ShellExecutor}
@@ -43,7 +43,8 @@ def git_repo(path: Path) -> str:
         if args[1] == "add":
             (path / "README.md").write_text("# demo\n")
         subprocess.run(args, cwd=path, env=env, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True)
+    return head.stdout.strip()
 
 
 async def test_shell_job_end_to_end(coordinator: Coordinator, settings: RunnerSettings, tmp_path: Path) -> None:
@@ -112,7 +113,8 @@ async def test_shell_job_end_to_end(coordinator: Coordinator, settings: RunnerSe
 
 
 async def test_failing_script_reports_exit_code(coordinator: Coordinator, settings: RunnerSettings) -> None:
-    coordinator.add_job(job_payload(1002, ["echo before", "exit 3", "echo never"], after_script=["echo after $CI_JOB_STATUS"]))
+    script = ["echo before", "exit 3", "echo never"]
+    coordinator.add_job(job_payload(1002, script, after_script=["echo after $CI_JOB_STATUS"]))
     await run(settings, max_jobs=1, executors=SHELL)
     final = coordinator.job(1002).final
     assert (final["state"], final["failure_reason"], final["exit_code"]) == ("failed", "script_failure", 3)
@@ -123,7 +125,8 @@ async def test_failing_script_reports_exit_code(coordinator: Coordinator, settin
 
 
 async def test_job_timeout(coordinator: Coordinator, settings: RunnerSettings) -> None:
-    coordinator.add_job(job_payload(1003, ["echo start", "sleep 300"], after_script=["echo after $CI_JOB_STATUS"], timeout=1))
+    script = ["echo start", "sleep 300"]
+    coordinator.add_job(job_payload(1003, script, after_script=["echo after $CI_JOB_STATUS"], timeout=1))
     await run(settings, max_jobs=1, executors=SHELL)
     final = coordinator.job(1003).final
     assert (final["state"], final["failure_reason"]) == ("failed", "job_execution_timeout")
@@ -188,7 +191,6 @@ async def test_keep_alive_put_during_a_quiet_period(
     coordinator.add_job(job_payload(
         1007,
         ["echo before the quiet period", f"while [ ! -f {go} ]; do sleep 0.02; done", "echo after"],
-        variables=[{"key": "CI_DEBUG_TRACE", "value": "true"}],
     ))  # fmt: skip
 
     def touches() -> list[dict]:
@@ -203,4 +205,16 @@ async def test_keep_alive_put_during_a_quiet_period(
     size = touch["output"]["bytesize"]
     assert 0 < size <= len(stored)
     assert touch["output"]["checksum"] == crc(stored[:size]) == touch["checksum"]
-    assert {p.query for p in coordinator.recorded("PATCH", "/jobs/1007/trace")} == {"debug_trace=true"}
+
+
+async def test_ci_debug_trace(coordinator: Coordinator, settings: RunnerSettings) -> None:
+    variables = [
+        {"key": "CI_DEBUG_TRACE", "value": "true"},
+        {"key": "TOKEN", "value": "hunter2hunter2", "masked": True},
+    ]
+    coordinator.add_job(job_payload(1008, ['echo "$TOKEN"'], variables=variables))
+    await run(settings, max_jobs=1, executors=SHELL)
+    stored = assert_log_intact(coordinator, settings, 1008)
+    assert b"+ echo '[MASKED]'" in stored or b"+ echo [MASKED]" in stored
+    assert b"hunter2" not in stored
+    assert {p.query for p in coordinator.recorded("PATCH", "/jobs/1008/trace")} == {"debug_trace=true"}

@@ -7,12 +7,12 @@ import socket
 
 import httpx
 import pytest
-from fake_coordinator import Coordinator, CoordinatorServer
 
 from conveyor.protocol import keepalive
 from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.runner import CoordinatorClient
 from conveyor.runner.settings import RunnerSettings
+from tests.integration.runner.fake_coordinator import Coordinator, CoordinatorServer
 
 pytestmark = pytest.mark.integration
 

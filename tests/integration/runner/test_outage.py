@@ -7,10 +7,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from fake_coordinator import Coordinator, CoordinatorServer, crc, eventually, job_payload
 
 from conveyor.runner import ShellExecutor, run
 from conveyor.runner.settings import RunnerSettings
+from tests.integration.runner.fake_coordinator import Coordinator, CoordinatorServer, crc, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ import json
 
 import pytest
 import structlog
-from fake_coordinator import Canned, Coordinator, eventually, job_payload
 
 from conveyor.runner import FakeExecutor, SettingsError, run
 from conveyor.runner.settings import RunnerSettings
+from tests.integration.runner.fake_coordinator import Canned, Coordinator, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 FAKE = {"shell": FakeExecutor}

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_coordinator import RUNNER_TOKEN, Coordinator, CoordinatorServer, eventually, job_payload
 
 import conveyor
+from tests.integration.runner.fake_coordinator import RUNNER_TOKEN, Coordinator, CoordinatorServer, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 SRC = str(Path(conveyor.__file__).resolve().parents[1])

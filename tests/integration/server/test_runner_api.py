@@ -223,3 +223,34 @@ async def test_a_runner_that_just_got_a_job_is_not_short_circuited(live_server, 
     assert empty.status_code == 204
     assert (await _request(live_server, token, empty.headers["X-GitLab-Last-Update"])).status_code == 204
     await admin.aclose()
+
+
+async def _finish(live, job: dict, state: str = "success") -> httpx.Response:  # noqa: ANN001
+    async with httpx.AsyncClient(base_url=live.url) as c:
+        return await c.put(f"/api/v4/jobs/{job['id']}", json={"token": job["token"], "state": state, "output": {"bytesize": 0}})
+
+
+MANUAL = """
+stages: [build, deploy]
+build:
+  stage: build
+  script: [echo build]
+deploy:
+  stage: deploy
+  when: manual
+  script: [echo deploy]
+"""
+
+
+async def test_manual_job_becomes_playable_when_its_stage_comes(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path, MANUAL)
+    pipeline = (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).json()
+    jobs_url = f"/api/v4/projects/{project['id']}/pipelines/{pipeline['id']}/jobs"
+    assert {j["name"]: j["status"] for j in (await admin.get(jobs_url)).json()} == {"build": "pending", "deploy": "created"}
+    build = (await _request(live_server, token)).json()
+    assert (await _finish(live_server, build)).status_code == 200
+    assert {j["name"]: j["status"] for j in (await admin.get(jobs_url)).json()} == {"build": "success", "deploy": "manual"}
+    state = (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{pipeline['id']}")).json()
+    assert state["status"] == "success"  # an optional manual job does not block the pipeline
+    assert (await _request(live_server, token)).status_code == 204
+    await admin.aclose()

@@ -34,6 +34,8 @@ async def advance(conn: AsyncConnection, pipeline_id: int) -> int:
     ids = {job["name"]: job["id"] for job in jobs}
     enqueued = await queries.jobs.enqueue(conn, (ids[name] for name in progress.enqueue), row["project_id"])
     await queries.jobs.set_status(conn, (ids[name] for name in progress.skip), JobStatus.SKIPPED)
+    # manual jobs become playable when their turn comes, not at creation (GitLab)
+    await queries.jobs.set_status(conn, (ids[name] for name in progress.manual), JobStatus.MANUAL)
     if progress.status != row["status"]:
         await queries.pipelines.set_status(conn, pipeline_id, str(progress.status))
     return enqueued
