@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, Projects, Runners
 from conveyor.server.archive import TraceArchiver
@@ -67,8 +69,10 @@ def build_services(settings: ServerSettings) -> Services:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("create_app needs resolved database and redis URLs (see embedded.start)")
     observer = StatementObserver(settings.savepoint_policy)
-    engine = create_engine(settings.database_url, observer, pool_size=settings.db_pool_size)
-    redis = Redis.from_url(settings.redis_url)
+    engine = create_engine(
+        settings.database_url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive
+    )
+    redis = _redis(settings)
     objects = open_store(settings.object_store_url, Path(settings.data_dir) / "objects")
     traces = PostgresTraceStore(engine, settings.trace_chunk_size)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
@@ -93,6 +97,14 @@ def build_services(settings: ServerSettings) -> Services:
         admin_tokens=AdminTokens(engine),
         metrics=Metrics(observer),
     )
+
+
+def _redis(settings: ServerSettings) -> Redis:
+    """A Redis client whose TCP connections set keepalive (no-op on unix sockets)."""
+    if settings.redis_url.startswith("unix://"):
+        return Redis.from_url(settings.redis_url)
+    options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
+    return Redis.from_url(settings.redis_url, socket_keepalive=True, socket_keepalive_options=options)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:

@@ -254,3 +254,21 @@ async def test_manual_job_becomes_playable_when_its_stage_comes(live_server, tmp
     assert state["status"] == "success"  # an optional manual job does not block the pipeline
     assert (await _request(live_server, token)).status_code == 204
     await admin.aclose()
+
+
+async def test_server_connections_to_postgres_and_redis_set_keepalive(live_server) -> None:  # noqa: ANN001
+    from conveyor.protocol import keepalive
+
+    services = live_server.services
+    expected = (True, *(getattr(services.settings.keepalive, k) for k in ("idle", "interval", "count")))
+    async with services.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        sock = raw.driver_connection._transport.get_extra_info("socket")
+        assert keepalive.read(sock) == expected
+    await services.redis.ping()
+    connection = await services.redis.connection_pool.get_connection()
+    try:
+        sock = connection._writer.transport.get_extra_info("socket")
+        assert keepalive.read(sock) == expected
+    finally:
+        await services.redis.connection_pool.release(connection)

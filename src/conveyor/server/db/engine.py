@@ -10,6 +10,7 @@ Listeners (a future "doctor", metrics) subscribe with ``add_listener``.
 from __future__ import annotations
 
 import re
+import socket
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from conveyor.protocol import keepalive
 from conveyor.protocol.errors import ConveyorError
 
 log = structlog.get_logger(__name__)
@@ -65,13 +67,29 @@ class StatementObserver:
         self.observe(statement, parameters)
 
 
-def create_engine(url: str, observer: StatementObserver, *, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine whose every statement passes ``observer``."""
+def create_engine(
+    url: str,
+    observer: StatementObserver,
+    *,
+    pool_size: int = 10,
+    keepalive_config: keepalive.KeepaliveConfig | None = None,
+) -> AsyncEngine:
+    """An asyncpg engine whose every statement passes ``observer`` and whose TCP connections
+    to PostgreSQL set keepalive (asyncpg has no option for it, so it is set on connect)."""
     engine = create_async_engine(
         to_asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
     observer.attach(engine)
+    config = keepalive_config or keepalive.KeepaliveConfig()
+    event.listen(engine.sync_engine, "connect", lambda dbapi_conn, _record: _set_keepalive(dbapi_conn, config))
     return engine
+
+
+def _set_keepalive(dbapi_connection: Any, config: keepalive.KeepaliveConfig) -> None:
+    transport = getattr(getattr(dbapi_connection, "_connection", None), "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        keepalive.apply(sock, config)
 
 
 def to_asyncpg_url(url: str) -> str:
