@@ -8,6 +8,7 @@ ConveyorError
       ├── NotFound              404
       ├── BadRequest            400
       ├── Conflict              409
+      ├── PayloadTooLarge       413
       └── RangeMismatch         416 (carries the server's size)
 """
 
@@ -58,6 +59,12 @@ class Conflict(ServerError):
     """409 Conflict"""
 
     status_code = 409
+
+
+class PayloadTooLarge(ServerError):
+    """413 Payload Too Large"""
+
+    status_code = 413
 
 
 class RangeMismatch(ServerError):

@@ -137,6 +137,8 @@ async def test_trace_patch_offsets_and_final_update(live_server, tmp_path: Path)
         assert malformed.status_code == 416 and malformed.headers["Range"] == f"0-{len(first)}"
         missing = await c.patch(url, content=second, headers=jt)
         assert missing.status_code == 400
+        huge = await c.patch(url, content=b"x" * (4 * 1024 * 1024 + 1), headers={**jt, "Content-Range": f"{len(first)}-{len(first) + 4 * 1024 * 1024}"})
+        assert huge.status_code == 413
         wrong = await c.patch(url, content=second, headers={"JOB-TOKEN": "glcbt-wrong", "Content-Range": "60-89"})
         assert wrong.status_code == 403
         total = len(first) + len(second)

@@ -10,9 +10,22 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from conveyor.protocol import JobRequest, RegistrationDetails, UpdateJobRequest, VerifyRunnerRequest, headers
 from conveyor.protocol import trace as wire
 from conveyor.server.api.deps import require_admin, services
-from conveyor.server.errors import BadRequest, Forbidden, RangeMismatch
+from conveyor.server.errors import BadRequest, Forbidden, PayloadTooLarge, RangeMismatch
 
 router = APIRouter(prefix="/api/v4")
+MAX_PATCH_BODY = 4 * wire.PATCH_LIMIT  # runners send at most 1 MiB; refuse far larger bodies unread
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"413 Payload Too Large - a trace PATCH carries at most {limit} bytes")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise PayloadTooLarge(f"413 Payload Too Large - a trace PATCH carries at most {limit} bytes")
+    return bytes(body)
 
 
 @router.post("/user/runners", status_code=201, dependencies=[Depends(require_admin)])
@@ -65,7 +78,7 @@ async def patch_trace(request: Request, job_id: int) -> Response:
     raw_range = request.headers.get(headers.CONTENT_RANGE)
     if not raw_range:
         raise BadRequest("400 Bad request - Missing header Content-Range")
-    body = await request.body()
+    body = await _read_capped(request, MAX_PATCH_BODY)
     try:
         start, _end = wire.parse_content_range(raw_range)
     except wire.BadContentRange as exc:
