@@ -177,8 +177,8 @@ class CoordinatorClient:
         if _media_type(response) != "application/json":
             return JobRequestResult(None, last_update, error="job response is not application/json")
         try:
-            return JobRequestResult(JobPayload.model_validate_json(response.content), last_update)
-        except pydantic.ValidationError as exc:
+            return JobRequestResult(JobPayload.model_validate(_without_nulls(response.json())), last_update)
+        except (ValueError, pydantic.ValidationError) as exc:
             rejected = RejectedJob.from_body(response.content, str(exc))
             return JobRequestResult(None, last_update, rejected=rejected, error=str(exc))
 
@@ -289,3 +289,12 @@ def _update_interval(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return min(value, MAX_UPDATE_INTERVAL) if value > 0 else None
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop ``null`` members: the Go runner decodes them as zero values, so GitLab may send them."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

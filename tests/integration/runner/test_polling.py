@@ -106,3 +106,24 @@ async def test_rejected_token_fails_at_startup(settings: RunnerSettings) -> None
 async def test_unknown_executor_fails_at_startup(settings: RunnerSettings) -> None:
     with pytest.raises(SettingsError, match="unknown executor 'docker'"):
         await run(dataclasses.replace(settings, executor="docker"), max_jobs=1, executors=FAKE)
+
+
+async def test_nulls_in_the_payload_decode_as_zero_values(coordinator: Coordinator, settings: RunnerSettings) -> None:
+    payload = job_payload(6009, ["true"])
+    payload.update(artifacts=None, services=None, cache=None, dependencies=None, hooks=None, image=None)
+    payload["git_info"].update(refspecs=None, before_sha=None, protected=None)
+    payload["runner_info"]["runner_session_url"] = None
+    job = coordinator.add_job(job_payload(6009, ["true"]))
+    coordinator.queue.clear()
+    job.status = "running"
+    coordinator.canned.append(Canned("POST", "/jobs/request", 201, {"Content-Type": "application/json"},
+                                     json.dumps(payload).encode()))  # fmt: skip
+    await run(settings, max_jobs=1, executors=FAKE)
+    assert coordinator.job(6009).status == "success"
+
+
+async def test_undecodable_json_is_not_fatal(coordinator: Coordinator, settings: RunnerSettings) -> None:
+    coordinator.canned.append(Canned("POST", "/jobs/request", 201, {"Content-Type": "application/json"}, b"{not json"))
+    coordinator.add_job(job_payload(6010, ["true"]))
+    await run(settings, max_jobs=1, executors=FAKE)
+    assert coordinator.job(6010).status == "success"

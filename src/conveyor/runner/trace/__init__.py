@@ -1,7 +1,8 @@
 """The job log pipeline: sanitise, mask and limit output, spool it locally, stream it out.
 
 Owns everything between an executor's output bytes and ``PATCH jobs/:id/trace``. Imports the
-standard library, structlog, ``conveyor.protocol`` and, for the sender, ``conveyor.runner.client``.
+standard library, structlog and ``conveyor.protocol``; the sender also uses the runner's HTTP client
+and the session the runner's settings and masked-variable list.
 """
 
 from conveyor.runner.trace import ansi
