@@ -9,18 +9,11 @@ import pytest
 
 from conveyor.runner import ShellExecutor, run
 from conveyor.runner.settings import RunnerSettings
+from tests.plugins.processes import alive
 from tests.integration.runner.fake_coordinator import Coordinator, crc, eventually, job_payload
 
 pytestmark = pytest.mark.integration
 SHELL = {"shell": ShellExecutor}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_canceling_interrupts_the_script_and_runs_after_script(

@@ -9,26 +9,9 @@ import pytest
 from conveyor.runner.errors import ExecutorError
 from conveyor.runner.executors.base import ExecutorContext
 from conveyor.runner.executors.shell import ShellExecutor
+from tests.plugins.processes import alive, gone
 
 pytestmark = pytest.mark.unit
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def gone(pid: int, within: float = 5.0) -> bool:
-    """True once ``pid`` is dead; SIGKILL lands asynchronously, so allow the kernel a moment."""
-    for _ in range(int(within / 0.05)):
-        if not alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return not alive(pid)
 
 
 @pytest.fixture
