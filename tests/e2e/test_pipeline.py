@@ -79,3 +79,6 @@ def test_pipeline_runs_and_stores_every_byte(server_process, admin, start_runner
     assert "cleanup" in deploy_log
     assert "lint says no" in admin.trace(project["id"], jobs["lint"]["id"]).decode()
     assert build["trace_checksum"] == f"crc32:{zlib.crc32(log):08x}"
+    # regression: structlog printed to stdout, a pipe nobody reads after the ready line, so a busy
+    # server would block once the pipe filled. stdout must carry nothing but that line.
+    assert server_process.stop() == b""

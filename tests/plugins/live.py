@@ -81,6 +81,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.savepoints_seen = 0.0  # summed over every run of the process, read at each stop
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
@@ -110,15 +111,21 @@ class ServerProcess:
         line = next(l for l in text.splitlines() if l.startswith("conveyor_db_savepoints_total"))
         return float(line.split()[-1])
 
-    def stop(self) -> None:
+    def stop(self) -> bytes:
+        """Stop the server; returns what it wrote to stdout after the ready line."""
+        leftover = b""
         if self.proc and self.proc.poll() is None:
+            self.savepoints_seen += self.savepoints()
             self.proc.terminate()
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc and self.proc.stdout and not self.proc.stdout.closed:
+            leftover = self.proc.stdout.read()
         self._close()
+        return leftover
 
 
 @pytest.fixture
@@ -136,11 +143,8 @@ def server_process(tmp_path: Path, database_url: str, redis_url: str) -> Iterato
     server = ServerProcess(env, free_port(), tmp_path / "server.log")
     server.start()
     yield server
-    try:
-        if server.proc and server.proc.poll() is None:
-            assert server.savepoints() == 0, "the server process sent a SAVEPOINT"
-    finally:
-        server.stop()
+    server.stop()
+    assert server.savepoints_seen == 0, "the server process sent a SAVEPOINT"
 
 
 class RunnerProcess:

@@ -7,8 +7,11 @@ setting them on the listener covers every connection the server accepts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import sys
 
+import structlog
 import uvicorn
 
 from conveyor.protocol import keepalive
@@ -30,8 +33,17 @@ def listen_socket(host: str, port: int, config: keepalive.KeepaliveConfig) -> so
     return sock
 
 
+def configure_logging() -> None:
+    """Logs go to stderr: stdout carries only the ready line, which a parent may stop reading."""
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+
+
 def run(settings: ServerSettings) -> None:
     """Serve until SIGINT/SIGTERM. Prints ``READY_LINE <url>`` once listening."""
+    configure_logging()
     settings, services = embedded.start(settings)
     try:
         sock = listen_socket(settings.host, settings.port, settings.keepalive)

@@ -274,3 +274,19 @@ async def test_server_connections_to_postgres_and_redis_set_keepalive(live_serve
         assert keepalive.read(sock) == expected
     finally:
         await services.redis.connection_pool.release(connection)
+
+
+async def test_metrics_expose_statement_and_savepoint_counts(live_server) -> None:  # noqa: ANN001
+    from conveyor.server.db import SavepointDetected
+
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        before = (await client.get("/metrics")).text
+        assert "conveyor_db_savepoints_total 0.0" in before
+        with pytest.raises(SavepointDetected):  # what the hook does when a SAVEPOINT passes it
+            live_server.services.observer.observe("SAVEPOINT sa_savepoint_1")
+        after = (await client.get("/metrics")).text
+        ready = await client.get("/-/readiness")
+    assert "conveyor_db_savepoints_total 1.0" in after
+    statements = next(float(line.split()[1]) for line in after.splitlines() if line.startswith("conveyor_db_statements_total"))
+    assert statements > 0
+    assert ready.status_code == 200 and ready.json() == {"status": "ok"}
