@@ -69,3 +69,12 @@ def test_invalid_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
     text = "\n".join(line for _, line in lines)
     assert code == 2, text
     assert ".gitlab-ci.yml:" in text
+
+
+def test_a_dead_runner_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    # the job kills its runner (its parent process): conveyor run must not wait forever
+    make_repo(tmp_path / "repo", "doomed:\n  script:\n    - kill -9 $PPID\n    - sleep 30\n")
+    code, lines = _run(tmp_path / "repo", tmp_path / "data", timeout=120)
+    text = "\n".join(line for _, line in lines)
+    assert code == 2, text
+    assert "the runner exited with code -9" in text

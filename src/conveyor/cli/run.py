@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,19 +116,27 @@ def run(path: Path, data_dir: Path, console: Console) -> int:
             runner_env,
             data_dir / "runner.log",
         )
-        return asyncio.run(_pipeline(url, token, repo, ref, console))
+        children = {"server": server, "runner": runner}
+        return asyncio.run(_pipeline(url, token, repo, ref, console, children))
     finally:
         if runner:
             runner.stop()
         server.stop()
 
 
-async def _pipeline(url: str, token: str, repo: Path, ref: str, console: Console) -> int:
+def _check_alive(children: dict[str, Child]) -> None:
+    for name, child in children.items():
+        if child.proc.poll() is not None:
+            tail = child.log_path.read_text(errors="replace")[-2000:]
+            raise RunError(f"the {name} exited with code {child.proc.returncode}; see {child.log_path}:\n{tail}")
+
+
+async def _pipeline(url: str, token: str, repo: Path, ref: str, console: Console, children: dict[str, Child]) -> int:
     async with AdminClient(url, token) as client:
         project = await _project(client, repo)
         pipeline = await client.create_pipeline(str(project["id"]), ref)
         console.print(f"[bold]Pipeline #{pipeline['id']}[/] for {project['name']} {ref} @ {pipeline['sha'][:8]}")
-        final = await follow(client, str(project["id"]), pipeline["id"], LogPrinter(console))
+        final = await follow(client, str(project["id"]), pipeline["id"], LogPrinter(console), lambda: _check_alive(children))
         console.print(status_table(final, await client.jobs(str(project["id"]), pipeline["id"])))
         return 0 if final["status"] == "success" else 1
 
@@ -141,11 +150,17 @@ async def _project(client: AdminClient, repo: Path) -> dict[str, Any]:
     return existing or await client.add_project(str(repo), name)
 
 
-async def follow(client: AdminClient, project: str, pipeline_id: int, printer: LogPrinter, poll: float = 0.3) -> dict[str, Any]:
-    """Print every job's log as it grows until the pipeline finishes and every log is drained."""
+async def follow(
+    client: AdminClient, project: str, pipeline_id: int, printer: LogPrinter, check: Callable[[], None], poll: float = 0.3
+) -> dict[str, Any]:
+    """Print every job's log as it grows until the pipeline finishes and every log is drained.
+
+    ``check`` runs on every round and raises if the pipeline can no longer finish (a child died).
+    """
     offsets: dict[int, int] = {}
     done: set[int] = set()
     while True:
+        check()
         pipeline = await client.pipeline(project, pipeline_id)
         jobs = await client.jobs(project, pipeline_id)
         for job in jobs:

@@ -290,3 +290,19 @@ async def test_metrics_expose_statement_and_savepoint_counts(live_server) -> Non
     statements = next(float(line.split()[1]) for line in after.splitlines() if line.startswith("conveyor_db_statements_total"))
     assert statements > 0
     assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+
+
+async def test_root_token_is_generated_once_when_none_is_configured(database_url: str) -> None:
+    from conveyor.server.accounts import AdminTokens
+    from conveyor.server.db import StatementObserver, create_engine
+
+    engine = create_engine(database_url, StatementObserver("raise"))
+    try:
+        tokens = AdminTokens(engine)
+        generated = await tokens.ensure_root(None)
+        assert generated and generated.startswith("glpat-") and await tokens.valid(generated)
+        assert await tokens.ensure_root(None) is None  # printed once: never generated again
+        assert await tokens.ensure_root("glpat-configured") is None
+        assert await tokens.valid("glpat-configured") and not await tokens.valid("glpat-other")
+    finally:
+        await engine.dispose()
