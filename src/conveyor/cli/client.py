@@ -11,9 +11,12 @@ from conveyor.protocol import headers, keepalive
 
 class ApiError(Exception):
     def __init__(self, status: int, message: Any) -> None:
-        if isinstance(message, dict):  # GitLab's {"base": [...]} validation errors
-            message = "\n".join(str(line) for lines in message.values() for line in (lines if isinstance(lines, list) else [lines]))
-        super().__init__(f"HTTP {status}: {message}")
+        if isinstance(message, dict):  # GitLab's {"base": [...]} validation errors, one per line
+            lines = [str(line) for value in message.values() for line in (value if isinstance(value, list) else [value])]
+            text = "the CI configuration is invalid:\n" + "\n".join(f"  {line}" for line in lines)
+        else:
+            text = f"HTTP {status}: {message}"
+        super().__init__(text)
         self.status = status
         self.message = message
 
