@@ -7,9 +7,11 @@ ConveyorError
       ├── Forbidden             403 (wrong runner/job token, job not running)
       ├── NotFound              404
       ├── BadRequest            400
+      │    └── GitError         (sources/git.py) a git command failed
       ├── Conflict              409
       ├── PayloadTooLarge       413
-      └── RangeMismatch         416 (carries the server's size)
+      ├── RangeMismatch         416 (carries the server's size)
+      └── ArchiveMismatch       (archive/traces.py) an archive did not verify; chunks kept
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import trace as wire
 from conveyor.server.db import queries
+from conveyor.server.errors import ServerError
 from conveyor.server.storage import ObjectStore
 from conveyor.server.trace.base import TraceStore
 from conveyor.server.trace.reader import READ_SIZE, archive_key
@@ -24,8 +25,8 @@ from conveyor.server.trace.reader import READ_SIZE, archive_key
 log = structlog.get_logger(__name__)
 
 
-class ArchiveMismatch(Exception):
-    pass
+class ArchiveMismatch(ServerError):
+    """The archived object does not match the live log; the live chunks are kept."""
 
 
 class TraceArchiver:
