@@ -33,7 +33,7 @@ class TraceArchiver:
     def __init__(self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore, interval: float = 5.0) -> None:
         self._engine = engine
         self._live = live
-        self._objects = objects
+        self.objects = objects
         self._interval = interval
         self._wake = asyncio.Event()
         self.failures = 0
@@ -45,14 +45,15 @@ class TraceArchiver:
     async def run(self) -> None:
         """Sweep forever: archive every finished, unarchived job. Cancel to stop."""
         while True:
-            await self.sweep()
+            await self.archive_pending()
             try:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             except TimeoutError:
                 pass
             self._wake.clear()
 
-    async def sweep(self) -> int:
+    async def archive_pending(self) -> int:
+        """Archive every finished job whose log is still live; returns how many succeeded."""
         async with self._engine.connect() as conn:
             job_ids = await queries.jobs.unarchived_finished(conn)
         done = 0
@@ -71,8 +72,8 @@ class TraceArchiver:
             return False
         state = _Crc()
         key = archive_key(job_id)
-        written = await self._objects.put(key, state.feed(self._chunks(job_id, job["trace_size"])))
-        stored = await self._objects.size(key)
+        written = await self.objects.put(key, state.feed(self._chunks(job_id, job["trace_size"])))
+        stored = await self.objects.size(key)
         expected = job["trace_crc32"] & 0xFFFFFFFF
         runner_crc = wire.parse_checksum(job["trace_checksum"])
         if written != job["trace_size"] or stored != written or state.crc != expected:
