@@ -78,3 +78,29 @@ def test_a_dead_runner_ends_the_run_with_a_clear_error(tmp_path: Path) -> None:
     text = "\n".join(line for _, line in lines)
     assert code == 2, text
     assert "the runner exited with code -9" in text
+
+
+def _processes(needle: str) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.add(int(entry.name))
+    return found
+
+
+def test_embedded_services_stop_with_the_server(tmp_path: Path) -> None:
+    """Regression: uvicorn re-raised SIGTERM after shutdown and killed the process before it
+    stopped its embedded PostgreSQL and Redis, which then outlived every `conveyor run`."""
+    redis_before = _processes("redis-server")
+    make_repo(tmp_path / "repo", "job:\n  script: [echo fine]\n")
+    code, lines = _run(tmp_path / "repo", tmp_path / "data")
+    assert code == 0, "\n".join(line for _, line in lines)
+    deadline = time.monotonic() + 20
+    while _processes(str(tmp_path / "data" / "postgres")) or _processes("redis-server") - redis_before:
+        assert time.monotonic() < deadline, "embedded PostgreSQL or Redis still running after conveyor run"
+        time.sleep(0.2)

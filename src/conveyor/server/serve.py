@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
+from types import FrameType
 
 import structlog
 import uvicorn
@@ -41,9 +43,19 @@ def configure_logging() -> None:
     )
 
 
+def _exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(settings: ServerSettings) -> None:
-    """Serve until SIGINT/SIGTERM. Prints ``READY_LINE <url>`` once listening."""
+    """Serve until SIGINT/SIGTERM. Prints ``READY_LINE <url>`` once listening.
+
+    uvicorn re-raises the signal that stopped it once it has shut down; with the default SIGTERM
+    disposition that would kill the process before the embedded services are stopped, so SIGTERM
+    becomes SystemExit here and the ``finally`` below always runs.
+    """
     configure_logging()
+    signal.signal(signal.SIGTERM, _exit)
     settings, services = embedded.start(settings)
     try:
         sock = listen_socket(settings.host, settings.port, settings.keepalive)
