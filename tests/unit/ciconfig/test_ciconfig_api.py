@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
 import pytest
 
 from conveyor import ciconfig
+from tests.plugins.imports import imported_modules
 
 pytestmark = pytest.mark.unit
 
@@ -37,18 +37,6 @@ def test_public_names() -> None:
     )
     for name in ciconfig.__all__:
         assert getattr(ciconfig, name) is not None
-
-
-def imported_modules(package: Path) -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(package.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found += [(path.name, alias.name) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                # `from conveyor import ciconfig` imports conveyor.ciconfig
-                found += [(path.name, f"{node.module}.{alias.name}") for alias in node.names]
-    return found
 
 
 @pytest.mark.parametrize(("file", "module"), imported_modules(Path(ciconfig.__file__).parent))

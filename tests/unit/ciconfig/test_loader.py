@@ -8,18 +8,9 @@ import pytest
 
 from conveyor import ciconfig
 from conveyor.protocol import ConveyorError, When
+from tests.unit.ciconfig.helpers import issues, load
 
 pytestmark = pytest.mark.unit
-
-
-def load(text: str, **kwargs: str) -> ciconfig.PipelineConfig:
-    return ciconfig.load(textwrap.dedent(text), **kwargs)
-
-
-def issues(text: str, **kwargs: str) -> list[tuple[int | None, str]]:
-    with pytest.raises(ciconfig.ConfigError) as caught:
-        load(text, **kwargs)
-    return [(issue.line, issue.message) for issue in caught.value.issues]
 
 
 # --- basics ---------------------------------------------------------------------------------------

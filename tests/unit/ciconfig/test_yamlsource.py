@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 from conveyor import ciconfig
 from conveyor.ciconfig import yamlsource
+from tests.unit.ciconfig.helpers import issues, load
 
 pytestmark = pytest.mark.unit
 
@@ -19,16 +19,6 @@ def each_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(yamlsource, "_Loader", yamlsource._PythonLoader)
     elif not yamlsource.LIBYAML:
         pytest.skip("PyYAML without libyaml")
-
-
-def load(text: str, **kwargs: str) -> ciconfig.PipelineConfig:
-    return ciconfig.load(textwrap.dedent(text), **kwargs)
-
-
-def issues(text: str, **kwargs: str) -> list[tuple[int | None, str]]:
-    with pytest.raises(ciconfig.ConfigError) as caught:
-        load(text, **kwargs)
-    return [(issue.line, issue.message) for issue in caught.value.issues]
 
 
 # --- YAML and document shape ---------------------------------------------------------------------
