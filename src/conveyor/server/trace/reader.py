@@ -43,9 +43,9 @@ class TraceReader:
             if piece:
                 position += len(piece)
                 yield piece
-                continue
-            if position >= await self._live.size(job_id) and not await self._archived(job_id):
-                return
+            elif not await self._archived(job_id):
+                return  # the end of the live log, as of now
+            # else: archived while we read; the loop continues from the object
 
     async def read_all(self, job_id: int, start: int = 0) -> bytes:
         return b"".join([piece async for piece in self.stream(job_id, start)])
