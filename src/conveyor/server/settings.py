@@ -45,6 +45,17 @@ class ServerSettings:
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     db_pool_size: int = 10
+    # runners and the queue
+    runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
+    long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)
+    ack_timeout: int = 120  # a job handed out but not confirmed by the runner's PUT goes back to pending
+    stuck_pending_timeout: int = 86400  # pending this long: stuck_or_timeout_failure
+    running_no_update_timeout: int = 3600  # running without any PUT/PATCH: runner_system_failure
+    canceling_timeout: int = 1800  # canceling this long: canceled for good
+    sweep_interval: int = 15  # seconds between stuck-job and expiry sweeps
+    # artifacts
+    artifact_size_limit: int = 100 * 1024 * 1024
+    artifact_default_expire_in: str = "30 days"
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup

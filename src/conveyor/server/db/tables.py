@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = sa.MetaData(
     naming_convention={
@@ -22,6 +22,10 @@ def _created_at() -> sa.Column:
     return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now)
 
 
+def _tags(name: str = "tags") -> sa.Column:
+    return sa.Column(name, ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]"))
+
+
 projects = sa.Table(
     "projects",
     metadata,
@@ -29,6 +33,8 @@ projects = sa.Table(
     sa.Column("name", sa.Text, nullable=False, unique=True),
     sa.Column("source", sa.Text, nullable=False),  # a git URL or a local path
     sa.Column("default_branch", sa.Text),
+    # refs whose pipelines are protected (the default branch always is)
+    _tags("protected_refs"),
     _created_at(),
 )
 
@@ -59,6 +65,12 @@ jobs = sa.Table(
     sa.Column("spec", JSONB, nullable=False),  # conveyor.protocol.JobSpec
     sa.Column("token_hash", sa.Text, unique=True),
     sa.Column("runner_id", sa.BigInteger, sa.ForeignKey("runners.id", ondelete="SET NULL")),
+    sa.Column("runner_manager_id", sa.BigInteger, sa.ForeignKey("runner_managers.id", ondelete="SET NULL")),
+    _tags(),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    # two-phase accept: handed to a runner at offered_at, confirmed by its PUT at acked_at
+    sa.Column("offered_at", sa.DateTime(timezone=True)),
+    sa.Column("acked_at", sa.DateTime(timezone=True)),
     sa.Column("failure_reason", sa.Text),
     sa.Column("exit_code", sa.Integer),
     sa.Column("trace_size", sa.BigInteger, nullable=False, server_default="0"),
@@ -81,12 +93,37 @@ runners = sa.Table(
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("token_hash", sa.Text, nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("runner_type", sa.Text, nullable=False, server_default="instance_type"),
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("run_untagged", sa.Boolean, nullable=False, server_default=sa.true()),
+    _tags("tag_list"),
+    sa.Column("access_level", sa.Text, nullable=False, server_default="not_protected"),
+    sa.Column("maximum_timeout", sa.Integer),
+    sa.Column("token_expires_at", sa.DateTime(timezone=True)),
     sa.Column("system_id", sa.Text),
     sa.Column("version", sa.Text),
     sa.Column("executor", sa.Text),
     sa.Column("features", JSONB),
     sa.Column("contacted_at", sa.DateTime(timezone=True)),
     _created_at(),
+)
+
+runner_managers = sa.Table(
+    "runner_managers",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("runner_id", sa.BigInteger, sa.ForeignKey("runners.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("system_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Text),
+    sa.Column("revision", sa.Text),
+    sa.Column("platform", sa.Text),
+    sa.Column("architecture", sa.Text),
+    sa.Column("executor", sa.Text),
+    sa.Column("features", JSONB),
+    sa.Column("contacted_at", sa.DateTime(timezone=True)),
+    _created_at(),
+    sa.UniqueConstraint("runner_id", "system_id"),
 )
 
 tokens = sa.Table(
@@ -104,7 +141,10 @@ pending_jobs = sa.Table(
     metadata,
     sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("project_id", sa.BigInteger, nullable=False),
+    _tags(),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
     _created_at(),
+    sa.Index("ix_pending_jobs_project_id_job_id", "project_id", "job_id"),
 )
 
 trace_chunks = sa.Table(
@@ -114,4 +154,19 @@ trace_chunks = sa.Table(
     sa.Column("chunk_index", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("crc32", sa.BigInteger),  # set once the chunk is full (sealed)
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("file_type", sa.Text, nullable=False),  # archive, junit, dotenv, ...
+    sa.Column("file_format", sa.Text, nullable=False),  # zip, gzip, raw, ...
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("object_key", sa.Text, nullable=False),
+    sa.Column("expire_at", sa.DateTime(timezone=True)),
+    _created_at(),
+    sa.UniqueConstraint("job_id", "file_type"),
 )
