@@ -19,10 +19,10 @@ from conveyor.protocol.enums import When
 MAX_JOB_NAME_LENGTH = 255
 MAX_TIMEOUT_SECONDS = 30 * 86400  # GitLab: Project::MAX_BUILD_TIMEOUT, one month
 SUPPORTED_KEYS = frozenset(
-    "stage script before_script after_script variables needs when allow_failure timeout".split()
+    "stage script before_script after_script variables needs when allow_failure timeout tags".split()
 )
 IGNORED_KEYS = frozenset(
-    "tags image services artifacts cache dependencies retry interruptible environment coverage "
+    "image services artifacts cache dependencies retry interruptible environment coverage "
     "resource_group hooks id_tokens secrets release pages publish manual_confirmation identity "
     "dast_configuration".split()
 )
@@ -102,6 +102,9 @@ def parse_job(
     allow_failure = _allow_failure(job, when)
     timeout = _timeout(job)
     needs = _needs(job)
+    tags = None
+    if config.get("tags") is not None:
+        tags = values.tags(config["tags"], f"{job.location}:tags", job.key_line("tags"), issues, job=name, key="tags")
     if len(issues.issues) > before or script is None or when is None:
         return None
     return JobConfig(
@@ -116,6 +119,7 @@ def parse_job(
         allow_failure=allow_failure,
         timeout=timeout,
         line=line,
+        tags=tags,
     )
 
 

@@ -124,7 +124,10 @@ def _default(body: YamlMap, issues: IssueCollector) -> DefaultConfig:
         if source.get(key) is not None:
             parsed = values.commands(source[key], location, source.lines[key], issues, key=key)
             scripts[key] = parsed or []
-    return DefaultConfig(**scripts)
+    default_tags: list[str] = []
+    if default is not None and default.get("tags") is not None:
+        default_tags = values.tags(default["tags"], "default:tags", default.lines["tags"], issues, key="tags") or []
+    return DefaultConfig(**scripts, tags=default_tags)
 
 
 def _jobs(body: YamlMap, stages: list[str], issues: IssueCollector) -> dict[str, JobConfig]:

@@ -48,6 +48,7 @@ class JobConfig:
     allow_failure: bool
     timeout: int | None
     line: int
+    tags: list[str] | None = None  # None: inherit default:tags
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class DefaultConfig:
 
     before_script: list[str] = field(default_factory=list)
     after_script: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

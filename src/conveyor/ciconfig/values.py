@@ -141,3 +141,15 @@ def _variable_value(
         )
         return None
     return text
+
+
+def tags(value: Any, location: str, line: int, issues: IssueCollector, **where: str) -> list[str] | None:
+    """``tags``: an array of strings (numbers are taken as text); duplicates removed, order kept."""
+    if not isinstance(value, list) or any(isinstance(t, (list, dict)) or t is None or isinstance(t, bool) for t in value):
+        issues.add(f"{location} config should be an array of strings", line, **where)
+        return None
+    unique: list[str] = []
+    for tag in (str(t) for t in value):
+        if tag not in unique:
+            unique.append(tag)
+    return unique

@@ -64,4 +64,5 @@ def _spec(
         when=job.when,
         allow_failure=job.allow_failure,
         timeout=job.timeout,
+        tags=list(job.tags if job.tags is not None else default.tags),
     )

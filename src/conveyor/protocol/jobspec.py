@@ -26,3 +26,4 @@ class JobSpec(BaseModel):
     when: When = When.ON_SUCCESS
     allow_failure: bool = False
     timeout: int | None = None  # seconds; None means the project's default
+    tags: list[str] = Field(default_factory=list)  # a runner takes the job only if it has them all

@@ -205,7 +205,7 @@ def test_default_scripts() -> None:
           script: x
         """
     )
-    assert config.default == ciconfig.DefaultConfig(["echo before"], ["echo after"])
+    assert config.default == ciconfig.DefaultConfig(["echo before"], ["echo after"], tags=["docker"])
 
 
 def test_deprecated_global_scripts_act_as_default() -> None:
