@@ -32,6 +32,8 @@ def server_settings(tmp_path: Path, database_url: str, redis_url: str):  # noqa:
         initial_root_token=ROOT_TOKEN,
         savepoint_policy="raise",
         trace_update_interval=1,
+        long_poll_timeout=2,
+        sweep_interval=1,
     )
 
 
@@ -139,6 +141,8 @@ def server_process(tmp_path: Path, database_url: str, redis_url: str) -> Iterato
         "CONVEYOR_INITIAL_ROOT_TOKEN": ROOT_TOKEN,
         "CONVEYOR_SAVEPOINT_POLICY": "raise",
         "CONVEYOR_TRACE_UPDATE_INTERVAL": "1",
+        "CONVEYOR_LONG_POLL_TIMEOUT": "5",
+        "CONVEYOR_SWEEP_INTERVAL": "1",
     }
     server = ServerProcess(env, free_port(), tmp_path / "server.log")
     server.start()

@@ -25,7 +25,8 @@ def test_protocol_surface_is_pinned() -> None:
 
     assert set(protocol.__all__) == {
         "ConveyorError", "FailureReason", "FeaturesInfo", "GitInfo", "JobFeatures", "JobInfo", "JobOutput",
-        "JobPayload", "JobRequest", "JobSpec", "JobStatus", "RegistrationDetails", "RunnerInfo",
-        "RunnerInfoPayload", "Step", "UpdateJobRequest", "Variable", "VerifyRunnerRequest", "When",
+        "JobPayload", "JobRequest", "JobSpec", "JobStatus", "RegisterRunnerRequest", "RegistrationDetails",
+        "ResetTokenResponse", "RunnerInfo", "RunnerInfoPayload", "RunnerTokenRequest", "Step",
+        "UnregisterManagerRequest", "UpdateJobRequest", "Variable", "VerifyRunnerRequest", "When",
         "headers", "keepalive", "trace",
     }

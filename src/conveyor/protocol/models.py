@@ -6,7 +6,7 @@ Unknown fields are accepted on input (``extra="allow"``) because GitLab ignores 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,8 +77,43 @@ class VerifyRunnerRequest(_Lenient):
     info: RunnerInfo | None = None
 
 
+class RegisterRunnerRequest(_Lenient):
+    """Legacy ``POST /runners`` (runner-api.md 2.3); ``token`` is the registration token."""
+
+    token: str
+    description: str = ""
+    maintenance_note: str | None = None
+    tag_list: str | list[str] | None = None  # the runner sends "docker,linux"
+    run_untagged: bool = True
+    locked: bool = False
+    access_level: Literal["not_protected", "ref_protected"] | None = None
+    maximum_timeout: int | None = None
+    paused: bool | None = None
+    active: bool | None = None  # deprecated opposite of ``paused``; never both
+    system_id: str | None = None
+    info: RunnerInfo | None = None
+
+
+class RunnerTokenRequest(_Lenient):
+    """``DELETE /runners`` and ``POST /runners/reset_authentication_token``."""
+
+    token: str
+
+
+class UnregisterManagerRequest(_Lenient):
+    """``DELETE /runners/managers``: ``system_id`` is always sent (not omitempty)."""
+
+    token: str
+    system_id: str
+
+
 class RegistrationDetails(BaseModel):
     id: int
+    token: str
+    token_expires_at: str | None = None
+
+
+class ResetTokenResponse(BaseModel):
     token: str
     token_expires_at: str | None = None
 

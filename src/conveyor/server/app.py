@@ -23,10 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, Projects, Runners
-from conveyor.server.archive import TraceArchiver
+from conveyor.server.archive import ArtifactService, TraceArchiver
 from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.cancel import Cancellation
+from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
@@ -46,7 +49,11 @@ class Services:
     traces: TraceStore
     reader: TraceReader
     archiver: TraceArchiver
+    artifacts: ArtifactService
     dispatcher: Dispatcher
+    notifier: QueueNotifier
+    sweeper: Sweeper
+    cancellation: Cancellation
     job_updates: JobUpdates
     limits: TraceLimit
     pipelines: Pipelines
@@ -77,6 +84,8 @@ def build_services(settings: ServerSettings) -> Services:
     traces = PostgresTraceStore(engine, settings.trace_chunk_size)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
     job_updates = JobUpdates(engine, accept_timeout=settings.final_update_accept_timeout)
+    notifier = QueueNotifier(redis)
+    archiver = TraceArchiver(engine, traces, objects)
     return Services(
         settings=settings,
         engine=engine,
@@ -85,10 +94,36 @@ def build_services(settings: ServerSettings) -> Services:
         objects=objects,
         traces=traces,
         reader=TraceReader(engine, traces, objects),
-        archiver=TraceArchiver(engine, traces, objects),
-        dispatcher=Dispatcher(
-            engine, redis, sources, server_url=settings.base_url, default_timeout=settings.job_timeout
+        archiver=archiver,
+        artifacts=ArtifactService(
+            engine,
+            objects,
+            size_limit=settings.artifact_size_limit,
+            default_expire_in=settings.artifact_default_expire_in,
+            sweep_interval=settings.sweep_interval,
         ),
+        dispatcher=Dispatcher(
+            engine,
+            notifier,
+            sources,
+            server_url=settings.base_url,
+            default_timeout=settings.job_timeout,
+            long_poll_timeout=settings.long_poll_timeout,
+        ),
+        notifier=notifier,
+        sweeper=Sweeper(
+            engine,
+            notifier,
+            SweepTimeouts(
+                ack=settings.ack_timeout,
+                pending=settings.stuck_pending_timeout,
+                running_no_update=settings.running_no_update_timeout,
+                canceling=settings.canceling_timeout,
+            ),
+            interval=settings.sweep_interval,
+            on_ended=archiver.wake,
+        ),
+        cancellation=Cancellation(engine),
         job_updates=job_updates,
         limits=TraceLimit(traces, job_updates, settings.trace_size_limit),
         pipelines=Pipelines(engine, sources),
@@ -117,18 +152,31 @@ def create_app(settings: ServerSettings) -> FastAPI:
             print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
         app.state.services = services
         archiver = asyncio.create_task(services.archiver.run(), name="trace-archiver")
+        artifact_sweeper = asyncio.create_task(services.artifacts.run(), name="artifact-sweeper")
+        background = [
+            asyncio.create_task(services.notifier.run(), name="queue-notifier"),
+            asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
+        ]
         try:
             yield {"services": services}
         finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             archiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await archiver
+            artifact_sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await artifact_sweeper
             await services.redis.aclose()
             await services.engine.dispose()
 
     app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)
     api.errors.install(app)
     app.include_router(api.health.router)
+    app.include_router(api.registration.router)
     app.include_router(api.runner_v4.router)
+    app.include_router(api.artifacts.router)
     app.include_router(api.projects.router)
     return app

@@ -7,6 +7,7 @@ the same way); there is nothing to brute-force.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 RUNNER_PREFIX = "glrt-"
@@ -20,3 +21,8 @@ def generate(prefix: str) -> str:
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def matches(given: str, expected: str) -> bool:
+    """Compare a presented shared secret in constant time."""
+    return hmac.compare_digest(given.encode(), expected.encode())

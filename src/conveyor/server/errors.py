@@ -9,6 +9,7 @@ ConveyorError
       ├── BadRequest            400
       │    └── GitError         (sources/git.py) a git command failed
       ├── Conflict              409
+      ├── Gone                  410 (legacy runner registration is switched off)
       ├── PayloadTooLarge       413
       ├── RangeMismatch         416 (carries the server's size)
       └── ArchiveMismatch       (archive/traces.py) an archive did not verify; chunks kept
@@ -61,6 +62,12 @@ class Conflict(ServerError):
     """409 Conflict"""
 
     status_code = 409
+
+
+class Gone(ServerError):
+    """410 Gone"""
+
+    status_code = 410
 
 
 class PayloadTooLarge(ServerError):

@@ -6,3 +6,8 @@ PREFIX = "conveyor:"
 def queue_version() -> str:
     """Opaque value changed whenever a job becomes pending: the runners' X-GitLab-Last-Update."""
     return PREFIX + "queue:version"
+
+
+def queue_channel() -> str:
+    """Pub/sub channel carrying each new queue version to every server process."""
+    return PREFIX + "queue:ticks"

@@ -28,7 +28,7 @@ async def _pending_jobs(engine, count: int) -> tuple[list[int], list[int]]:  # n
         specs = [{"name": f"j{i}", "stage": "test", "stage_idx": 0, "script": ["true"]} for i in range(count)]
         await queries.jobs.insert_many(conn, pipeline, project["id"], specs)
         ids = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline)]
-        await queries.jobs.enqueue(conn, ids, project["id"])
+        await queries.jobs.enqueue(conn, ids)
         runners = [await queries.runners.insert(conn, f"hash{i}", "r") for i in range(10)]
     return ids, runners
 
@@ -40,7 +40,8 @@ async def test_concurrent_claims_hand_out_each_job_once(engine) -> None:  # noqa
     async def worker(runner_id: int) -> None:
         while True:
             async with engine.begin() as conn:
-                job = await queries.jobs.claim(conn, runner_id, f"tok-{runner_id}-{len(claimed)}")
+                claimant = queries.jobs.Claimant(runner_id, None, [], run_untagged=True, protected_only=False)
+                job = await queries.jobs.claim(conn, claimant, f"tok-{runner_id}-{len(claimed)}")
             if job is None:
                 return
             claimed.append(job["id"])

@@ -4,7 +4,7 @@ May import ``server.db``, ``server.auth``, ``server.errors`` and ``conveyor.prot
 """
 
 from conveyor.server.accounts.projects import Projects
-from conveyor.server.accounts.runners import Runners
+from conveyor.server.accounts.runners import Registered, RunnerContext, RunnerOptions, Runners
 from conveyor.server.accounts.tokens import AdminTokens
 
-__all__ = ["AdminTokens", "Projects", "Runners"]
+__all__ = ["AdminTokens", "Projects", "Registered", "RunnerContext", "RunnerOptions", "Runners"]

@@ -86,6 +86,26 @@ async def get_job(request: Request, project: str, job_id: int) -> dict[str, Any]
     return _job(await svc.pipelines.job(row["id"], job_id))
 
 
+@router.post("/projects/{project}/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    await svc.pipelines.job(row["id"], job_id)
+    await svc.cancellation.cancel_job(job_id)
+    await svc.dispatcher.tick()  # the pipeline may have moved on
+    return _job(await svc.pipelines.job(row["id"], job_id))
+
+
+@router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
+async def cancel_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
+    svc = services(request)
+    row = await svc.projects.get(project)
+    await svc.pipelines.get(row["id"], pipeline_id)
+    await svc.cancellation.cancel_pipeline(pipeline_id)
+    await svc.dispatcher.tick()
+    return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
+
+
 @router.get("/projects/{project}/jobs/{job_id}/trace")
 async def job_trace(request: Request, project: str, job_id: int) -> StreamingResponse:
     """The job's log as stored, from any byte offset with ``Range: bytes=N-`` (then 206)."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from conveyor.protocol import JobRequest, RegistrationDetails, UpdateJobRequest, VerifyRunnerRequest, headers
+from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, Forbidden, PayloadTooLarge, RangeMismatch
 
 router = APIRouter(prefix="/api/v4")
@@ -28,25 +26,12 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@router.post("/user/runners", status_code=201, dependencies=[Depends(require_admin)])
-async def create_runner(request: Request, body: dict[str, Any] | None = Body(default=None)) -> JSONResponse:
-    """Create an instance runner; its ``glrt-`` token is returned once and stored hashed."""
-    description = str((body or {}).get("description") or "")
-    runner_id, token = await services(request).runners.create(description)
-    return JSONResponse(RegistrationDetails(id=runner_id, token=token).model_dump(), status_code=201)
-
-
-@router.post("/runners/verify")
-async def verify_runner(request: Request, body: VerifyRunnerRequest) -> JSONResponse:
-    runner = await services(request).runners.authenticate(body.token, body.system_id, body.info)
-    return JSONResponse(RegistrationDetails(id=runner["id"], token=body.token).model_dump())
-
-
 @router.post("/jobs/request")
 async def request_job(request: Request, body: JobRequest) -> Response:
     svc = services(request)
     runner = await svc.runners.authenticate(body.token, body.system_id, body.info)
-    result = await svc.dispatcher.request_job(runner, body.last_update)
+    # like Workhorse, hold only requests that echo a last_update (a runner's first poll is answered now)
+    result = await svc.dispatcher.request_job(runner, body.last_update, hold=body.last_update is not None)
     if result.job is None:
         return Response(status_code=204, headers={headers.LAST_UPDATE: result.version})
     # No X-GitLab-Last-Update on 201 (as GitLab): the runner keeps the value of its last empty

@@ -85,6 +85,9 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.UniqueConstraint("pipeline_id", "name"),
+    # fair scheduling counts running jobs per project; sweeps find jobs by status and age
+    sa.Index("ix_jobs_project_id_status", "project_id", "status"),
+    sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
 )
 
 runners = sa.Table(

@@ -1,27 +1,31 @@
-"""Hand pending jobs to runners: one short transaction per claim, ``FOR UPDATE SKIP LOCKED``.
+"""Hand pending jobs to runners: long polling, tag and protection matching, fair claims.
 
-The queue version in Redis (GitLab's ``runner:build_queue`` value) changes whenever a job becomes
-pending. A runner echoing the current version back has seen every change since, so it gets 204
-without a database query. The version is read *before* claiming, so a job enqueued during the
-claim changes the version the runner takes away and is not missed.
+One request (``request_job``), step by step:
+1. Read the queue version *before* claiming, so a job enqueued during the claim changes the
+   version the runner takes away and is not missed.
+2. A paused runner gets 204 at once. A runner echoing the current version has seen every change
+   since its last empty answer: skip the claim (no database query).
+3. Otherwise claim: one short transaction, ``FOR UPDATE SKIP LOCKED`` per project in fair order.
+4. Nothing to take: hold the request up to ``long_poll_timeout`` seconds; when the version moves
+   (a job became pending anywhere), claim again at once and answer 201 in the same request,
+   rather than answering 204 and waiting for the runner's next poll as GitLab's Workhorse does.
 """
 
 from __future__ import annotations
 
-import secrets
+import time
 from dataclasses import dataclass
+from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import JobPayload
-from conveyor.server import auth, keys
+from conveyor.server import auth
 from conveyor.server.db import queries
 from conveyor.server.queue import payload
+from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.sources import GitSources
-
-CLAIM_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -32,41 +36,64 @@ class DispatchResult:
 
 class Dispatcher:
     def __init__(
-        self, engine: AsyncEngine, redis: Redis, sources: GitSources, *, server_url: str, default_timeout: int
+        self,
+        engine: AsyncEngine,
+        notifier: QueueNotifier,
+        sources: GitSources,
+        *,
+        server_url: str,
+        default_timeout: int,
+        long_poll_timeout: float,
     ) -> None:
         self._engine = engine
-        self._redis = redis
+        self._notifier = notifier
         self._sources = sources
         self._server_url = server_url
         self._default_timeout = default_timeout
-
-    async def version(self) -> str:
-        value = await self._redis.get(keys.queue_version())
-        if value is None:
-            await self._redis.set(keys.queue_version(), secrets.token_hex(16), nx=True)
-            value = await self._redis.get(keys.queue_version())
-        return value.decode() if isinstance(value, bytes) else str(value)
+        self._long_poll_timeout = long_poll_timeout
 
     async def tick(self) -> None:
-        """Jobs became pending: every runner's next request must look at the database."""
-        await self._redis.set(keys.queue_version(), secrets.token_hex(16))
+        await self._notifier.tick()
 
-    async def request_job(self, runner: RowMapping, last_update: str | None) -> DispatchResult:
-        version = await self.version()
-        if last_update == version:
+    async def request_job(self, runner: Any, last_update: str | None, *, hold: bool = True) -> DispatchResult:
+        """A job for ``runner`` (its row/context: id, manager_id, tag_list, run_untagged, paused,
+        access_level), waiting up to the long-poll timeout when ``hold`` and nothing is pending."""
+        deadline = time.monotonic() + (self._long_poll_timeout if hold else 0)
+        version = await self._notifier.version()
+        if _get(runner, "paused", False):
             return DispatchResult(None, version)
-        for _ in range(CLAIM_ATTEMPTS):
-            token = auth.generate(auth.JOB_PREFIX)
-            async with self._engine.begin() as conn:
-                job = await queries.jobs.claim(conn, runner["id"], auth.digest(token))
-                if job is None:
-                    continue
-                project = await queries.projects.get(conn, job["project_id"])
-                pipeline = await queries.pipelines.get(conn, job["pipeline_id"])
-                if pipeline["status"] in ("created", "pending"):
-                    await queries.pipelines.set_status(conn, pipeline["id"], "running")
-            return DispatchResult(self._payload(job, project, pipeline, token), version)
+        if last_update != version:
+            job = await self._claim(runner)
+            if job is not None:
+                return DispatchResult(job, version)
+        while (remaining := deadline - time.monotonic()) > 0:
+            changed = await self._notifier.wait_for_change(version, remaining)
+            if changed is None:
+                break
+            version = changed
+            job = await self._claim(runner)
+            if job is not None:
+                return DispatchResult(job, version)
         return DispatchResult(None, version)
+
+    async def _claim(self, runner: Any) -> JobPayload | None:
+        claimant = queries.jobs.Claimant(
+            runner_id=_get(runner, "id"),
+            runner_manager_id=_get(runner, "manager_id", None),
+            tags=list(_get(runner, "tag_list", None) or []),
+            run_untagged=bool(_get(runner, "run_untagged", True)),
+            protected_only=_get(runner, "access_level", "not_protected") == "ref_protected",
+        )
+        token = auth.generate(auth.JOB_PREFIX)
+        async with self._engine.begin() as conn:
+            job = await queries.jobs.claim(conn, claimant, auth.digest(token))
+            if job is None:
+                return None
+            project = await queries.projects.get(conn, job["project_id"])
+            pipeline = await queries.pipelines.get(conn, job["pipeline_id"])
+            if pipeline["status"] in ("created", "pending"):
+                await queries.pipelines.set_status(conn, pipeline["id"], "running")
+        return self._payload(job, project, pipeline, token)
 
     def _payload(self, job: RowMapping, project: RowMapping, pipeline: RowMapping, token: str) -> JobPayload:
         return payload.build(
@@ -78,3 +105,15 @@ class Dispatcher:
             server_url=self._server_url,
             default_timeout=self._default_timeout,
         )
+
+
+def _get(runner: Any, name: str, default: Any = ...) -> Any:
+    """Read a field from a row mapping or an object alike."""
+    if isinstance(runner, dict) or hasattr(runner, "keys"):
+        if name in runner.keys():
+            return runner[name]
+    elif hasattr(runner, name):
+        return getattr(runner, name)
+    if default is ...:
+        raise KeyError(name)
+    return default

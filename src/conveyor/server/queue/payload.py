@@ -56,6 +56,7 @@ def build(
             ref=ref,
             sha=pipeline["sha"],
             refspecs=[f"+refs/heads/{ref}:refs/remotes/origin/{ref}"],
+            protected=bool(job["protected"]),
         ),
         runner_info=RunnerInfoPayload(timeout=timeout),
         variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),

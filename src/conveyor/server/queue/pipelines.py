@@ -47,9 +47,10 @@ class Pipelines:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
         specs = pipeline.build(ciconfig.load(text, filename=CONFIG_PATH))
         dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
+        protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
             pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
-            await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped)
+            await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             enqueued = await advance(conn, pipeline_id)
         return CreatedPipeline(id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued)
 

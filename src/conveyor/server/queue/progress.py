@@ -32,7 +32,7 @@ async def advance(conn: AsyncConnection, pipeline_id: int) -> int:
     ]
     progress = pipeline.progress(states)
     ids = {job["name"]: job["id"] for job in jobs}
-    enqueued = await queries.jobs.enqueue(conn, (ids[name] for name in progress.enqueue), row["project_id"])
+    enqueued = await queries.jobs.enqueue(conn, (ids[name] for name in progress.enqueue))
     await queries.jobs.set_status(conn, (ids[name] for name in progress.skip), JobStatus.SKIPPED)
     # manual jobs become playable when their turn comes, not at creation (GitLab)
     await queries.jobs.set_status(conn, (ids[name] for name in progress.manual), JobStatus.MANUAL)

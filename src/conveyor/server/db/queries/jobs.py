@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.server.db import sql
-from conveyor.server.db.tables import jobs, pending_jobs
+from conveyor.server.db.tables import jobs, pending_jobs, runner_managers, runners
 
 
-async def insert_many(conn: AsyncConnection, pipeline_id: int, project_id: int, specs: Sequence[dict[str, Any]]) -> None:
+async def insert_many(
+    conn: AsyncConnection,
+    pipeline_id: int,
+    project_id: int,
+    specs: Sequence[dict[str, Any]],
+    *,
+    protected: bool = False,
+) -> None:
     """Insert ``created`` jobs; each spec is a ``JobSpec.model_dump()``."""
     rows = [
         {
@@ -25,6 +32,8 @@ async def insert_many(conn: AsyncConnection, pipeline_id: int, project_id: int, 
             "stage_idx": spec["stage_idx"],
             "status": "created",
             "spec": spec,
+            "tags": list(spec.get("tags") or []),
+            "protected": protected,
         }
         for spec in specs
     ]
@@ -46,22 +55,12 @@ async def for_pipeline(conn: AsyncConnection, pipeline_id: int) -> list[RowMappi
     return list((await conn.execute(stmt)).mappings())
 
 
-async def enqueue(conn: AsyncConnection, job_ids: Iterable[int], project_id: int) -> int:
+async def enqueue(conn: AsyncConnection, job_ids: Iterable[int]) -> int:
     """created -> pending, and into the pending queue. Returns how many were enqueued."""
     ids = list(job_ids)
     if not ids:
         return 0
-    stmt = (
-        jobs.update()
-        .where(jobs.c.id.in_(ids), jobs.c.status == "created")
-        .values(status="pending", queued_at=sa.func.now(), updated_at=sa.func.now())
-        .returning(jobs.c.id)
-    )
-    enqueued = list((await conn.execute(stmt)).scalars())
-    if enqueued:
-        queue_rows = [{"job_id": job_id, "project_id": project_id} for job_id in enqueued]
-        await conn.execute(pg_insert(pending_jobs).on_conflict_do_nothing(), queue_rows)
-    return len(enqueued)
+    return len((await conn.execute(sql.query("enqueue_jobs"), {"job_ids": ids})).all())
 
 
 async def set_status(conn: AsyncConnection, job_ids: Iterable[int], status: str) -> None:
@@ -71,10 +70,55 @@ async def set_status(conn: AsyncConnection, job_ids: Iterable[int], status: str)
         await conn.execute(jobs.update().where(jobs.c.id.in_(ids)).values(**values))
 
 
-async def claim(conn: AsyncConnection, runner_id: int, token_hash: str) -> RowMapping | None:
-    """Dequeue the oldest pending job for ``runner_id`` (see sql/queue.sql)."""
-    params = {"runner_id": runner_id, "token_hash": token_hash}
-    return (await conn.execute(sql.query("claim_job"), params)).mappings().first()
+@dataclass(frozen=True)
+class Claimant:
+    """Who asks for a job, and what it may run."""
+
+    runner_id: int
+    runner_manager_id: int | None
+    tags: Sequence[str]
+    run_untagged: bool
+    protected_only: bool
+
+
+async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str, max_projects: int = 50) -> RowMapping | None:
+    """Dequeue the next job ``claimant`` may run, fairly across projects (see sql/queue.sql)."""
+    projects = (await conn.execute(sql.query("pending_projects"), {"limit": max_projects})).all()
+    params = {
+        "runner_id": claimant.runner_id,
+        "runner_manager_id": claimant.runner_manager_id,
+        "runner_tags": list(claimant.tags),
+        "run_untagged": claimant.run_untagged,
+        "protected_only": claimant.protected_only,
+        "token_hash": token_hash,
+    }
+    for project in projects:
+        job = (await conn.execute(sql.query("claim_job"), {**params, "project_id": project.project_id})).mappings().first()
+        if job is not None:
+            return job
+    return None
+
+
+async def requeue_unacknowledged(conn: AsyncConnection, timeout: float) -> list[int]:
+    return list((await conn.execute(sql.query("requeue_unacknowledged"), {"timeout": timeout})).scalars())
+
+
+async def stale(
+    conn: AsyncConnection, *, pending_timeout: float, running_timeout: float, canceling_timeout: float, limit: int = 100
+) -> list[RowMapping]:
+    """Jobs to end now, row-locked for the caller's transaction."""
+    params = {
+        "pending_timeout": pending_timeout,
+        "running_timeout": running_timeout,
+        "canceling_timeout": canceling_timeout,
+        "limit": limit,
+    }
+    return list((await conn.execute(sql.query("stale_jobs"), params)).mappings())
+
+
+async def dequeue(conn: AsyncConnection, job_id: int) -> None:
+    """Take a job out of the pending queue (it is being canceled or dropped)."""
+    await conn.execute(pending_jobs.delete().where(pending_jobs.c.job_id == job_id))
 
 
 async def by_id_and_token(conn: AsyncConnection, job_id: int, token_hash: str) -> RowMapping | None:
@@ -83,7 +127,9 @@ async def by_id_and_token(conn: AsyncConnection, job_id: int, token_hash: str) -
 
 
 async def touch(conn: AsyncConnection, job_id: int) -> None:
-    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(updated_at=sa.func.now()))
+    """The runner spoke about the job: it is alive, and it has the job (two-phase accept)."""
+    values = {"updated_at": sa.func.now(), "acked_at": sa.func.coalesce(jobs.c.acked_at, sa.func.now())}
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
 
 async def record_final_request(conn: AsyncConnection, job_id: int, final_state: dict[str, Any]) -> RowMapping:
@@ -133,3 +179,14 @@ async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[i
 
 async def mark_archived(conn: AsyncConnection, job_id: int) -> None:
     await conn.execute(jobs.update().where(jobs.c.id == job_id).values(trace_archived=True))
+
+
+async def cancels_gracefully(conn: AsyncConnection, job: RowMapping) -> bool:
+    """Whether the runner (manager) holding ``job`` advertised ``cancel_gracefully``."""
+    features = None
+    if job["runner_manager_id"] is not None:
+        stmt = sa.select(runner_managers.c.features).where(runner_managers.c.id == job["runner_manager_id"])
+        features = (await conn.execute(stmt)).scalar()
+    if features is None and job["runner_id"] is not None:
+        features = (await conn.execute(sa.select(runners.c.features).where(runners.c.id == job["runner_id"]))).scalar()
+    return bool((features or {}).get("cancel_gracefully"))

@@ -2,7 +2,8 @@
 -- Offset-checked append, step 1: move the job's trace size from :offset to :offset + :length
 -- only if nobody else did. The row lock serialises appends of one job across server processes.
 UPDATE jobs
-SET trace_size = trace_size + :length, trace_crc32 = :crc32, updated_at = now()
+SET trace_size = trace_size + :length, trace_crc32 = :crc32, updated_at = now(),
+    acked_at = coalesce(acked_at, now())  -- a PATCH also confirms the hand-out
 WHERE id = :job_id AND trace_size = :offset
 RETURNING trace_size
 

@@ -1,0 +1,82 @@
+"""Job artifacts: one row per (job, file type) pointing at an object in the object store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.server.db.tables import artifacts, jobs
+
+_live = sa.or_(artifacts.c.expire_at.is_(None), artifacts.c.expire_at > sa.func.now())
+_expired = artifacts.c.expire_at <= sa.func.now()
+
+
+async def lock(conn: AsyncConnection, job_id: int, file_type: str) -> RowMapping | None:
+    """The current row of this type (expired or not), locked until the transaction ends."""
+    stmt = (
+        sa.select(artifacts)
+        .where(artifacts.c.job_id == job_id, artifacts.c.file_type == file_type)
+        .with_for_update()
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def upsert(
+    conn: AsyncConnection,
+    *,
+    job_id: int,
+    file_type: str,
+    file_format: str,
+    filename: str,
+    size: int,
+    object_key: str,
+    expire_in: timedelta | None,
+) -> RowMapping:
+    """Insert the artifact or replace the job's one of the same type; returns the stored row.
+
+    ``expire_at`` is computed from the database clock, the one the sweep compares against.
+    """
+    values = {
+        "file_format": file_format,
+        "filename": filename,
+        "size": size,
+        "object_key": object_key,
+        "expire_at": None if expire_in is None else sa.func.now() + expire_in,
+    }
+    stmt = pg_insert(artifacts).values(job_id=job_id, file_type=file_type, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[artifacts.c.job_id, artifacts.c.file_type],
+        set_={**values, "created_at": sa.func.now()},
+    ).returning(*artifacts.c)
+    return (await conn.execute(stmt)).mappings().one()
+
+
+async def get_live(conn: AsyncConnection, job_id: int, file_type: str) -> RowMapping | None:
+    """The job's artifact of this type unless it has expired."""
+    stmt = sa.select(artifacts).where(artifacts.c.job_id == job_id, artifacts.c.file_type == file_type, _live)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def requester(conn: AsyncConnection, token_hash: str) -> RowMapping | None:
+    """The job holding this token (id, pipeline_id, status): who asks for a download."""
+    stmt = sa.select(jobs.c.id, jobs.c.pipeline_id, jobs.c.status).where(jobs.c.token_hash == token_hash)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def expired(conn: AsyncConnection, limit: int = 100) -> list[RowMapping]:
+    stmt = sa.select(artifacts.c.id, artifacts.c.object_key).where(_expired).order_by(artifacts.c.expire_at).limit(limit)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def delete_expired(conn: AsyncConnection, artifact_id: int, object_key: str) -> bool:
+    """Delete the row if it still is the expired one read before (not replaced meanwhile)."""
+    stmt = (
+        artifacts.delete()
+        .where(artifacts.c.id == artifact_id, artifacts.c.object_key == object_key, _expired)
+        .returning(artifacts.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None

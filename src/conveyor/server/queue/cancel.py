@@ -1,0 +1,57 @@
+"""Cancel a job or a whole pipeline (runner-api.md section 6).
+
+A job not yet handed out is canceled at once. A running job whose runner advertised
+``cancel_gracefully`` goes to ``canceling``: its next PATCH or PUT answer carries
+``Job-Status: canceling``, the runner stops the script, runs ``after_script`` and reports, and
+the job ends ``canceled``. Other runners get the hard path: the job is ``canceled`` now and the
+runner's next request is answered 403 with ``Job-Status: canceled``, which makes it abort.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from conveyor.protocol import JobStatus
+from conveyor.server.db import queries
+from conveyor.server.errors import NotFound
+from conveyor.server.queue.progress import advance
+
+NOT_STARTED = {JobStatus.CREATED, JobStatus.PENDING, JobStatus.MANUAL}
+
+
+class Cancellation:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def cancel_job(self, job_id: int) -> str:
+        """Cancel one job; returns its status afterwards (finished jobs are left as they are)."""
+        async with self._engine.begin() as conn:
+            job = await queries.jobs.lock(conn, job_id)
+            if job is None:
+                raise NotFound("404 Job Not Found")
+            status = await _cancel_locked(conn, job)
+            await advance(conn, job["pipeline_id"])
+        return status
+
+    async def cancel_pipeline(self, pipeline_id: int) -> None:
+        async with self._engine.begin() as conn:
+            for job in await queries.jobs.for_pipeline(conn, pipeline_id):
+                locked = await queries.jobs.lock(conn, job["id"])
+                if locked is not None:
+                    await _cancel_locked(conn, locked)
+            await advance(conn, pipeline_id)
+
+
+async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001
+    status = JobStatus(job["status"])
+    if status in NOT_STARTED:
+        await queries.jobs.dequeue(conn, job["id"])
+        await queries.jobs.finish(conn, job["id"], JobStatus.CANCELED)
+        return JobStatus.CANCELED
+    if status == JobStatus.RUNNING:
+        if await queries.jobs.cancels_gracefully(conn, job):
+            await queries.jobs.set_status(conn, [job["id"]], JobStatus.CANCELING)
+            return JobStatus.CANCELING
+        await queries.jobs.finish(conn, job["id"], JobStatus.CANCELED)
+        return JobStatus.CANCELED
+    return status

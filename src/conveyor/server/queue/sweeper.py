@@ -1,0 +1,99 @@
+"""Periodic queue hygiene: unconfirmed hand-outs go back to pending, stuck jobs are ended.
+
+Each pass is a few short transactions, each ``FOR UPDATE SKIP LOCKED``, so any number of server
+processes may sweep at once without ending the same job twice. GitLab's reasons are used:
+``stuck_or_timeout_failure`` for a job pending too long, ``runner_system_failure`` for a running
+job whose runner stopped talking (it died), and a canceling job that never confirmed ends
+``canceled``. The log so far is kept: ending a job archives what it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.protocol import FailureReason, JobStatus
+from conveyor.server.db import queries
+from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue.progress import advance
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepTimeouts:
+    ack: float = 120
+    pending: float = 86400
+    running_no_update: float = 3600
+    canceling: float = 1800
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int = 0
+    ended: int = 0
+
+
+class Sweeper:
+    def __init__(
+        self, engine: AsyncEngine, notifier: QueueNotifier, timeouts: SweepTimeouts, *, interval: float, on_ended=None  # noqa: ANN001
+    ) -> None:
+        self._engine = engine
+        self._notifier = notifier
+        self._timeouts = timeouts
+        self._interval = interval
+        self._on_ended = on_ended  # e.g. wake the trace archiver
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue_sweep_failed")
+            await asyncio.sleep(self._interval)
+
+    async def sweep(self) -> SweepResult:
+        async with self._engine.begin() as conn:
+            requeued = await queries.jobs.requeue_unacknowledged(conn, self._timeouts.ack)
+        if requeued:
+            log.warning("jobs_requeued_unacknowledged", job_ids=requeued)
+        ended = await self._end_stale()
+        if requeued or ended:
+            await self._notifier.tick()  # requeued jobs, and jobs a progression made pending
+        if ended and self._on_ended:
+            self._on_ended()
+        return SweepResult(len(requeued), ended)
+
+    async def _end_stale(self) -> int:
+        ended = 0
+        async with self._engine.begin() as conn:
+            stale = await queries.jobs.stale(
+                conn,
+                pending_timeout=self._timeouts.pending,
+                running_timeout=self._timeouts.running_no_update,
+                canceling_timeout=self._timeouts.canceling,
+            )
+            pipelines = set()
+            for job in stale:
+                status, reason = _ending(job["status"])
+                await queries.jobs.dequeue(conn, job["id"])
+                await queries.jobs.finish(conn, job["id"], status, failure_reason=reason)
+                pipelines.add(job["pipeline_id"])
+                log.warning("job_ended_by_sweep", job_id=job["id"], was=job["status"], reason=reason)
+                ended += 1
+            for pipeline_id in sorted(pipelines):
+                await advance(conn, pipeline_id)
+        return ended
+
+
+def _ending(status: str) -> tuple[str, str | None]:
+    if status == JobStatus.PENDING:
+        return JobStatus.FAILED, FailureReason.STUCK_OR_TIMEOUT_FAILURE
+    if status == JobStatus.CANCELING:
+        return JobStatus.CANCELED, None
+    return JobStatus.FAILED, FailureReason.RUNNER_SYSTEM_FAILURE
