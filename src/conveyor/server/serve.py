@@ -15,6 +15,7 @@ from types import FrameType
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from conveyor.protocol import keepalive
 from conveyor.server import embedded
@@ -60,23 +61,31 @@ def run(settings: ServerSettings) -> None:
     try:
         sock = listen_socket(settings.host, settings.port, settings.keepalive)
         settings = settings.with_overrides(port=sock.getsockname()[1])
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             timeout_keep_alive=settings.http_keepalive_timeout,
             log_level="warning",
             access_log=False,
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        asyncio.run(_serve(server, sock, settings))
+        asyncio.run(_serve(server, sock, settings, app))
     finally:
         services.stop()
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket, settings: ServerSettings) -> None:
+async def _serve(server: uvicorn.Server, sock: socket.socket, settings: ServerSettings, app: FastAPI) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.05)
     if server.started:
         print(f"{READY_LINE} http://{settings.host}:{settings.port}", flush=True)
+    # uvicorn drains open requests before the lifespan ends; long polls would hold it for up to
+    # long_poll_timeout, so release them as soon as a stop is asked for.
+    while not server.should_exit and not task.done():
+        await asyncio.sleep(0.1)
+    services = getattr(app.state, "services", None)
+    if services is not None:
+        await services.notifier.close()
     await task

@@ -216,3 +216,16 @@ async def test_canceling_a_pipeline_cancels_every_unfinished_job(live_server, tm
     assert (await _patch(live_server, running, b"x")).status_code == 403
     assert (await _request(live_server, token)).status_code == 204
     await admin.aclose()
+
+
+async def test_stopping_the_server_releases_held_requests(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Regression: held long polls kept uvicorn draining for up to long_poll_timeout at shutdown."""
+    admin, token, _ = await _setup(live_server, tmp_path)
+    version = await _version(live_server, token)
+    held = asyncio.create_task(_request(live_server, token, version))
+    await asyncio.sleep(0.5)
+    assert not held.done()
+    await live_server.services.notifier.close()
+    response = await asyncio.wait_for(held, 10)  # not the 30 s hold
+    assert response.status_code == 204
+    await admin.aclose()

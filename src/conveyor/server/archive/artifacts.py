@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.ciconfig.duration import parse_seconds
 from conveyor.protocol import JobStatus
 from conveyor.server import auth
-from conveyor.server.archive.multipart import TOO_LARGE, FORM_OVERHEAD, FilePart
+from conveyor.server.archive.multipart import FORM_OVERHEAD, TOO_LARGE, FilePart
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, SettingsError
 from conveyor.server.storage import ObjectStore
@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 ARCHIVE = "archive"
 FORMATS = {"zip": ".zip", "gzip": ".gz", "raw": "", "zipzstd": ".zip", "tarzstd": ".tar.zst"}  # runner ArtifactFormat
 NEVER = "never"
+SWEEP_BATCH = 100
 _FILE_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # GitLab's file types: archive, junit, dotenv, ...
 
 
@@ -166,20 +167,25 @@ class ArtifactService:
 
     async def expire(self) -> int:
         """Delete every expired artifact, object first and then row; returns how many went."""
-        async with self._engine.connect() as conn:
-            rows = await queries.artifacts.expired(conn)
-        done = 0
-        for row in rows:
-            try:
-                await self.objects.delete(row["object_key"])
-                async with self._engine.begin() as conn:
-                    done += await queries.artifacts.delete_expired(conn, row["id"], row["object_key"])
-            except Exception:  # the row stays; the next sweep tries again
-                self.failures += 1
-                log.exception("artifact_expiry_failed", artifact_id=row["id"], key=row["object_key"])
-        if done:
-            log.info("artifacts_expired", count=done)
-        return done
+        total = 0
+        while True:
+            async with self._engine.connect() as conn:
+                rows = await queries.artifacts.expired(conn, SWEEP_BATCH)
+            done = 0
+            for row in rows:
+                try:
+                    await self.objects.delete(row["object_key"])
+                    async with self._engine.begin() as conn:
+                        done += await queries.artifacts.delete_expired(conn, row["id"], row["object_key"])
+                except Exception:  # the row stays; the next sweep tries again
+                    self.failures += 1
+                    log.exception("artifact_expiry_failed", artifact_id=row["id"], key=row["object_key"])
+            total += done
+            if len(rows) < SWEEP_BATCH or not done:  # all seen, or only failures left this time
+                break
+        if total:
+            log.info("artifacts_expired", count=total)
+        return total
 
     async def run(self) -> None:
         """Sweep expired artifacts every ``sweep_interval`` seconds, forever. Cancel to stop."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +26,9 @@ from conveyor.server.db import queries
 from conveyor.server.queue import payload
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.sources import GitSources
+
+if TYPE_CHECKING:
+    from conveyor.server.accounts import RunnerContext
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,11 @@ class Dispatcher:
     async def tick(self) -> None:
         await self._notifier.tick()
 
-    async def request_job(self, runner: Any, last_update: str | None, *, hold: bool = True) -> DispatchResult:
-        """A job for ``runner`` (its row/context: id, manager_id, tag_list, run_untagged, paused,
-        access_level), waiting up to the long-poll timeout when ``hold`` and nothing is pending."""
+    async def request_job(self, runner: RunnerContext, last_update: str | None, *, hold: bool = True) -> DispatchResult:
+        """A job for ``runner``, waiting up to the long-poll timeout when ``hold`` and nothing is pending."""
         deadline = time.monotonic() + (self._long_poll_timeout if hold else 0)
         version = await self._notifier.version()
-        if _get(runner, "paused", False):
+        if runner.paused:
             return DispatchResult(None, version)
         if last_update != version:
             job = await self._claim(runner)
@@ -76,13 +78,13 @@ class Dispatcher:
                 return DispatchResult(job, version)
         return DispatchResult(None, version)
 
-    async def _claim(self, runner: Any) -> JobPayload | None:
+    async def _claim(self, runner: RunnerContext) -> JobPayload | None:
         claimant = queries.jobs.Claimant(
-            runner_id=_get(runner, "id"),
-            runner_manager_id=_get(runner, "manager_id", None),
-            tags=list(_get(runner, "tag_list", None) or []),
-            run_untagged=bool(_get(runner, "run_untagged", True)),
-            protected_only=_get(runner, "access_level", "not_protected") == "ref_protected",
+            runner_id=runner.id,
+            runner_manager_id=runner.manager_id,
+            tags=list(runner.tag_list),
+            run_untagged=runner.run_untagged,
+            protected_only=runner.access_level == "ref_protected",
         )
         token = auth.generate(auth.JOB_PREFIX)
         async with self._engine.begin() as conn:
@@ -106,14 +108,3 @@ class Dispatcher:
             default_timeout=self._default_timeout,
         )
 
-
-def _get(runner: Any, name: str, default: Any = ...) -> Any:
-    """Read a field from a row mapping or an object alike."""
-    if isinstance(runner, dict) or hasattr(runner, "keys"):
-        if name in runner.keys():
-            return runner[name]
-    elif hasattr(runner, name):
-        return getattr(runner, name)
-    if default is ...:
-        raise KeyError(name)
-    return default

@@ -26,6 +26,7 @@ class QueueNotifier:
         self._heartbeat = heartbeat
         self._version: str | None = None
         self._changed = asyncio.Condition()
+        self._closing = False
 
     async def version(self) -> str:
         """The current version (from Redis; created on first use)."""
@@ -46,14 +47,20 @@ class QueueNotifier:
         """Wait until the version differs from ``seen``; the new one, or None after ``timeout``."""
 
         def changed() -> bool:
-            return self._version is not None and self._version != seen
+            return self._closing or (self._version is not None and self._version != seen)
 
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(changed), timeout)
             except TimeoutError:
                 return None
-            return self._version
+            return None if self._closing else self._version
+
+    async def close(self) -> None:
+        """The server is stopping: release every held request now (they answer 204)."""
+        async with self._changed:
+            self._closing = True
+            self._changed.notify_all()
 
     async def run(self) -> None:
         """Follow the channel (and poll the key as a heartbeat) until cancelled."""
