@@ -131,7 +131,13 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server_process(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[ServerProcess]:
+def server_env() -> dict[str, str]:
+    """Extra CONVEYOR_* settings for ``server_process``; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+def server_process(tmp_path: Path, database_url: str, redis_url: str, server_env: dict[str, str]) -> Iterator[ServerProcess]:
     env = {
         **os.environ,
         "CONVEYOR_DATABASE_URL": database_url,
@@ -143,6 +149,7 @@ def server_process(tmp_path: Path, database_url: str, redis_url: str) -> Iterato
         "CONVEYOR_TRACE_UPDATE_INTERVAL": "1",
         "CONVEYOR_LONG_POLL_TIMEOUT": "5",
         "CONVEYOR_SWEEP_INTERVAL": "1",
+        **server_env,
     }
     server = ServerProcess(env, free_port(), tmp_path / "server.log")
     server.start()
