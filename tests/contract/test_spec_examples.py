@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import pytest
 
 from tests.plugins.repos import make_repo
@@ -336,6 +337,57 @@ async def test_example_10_final_update_with_the_accept_backoff_dance(live_server
     async with live_server.admin() as admin:
         log = await admin.get(f"/api/v4/projects/{job['project_id']}/jobs/{job['id']}/trace")
     assert log.content == LOG
+
+
+async def _cancel(live, job: dict[str, Any]) -> str:  # noqa: ANN001
+    async with live.admin() as admin:
+        response = await admin.post(f"/api/v4/projects/{job['project_id']}/jobs/{job['id']}/cancel")
+    assert response.status_code == 200
+    return response.json()["status"]
+
+
+async def test_example_11_graceful_cancellation(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    job = await _assigned_job(live_server, tmp_path)  # the runner advertised cancel_gracefully
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        await _ack(client, job)
+        assert (await _patch(client, job, 0, CHUNK_1)).status_code == 202
+        assert await _cancel(live_server, job) == "canceling"
+        during = await _patch(client, job, len(CHUNK_1), CHUNK_2)
+        tail = b"WARNING: script canceled externally (UI, API)\n"
+        await _patch(client, job, len(LOG), tail)
+        total = LOG + tail
+        checksum = f"crc32:{zlib.crc32(total):08x}"
+        final = await client.put(
+            f"/api/v4/jobs/{job['id']}",
+            json={"info": INFO, "token": job["token"], "state": "failed", "failure_reason": "unknown_failure",
+                  "checksum": checksum, "output": {"checksum": checksum, "bytesize": len(total)}},
+            headers=_job_headers(job["token"], **{"Content-Type": "application/json"}),
+        )
+    assert during.status_code == 202
+    assert during.headers["Job-Status"] == "canceling"
+    assert during.headers["Range"] == "0-841"
+    assert during.headers["X-GitLab-Trace-Update-Interval"] == "3"
+    assert final.status_code == 200 and final.headers["Job-Status"] == "canceled" and final.text == "200"
+
+
+async def test_example_12_hard_cancellation(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    job = await _assigned_job(live_server, tmp_path)
+    async with live_server.services.engine.begin() as conn:  # this runner manager cannot cancel gracefully
+        await conn.execute(sa.text("UPDATE runner_managers SET features = '{}'::jsonb"))
+        await conn.execute(sa.text("UPDATE runners SET features = '{}'::jsonb"))
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        await _ack(client, job)
+        await _patch(client, job, 0, CHUNK_1)
+        await _patch(client, job, len(CHUNK_1), CHUNK_2)
+        assert await _cancel(live_server, job) == "canceled"
+        refused = await _patch(client, job, len(LOG), b"x" * 183)
+        final = await _final(client, job)
+    assert refused.request.headers["Content-Range"] == "841-1023"
+    assert refused.status_code == 403
+    assert _media_type(refused) == "application/json"
+    assert refused.headers["Job-Status"] == "canceled"
+    assert refused.json() == {"message": "403 Forbidden - Job is not processing on runner"}
+    assert final.status_code == 403 and final.headers["Job-Status"] == "canceled"
 
 
 async def test_example_14_unregister_a_runner_manager(live_server) -> None:  # noqa: ANN001
