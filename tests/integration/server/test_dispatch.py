@@ -229,3 +229,26 @@ async def test_stopping_the_server_releases_held_requests(live_server, tmp_path:
     response = await asyncio.wait_for(held, 10)  # not the 30 s hold
     assert response.status_code == 204
     await admin.aclose()
+
+
+async def test_later_stages_get_earlier_artifacts_as_dependencies(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    build = (await _request(live_server, token)).json()
+    archive = b"PK\x05\x06" + b"\x00" * 18  # an empty zip
+    async with httpx.AsyncClient(base_url=live_server.url) as c:
+        uploaded = await c.post(f"/api/v4/jobs/{build['id']}/artifacts", params={"artifact_type": "archive", "artifact_format": "zip"},
+                                files={"file": ("artifacts.zip", archive, "application/octet-stream")},
+                                headers={"JOB-TOKEN": build["token"]})
+        assert uploaded.status_code == 201
+        done = await c.put(f"/api/v4/jobs/{build['id']}", json={"token": build["token"], "state": "success", "output": {"bytesize": 0}})
+        assert done.status_code == 200
+    test = (await _request(live_server, token)).json()
+    assert test["dependencies"] == [
+        {"id": build["id"], "token": test["token"], "name": "build",
+         "artifacts_file": {"filename": "artifacts.zip", "size": len(archive)}}
+    ]
+    async with httpx.AsyncClient(base_url=live_server.url) as c:
+        download = await c.get(f"/api/v4/jobs/{build['id']}/artifacts", headers={"JOB-TOKEN": test["token"]})
+    assert download.status_code == 200 and download.content == archive
+    await admin.aclose()

@@ -95,13 +95,19 @@ class Dispatcher:
             pipeline = await queries.pipelines.get(conn, job["pipeline_id"])
             if pipeline["status"] in ("created", "pending"):
                 await queries.pipelines.set_status(conn, pipeline["id"], "running")
-        return self._payload(job, project, pipeline, token)
+            dependencies = await queries.artifacts.for_dependencies(
+                conn, pipeline["id"], job["stage_idx"], job["spec"].get("needs")
+            )
+        return self._payload(job, project, pipeline, token, dependencies)
 
-    def _payload(self, job: RowMapping, project: RowMapping, pipeline: RowMapping, token: str) -> JobPayload:
+    def _payload(
+        self, job: RowMapping, project: RowMapping, pipeline: RowMapping, token: str, dependencies: list[RowMapping]
+    ) -> JobPayload:
         return payload.build(
             job,
             project,
             pipeline,
+            dependencies=dependencies,
             token=token,
             repo_url=self._sources.clone_url(project["source"]),
             server_url=self._server_url,

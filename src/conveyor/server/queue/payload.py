@@ -28,6 +28,7 @@ def build(
     project: RowMapping,
     pipeline: RowMapping,
     *,
+    dependencies: list[RowMapping] = (),  # type: ignore[assignment]
     token: str,
     repo_url: str,
     server_url: str,
@@ -61,6 +62,12 @@ def build(
         runner_info=RunnerInfoPayload(timeout=timeout),
         variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),
         steps=steps,
+        # the running job's own token downloads them (GitLab's ci_expose_running_job_token_for_artifacts)
+        dependencies=[
+            {"id": d["id"], "token": token, "name": d["name"],
+             "artifacts_file": {"filename": d["filename"], "size": d["size"]}}
+            for d in dependencies
+        ],
         features=JobFeatures(trace_sections=True, failure_reasons=ACCEPTED_FAILURE_REASONS),
     )
 

@@ -80,3 +80,17 @@ async def delete_expired(conn: AsyncConnection, artifact_id: int, object_key: st
         .returning(artifacts.c.id)
     )
     return (await conn.execute(stmt)).first() is not None
+
+
+async def for_dependencies(
+    conn: AsyncConnection, pipeline_id: int, stage_idx: int, needs: list[str] | None
+) -> list[RowMapping]:
+    """Live ``archive`` artifacts a job may download: of earlier stages, or of its ``needs``."""
+    earlier = jobs.c.stage_idx < stage_idx if needs is None else jobs.c.name.in_(needs)
+    stmt = (
+        sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size)
+        .join(artifacts, artifacts.c.job_id == jobs.c.id)
+        .where(jobs.c.pipeline_id == pipeline_id, earlier, artifacts.c.file_type == "archive", _live)
+        .order_by(jobs.c.stage_idx, jobs.c.id)
+    )
+    return list((await conn.execute(stmt)).mappings())
