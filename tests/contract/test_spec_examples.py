@@ -390,6 +390,47 @@ async def test_example_12_hard_cancellation(live_server, tmp_path: Path) -> None
     assert final.status_code == 403 and final.headers["Job-Status"] == "canceled"
 
 
+async def _chunked_multipart(data: bytes, boundary: str = "2f1c6a0e9d8b7c6a5f4e3d2c1b0a"):  # noqa: ANN202
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"artifacts.zip\"\r\n"
+           "Content-Type: application/octet-stream\r\n\r\n").encode()
+    for start in range(0, len(data), 4096):
+        yield data[start : start + 4096]
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+async def test_example_9_artifact_upload(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    job = await _assigned_job(live_server, tmp_path)
+    archive = b"PK\x03\x04" + bytes(range(256)) * 64
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        await _ack(client, job)
+        response = await client.post(
+            f"/api/v4/jobs/{job['id']}/artifacts?artifact_format=zip&artifact_type=archive&expire_in=1+week",
+            content=_chunked_multipart(archive),
+            headers=_job_headers(job["token"], **{"Content-Type": "multipart/form-data; boundary=2f1c6a0e9d8b7c6a5f4e3d2c1b0a"}),
+        )
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.status_code == 201 and response.text == "201"
+
+
+async def test_example_13_download_a_dependency_s_artifacts(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    job = await _assigned_job(live_server, tmp_path)
+    archive = b"PK\x03\x04" + b"dependency" * 100
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        await _ack(client, job)
+        await client.post(
+            f"/api/v4/jobs/{job['id']}/artifacts?artifact_format=zip&artifact_type=archive",
+            content=_chunked_multipart(archive),
+            headers=_job_headers(job["token"], **{"Content-Type": "multipart/form-data; boundary=2f1c6a0e9d8b7c6a5f4e3d2c1b0a"}),
+        )
+        response = await client.get(f"/api/v4/jobs/{job['id']}/artifacts?direct_download=true", headers=_job_headers(job["token"]))
+        missing = await client.get(f"/api/v4/jobs/{job['id'] + 1000}/artifacts", headers=_job_headers(job["token"]))
+    assert response.status_code == 200
+    assert _media_type(response) == "application/zip"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="artifacts.zip"'
+    assert response.content == archive
+    assert missing.status_code == 404
+
+
 async def test_example_14_unregister_a_runner_manager(live_server) -> None:  # noqa: ANN001
     token = await _runner(live_server)
     body = {"token": token, "system_id": SYSTEM_ID}
