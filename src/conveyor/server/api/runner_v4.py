@@ -1,4 +1,4 @@
-"""The GitLab runner API (runner-api.md): runners, job requests, job updates, trace PATCH."""
+"""The GitLab runner API for jobs (runner-api.md 3-5): job requests, job updates, trace PATCH."""
 
 from __future__ import annotations
 
