@@ -42,7 +42,11 @@ async def request_job(request: Request, body: JobRequest) -> Response:
 @router.put("/jobs/{job_id}")
 async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> Response:
     svc = services(request)
-    job = await svc.job_updates.authenticate(job_id, body.token or request.headers.get(headers.JOB_TOKEN))
+    token = body.token or request.headers.get(headers.JOB_TOKEN)
+    if body.state in ("running", "pending"):  # acknowledgement or keep-alive: the hot path
+        status = await svc.job_updates.keepalive(job_id, token)
+        return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status})
+    job = await svc.job_updates.authenticate(job_id, token)
     outcome = await svc.job_updates.update(job, body, await svc.traces.size(job_id))
     extra = {headers.JOB_STATUS: outcome.job_status}
     if outcome.retry_after is not None:

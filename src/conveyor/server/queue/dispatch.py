@@ -91,18 +91,25 @@ class Dispatcher:
             job = await queries.jobs.claim(conn, claimant, auth.digest(token))
             if job is None:
                 return None
-            project = await queries.projects.get(conn, job["project_id"])
-            pipeline = await queries.pipelines.get(conn, job["pipeline_id"])
-            if pipeline["status"] in ("created", "pending"):
-                await queries.pipelines.set_status(conn, pipeline["id"], "running")
-            dependencies = await queries.artifacts.for_dependencies(
-                conn, pipeline["id"], job["stage_idx"], job["spec"].get("needs")
-            )
-        return self._payload(job, project, pipeline, token, dependencies)
+            needs = job["spec"].get("needs")
+            dependencies = []
+            if job["stage_idx"] > 0 or needs:  # a first-stage job has no one to depend on
+                dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs)
+        return self._payload(job, token, dependencies)
 
-    def _payload(
-        self, job: RowMapping, project: RowMapping, pipeline: RowMapping, token: str, dependencies: list[RowMapping]
-    ) -> JobPayload:
+    def _payload(self, job: RowMapping, token: str, dependencies: list[RowMapping]) -> JobPayload:
+        project = {
+            "id": job["project_id"],
+            "name": job["project_name"],
+            "source": job["project_source"],
+            "default_branch": job["project_default_branch"],
+        }
+        pipeline = {
+            "id": job["pipeline_id"],
+            "ref": job["pipeline_ref"],
+            "sha": job["pipeline_sha"],
+            "variables": job["pipeline_variables"],
+        }
         return payload.build(
             job,
             project,
@@ -113,4 +120,3 @@ class Dispatcher:
             server_url=self._server_url,
             default_timeout=self._default_timeout,
         )
-

@@ -62,6 +62,16 @@ class JobUpdates:
             raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=job["status"])
         return job
 
+    async def keepalive(self, job_id: int, token: str | None) -> str:
+        """A ``running``/``pending`` PUT (acknowledgement or keep-alive): one statement when all is
+        well; the job's status, or the same errors as ``authenticate``."""
+        if token:
+            async with self._engine.begin() as conn:
+                status = await queries.jobs.touch_active(conn, job_id, auth.digest(token))
+            if status is not None:
+                return status
+        return (await self.authenticate(job_id, token))["status"]  # raises the precise error
+
     async def update(self, job: RowMapping, request: UpdateJobRequest, stored_size: int) -> UpdateOutcome:
         state = request.state
         if state in ("running", "pending"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
 
 from conveyor.protocol import (
     FailureReason,
@@ -24,11 +24,11 @@ ACCEPTED_FAILURE_REASONS = [
 
 
 def build(
-    job: RowMapping,
-    project: RowMapping,
-    pipeline: RowMapping,
+    job: Mapping[str, Any],
+    project: Mapping[str, Any],
+    pipeline: Mapping[str, Any],
     *,
-    dependencies: list[RowMapping] = (),  # type: ignore[assignment]
+    dependencies: Sequence[Mapping[str, Any]] = (),
     token: str,
     repo_url: str,
     server_url: str,
@@ -73,9 +73,9 @@ def build(
 
 
 def _variables(
-    job: RowMapping,
-    project: RowMapping,
-    pipeline: RowMapping,
+    job: Mapping[str, Any],
+    project: Mapping[str, Any],
+    pipeline: Mapping[str, Any],
     spec: JobSpec,
     token: str,
     repo_url: str,

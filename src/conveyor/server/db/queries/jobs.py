@@ -81,9 +81,8 @@ class Claimant:
     protected_only: bool
 
 
-async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str, max_projects: int = 50) -> RowMapping | None:
+async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str) -> RowMapping | None:
     """Dequeue the next job ``claimant`` may run, fairly across projects (see sql/queue.sql)."""
-    projects = (await conn.execute(sql.query("pending_projects"), {"limit": max_projects})).all()
     params = {
         "runner_id": claimant.runner_id,
         "runner_manager_id": claimant.runner_manager_id,
@@ -92,11 +91,7 @@ async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str, max_
         "protected_only": claimant.protected_only,
         "token_hash": token_hash,
     }
-    for project in projects:
-        job = (await conn.execute(sql.query("claim_job"), {**params, "project_id": project.project_id})).mappings().first()
-        if job is not None:
-            return job
-    return None
+    return (await conn.execute(sql.query("claim_job"), params)).mappings().first()
 
 
 async def requeue_unacknowledged(conn: AsyncConnection, timeout: float) -> list[int]:
@@ -124,6 +119,18 @@ async def dequeue(conn: AsyncConnection, job_id: int) -> None:
 async def by_id_and_token(conn: AsyncConnection, job_id: int, token_hash: str) -> RowMapping | None:
     stmt = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.token_hash == token_hash)
     return (await conn.execute(stmt)).mappings().first()
+
+
+async def touch_active(conn: AsyncConnection, job_id: int, token_hash: str) -> str | None:
+    """``touch`` in one statement when the token is the job's and the job is running or canceling;
+    returns its status, or None (then the caller finds out why)."""
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.token_hash == token_hash, jobs.c.status.in_(("running", "canceling")))
+        .values(updated_at=sa.func.now(), acked_at=sa.func.coalesce(jobs.c.acked_at, sa.func.now()))
+        .returning(jobs.c.status)
+    )
+    return (await conn.execute(stmt)).scalar()
 
 
 async def touch(conn: AsyncConnection, job_id: int) -> None:

@@ -1,49 +1,74 @@
--- name: pending_projects
--- Fair scheduling (GitLab's instance-runner order): projects with pending jobs, fewest running
--- jobs first, then the oldest pending job. Distinct projects come from a loose index scan of
--- pending_jobs(project_id, job_id), so the cost grows with the number of projects, not of jobs.
-WITH RECURSIVE projects(project_id) AS (
-    (SELECT project_id FROM pending_jobs ORDER BY project_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT p.project_id FROM pending_jobs p
-            WHERE p.project_id > projects.project_id ORDER BY p.project_id LIMIT 1)
-    FROM projects WHERE projects.project_id IS NOT NULL
-)
-SELECT pr.project_id,
-       (SELECT count(*) FROM jobs j
-        WHERE j.project_id = pr.project_id AND j.status IN ('running', 'canceling')) AS running,
-       (SELECT min(p.job_id) FROM pending_jobs p WHERE p.project_id = pr.project_id) AS oldest
-FROM projects pr
-WHERE pr.project_id IS NOT NULL
-ORDER BY running, oldest
-LIMIT :limit
-
 -- name: claim_job
--- Take the oldest pending job of one project that this runner may run, in one statement: a row
--- another transaction holds is skipped, not waited for, so N runners claim N different jobs
--- without conflicts. The job is handed out (offered_at) and waits for the runner's
--- acknowledgement (acked_at, two-phase accept); its token hash changes with every hand-out.
-WITH candidate AS (
-    SELECT job_id FROM pending_jobs
-    WHERE project_id = :project_id
-      AND tags <@ CAST(:runner_tags AS text[])
-      AND (:run_untagged OR cardinality(tags) > 0)
-      AND (protected OR NOT :protected_only)
-    ORDER BY job_id
+-- Hand the next job this runner may run to it, in one statement.
+-- 1. groups: every distinct (tags, protected, project) among pending jobs, by a loose index scan
+--    of pending_jobs(tags, protected, project_id, job_id): the cost follows the number of groups,
+--    never the number of pending jobs, however many jobs the runner may not take.
+-- 2. eligible: the groups this runner matches (the job's tags a subset of the runner's; untagged
+--    jobs only with run_untagged; protected-only runners take protected jobs only), in fair order
+--    (GitLab's instance-runner order): the project with fewer running jobs first, then the oldest.
+-- 3. candidate: walking that order, the oldest job of a group no other transaction holds
+--    (FOR UPDATE SKIP LOCKED); the LIMIT stops the walk at the first group that yields one, so
+--    one row is locked, and N runners claim N different jobs without waiting on each other.
+-- 4. the job leaves the queue, is handed out (offered_at; the runner's first PUT or PATCH
+--    confirms it: two-phase accept) under a new token hash, and its pipeline is running.
+WITH RECURSIVE groups(tags, protected, project_id) AS (
+    (SELECT tags, protected, project_id FROM pending_jobs ORDER BY tags, protected, project_id LIMIT 1)
+    UNION ALL
+    SELECT nxt.tags, nxt.protected, nxt.project_id
+    FROM groups, LATERAL (
+        SELECT p.tags, p.protected, p.project_id FROM pending_jobs p
+        WHERE (p.tags, p.protected, p.project_id) > (groups.tags, groups.protected, groups.project_id)
+        ORDER BY p.tags, p.protected, p.project_id
+        LIMIT 1
+    ) nxt
+), eligible AS MATERIALIZED (
+    SELECT g.tags, g.protected, g.project_id,
+           (SELECT count(*) FROM jobs j
+            WHERE j.project_id = g.project_id AND j.status IN ('running', 'canceling')) AS running,
+           (SELECT min(p.job_id) FROM pending_jobs p
+            WHERE p.tags = g.tags AND p.protected = g.protected AND p.project_id = g.project_id) AS oldest
+    FROM groups g
+    WHERE g.tags <@ CAST(:runner_tags AS text[])
+      AND (:run_untagged OR cardinality(g.tags) > 0)
+      AND (g.protected OR NOT :protected_only)
+    ORDER BY running, oldest
+), candidate AS (
+    SELECT c.job_id
+    FROM eligible e
+    CROSS JOIN LATERAL (
+        SELECT p.job_id FROM pending_jobs p
+        WHERE p.tags = e.tags AND p.protected = e.protected AND p.project_id = e.project_id
+        ORDER BY p.job_id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) c
     LIMIT 1
-    FOR UPDATE SKIP LOCKED
 ), dequeued AS (
     DELETE FROM pending_jobs p USING candidate c
     WHERE p.job_id = c.job_id
     RETURNING p.job_id
+), claimed AS (
+    UPDATE jobs j
+    SET status = 'running', runner_id = :runner_id, runner_manager_id = :runner_manager_id,
+        token_hash = :token_hash, offered_at = now(), acked_at = NULL,
+        started_at = now(), updated_at = now()
+    FROM dequeued d
+    WHERE j.id = d.job_id AND j.status = 'pending'
+    RETURNING j.*
+), started AS (
+    UPDATE pipelines pl
+    SET status = 'running', started_at = coalesce(pl.started_at, now())
+    FROM claimed c
+    WHERE pl.id = c.pipeline_id AND pl.status IN ('created', 'pending')
+    RETURNING pl.id
 )
-UPDATE jobs j
-SET status = 'running', runner_id = :runner_id, runner_manager_id = :runner_manager_id,
-    token_hash = :token_hash, offered_at = now(), acked_at = NULL,
-    started_at = now(), updated_at = now()
-FROM dequeued d
-WHERE j.id = d.job_id AND j.status = 'pending'
-RETURNING j.*
+-- everything the job payload needs, so the hand-out is this one round trip
+SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
+       pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
+       pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables
+FROM claimed c
+JOIN projects pr ON pr.id = c.project_id
+JOIN pipelines pl ON pl.id = c.pipeline_id
 
 -- name: enqueue_jobs
 -- created -> pending, and into the queue with what matching needs (tags, protected).
