@@ -252,3 +252,27 @@ async def test_later_stages_get_earlier_artifacts_as_dependencies(live_server, t
         download = await c.get(f"/api/v4/jobs/{build['id']}/artifacts", headers={"JOB-TOKEN": test["token"]})
     assert download.status_code == 200 and download.content == archive
     await admin.aclose()
+
+
+async def test_a_new_job_wakes_only_runners_that_may_take_it(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """No thundering herd: idle runners that cannot take the job are not sent to the database."""
+    admin, _, project = await _setup(live_server, tmp_path, "gpu:\n  tags: [gpu]\n  script: [echo gpu]\n")
+    idle = [await _runner(live_server, admin) for _ in range(6)]
+    gpu = await _runner(live_server, admin, tag_list=["gpu"])
+    version = await _version(live_server, gpu)
+    held_idle = [asyncio.create_task(_request(live_server, token, version)) for token in idle]
+    held_gpu = asyncio.create_task(_request(live_server, gpu, version))
+    await asyncio.sleep(0.5)
+    claims: list[str] = []
+    live_server.services.observer.add_listener(
+        lambda statement, _p: claims.append(statement) if "USING candidate" in statement else None
+    )
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    response = await asyncio.wait_for(held_gpu, 20)
+    assert response.status_code == 201 and response.json()["job_info"]["name"] == "gpu"
+    await asyncio.sleep(0.5)
+    assert not any(task.done() for task in held_idle)  # still held: never woken
+    assert len(claims) == 1
+    await live_server.services.notifier.close()
+    assert {(await task).status_code for task in held_idle} == {204}
+    await admin.aclose()

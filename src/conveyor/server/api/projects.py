@@ -53,7 +53,7 @@ async def create_pipeline(request: Request, project: str, ref: str | None = None
     variables = {v["key"]: v.get("value", "") for v in (body.variables or [])} if body else {}
     created = await svc.pipelines.create(row, ref or (body.ref if body else None), variables)
     if created.enqueued:
-        await svc.dispatcher.tick()
+        await svc.dispatcher.tick(created.enqueued)
     return _pipeline(await svc.pipelines.get(row["id"], created.id))
 
 

@@ -54,7 +54,7 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
     if outcome.finished:
         svc.archiver.wake()
     if outcome.enqueued:
-        await svc.dispatcher.tick()
+        await svc.dispatcher.tick(outcome.enqueued)
     return PlainTextResponse(str(outcome.status_code), status_code=outcome.status_code, headers=extra)
 
 

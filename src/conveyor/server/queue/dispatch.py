@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import RowMapping
@@ -24,7 +25,7 @@ from conveyor.protocol import JobPayload
 from conveyor.server import auth
 from conveyor.server.db import queries
 from conveyor.server.queue import payload
-from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue.notify import Appetite, QueueNotifier
 from conveyor.server.sources import GitSources
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ class Dispatcher:
         self._default_timeout = default_timeout
         self._long_poll_timeout = long_poll_timeout
 
-    async def tick(self) -> None:
-        await self._notifier.tick()
+    async def tick(self, queued: Sequence[queries.jobs.Queued] | None = None) -> None:
+        """Jobs became pending (all of them in ``queued``; None: unknown, wake every held request)."""
+        await self._notifier.tick(queued)
 
     async def request_job(self, runner: RunnerContext, last_update: str | None, *, hold: bool = True) -> DispatchResult:
         """A job for ``runner``, waiting up to the long-poll timeout when ``hold`` and nothing is pending."""
@@ -68,8 +70,9 @@ class Dispatcher:
             job = await self._claim(runner)
             if job is not None:
                 return DispatchResult(job, version)
+        appetite = Appetite(frozenset(runner.tag_list), runner.run_untagged, runner.access_level == "ref_protected")
         while (remaining := deadline - time.monotonic()) > 0:
-            changed = await self._notifier.wait_for_change(version, remaining)
+            changed = await self._notifier.wait_for_change(version, remaining, appetite)
             if changed is None:
                 break
             version = changed

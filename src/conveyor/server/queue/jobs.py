@@ -33,7 +33,7 @@ class UpdateOutcome:
     job_status: str
     retry_after: int | None = None  # seconds, for 202
     finished: bool = False
-    enqueued: int = 0
+    enqueued: tuple = ()  # queries.jobs.Queued of the jobs this update made pending
 
 
 def backoff(elapsed: float) -> int:
@@ -124,4 +124,4 @@ class JobUpdates:
             )
             enqueued = await advance(conn, job["pipeline_id"])
         log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
-        return UpdateOutcome(200, str(status), finished=True, enqueued=enqueued)
+        return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued))

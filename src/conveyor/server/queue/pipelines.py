@@ -22,7 +22,7 @@ class CreatedPipeline:
     id: int
     sha: str
     ref: str
-    enqueued: int
+    enqueued: list[queries.jobs.Queued]
 
 
 class Pipelines:

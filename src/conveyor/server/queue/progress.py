@@ -9,15 +9,15 @@ from conveyor.protocol import JobStatus, When
 from conveyor.server.db import queries
 
 
-async def advance(conn: AsyncConnection, pipeline_id: int) -> int:
-    """Apply ``pipeline.progress`` under the pipeline's row lock; returns jobs enqueued.
+async def advance(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
+    """Apply ``pipeline.progress`` under the pipeline's row lock; returns the jobs enqueued.
 
     Runs inside the caller's transaction. The row lock serialises concurrent job completions of
     the same pipeline, so each sees the other's result.
     """
     row = await queries.pipelines.lock(conn, pipeline_id)
     if row is None:
-        return 0
+        return []
     jobs = await queries.jobs.for_pipeline(conn, pipeline_id)
     states = [
         pipeline.JobState(

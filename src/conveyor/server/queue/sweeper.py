@@ -62,15 +62,17 @@ class Sweeper:
             requeued = await queries.jobs.requeue_unacknowledged(conn, self._timeouts.ack)
         if requeued:
             log.warning("jobs_requeued_unacknowledged", job_ids=requeued)
-        ended = await self._end_stale()
-        if requeued or ended:
-            await self._notifier.tick()  # requeued jobs, and jobs a progression made pending
+        ended, enqueued = await self._end_stale()
+        if requeued or enqueued:
+            await self._notifier.tick([*requeued, *enqueued])
         if ended and self._on_ended:
             self._on_ended()
         return SweepResult(len(requeued), ended)
 
-    async def _end_stale(self) -> int:
+    async def _end_stale(self) -> tuple[int, list[queries.jobs.Queued]]:
+        """End stale jobs; returns how many, and the jobs their pipelines' progression queued."""
         ended = 0
+        enqueued: list[queries.jobs.Queued] = []
         async with self._engine.begin() as conn:
             stale = await queries.jobs.stale(
                 conn,
@@ -87,8 +89,8 @@ class Sweeper:
                 log.warning("job_ended_by_sweep", job_id=job["id"], was=job["status"], reason=reason)
                 ended += 1
             for pipeline_id in sorted(pipelines):
-                await advance(conn, pipeline_id)
-        return ended
+                enqueued += await advance(conn, pipeline_id)
+        return ended, enqueued
 
 
 def _ending(status: str) -> tuple[str, str | None]:

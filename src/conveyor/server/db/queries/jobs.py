@@ -55,12 +55,22 @@ async def for_pipeline(conn: AsyncConnection, pipeline_id: int) -> list[RowMappi
     return list((await conn.execute(stmt)).mappings())
 
 
-async def enqueue(conn: AsyncConnection, job_ids: Iterable[int]) -> int:
-    """created -> pending, and into the pending queue. Returns how many were enqueued."""
+@dataclass(frozen=True)
+class Queued:
+    """A job that just became pending, with what decides which runners may take it."""
+
+    job_id: int
+    tags: tuple[str, ...]
+    protected: bool
+
+
+async def enqueue(conn: AsyncConnection, job_ids: Iterable[int]) -> list[Queued]:
+    """created -> pending, and into the pending queue. Returns the jobs enqueued."""
     ids = list(job_ids)
     if not ids:
-        return 0
-    return len((await conn.execute(sql.query("enqueue_jobs"), {"job_ids": ids})).all())
+        return []
+    rows = await conn.execute(sql.query("enqueue_jobs"), {"job_ids": ids})
+    return [Queued(row.job_id, tuple(row.tags), row.protected) for row in rows]
 
 
 async def set_status(conn: AsyncConnection, job_ids: Iterable[int], status: str) -> None:
@@ -94,8 +104,9 @@ async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str) -> R
     return (await conn.execute(sql.query("claim_job"), params)).mappings().first()
 
 
-async def requeue_unacknowledged(conn: AsyncConnection, timeout: float) -> list[int]:
-    return list((await conn.execute(sql.query("requeue_unacknowledged"), {"timeout": timeout})).scalars())
+async def requeue_unacknowledged(conn: AsyncConnection, timeout: float) -> list[Queued]:
+    rows = await conn.execute(sql.query("requeue_unacknowledged"), {"timeout": timeout})
+    return [Queued(row.job_id, tuple(row.tags), row.protected) for row in rows]
 
 
 async def stale(

@@ -80,7 +80,7 @@ WITH queued AS (
 INSERT INTO pending_jobs (job_id, project_id, tags, protected)
 SELECT id, project_id, tags, protected FROM queued
 ON CONFLICT (job_id) DO NOTHING
-RETURNING job_id
+RETURNING job_id, tags, protected
 
 -- name: requeue_unacknowledged
 -- Two-phase accept: a job handed out but never confirmed (no PUT, no PATCH) within the window
@@ -99,7 +99,7 @@ WITH stale AS (
 INSERT INTO pending_jobs (job_id, project_id, tags, protected)
 SELECT id, project_id, tags, protected FROM requeued
 ON CONFLICT (job_id) DO NOTHING
-RETURNING job_id
+RETURNING job_id, tags, protected
 
 -- name: stale_jobs
 -- Jobs a sweep should end: pending too long, running without any update (the runner died),
