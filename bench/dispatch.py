@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import sys
 import tempfile
@@ -59,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg  # noqa: E402
 
 from bench import support  # noqa: E402
+from bench import dispatch_report  # noqa: E402
 from bench import dispatch_setup as setup  # noqa: E402
 
 RAW_CLAIM = """
@@ -71,6 +73,9 @@ UPDATE jobs j SET status = 'running', token_hash = $1, started_at = now(), updat
 FROM dequeued d WHERE j.id = d.job_id AND j.status = 'pending'
 RETURNING j.id
 """
+
+
+PHASES = {"drain", "raw", "procrastinate", "pickup"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--servers", type=int, default=2, help="conveyor server processes (2)")
     parser.add_argument("--depths", help="backlogs for the pickup phases, comma-separated (1000,10000,100000)")
     parser.add_argument("--pickup-jobs", type=int, help="jobs enqueued per pickup phase (500)")
-    parser.add_argument("--pickup-rate", type=float, help="jobs enqueued per second in pickup phases (20)")
+    parser.add_argument("--pickup-rate", type=float, default=20.0, help="jobs enqueued per second in pickup phases (20)")
     parser.add_argument("--check-interval", type=float, default=3.0, help="runner wait after a 204, s (3)")
     parser.add_argument("--long-poll-timeout", type=int, default=50, help="server hold time, s (50)")
     parser.add_argument("--no-ack", dest="ack", action="store_false", help="runners skip the acknowledgement PUT")
@@ -108,6 +113,9 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--skip", default="", help="phases to leave out: raw,procrastinate,drain,pickup")
     parser.add_argument("--output", type=Path, help="results file (bench/results/dispatch[-quick].json)")
     args = parser.parse_args(argv)
+    skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
+    if set(skip) - PHASES:
+        parser.error(f"--skip takes {', '.join(sorted(PHASES))}")
     quick = args.quick
     depths = args.depths or ("100,1000,5000" if quick else "1000,10000,100000")
     return Config(
@@ -116,13 +124,13 @@ def parse_args(argv: list[str]) -> Config:
         servers=args.servers,
         depths=tuple(sorted({int(d) for d in depths.split(",") if d.strip()})),
         pickup_jobs=args.pickup_jobs or (60 if quick else 500),
-        pickup_rate=args.pickup_rate or (20.0 if quick else 20.0),
+        pickup_rate=args.pickup_rate,
         check_interval=args.check_interval,
         long_poll_timeout=args.long_poll_timeout,
         ack=args.ack,
         phase_timeout=args.phase_timeout,
         procrastinate_pool=args.procrastinate_pool,
-        skip=tuple(s.strip() for s in args.skip.split(",") if s.strip()),
+        skip=skip,
         quick=quick,
         output=args.output or support.RESULTS / ("dispatch-quick.json" if quick else "dispatch.json"),
     )
@@ -130,6 +138,11 @@ def parse_args(argv: list[str]) -> Config:
 
 def _server_settings(cfg: Config) -> dict[str, object]:
     return {"long_poll_timeout": cfg.long_poll_timeout, "savepoint_policy": "log"}
+
+
+def _transactions(count: int, jobs: int) -> dict[str, Any]:
+    """PostgreSQL transactions during the phase (setup of runners and projects included)."""
+    return {"db_transactions": count, "db_transactions_per_job": round(count / jobs, 2) if jobs else None}
 
 
 def _throughput(count: int, released: float, last: float | None) -> float | None:
@@ -142,6 +155,7 @@ async def conveyor_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
     support.log(f"conveyor drain: {cfg.jobs} jobs, {cfg.runners} runners, {cfg.servers} servers")
     database = svc.fresh_database("bench_conveyor_drain")
     svc.flush_redis()
+    transactions = await support.transactions(database)
     with support.Cluster(svc, database, cfg.servers, "drain", **_server_settings(cfg)) as cluster:
         async with cluster.admin() as admin:
             project = await setup.create_project(admin, setup.make_source(svc.workdir), "bench")
@@ -159,6 +173,7 @@ async def conveyor_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
             support.log("conveyor drain: phase timeout")
         used = cpu.stop()
         await fleet.stop()
+    transactions = await support.transactions(database) - transactions
     assigned = fleet.log.assigned
     ids = [job.id for job in assigned]
     last = max((job.received_at for job in assigned), default=None)
@@ -169,6 +184,7 @@ async def conveyor_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
         "seconds": round(last - fleet.released_at, 3) if last else None,
         "jobs_per_s": _throughput(len(assigned), fleet.released_at, last),
         "claim_latency": support.latency_summary([job.received_at - job.requested_at for job in assigned]),
+        **_transactions(transactions, len(assigned)),
         "requests": fleet.log.requests,
         "empty_answers": fleet.log.empty,
         "errors": len(fleet.log.errors),
@@ -187,6 +203,7 @@ async def raw_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
     finally:
         await admin.close()
     await setup.insert_pending(database, project_id, cfg.jobs, tags=[], prefix="raw-")
+    transactions = await support.transactions(database)
     connections = await asyncio.gather(*(asyncpg.connect(database) for _ in range(cfg.runners)))
     claimed: list[tuple[float, float]] = []  # (statement seconds, claimed at)
     deadline = time.monotonic() + cfg.phase_timeout
@@ -207,7 +224,9 @@ async def raw_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
         await asyncio.gather(*(claimer(conn) for conn in connections))
     finally:
         used = cpu.stop()
+        del used["servers_cpu_s"]  # there are none
         await asyncio.gather(*(conn.close() for conn in connections))
+    transactions = await support.transactions(database) - transactions
     last = max((at for _, at in claimed), default=None)
     return {
         "jobs": cfg.jobs,
@@ -215,6 +234,7 @@ async def raw_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
         "seconds": round(last - released, 3) if last else None,
         "jobs_per_s": _throughput(len(claimed), released, last),
         "claim_latency": support.latency_summary([seconds for seconds, _ in claimed]),
+        **_transactions(transactions, len(claimed)),
         **used,
     }
 
@@ -243,6 +263,7 @@ async def procrastinate_drain(svc: support.Services, cfg: Config) -> dict[str, A
         await conn.execute("VACUUM ANALYZE procrastinate_jobs")
     finally:
         await conn.close()
+    transactions = await support.transactions(database)
     workers = setup.ProcrastinateWorkers(database, cfg.servers, max(1, cfg.runners // cfg.servers), cfg.procrastinate_pool, "drain")
     try:
         cpu = support.CpuMeter([proc.pid for proc in workers.procs], svc.postgres.proc.pid)
@@ -252,6 +273,7 @@ async def procrastinate_drain(svc: support.Services, cfg: Config) -> dict[str, A
     finally:
         workers.kill()
     assert workers.released_at is not None
+    transactions = await support.transactions(database) - transactions
     last = max((at for _, at in started), default=None)
     ids = [job_id for job_id, _ in started]
     return {
@@ -260,7 +282,9 @@ async def procrastinate_drain(svc: support.Services, cfg: Config) -> dict[str, A
         "handed_out_twice": len(ids) - len(set(ids)),
         "seconds": round(last - workers.released_at, 3) if last else None,
         "jobs_per_s": _throughput(len(started), workers.released_at, last),
-        **{k.replace("servers_", "workers_"): v for k, v in used.items()},
+        **_transactions(transactions, len(started)),
+        # the workers' own CPU is not measured: they have exited when the phase is read
+        "postgresql_cpu_s": used["postgresql_cpu_s"],
     }
 
 
@@ -290,6 +314,7 @@ async def conveyor_pickup(svc: support.Services, cfg: Config, depth: int) -> dic
     support.log(f"conveyor pickup: backlog {depth}, {cfg.pickup_jobs} jobs at {cfg.pickup_rate}/s, {cfg.runners} runners")
     database = svc.fresh_database(f"bench_conveyor_pickup_{depth}")
     svc.flush_redis()
+    transactions = await support.transactions(database)
     with support.Cluster(svc, database, cfg.servers, f"pickup-{depth}", **_server_settings(cfg)) as cluster:
         source = setup.make_source(svc.workdir)
         async with cluster.admin() as admin:
@@ -313,7 +338,8 @@ async def conveyor_pickup(svc: support.Services, cfg: Config, depth: int) -> dic
         fleet.on_assigned.append(classify)
         fleet.start()
         settled = await _until(lambda: len(fleet.log.first_empty) >= cfg.runners, 60 + cfg.check_interval)
-        await asyncio.sleep(1.0)  # every runner is now in (or about to start) a held request
+        # a runner's first poll is answered at once; after check_interval it polls again, held
+        await asyncio.sleep(cfg.check_interval + 1.0)
         cpu = support.CpuMeter([s.proc.pid for s in cluster.servers], svc.postgres.proc.pid)
         admins = [cluster.admin(i) for i in range(cfg.servers)]
         create_errors: list[str] = []
@@ -330,17 +356,20 @@ async def conveyor_pickup(svc: support.Services, cfg: Config, depth: int) -> dic
             used = cpu.stop()
             await asyncio.gather(*(a.aclose() for a in admins))
             await fleet.stop()
+    transactions = await support.transactions(database) - transactions
     queued = await setup.queued_at(database, list(live))
     latencies = [live[job_id] - queued[job_id] for job_id in live if job_id in queued]
+    missing = cfg.pickup_jobs - len(create_errors) - len(live)
     return {
         "backlog": depth,
         "enqueued": cfg.pickup_jobs - len(create_errors),
         "received": len(live),
-        "missing": cfg.pickup_jobs - len(create_errors) - len(live),
+        "missing": missing,
         "backlog_jobs_handed_out": len(foreign),
         "valid": not foreign,
         "runners_settled": settled,
-        "pickup_latency": support.latency_summary(latencies),
+        "pickup_latency": support.latency_summary(latencies, censored=max(0, missing)),
+        **_transactions(transactions, len(live)),
         "requests": fleet.log.requests,
         "empty_answers": fleet.log.empty,
         "errors": len(fleet.log.errors) + len(create_errors),
@@ -386,67 +415,14 @@ async def procrastinate_pickup(svc: support.Services, cfg: Config) -> dict[str, 
         workers.kill()
     deferred = {row["job_id"]: row["t"] for row in rows}
     latencies = [at - deferred[job_id] for job_id, at in started if job_id in deferred]
+    missing = cfg.pickup_jobs - len({job_id for job_id, _ in started})
     return {
         "backlog": 0,
         "enqueued": cfg.pickup_jobs,
         "received": len(started),
-        "missing": cfg.pickup_jobs - len({job_id for job_id, _ in started}),
-        "pickup_latency": support.latency_summary(latencies),
+        "missing": missing,
+        "pickup_latency": support.latency_summary(latencies, censored=max(0, missing)),
     }
-
-
-def goals(results: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
-    conveyor = results.get("throughput", {}).get("conveyor", {}).get("jobs_per_s")
-    raw = results.get("throughput", {}).get("raw_skip_locked", {}).get("jobs_per_s")
-    procrastinate = results.get("throughput", {}).get("procrastinate", {}).get("jobs_per_s")
-    pickup = results.get("pickup", {}).get("conveyor", {})
-    valid = {int(d): r for d, r in pickup.items() if r.get("valid") and not r.get("missing")}
-    main = valid.get(cfg.jobs) or (valid.get(max(valid)) if valid else None)
-    low, high = (valid.get(min(cfg.depths)), valid.get(max(cfg.depths))) if len(cfg.depths) > 1 else (None, None)
-
-    def p(result: dict[str, Any] | None, key: str) -> float | None:
-        return None if result is None else result["pickup_latency"][key]
-
-    def goal(name: str, target: str, value: float | None, passed: bool | None) -> dict[str, Any]:
-        return {"goal": name, "target": target, "measured": value, "passed": passed}
-
-    share = support.ratio(conveyor, raw)
-    vs_procrastinate = support.ratio(conveyor, procrastinate)
-    main_p99 = p(main, "p99_ms")
-    depth_p50 = support.ratio(p(high, "p50_ms"), p(low, "p50_ms"))
-    depth_p99 = support.ratio(p(high, "p99_ms"), p(low, "p99_ms"))
-    return [
-        goal("throughput vs raw SKIP LOCKED ceiling", ">= 0.5x", share, None if share is None else share >= 0.5),
-        goal("throughput vs procrastinate", "> 1.0x", vs_procrastinate, None if vs_procrastinate is None else vs_procrastinate > 1.0),
-        goal(f"pickup p99 with {main['backlog'] if main else cfg.jobs} pending (ms)", "< 100", main_p99,
-             None if main_p99 is None else main_p99 < 100),
-        goal(f"pickup p50 at {max(cfg.depths)} / at {min(cfg.depths)} pending", "<= 1.5x", depth_p50,
-             None if depth_p50 is None else depth_p50 <= 1.5),
-        goal(f"pickup p99 at {max(cfg.depths)} / at {min(cfg.depths)} pending", "<= 1.5x", depth_p99,
-             None if depth_p99 is None else depth_p99 <= 1.5),
-    ]
-
-
-def report(results: dict[str, Any]) -> str:
-    throughput = results.get("throughput", {})
-    rows = []
-    raw = throughput.get("raw_skip_locked", {}).get("jobs_per_s")
-    for name, r in throughput.items():
-        latency = r.get("claim_latency", {})
-        rows.append([name, r.get("assigned"), r.get("seconds"), r.get("jobs_per_s"), latency.get("p50_ms"),
-                     latency.get("p99_ms"), support.ratio(r.get("jobs_per_s"), raw)])
-    parts = ["Throughput (drain)", support.table(rows, ["system", "jobs", "seconds", "jobs/s", "claim p50 ms", "claim p99 ms", "vs raw"])]
-    rows = []
-    for system, by_depth in results.get("pickup", {}).items():
-        for depth, r in sorted(by_depth.items(), key=lambda item: int(item[0])):
-            latency = r["pickup_latency"]
-            rows.append([system, int(depth), latency["samples"], latency["p50_ms"], latency["p90_ms"], latency["p99_ms"],
-                         latency["max_ms"], r.get("missing"), "ok" if r.get("valid", True) else "INVALID"])
-    parts += ["", "Pickup latency (job pending -> runner holds it)",
-              support.table(rows, ["system", "backlog", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "missing", "valid"])]
-    rows = [[g["goal"], g["target"], g["measured"], g["passed"]] for g in results["goals"]]
-    parts += ["", "Goals", support.table(rows, ["goal", "target", "measured", "result"])]
-    return "\n".join(parts)
 
 
 async def run(cfg: Config, svc: support.Services) -> dict[str, Any]:
@@ -468,7 +444,8 @@ async def run(cfg: Config, svc: support.Services) -> dict[str, Any]:
         "conveyor_vs_raw": support.ratio(conveyor, throughput.get("raw_skip_locked", {}).get("jobs_per_s")),
         "conveyor_vs_procrastinate": support.ratio(conveyor, throughput.get("procrastinate", {}).get("jobs_per_s")),
     }
-    results["goals"] = goals(results, cfg)
+    results["goals"] = dispatch_report.goals(results, main_depth=cfg.jobs, depths=cfg.depths)
+    results["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
 
@@ -479,7 +456,7 @@ def main(argv: list[str]) -> int:
         results = asyncio.run(run(cfg, svc))
     results["wall_seconds"] = round(started(), 1)
     support.write_results(cfg.output, results)
-    print(report(results))
+    print(dispatch_report.table(results))
     print(f"\nwritten to {cfg.output.relative_to(support.ROOT) if cfg.output.is_relative_to(support.ROOT) else cfg.output}")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
@@ -132,17 +133,24 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def latency_summary(seconds: Sequence[float]) -> dict[str, Any]:
-    """p50/p90/p99/max in milliseconds and the sample count."""
+def latency_summary(seconds: Sequence[float], censored: int = 0) -> dict[str, Any]:
+    """p50/p90/p99/max in milliseconds and the sample count.
+
+    ``censored`` samples never completed (a job that never reached a runner): they count as
+    infinitely slow, so a percentile they reach is None rather than a flattering number.
+    """
+    values = list(seconds) + [math.inf] * censored
+
     def ms(value: float | None) -> float | None:
-        return None if value is None else round(value * 1000, 2)
+        return None if value is None or math.isinf(value) else round(value * 1000, 2)
 
     return {
         "samples": len(seconds),
-        "p50_ms": ms(percentile(seconds, 50)),
-        "p90_ms": ms(percentile(seconds, 90)),
-        "p99_ms": ms(percentile(seconds, 99)),
-        "max_ms": ms(max(seconds) if seconds else None),
+        "censored": censored,
+        "p50_ms": ms(percentile(values, 50)),
+        "p90_ms": ms(percentile(values, 90)),
+        "p99_ms": ms(percentile(values, 99)),
+        "max_ms": ms(max(values) if values else None),
     }
 
 
@@ -161,6 +169,7 @@ def environment(svc: Services) -> dict[str, Any]:
         "postgresql": svc.version(),
         "postgresql_settings": "fsync=off synchronous_commit=off full_page_writes=off (tests/plugins/services.py)",
         "git_head": _git_head(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -252,3 +261,17 @@ class CpuMeter:
         end = self._sample()
         names = ("bench_client_cpu_s", "servers_cpu_s", "postgresql_cpu_s")
         return {name: round(b - a, 2) for name, a, b in zip(names, self._start, end)}
+
+
+async def transactions(database_url: str) -> int:
+    """Committed + rolled-back transactions of that database so far (``pg_stat_database``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        return await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()

@@ -22,8 +22,8 @@ from tests.plugins.runner_clients import RunnerClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-PIPELINES = 20
-JOBS_PER_PIPELINE = 100  # 2,000 jobs; one stage each, all pending at once
+PIPELINES = 40
+JOBS_PER_PIPELINE = 50  # 2,000 jobs; one stage each (finishing a job re-reads its pipeline's jobs)
 RUNNERS = 50
 IDLE_LIMIT = 15.0  # no job handed out anywhere for this long, and all pipelines exist: done
 DEADLINE = 150.0
@@ -34,6 +34,10 @@ def ci_yaml(jobs: int) -> str:
     for index in range(jobs):
         lines += [f"job-{index:04d}:", "  stage: test", "  script: [\"true\"]"]
     return "\n".join(lines) + "\n"
+
+
+def trace_of(job_id: int, runner: int) -> bytes:
+    return f"job {job_id} ran on runner {runner}\n".encode()
 
 
 class Ledger:
@@ -60,11 +64,12 @@ async def run_runner(index: int, client: RunnerClient, urls: list[str], ledger: 
         if job is None:
             if ledger.idle():
                 return
+            await asyncio.sleep(0.2)  # a server that does not hold the request answers at once
             continue
         ledger.received[job.id].append(index)
         ledger.last_progress = time.monotonic()
         await client.acknowledge(there, job)
-        trace = f"job {job.id} ran on runner {index}\n".encode()
+        trace = trace_of(job.id, index)
         patched = await client.patch_trace(here, job, trace)
         assert patched.status_code == 202, (job.id, patched.status_code, patched.text)
         final = await client.finish(there, job, trace)
@@ -80,7 +85,7 @@ async def create_pipelines(urls: list[str], project_id: int, ledger: Ledger) -> 
             response = await http.post(f"{urls[index % 2]}/api/v4/projects/{project_id}/pipeline")
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
-    ledger.pipelines_created.set(); print("pipelines created", time.monotonic())
+    ledger.pipelines_created.set()
     return ids
 
 
@@ -95,7 +100,7 @@ async def test_two_servers_hand_out_every_job_exactly_once(start_servers, tmp_pa
             for i in range(RUNNERS)
         ]
 
-    ledger = Ledger(PIPELINES * JOBS_PER_PIPELINE); t0 = time.monotonic(); print("setup done")
+    ledger = Ledger(PIPELINES * JOBS_PER_PIPELINE)
     clients = [RunnerClient(token, f"s_concurrency{i:04d}", urls, timeout=30) for i, token in enumerate(tokens)]
     deadline = time.monotonic() + DEADLINE
     try:
@@ -105,7 +110,6 @@ async def test_two_servers_hand_out_every_job_exactly_once(start_servers, tmp_pa
             pipelines = group.create_task(create_pipelines(urls, project["id"], ledger))
     finally:
         await asyncio.gather(*(client.aclose() for client in clients))
-    print('runners done', time.monotonic(), time.monotonic()-t0)
 
     async with httpx.AsyncClient(headers={"PRIVATE-TOKEN": ROOT_TOKEN}, timeout=60) as admin:
         jobs = []
@@ -121,5 +125,8 @@ async def test_two_servers_hand_out_every_job_exactly_once(start_servers, tmp_pa
     assert not set(ledger.received) - expected, "runners received jobs that are not in the pipelines"
     assert {status for status in ledger.finished.values()} == {200}
     assert {job["status"] for job in jobs} == {"success"}
+    # the log went to one server and the final update to the other: both saw the same bytes
+    wrong_size = [job["id"] for job in jobs if job["trace_size"] != len(trace_of(job["id"], ledger.received[job["id"]][0]))]
+    assert not wrong_size, f"stored log size differs from what the runner sent: {wrong_size[:5]}"
     for server in servers:
         assert server.savepoints() == 0, f"{server.url} sent a SAVEPOINT"

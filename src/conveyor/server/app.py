@@ -85,7 +85,7 @@ def build_services(settings: ServerSettings) -> Services:
     sources = GitSources(Path(settings.data_dir) / "mirrors")
     job_updates = JobUpdates(engine, accept_timeout=settings.final_update_accept_timeout)
     notifier = QueueNotifier(redis)
-    archiver = TraceArchiver(engine, traces, objects)
+    archiver = TraceArchiver(engine, traces, objects, redis)
     return Services(
         settings=settings,
         engine=engine,

@@ -11,3 +11,8 @@ def queue_version() -> str:
 def queue_channel() -> str:
     """Pub/sub channel carrying each new queue version to every server process."""
     return PREFIX + "queue:ticks"
+
+
+def archive_lease(job_id: int) -> str:
+    """Held (SET NX EX) by the one server process archiving this job's log."""
+    return f"{PREFIX}trace:{job_id}:archiving"

@@ -27,8 +27,12 @@ READY_LINE = "Conveyor server listening on"
 
 def listen_socket(host: str, port: int, config: keepalive.KeepaliveConfig) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the listener's
+    # proto says TCP; with proto 0 every response waited ~40 ms for a delayed ACK (headers and
+    # body go out as two packets).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     keepalive.apply(sock, config)
     sock.bind((host, port))
     sock.listen(2048)

@@ -41,3 +41,19 @@ def test_server_listener_passes_keepalive_to_accepted_connections() -> None:
             assert client  # the client side is the runner's business (tested there)
     finally:
         listener.close()
+
+
+def test_server_connections_send_without_delay() -> None:
+    """Regression: a listener created with proto 0 kept asyncio from setting TCP_NODELAY, and every
+    response waited ~40 ms for a delayed ACK."""
+    from conveyor.server.serve import listen_socket
+
+    listener = listen_socket("127.0.0.1", 0, keepalive.KeepaliveConfig())
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        with socket.create_connection(listener.getsockname()):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        listener.close()

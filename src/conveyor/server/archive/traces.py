@@ -13,9 +13,12 @@ import zlib
 from collections.abc import AsyncIterator
 
 import structlog
+from redis.asyncio import Redis
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import trace as wire
+from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import ServerError
 from conveyor.server.storage import ObjectStore
@@ -24,14 +27,19 @@ from conveyor.server.trace.reader import READ_SIZE, archive_key
 
 log = structlog.get_logger(__name__)
 
+LEASE_SECONDS = 600  # longer than any archive takes; a crashed holder's lease expires
+
 
 class ArchiveMismatch(ServerError):
     """The archived object does not match the live log; the live chunks are kept."""
 
 
 class TraceArchiver:
-    def __init__(self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore, interval: float = 5.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore, redis: Redis, interval: float = 5.0
+    ) -> None:
         self._engine = engine
+        self._redis = redis
         self._live = live
         self.objects = objects
         self._interval = interval
@@ -69,6 +77,22 @@ class TraceArchiver:
         async with self._engine.connect() as conn:
             job = await queries.jobs.get(conn, job_id)
         if job is None or job["trace_archived"] or job["finished_at"] is None:
+            return False
+        # every server process sweeps: a short lease keeps two from archiving the same log (the
+        # loser used to find the chunks deleted under it and count a failure)
+        lease = keys.archive_lease(job_id)
+        if not await self._redis.set(lease, "1", nx=True, ex=LEASE_SECONDS):
+            return False
+        try:
+            return await self._archive(job)
+        finally:
+            await self._redis.delete(lease)
+
+    async def _archive(self, job: RowMapping) -> bool:
+        job_id = job["id"]
+        async with self._engine.connect() as conn:  # re-read under the lease: still to do?
+            job = await queries.jobs.get(conn, job_id)
+        if job is None or job["trace_archived"]:
             return False
         state = _Crc()
         key = archive_key(job_id)

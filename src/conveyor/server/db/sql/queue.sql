@@ -11,22 +11,23 @@
 --    one row is locked, and N runners claim N different jobs without waiting on each other.
 -- 4. the job leaves the queue, is handed out (offered_at; the runner's first PUT or PATCH
 --    confirms it: two-phase accept) under a new token hash, and its pipeline is running.
-WITH RECURSIVE groups(tags, protected, project_id) AS (
-    (SELECT tags, protected, project_id FROM pending_jobs ORDER BY tags, protected, project_id LIMIT 1)
+WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
+    -- each step is one index probe of pending_jobs(tags, protected, project_id, job_id); carrying
+    -- job_id along gives every group its oldest job for free
+    (SELECT tags, protected, project_id, job_id FROM pending_jobs
+     ORDER BY tags, protected, project_id, job_id LIMIT 1)
     UNION ALL
-    SELECT nxt.tags, nxt.protected, nxt.project_id
+    SELECT nxt.tags, nxt.protected, nxt.project_id, nxt.job_id
     FROM groups, LATERAL (
-        SELECT p.tags, p.protected, p.project_id FROM pending_jobs p
+        SELECT p.tags, p.protected, p.project_id, p.job_id FROM pending_jobs p
         WHERE (p.tags, p.protected, p.project_id) > (groups.tags, groups.protected, groups.project_id)
-        ORDER BY p.tags, p.protected, p.project_id
+        ORDER BY p.tags, p.protected, p.project_id, p.job_id
         LIMIT 1
     ) nxt
 ), eligible AS MATERIALIZED (
-    SELECT g.tags, g.protected, g.project_id,
+    SELECT g.tags, g.protected, g.project_id, g.oldest,
            (SELECT count(*) FROM jobs j
-            WHERE j.project_id = g.project_id AND j.status IN ('running', 'canceling')) AS running,
-           (SELECT min(p.job_id) FROM pending_jobs p
-            WHERE p.tags = g.tags AND p.protected = g.protected AND p.project_id = g.project_id) AS oldest
+            WHERE j.project_id = g.project_id AND j.status IN ('running', 'canceling')) AS running
     FROM groups g
     WHERE g.tags <@ CAST(:runner_tags AS text[])
       AND (:run_untagged OR cardinality(g.tags) > 0)
@@ -36,9 +37,12 @@ WITH RECURSIVE groups(tags, protected, project_id) AS (
     SELECT c.job_id
     FROM eligible e
     CROSS JOIN LATERAL (
+        -- a row comparison in index order, so the planner walks the group index from the
+        -- group's oldest job rather than the primary key past other groups' jobs
         SELECT p.job_id FROM pending_jobs p
-        WHERE p.tags = e.tags AND p.protected = e.protected AND p.project_id = e.project_id
-        ORDER BY p.job_id
+        WHERE (p.tags, p.protected, p.project_id, p.job_id) >= (e.tags, e.protected, e.project_id, e.oldest)
+          AND p.tags = e.tags AND p.protected = e.protected AND p.project_id = e.project_id
+        ORDER BY p.tags, p.protected, p.project_id, p.job_id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
     ) c
