@@ -88,6 +88,13 @@ jobs = sa.Table(
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age
     sa.Index("ix_jobs_project_id_status", "project_id", "status"),
     sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
+    sa.Index("ix_jobs_status_queued_at", "status", "queued_at"),
+    # the archiver's work list: finished jobs whose log is still live (a handful, however many jobs)
+    sa.Index(
+        "ix_jobs_unarchived",
+        "id",
+        postgresql_where=sa.text("finished_at IS NOT NULL AND NOT trace_archived"),
+    ),
 )
 
 runners = sa.Table(

@@ -188,7 +188,7 @@ async def finish(
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:
     stmt = (
         sa.select(jobs.c.id)
-        .where(jobs.c.finished_at.is_not(None), jobs.c.trace_archived.is_(False))
+        .where(jobs.c.finished_at.is_not(None), sa.not_(jobs.c.trace_archived))  # ix_jobs_unarchived
         .order_by(jobs.c.id)
         .limit(limit)
     )
