@@ -127,11 +127,6 @@ async def dequeue(conn: AsyncConnection, job_id: int) -> None:
     await conn.execute(pending_jobs.delete().where(pending_jobs.c.job_id == job_id))
 
 
-async def by_id_and_token(conn: AsyncConnection, job_id: int, token_hash: str) -> RowMapping | None:
-    stmt = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.token_hash == token_hash)
-    return (await conn.execute(stmt)).mappings().first()
-
-
 async def touch_active(conn: AsyncConnection, job_id: int, token_hash: str) -> str | None:
     """``touch`` in one statement when the token is the job's and the job is running or canceling;
     returns its status, or None (then the caller finds out why)."""
