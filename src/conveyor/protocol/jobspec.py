@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.protocol.enums import When
@@ -12,6 +14,14 @@ class JobSpec(BaseModel):
 
     ``script`` is before_script + script joined (they run in one shell). ``needs`` is None when
     the job has no ``needs:`` (stage ordering applies) and a list (possibly empty) otherwise.
+
+    ``image``, ``services``, ``artifacts`` and ``cache`` are already in the shape of the job
+    payload (runner-api.md 3.5: ``image`` ``{"name", "entrypoint", "pull_policy", ...}``,
+    ``artifacts[]`` ``{"name", "untracked", "paths", "exclude", "when", "artifact_type",
+    "artifact_format", "expire_in"}``, ``cache[]`` ``{"key", "untracked", "policy", "paths",
+    "when", "fallback_keys"}``), so the server copies them into the payload unchanged.
+    ``dependencies`` None means GitLab's default (every job of earlier stages, or the ``needs``
+    with artifacts); a list names the jobs whose artifacts the job downloads.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -27,3 +37,16 @@ class JobSpec(BaseModel):
     allow_failure: bool = False
     timeout: int | None = None  # seconds; None means the project's default
     tags: list[str] = Field(default_factory=list)  # a runner takes the job only if it has them all
+    image: dict[str, Any] | None = None
+    services: list[dict[str, Any]] = Field(default_factory=list)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    cache: list[dict[str, Any]] = Field(default_factory=list)
+    dependencies: list[str] | None = None
+    retry_max: int = 0  # retry:max, 0..2
+    retry_when: list[str] = Field(default_factory=lambda: ["always"])
+    allow_failure_exit_codes: list[int] = Field(default_factory=list)
+    start_in: int | None = None  # seconds, for when: delayed
+    interruptible: bool = False
+    resource_group: str | None = None
+    environment: dict[str, Any] | None = None
+    coverage: str | None = None
