@@ -5,6 +5,7 @@ from enum import StrEnum
 
 class JobStatus(StrEnum):
     CREATED = "created"
+    WAITING_FOR_RESOURCE = "waiting_for_resource"  # its resource_group is busy
     PENDING = "pending"
     RUNNING = "running"
     SUCCESS = "success"
@@ -13,6 +14,7 @@ class JobStatus(StrEnum):
     CANCELED = "canceled"
     SKIPPED = "skipped"
     MANUAL = "manual"
+    SCHEDULED = "scheduled"  # when: delayed, waiting for scheduled_at
 
     @property
     def is_complete(self) -> bool:
@@ -34,6 +36,7 @@ class When(StrEnum):
     ON_FAILURE = "on_failure"
     ALWAYS = "always"
     MANUAL = "manual"
+    DELAYED = "delayed"
     NEVER = "never"
 
 
