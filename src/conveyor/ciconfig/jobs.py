@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.ciconfig import duration, values
+from conveyor.ciconfig import duration, keywords, scheduling, values
 from conveyor.ciconfig.errors import IssueCollector
 from conveyor.ciconfig.model import DEFAULT_JOB_STAGE, JobConfig, Need
 from conveyor.ciconfig.yamlsource import YamlList, YamlMap
@@ -19,15 +19,15 @@ from conveyor.protocol.enums import When
 MAX_JOB_NAME_LENGTH = 255
 MAX_TIMEOUT_SECONDS = 30 * 86400  # GitLab: Project::MAX_BUILD_TIMEOUT, one month
 SUPPORTED_KEYS = frozenset(
-    "stage script before_script after_script variables needs when allow_failure timeout tags".split()
-)
+    "stage script before_script after_script variables needs when allow_failure timeout tags "
+    "start_in".split()
+) | frozenset(keywords.PARSERS)
 IGNORED_KEYS = frozenset(
-    "image services artifacts cache dependencies retry interruptible environment coverage "
-    "resource_group hooks id_tokens secrets release pages publish manual_confirmation identity "
+    "hooks id_tokens secrets release pages publish manual_confirmation identity "
     "dast_configuration".split()
 )
 UNSUPPORTED_KEYS = frozenset(
-    "extends rules only except parallel trigger inherit start_in run".split()
+    "extends rules only except parallel trigger inherit run".split()
 )
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | UNSUPPORTED_KEYS
 GITLAB_WHEN = "on_success, on_failure, always, manual, delayed"
@@ -43,6 +43,9 @@ class _Job:
 
     def key_line(self, key: str) -> int:
         return self.config.lines.get(key, self.line)
+
+    def add_at(self, message: str, key: str) -> None:
+        self.add(message, key)
 
     def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
         at = line if line is not None else self.key_line(key) if key else self.line
@@ -99,15 +102,27 @@ def parse_job(
         job=name,
     )
     when = _when(job)
-    allow_failure = _allow_failure(job, when)
+    allow_failure, exit_codes = _allow_failure(job, when)
+    start_in = _start_in(job, when)
+    extra, _ = keywords.parse(config, job.location, job.add_at, tuple(keywords.PARSERS))
     timeout = _timeout(job)
     needs = _needs(job)
     tags = None
     if config.get("tags") is not None:
         tags = values.tags(config["tags"], f"{job.location}:tags", job.key_line("tags"), issues, job=name, key="tags")
+    if extra.get("dependencies") and needs:
+        missing = [d for d in extra["dependencies"] if d not in {n.job for n in needs}]
+        if missing:
+            job.add(
+                f"{job.location} dependencies the {', '.join(missing)} should be part of needs",
+                "dependencies",
+            )
     if len(issues.issues) > before or script is None or when is None:
         return None
     return JobConfig(
+        **extra,
+        start_in=start_in,
+        allow_failure_exit_codes=exit_codes,
         name=name,
         stage=stage,
         script=script,
@@ -144,41 +159,54 @@ def _when(job: _Job) -> When | None:
     if value is None:
         return When.ON_SUCCESS
     if value == "delayed":
-        job.add(f"{job.location} when:delayed is not supported yet", "when")
-        return None
+        return When.ON_SUCCESS  # a delayed job is an on_success job with a start_in timer
     if isinstance(value, str) and value in set(When):
         return When(value)
     job.add(f"{job.location} when should be one of: {GITLAB_WHEN}", "when")
     return None
 
 
-def _allow_failure(job: _Job, when: When | None) -> bool:
+def _start_in(job: _Job, when: When | None) -> int | None:
+    """GitLab: ``start_in`` is required with ``when: delayed`` and must be absent otherwise."""
+    delayed = job.config.get("when") == "delayed"
+    if not delayed:
+        if job.config.get("start_in") is not None:
+            job.add(f"{job.location} start_in must be blank", "start_in")
+        return None
+    return scheduling.start_in(
+        job.config.get("start_in"), job.location, lambda message: job.add(message, "start_in")
+    )
+
+
+def _allow_failure(job: _Job, when: When | None) -> tuple[bool, list[int]]:
+    """``allow_failure`` and its exit codes: ``{exit_codes}`` allows only those codes to fail."""
     value = job.config.get("allow_failure")
     if value is None:
-        return when is When.MANUAL  # GitLab: an optional (non-blocking) manual job by default
+        # GitLab: an optional (non-blocking) manual job by default
+        return when is When.MANUAL, []
     if isinstance(value, bool):
-        return value
+        return value, []
     if not isinstance(value, dict):
         job.add(
             f"{job.location} allow_failure should be a hash or a boolean value", "allow_failure"
         )
-        return False
+        return False, []
     extra = [str(key) for key in value if key != "exit_codes"]
     if extra:
         job.add(
             f"{job.location}:allow_failure config contains unknown keys: {', '.join(extra)}",
             "allow_failure",
         )
-        return False
+        return False, []
     codes = value.get("exit_codes")
     codes = codes if isinstance(codes, list) else [codes]
-    if not codes or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+    if not codes or not all(values.is_int(c) for c in codes):
         job.add(
             f"{job.location}:allow_failure exit_codes should be an integer or an array of integers",
             "allow_failure",
         )
-    # Until exit codes reach the runner, {exit_codes: ...} allows every failure.
-    return True
+        return False, []
+    return False, list(codes)
 
 
 def _timeout(job: _Job) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.ciconfig import jobs as job_entries
-from conveyor.ciconfig import values
+from conveyor.ciconfig import keywords, values
 from conveyor.ciconfig.errors import ConfigError, ConfigIssue, IssueCollector
 from conveyor.ciconfig.model import (
     DEFAULT_STAGES,
@@ -24,12 +24,12 @@ from conveyor.ciconfig.model import (
 from conveyor.ciconfig.yamlsource import YamlMap, parse
 
 NOT_SUPPORTED_YET = frozenset({"include", "workflow"})
-IGNORED_GLOBALS = frozenset({"image", "services", "cache"})
+KEYWORD_GLOBALS = ("image", "services", "cache")  # deprecated globals equivalent to default:
 SCRIPT_GLOBALS = ("before_script", "after_script")
 GLOBAL_KEYWORDS = frozenset(
     {"default", "stages", "variables", "spec"}
     | NOT_SUPPORTED_YET
-    | IGNORED_GLOBALS
+    | set(KEYWORD_GLOBALS)
     | set(SCRIPT_GLOBALS)
 )
 DEFAULT_KEYS = frozenset(
@@ -127,7 +127,25 @@ def _default(body: YamlMap, issues: IssueCollector) -> DefaultConfig:
     default_tags: list[str] = []
     if default is not None and default.get("tags") is not None:
         default_tags = values.tags(default["tags"], "default:tags", default.lines["tags"], issues, key="tags") or []
-    return DefaultConfig(**scripts, tags=default_tags)
+    parsed: dict[str, Any] = {}
+    if default is not None:
+        parsed, _ = keywords.parse(
+            default,
+            "default",
+            lambda message, key: issues.add(message, default.lines[key], key=key),
+            keywords.DEFAULT_INHERITABLE,
+        )
+    for key in KEYWORD_GLOBALS:
+        if body.get(key) is None:
+            continue
+        if key in parsed:
+            issues.add(f"{key} is defined in top-level and `default:` entry", body.lines[key], key=key)
+            continue
+        found, _ = keywords.parse(
+            body, "", lambda message, key: issues.add(message, body.lines[key], key=key), (key,)
+        )
+        parsed.update(found)
+    return DefaultConfig(**scripts, tags=default_tags, **parsed)
 
 
 def _jobs(body: YamlMap, stages: list[str], issues: IssueCollector) -> dict[str, JobConfig]:

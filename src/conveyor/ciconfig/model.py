@@ -7,7 +7,9 @@ read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from conveyor.ciconfig.scheduling import Retry
 from conveyor.protocol.enums import When
 
 PRE_STAGE = ".pre"
@@ -49,6 +51,19 @@ class JobConfig:
     timeout: int | None
     line: int
     tags: list[str] | None = None  # None: inherit default:tags
+    # Payload-shaped (runner-api.md 3.5); None means "not set": default: applies.
+    image: dict[str, Any] | None = None
+    services: list[dict[str, Any]] | None = None
+    artifacts: list[dict[str, Any]] | None = None
+    cache: list[dict[str, Any]] | None = None
+    retry: Retry | None = None
+    interruptible: bool | None = None
+    dependencies: list[str] | None = None
+    resource_group: str | None = None
+    environment: dict[str, Any] | None = None
+    coverage: str | None = None  # the regex, without its slashes
+    start_in: int | None = None  # seconds; set only for when: delayed
+    allow_failure_exit_codes: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,12 @@ class DefaultConfig:
     before_script: list[str] = field(default_factory=list)
     after_script: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    image: dict[str, Any] | None = None
+    services: list[dict[str, Any]] | None = None
+    artifacts: list[dict[str, Any]] | None = None
+    cache: list[dict[str, Any]] | None = None
+    retry: Retry | None = None
+    interruptible: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ recording an issue.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from conveyor.ciconfig.errors import IssueCollector
@@ -15,8 +16,28 @@ from conveyor.ciconfig.yamlsource import YamlMap
 
 MAX_SCRIPT_NESTING = 10
 SCRIPT_TYPE_ERROR = "config should be a string or a nested array of strings up to 10 levels deep"
+Report = Callable[[str], None]  # records one issue at the key being parsed
 GLOBAL_VARIABLE_DATA = ("value", "description", "expand", "options")
 JOB_VARIABLE_DATA = ("value", "expand")
+
+
+class CountingReport:
+    """A ``Report`` that also counts what it reported, to tell whether an entry was valid."""
+
+    def __init__(self, report: Report) -> None:
+        self.report, self.count = report, 0
+
+    def __call__(self, message: str) -> None:
+        self.count += 1
+        self.report(message)
+
+
+def is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_scalar(value: Any) -> bool:

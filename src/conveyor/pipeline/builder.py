@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conveyor import ciconfig
+from conveyor.ciconfig.scheduling import Retry
 from conveyor.pipeline import needs
 from conveyor.protocol.enums import When
 from conveyor.protocol.jobspec import JobSpec
@@ -53,6 +54,8 @@ def _spec(
     default = config.default
     before_script = job.before_script if job.before_script is not None else default.before_script
     after_script = job.after_script if job.after_script is not None else default.after_script
+    retry = job.retry or default.retry or Retry()
+    interruptible = job.interruptible if job.interruptible is not None else default.interruptible
     return JobSpec(
         name=job.name,
         stage=job.stage,
@@ -65,4 +68,18 @@ def _spec(
         allow_failure=job.allow_failure,
         timeout=job.timeout,
         tags=list(job.tags if job.tags is not None else default.tags),
+        image=job.image if job.image is not None else default.image,
+        services=list(job.services if job.services is not None else default.services or []),
+        artifacts=list(job.artifacts if job.artifacts is not None else default.artifacts or []),
+        cache=list(job.cache if job.cache is not None else default.cache or []),
+        dependencies=job.dependencies,
+        retry_max=retry.max,
+        retry_when=list(retry.when),
+        retry_exit_codes=list(retry.exit_codes),
+        allow_failure_exit_codes=list(job.allow_failure_exit_codes),
+        start_in=job.start_in,
+        interruptible=bool(interruptible),
+        resource_group=job.resource_group,
+        environment=job.environment,
+        coverage=job.coverage,
     )

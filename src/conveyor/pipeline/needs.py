@@ -20,6 +20,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
     """Check every job's needs against the whole configuration; issues go to ``issues``."""
     stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
     for job in config.jobs.values():
+        _check_dependencies(job, config, stage_idx, issues)
         if job.needs is None:
             continue
         for need in job.needs:
@@ -56,6 +57,26 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
                 key="needs",
             )
     _check_cycles(config, issues)
+
+
+def _check_dependencies(
+    job: ciconfig.JobConfig,
+    config: ciconfig.PipelineConfig,
+    stage_idx: dict[str, int],
+    issues: ciconfig.IssueCollector,
+) -> None:
+    """``dependencies:`` name defined jobs of strictly earlier stages (GitLab's texts)."""
+    for dependency in job.dependencies or []:
+        target = config.jobs.get(dependency)
+        if target is None:
+            message = f"{job.name} job: undefined dependency: {dependency}"
+        elif stage_idx[target.stage] >= stage_idx[job.stage]:
+            message = (
+                f"{job.name} job: dependency {dependency} is not defined in current or prior stages"
+            )
+        else:
+            continue
+        issues.add(message, job.line, job=job.name, key="dependencies")
 
 
 def resolve(

@@ -112,7 +112,7 @@ def test_accepted_and_ignored_keys(key_and_value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["extends", "rules", "only", "except", "parallel", "inherit", "start_in"]
+    "key", ["extends", "rules", "only", "except", "parallel", "inherit"]
 )
 def test_keys_not_supported_yet(key: str) -> None:
     assert issues(f"script: x\n{key}: [a]\n") == [
@@ -196,10 +196,10 @@ def test_invalid_when(value: str) -> None:
     ]
 
 
-def test_delayed_is_not_supported_yet() -> None:
-    assert issues("script: x\nwhen: delayed\n") == [
-        (3, "jobs:job when:delayed is not supported yet")
-    ]
+def test_delayed_needs_start_in() -> None:
+    assert issues("script: x\nwhen: delayed\n") == [(1, "jobs:job start_in should be a duration")]
+    delayed = job("script: x\nwhen: delayed\nstart_in: 30 minutes\n")
+    assert (delayed.when, delayed.start_in) == (When.ON_SUCCESS, 1800)
 
 
 @pytest.mark.parametrize(
@@ -209,8 +209,8 @@ def test_delayed_is_not_supported_yet() -> None:
         ("false", "on_success", False),
         ("false", "manual", False),
         ("true", "manual", True),
-        ("{exit_codes: 137}", "on_success", True),
-        ("{exit_codes: [1, 2]}", "on_success", True),
+        ("{exit_codes: 137}", "on_success", False),
+        ("{exit_codes: [1, 2]}", "on_success", False),
     ],
 )
 def test_allow_failure(value: str, when: str, expected: bool) -> None:

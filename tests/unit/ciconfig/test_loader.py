@@ -79,10 +79,19 @@ def test_no_visible_job() -> None:
     assert found == [(None, "jobs config should contain at least one visible job")]
 
 
-@pytest.mark.parametrize("name", ["image", "services", "cache"])
-def test_reserved_names_image_services_cache_are_ignored_keywords(name: str) -> None:
-    config = load(f"{name}:\n  script: echo\njob:\n  script: x\n")
-    assert list(config.jobs) == ["job"]
+@pytest.mark.parametrize(
+    ("name", "messages"),
+    [
+        ("image", ["image config contains unknown keys: script", "image name can't be blank"]),
+        ("services", ["services config should be a array"]),
+        ("cache", ["cache config contains unknown keys: script"]),
+    ],
+)
+def test_reserved_names_image_services_cache_are_global_keywords(
+    name: str, messages: list[str]
+) -> None:
+    found = issues(f"{name}:\n  script: echo\njob:\n  script: x\n")
+    assert found == [(1, message) for message in messages]
 
 
 def test_reserved_name_variables_is_the_keyword() -> None:
@@ -205,7 +214,9 @@ def test_default_scripts() -> None:
           script: x
         """
     )
-    assert config.default == ciconfig.DefaultConfig(["echo before"], ["echo after"], tags=["docker"])
+    assert config.default == ciconfig.DefaultConfig(
+        ["echo before"], ["echo after"], tags=["docker"], image={"name": "alpine"}
+    )
 
 
 def test_deprecated_global_scripts_act_as_default() -> None:
