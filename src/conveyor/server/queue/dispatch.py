@@ -94,10 +94,13 @@ class Dispatcher:
             job = await queries.jobs.claim(conn, claimant, auth.digest(token))
             if job is None:
                 return None
-            needs = job["spec"].get("needs")
+            needs, only = job["spec"].get("needs"), job["spec"].get("dependencies")
             dependencies = []
-            if job["stage_idx"] > 0 or needs:  # a first-stage job has no one to depend on
-                dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs)
+            # a first-stage job without needs has no one to depend on; `dependencies: []` none
+            if (job["stage_idx"] > 0 or needs) and only != []:
+                dependencies = await queries.artifacts.for_dependencies(
+                    conn, job["pipeline_id"], job["stage_idx"], needs, only
+                )
         return self._payload(job, token, dependencies)
 
     def _payload(self, job: RowMapping, token: str, dependencies: list[RowMapping]) -> JobPayload:

@@ -83,10 +83,17 @@ async def delete_expired(conn: AsyncConnection, artifact_id: int, object_key: st
 
 
 async def for_dependencies(
-    conn: AsyncConnection, pipeline_id: int, stage_idx: int, needs: list[str] | None
+    conn: AsyncConnection,
+    pipeline_id: int,
+    stage_idx: int,
+    needs: list[str] | None,
+    only: list[str] | None = None,
 ) -> list[RowMapping]:
-    """Live ``archive`` artifacts a job may download: of earlier stages, or of its ``needs``."""
+    """Live ``archive`` artifacts a job may download: of earlier stages, or of its ``needs``;
+    with ``only`` (the job's ``dependencies:`` list), of those jobs among them."""
     earlier = jobs.c.stage_idx < stage_idx if needs is None else jobs.c.name.in_(needs)
+    if only is not None:
+        earlier = sa.and_(earlier, jobs.c.name.in_(only))
     stmt = (
         sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size)
         .join(artifacts, artifacts.c.job_id == jobs.c.id)

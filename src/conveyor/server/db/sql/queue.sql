@@ -37,11 +37,13 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
     SELECT c.job_id
     FROM eligible e
     CROSS JOIN LATERAL (
-        -- a row comparison in index order, so the planner walks the group index from the
-        -- group's oldest job rather than the primary key past other groups' jobs
+        -- the group is bounded by two row comparisons, not by equalities: with equalities the
+        -- planner reduces the ORDER BY to job_id and may walk the primary key past every other
+        -- group's jobs (100,000 of them in bench/dispatch); row bounds keep the whole sort key,
+        -- which only the group index provides, so this is one index range scan of the group
         SELECT p.job_id FROM pending_jobs p
         WHERE (p.tags, p.protected, p.project_id, p.job_id) >= (e.tags, e.protected, e.project_id, e.oldest)
-          AND p.tags = e.tags AND p.protected = e.protected AND p.project_id = e.project_id
+          AND (p.tags, p.protected, p.project_id) <= (e.tags, e.protected, e.project_id)
         ORDER BY p.tags, p.protected, p.project_id, p.job_id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
