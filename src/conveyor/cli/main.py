@@ -12,12 +12,14 @@ import typer
 from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
+from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
 project_app = typer.Typer(help="Projects on a running server.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(runner_app, name="runner")
 console = Console()
 err = Console(stderr=True)
 
@@ -54,22 +56,6 @@ def server(
     from conveyor.server.settings import ServerSettings
 
     serve.run(ServerSettings.from_env(host=host, port=port))
-
-
-@app.command()
-def runner(
-    url: Annotated[Optional[str], typer.Option(help="Coordinator URL.")] = None,
-    token: Annotated[Optional[str], typer.Option(help="Runner token (glrt-…).")] = None,
-    builds_dir: Annotated[Optional[Path], typer.Option(help="Where jobs check out and run.")] = None,
-    check_interval: Annotated[Optional[float], typer.Option(help="Seconds between job requests.")] = None,
-) -> None:
-    """Run a shell-executor runner against a Conveyor or GitLab server."""
-    from conveyor import runner as runner_package
-    from conveyor.runner.settings import RunnerSettings
-
-    given = {"url": url, "token": token, "builds_dir": builds_dir, "check_interval": check_interval}
-    settings = RunnerSettings.from_env(**{name: value for name, value in given.items() if value is not None})
-    raise typer.Exit(runner_package.main(settings))
 
 
 @project_app.command("add")

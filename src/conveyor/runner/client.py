@@ -34,6 +34,7 @@ from conveyor.protocol.models import (
 )
 from conveyor.protocol.trace import content_range, parse_range
 from conveyor.runner import info as runner_info
+from conveyor.runner.metrics import Metrics
 from conveyor.runner.results import (
     JobRequestResult,
     PatchKind,
@@ -96,9 +97,11 @@ class CoordinatorClient:
         info: RunnerInfo | None = None,
         *,
         retry: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
-        self._info = info or runner_info.runner_info(settings.executor)
+        self._metrics = metrics or Metrics()
+        self._info = info or runner_info.runner_info(settings.executor, cancel_gracefully=settings.cancel_gracefully)
         self._retry = retry or RetryPolicy()
         transport = httpx.AsyncHTTPTransport(
             socket_options=keepalive.socket_options(settings.keepalive), retries=0
@@ -132,8 +135,15 @@ class CoordinatorClient:
         """One call through the retry layer; raises ``httpx.HTTPError`` on network errors."""
         request_headers = {"X-Request-Id": uuid.uuid4().hex, **kwargs.pop("headers", {})}
         attempt = 1
+        endpoint = _endpoint(method, path)
         while True:
-            response = await self._http.request(method, path, headers=request_headers, **kwargs)
+            try:
+                response = await self._http.request(method, path, headers=request_headers, **kwargs)
+            except httpx.HTTPError:
+                self._metrics.request_error(endpoint)
+                raise
+            if response.status_code >= 500 or response.status_code in (408, 429):
+                self._metrics.request_error(endpoint)
             if attempt >= self._retry.max_attempts or not self._retry.retryable(response.status_code):
                 return response
             delay = self._retry.delay(attempt, response)
@@ -255,6 +265,7 @@ class CoordinatorClient:
             kind = PatchKind.ABORT
         elif status == 202:
             kind = PatchKind.ACCEPTED
+            self._metrics.bytes_sent(len(data))
         elif status == 416:
             kind, server_offset = PatchKind.RANGE_MISMATCH, server_offset or 0
         elif status == 404:
@@ -272,6 +283,12 @@ class CoordinatorClient:
 
     def _runner_headers(self) -> dict[str, str]:
         return {headers.RUNNER_TOKEN: self._settings.token, "Accept": "application/json"}
+
+
+def _endpoint(method: str, path: str) -> str:
+    """``PATCH jobs/:id/trace`` from ``PATCH jobs/12/trace``: a label without ids."""
+    parts = [":id" if part.isdigit() else part for part in path.split("/")]
+    return f"{method} {'/'.join(parts)}"
 
 
 def _dump(model: pydantic.BaseModel) -> dict[str, Any]:

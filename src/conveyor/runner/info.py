@@ -17,10 +17,15 @@ VERSION = __version__
 REVISION = "unknown"
 
 # Implemented by this runner: the network layer (trace_*, cancel*, two_phase_job_commit), the
-# shell executor (variables, shared) and the bash generator (masking, raw_variables, refspecs,
-# return_exit_code).
+# shell executor (variables, shared), the bash generator (masking, raw_variables, refspecs,
+# return_exit_code) and the artifact and cache stages.
 FEATURES = FeaturesInfo(
     variables=True,
+    artifacts=True,
+    upload_multiple_artifacts=True,
+    artifacts_exclude=True,
+    cache=True,
+    fallback_cache_keys=True,
     shared=True,
     refspecs=True,
     masking=True,
@@ -46,8 +51,15 @@ def architecture() -> str:
     return _GOARCH.get(machine, machine)
 
 
-def runner_info(executor: str) -> RunnerInfo:
+# What the docker executor adds (image and sidecar services).
+DOCKER_FEATURES = {"image": True, "services": True, "service_variables": True, "service_multiple_aliases": True}
+
+
+def runner_info(executor: str, *, cancel_gracefully: bool = True) -> RunnerInfo:
     """The ``info`` object sent on verify, job request and job updates."""
+    features = FEATURES.model_copy(update={"cancel_gracefully": cancel_gracefully})
+    if executor == "docker":
+        features = features.model_copy(update=DOCKER_FEATURES)
     return RunnerInfo(
         name=NAME,
         version=VERSION,
@@ -56,7 +68,7 @@ def runner_info(executor: str) -> RunnerInfo:
         architecture=architecture(),
         executor=executor,
         shell="bash",
-        features=FEATURES.model_copy(),
+        features=features,
     )
 
 

@@ -78,6 +78,10 @@ class JobRunner:
         self.tmp_dir = paths.tmp_dir(self.project_dir)
         self._trace: TraceSession | None = None
 
+    @property
+    def settings(self) -> RunnerSettings:
+        return self._settings
+
     def abort(self) -> None:
         """Stop the job at once (runner shutdown); it is reported as ``runner_interrupted``."""
         self._interrupted = True

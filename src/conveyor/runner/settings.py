@@ -19,6 +19,8 @@ from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.runner.errors import SettingsError
 
 ENV_PREFIX = "CONVEYOR_RUNNER_"
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+PULL_POLICIES = ("always", "if-not-present", "never")
 SYSTEM_ID_FILE = ".runner_system_id"
 MAX_UPDATE_INTERVAL = 15 * 60.0  # runner MaxUpdateInterval
 _SYSTEM_ID = re.compile(r"^[sr]_[0-9a-zA-Z]{12}$")
@@ -38,6 +40,35 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "REQUEST_TIMEOUT": ("request_timeout", float),
 }
 _KEEPALIVE_FIELDS = {"KEEPALIVE_IDLE": "idle", "KEEPALIVE_INTERVAL": "interval", "KEEPALIVE_COUNT": "count"}
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """``[runners.docker]``: where the Docker Engine API is and how job containers are made.
+
+    ``host`` is ``unix:///path`` or ``tcp://host:port`` (TLS from ``tls_cert_path``'s
+    ``ca.pem``/``cert.pem``/``key.pem`` when ``tls_verify``); empty means ``DOCKER_HOST`` or the
+    default socket. ``pull_policy`` lists the allowed policies, the first is the default.
+    """
+
+    host: str = ""
+    image: str = ""
+    pull_policy: tuple[str, ...] = ("always",)
+    tls_verify: bool = False
+    tls_cert_path: str = ""
+    privileged: bool = False
+    stop_grace: float = 10.0
+
+    def __post_init__(self) -> None:
+        host = self.host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+        if not host.startswith(("unix://", "tcp://", "http://", "https://")):
+            raise SettingsError(f"docker host {host!r} must start with unix:// or tcp://")
+        object.__setattr__(self, "host", host)
+        policies = tuple(self.pull_policy) or ("always",)
+        unknown = [p for p in policies if p not in PULL_POLICIES]
+        if unknown:
+            raise SettingsError(f"unknown pull_policy {unknown}; use {', '.join(PULL_POLICIES)}")
+        object.__setattr__(self, "pull_policy", policies)
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,12 @@ class RunnerSettings:
     unhealthy_requests_limit: int = 3
     unhealthy_interval: float = 60 * 60.0
     keep_traces: bool = False
+    limit: int = 0  # concurrent jobs of this entry; 0 = only the global ``concurrent`` applies
+    tags: tuple[str, ...] = ()
+    cache_dir: Path | None = None  # default: <builds_dir>/.conveyor-cache
+    timestamps: bool = False  # per-line timestamps (FF_TIMESTAMPS), also per job
+    cancel_gracefully: bool = True  # advertise it: the coordinator then cancels via ``canceling``
+    docker: DockerSettings | None = None
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -80,8 +117,13 @@ class RunnerSettings:
             raise SettingsError("final_update_retries must be >= 1 and final_update_backoff >= 0")
         if self.output_limit < 1:
             raise SettingsError("output_limit must be >= 1")
+        if self.limit < 0:
+            raise SettingsError("limit must be >= 0")
         builds_dir = Path(self.builds_dir).expanduser().absolute()
         object.__setattr__(self, "builds_dir", builds_dir)
+        cache_dir = Path(self.cache_dir).expanduser().absolute() if self.cache_dir else builds_dir / ".conveyor-cache"
+        object.__setattr__(self, "cache_dir", cache_dir)
+        object.__setattr__(self, "tags", tuple(self.tags))
         object.__setattr__(self, "update_interval", min(self.update_interval, MAX_UPDATE_INTERVAL))
         if self.system_id:
             if not _SYSTEM_ID.match(self.system_id):

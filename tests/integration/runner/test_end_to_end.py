@@ -92,7 +92,7 @@ async def test_shell_job_end_to_end(coordinator: Coordinator, settings: RunnerSe
     assert body["token"] == settings.token and body["system_id"] == settings.system_id
     features = body["info"]["features"]
     assert features["two_phase_job_commit"] and features["cancel_gracefully"] and features["trace_checksum"]
-    assert not features["image"] and not features["artifacts"]
+    assert not features["image"] and features["artifacts"] and features["cache"]  # shell: no image
     assert requests[0].headers["runner-token"] == settings.token
     assert requests[0].headers["accept"] == "application/json"
     assert requests[0].headers["user-agent"].startswith("conveyor-runner 0.1.0")

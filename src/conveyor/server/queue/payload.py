@@ -62,6 +62,10 @@ def build(
         runner_info=RunnerInfoPayload(timeout=timeout),
         variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),
         steps=steps,
+        image=spec.image,
+        services=list(spec.services),
+        artifacts=list(spec.artifacts),
+        cache=_cache(spec.cache, protected=bool(job["protected"])),
         # the running job's own token downloads them (GitLab's ci_expose_running_job_token_for_artifacts)
         dependencies=[
             {"id": d["id"], "token": token, "name": d["name"],
@@ -70,6 +74,19 @@ def build(
         ],
         features=JobFeatures(trace_sections=True, failure_reasons=ACCEPTED_FAILURE_REASONS),
     )
+
+
+def _cache(caches: Sequence[Mapping[str, Any]], *, protected: bool) -> list[dict[str, Any]]:
+    """GitLab's cache keys: ``key`` (default ``default``) plus ``-protected``/``-non_protected``,
+    so protected refs never restore a cache an unprotected branch could have poisoned."""
+    suffix = "protected" if protected else "non_protected"
+    result = []
+    for cache in caches:
+        entry = dict(cache)
+        entry["key"] = f"{entry.get('key') or 'default'}-{suffix}"
+        entry["fallback_keys"] = [f"{key}-{suffix}" for key in entry.get("fallback_keys") or []]
+        result.append(entry)
+    return result
 
 
 def _variables(

@@ -1,0 +1,188 @@
+"""The runner's ``config.toml``, in the spirit of gitlab-runner's.
+
+::
+
+    concurrent = 4              # jobs at once over all entries
+    check_interval = 3          # seconds between job requests of one entry
+    listen_address = "127.0.0.1:9252"   # Prometheus /metrics; empty: off
+
+    [[runners]]
+    name = "build-box"
+    url = "https://gitlab.example.com"
+    id = 42
+    token = "glrt-..."
+    executor = "docker"         # or "shell"
+    builds_dir = "/var/lib/conveyor/builds"
+    tags = ["docker", "linux"]
+    limit = 2                   # jobs at once for this entry; 0 = no own limit
+    output_limit = 4096         # KiB
+    [runners.keepalive]         # TCP keepalive of every socket to the coordinator/Docker host
+    idle = 15
+    interval = 15
+    count = 4
+    [runners.docker]
+    host = "unix:///run/podman/podman.sock"
+    image = "alpine:3"
+    pull_policy = ["if-not-present"]
+
+The system ID is kept in ``.runner_system_id`` next to the file, as gitlab-runner does. Reading
+uses ``tomllib``; writing is a small emitter for the value types above. Settings modules are the
+only ones reading the environment, and this one reads none: the path comes from the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from conveyor.protocol.keepalive import KeepaliveConfig
+from conveyor.runner.errors import SettingsError
+from conveyor.runner.settings import DockerSettings, RunnerSettings, load_system_id
+
+_SCALARS = ("name", "url", "token", "executor", "limit", "timestamps", "cancel_gracefully")
+
+
+@dataclass(frozen=True)
+class RunnerEntry:
+    """One ``[[runners]]`` table as written to the file."""
+
+    url: str
+    token: str
+    name: str = "conveyor-runner"
+    id: int = 0
+    token_expires_at: str = ""
+    executor: str = "shell"
+    builds_dir: str = ""
+    cache_dir: str = ""
+    tags: list[str] = field(default_factory=list)
+    limit: int = 0
+    output_limit: int = 4096  # KiB, like gitlab-runner
+    timestamps: bool = False
+    cancel_gracefully: bool = True
+    keepalive: dict[str, int] = field(default_factory=dict)
+    docker: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """The whole file: global settings and the runner entries."""
+
+    concurrent: int = 1
+    check_interval: float = 3.0
+    listen_address: str = ""
+    runners: list[RunnerEntry] = field(default_factory=list)
+
+    def with_entry(self, entry: RunnerEntry) -> RunnerConfig:
+        """A copy with ``entry`` added, replacing an entry with the same url and token."""
+        kept = [r for r in self.runners if (r.url, r.token) != (entry.url, entry.token)]
+        return replace(self, runners=[*kept, entry])
+
+    def settings(self, path: Path) -> list[RunnerSettings]:
+        """One frozen ``RunnerSettings`` per entry; relative directories are relative to the file."""
+        base = path.parent.absolute()
+        system_id = load_system_id(base)
+        result = []
+        for index, entry in enumerate(self.runners):
+            try:
+                result.append(_settings(entry, base, system_id, self.check_interval))
+            except (SettingsError, ValueError, TypeError) as exc:
+                raise SettingsError(f"{path}: [[runners]] #{index + 1} ({entry.name}): {exc}") from exc
+        return result
+
+
+def load(path: Path) -> RunnerConfig:
+    """Parse ``path``.
+
+    Raises:
+        SettingsError: the file is missing, not TOML, or has wrong types (with the location).
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{path} does not exist: run `conveyor runner register` first") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    known = {f.name for f in fields(RunnerEntry)}
+    entries = []
+    for index, table in enumerate(raw.get("runners", [])):
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise SettingsError(f"{path}: [[runners]] #{index + 1}: unknown keys {unknown}")
+        try:
+            entries.append(RunnerEntry(**table))
+        except TypeError as exc:
+            raise SettingsError(f"{path}: [[runners]] #{index + 1}: {exc}") from exc
+    concurrent = raw.get("concurrent", 1)
+    if not isinstance(concurrent, int) or concurrent < 1:
+        raise SettingsError(f"{path}: concurrent must be an integer >= 1, got {concurrent!r}")
+    return RunnerConfig(
+        concurrent=concurrent,
+        check_interval=float(raw.get("check_interval", 3.0)),
+        listen_address=str(raw.get("listen_address", "")),
+        runners=entries,
+    )
+
+
+def save(config: RunnerConfig, path: Path) -> None:
+    """Write ``config`` atomically with mode 0600 (it holds runner tokens)."""
+    lines = [
+        f"concurrent = {config.concurrent}",
+        f"check_interval = {_value(config.check_interval)}",
+        f"listen_address = {_value(config.listen_address)}",
+    ]
+    for entry in config.runners:
+        lines += ["", "[[runners]]"]
+        nested = {}
+        for f in fields(RunnerEntry):
+            value = getattr(entry, f.name)
+            if isinstance(value, dict):
+                nested[f.name] = value
+            elif value not in ("", None):
+                lines.append(f"{f.name} = {_value(value)}")
+        for name, table in nested.items():
+            if table:
+                lines.append(f"[runners.{name}]")
+                lines += [f"{key} = {_value(value)}" for key, value in table.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def _value(value: Any) -> str:
+    """A TOML literal for str, bool, int, float and lists of those."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise SettingsError(f"cannot write {value!r} to TOML")
+
+
+def _settings(entry: RunnerEntry, base: Path, system_id: str, check_interval: float) -> RunnerSettings:
+    values: dict[str, Any] = {name: getattr(entry, name) for name in _SCALARS}
+    values["check_interval"] = check_interval
+    values["builds_dir"] = base / (entry.builds_dir or "builds")
+    if entry.cache_dir:
+        values["cache_dir"] = base / entry.cache_dir
+    values["tags"] = tuple(entry.tags)
+    values["output_limit"] = int(entry.output_limit) * 1024
+    values["system_id"] = system_id
+    if entry.keepalive:
+        values["keepalive"] = KeepaliveConfig(**entry.keepalive)
+    if entry.executor == "docker" or entry.docker:
+        docker = dict(entry.docker)
+        if "pull_policy" in docker:
+            policy = docker["pull_policy"]
+            docker["pull_policy"] = (policy,) if isinstance(policy, str) else tuple(policy)
+        values["docker"] = DockerSettings(**docker)
+    return RunnerSettings(**values)

@@ -1,0 +1,48 @@
+"""The job payload carries the JobSpec's image, services, artifacts and cache in GitLab's shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.protocol import JobSpec
+from conveyor.server.queue import payload
+
+pytestmark = pytest.mark.unit
+
+
+def build(spec: JobSpec, *, protected: bool) -> dict:
+    job = {"id": 7, "name": spec.name, "stage": spec.stage, "spec": spec.model_dump(mode="json"),
+           "protected": protected}  # fmt: skip
+    project = {"id": 1, "name": "demo", "default_branch": "main"}
+    pipeline = {"id": 3, "ref": "main", "sha": "a" * 40, "variables": {}}
+    built = payload.build(job, project, pipeline, token="glcbt-x", repo_url="http://h/demo.git",
+                          server_url="http://h", default_timeout=3600)  # fmt: skip
+    return built.model_dump(mode="json", exclude_none=True)
+
+
+def test_image_services_artifacts_are_copied() -> None:
+    spec = JobSpec(
+        name="build", stage="build", stage_idx=0, script=["make"],
+        image={"name": "alpine:3", "entrypoint": [""], "pull_policy": ["if-not-present"]},
+        services=[{"name": "postgres:16", "alias": "db"}],
+        artifacts=[{"name": "artifacts", "paths": ["out/"], "when": "on_success", "artifact_type": "archive",
+                    "artifact_format": "zip", "untracked": False}],
+    )  # fmt: skip
+    body = build(spec, protected=False)
+    assert body["image"] == spec.image
+    assert body["services"] == spec.services
+    assert body["artifacts"] == spec.artifacts
+    assert "run" not in body
+
+
+@pytest.mark.parametrize(("protected", "suffix"), [(True, "protected"), (False, "non_protected")])
+def test_cache_keys_get_gitlabs_protection_suffix(protected: bool, suffix: str) -> None:
+    spec = JobSpec(
+        name="build", stage="build", stage_idx=0, script=["make"],
+        cache=[{"key": "deps", "paths": ["vendor/"], "policy": "pull-push", "fallback_keys": ["main-deps"]},
+               {"paths": ["tmp/"], "policy": "pull"}],
+    )  # fmt: skip
+    caches = build(spec, protected=protected)["cache"]
+    assert [c["key"] for c in caches] == [f"deps-{suffix}", f"default-{suffix}"]
+    assert caches[0]["fallback_keys"] == [f"main-deps-{suffix}"]
+    assert caches[1]["policy"] == "pull" and caches[1]["paths"] == ["tmp/"]
