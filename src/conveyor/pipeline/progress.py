@@ -8,12 +8,13 @@ GitLab's rules (``Ci::PipelineProcessing::AtomicProcessingService`` and
 2. The jobs waited for are summarised by ``status.composite`` (``dag=True`` for needs; no jobs
    counts as success). Until that summary is complete (success, failed, canceled, skipped) the
    job stays ``created``.
-3. Then by ``when``:
-   * ``on_success`` and ``manual``: run on ``success``, or ``skipped`` without needs;
+3. Then by ``when`` (``Ci::ProcessBuildService``):
+   * ``on_success``, ``manual`` and ``delayed``: run on ``success``, or ``skipped`` without needs;
    * ``on_failure``: run on ``failed`` (a failure without ``allow_failure``);
    * ``always``: run on ``success``, ``failed`` or ``skipped``;
-   otherwise the job is skipped. "Run" means pending, or for ``manual`` jobs becoming
-   ``manual`` (playable). An optional manual job (``allow_failure``, the default) does not hold
+   otherwise the job is skipped. "Run" means pending, for ``manual`` jobs becoming ``manual``
+   (playable), and for ``delayed`` jobs becoming ``scheduled`` (the server sets the time).
+   Whether a pending job must first wait for its ``resource_group`` is the server's business. An optional manual job (``allow_failure``, the default) does not hold
    back later stages; a job that ``needs`` one that has not been played is skipped (see
    ``reset_after_play``).
 4. Jobs are decided in stage order and, within a stage, needs first, on the statuses decided so
@@ -54,6 +55,8 @@ class Progress:
     ``enqueue``: created jobs to make pending now. ``skip``: created jobs that will never run.
     ``manual``: created manual jobs whose turn has come, to make ``manual`` (playable); a caller
     that leaves them ``created`` gets them again on the next call, and ``status`` is the same.
+    ``schedule``: created delayed jobs whose turn has come, to make ``scheduled`` (their timer
+    starts now); ``status`` counts them as scheduled.
     ``status``: the pipeline's composite status once these transitions are applied (``manual``
     means GitLab's "blocked": a manual job without ``allow_failure`` waits to be played).
     """
@@ -62,6 +65,7 @@ class Progress:
     skip: list[str]
     status: JobStatus
     manual: list[str] = field(default_factory=list)
+    schedule: list[str] = field(default_factory=list)
 
 
 _RUN_ON: dict[When, tuple[frozenset[JobStatus], frozenset[JobStatus]]] = {
@@ -74,12 +78,19 @@ _RUN_ON: dict[When, tuple[frozenset[JobStatus], frozenset[JobStatus]]] = {
         frozenset({JobStatus.SUCCESS, JobStatus.SKIPPED}),
         frozenset({JobStatus.SUCCESS}),
     ),
+    When.DELAYED: (
+        frozenset({JobStatus.SUCCESS, JobStatus.SKIPPED}),
+        frozenset({JobStatus.SUCCESS}),
+    ),
     When.ON_FAILURE: (frozenset({JobStatus.FAILED}), frozenset({JobStatus.FAILED})),
     When.ALWAYS: (
         frozenset({JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.SKIPPED}),
         frozenset({JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.SKIPPED}),
     ),
 }
+
+
+_RUN_AS = {When.MANUAL: JobStatus.MANUAL, When.DELAYED: JobStatus.SCHEDULED}
 
 
 def progress(jobs: Sequence[JobState]) -> Progress:
@@ -116,6 +127,7 @@ def progress(jobs: Sequence[JobState]) -> Progress:
         enqueue=names(JobStatus.PENDING),
         skip=names(JobStatus.SKIPPED),
         manual=names(JobStatus.MANUAL),
+        schedule=names(JobStatus.SCHEDULED),
         status=composite((status[j.name], j.allow_failure) for j in jobs) or JobStatus.SKIPPED,
     )
 
@@ -165,7 +177,7 @@ def _decide(
     stage_based, dag = _RUN_ON.get(job.when, (frozenset(), frozenset()))
     if waited_for not in (stage_based if job.needs is None else dag):
         return JobStatus.SKIPPED
-    return JobStatus.MANUAL if job.when is When.MANUAL else JobStatus.PENDING
+    return _RUN_AS.get(job.when, JobStatus.PENDING)
 
 
 def _processing_order(jobs: Sequence[JobState], by_name: dict[str, JobState]) -> list[JobState]:

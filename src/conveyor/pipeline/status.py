@@ -5,8 +5,10 @@ waits for), of a job's needs (``dag=True``), and of the whole pipeline.
 
 Each job is first classified: a failed or canceled job with ``allow_failure`` counts as
 ``success_with_warnings``; a manual job with ``allow_failure`` (an optional manual job) as
-``ignored``; ``canceling`` as ``running`` (it is still active). Then the first matching rule
-below gives the result.
+``ignored``. Then the first matching rule below gives the result, in GitLab's order: active work
+(``running``/``pending``) wins over ``waiting_for_resource``, which wins over the blocked states
+(``manual``, then ``scheduled``), then ``created`` (more to come: ``running``), then ``canceling``
+(only jobs being canceled are left), and anything else is ``failed``.
 """
 
 from __future__ import annotations
@@ -51,10 +53,16 @@ def composite(jobs: Iterable[tuple[JobStatus, bool]], *, dag: bool = False) -> J
         return JobStatus.PENDING
     if any_of("running", "pending"):
         return JobStatus.RUNNING
+    if any_of("waiting_for_resource"):
+        return JobStatus.WAITING_FOR_RESOURCE
     if any_of("manual"):
         return JobStatus.MANUAL  # a blocking manual job waits: GitLab shows the pipeline "blocked"
+    if any_of("scheduled"):
+        return JobStatus.SCHEDULED
     if any_of("created"):
         return JobStatus.RUNNING
+    if any_of("canceling"):
+        return JobStatus.CANCELING
     return JobStatus.FAILED
 
 
@@ -63,6 +71,4 @@ def _classify(status: JobStatus, allow_failure: bool) -> str:
         return _WARNING
     if allow_failure and status is JobStatus.MANUAL:
         return _IGNORED
-    if status is JobStatus.CANCELING:
-        return "running"
     return str(status)

@@ -20,14 +20,17 @@ def test_public_names() -> None:
     assert sorted(pipeline.__all__) == sorted(
         [
             "NOTHING_TO_RUN",
+            "RETRY_WHEN",
             "InvalidJobStates",
             "JobState",
             "Progress",
+            "allowed_to_fail",
             "build",
             "composite",
             "predefined_variables",
             "progress",
             "reset_after_play",
+            "should_retry",
             "slugify",
         ]
     )

@@ -303,7 +303,7 @@ def test_reset_after_play_takes_later_stages_and_needs_descendants() -> None:
         ([S.PENDING, S.CREATED], S.PENDING),
         ([S.SUCCESS, S.PENDING], S.RUNNING),
         ([S.RUNNING, S.CREATED], S.RUNNING),
-        ([S.CANCELING, S.SUCCESS], S.RUNNING),
+        ([S.CANCELING, S.SUCCESS], S.CANCELING),  # GitLab >= 16.x: a pipeline being canceled
         ([S.SUCCESS, S.SUCCESS], S.SUCCESS),
         ([S.SUCCESS, S.SKIPPED], S.SUCCESS),
         ([S.SKIPPED, S.SKIPPED], S.SKIPPED),
@@ -371,3 +371,80 @@ def test_random_pipelines_settle_and_progress_is_idempotent(seed: int) -> None:
     assert all(final[name] is outcomes[name] for name in ran)
     assert all(final[name] in (S.SKIPPED, S.MANUAL, S.CREATED) for name in final if name not in ran)
     assert status in (S.SUCCESS, S.FAILED, S.CANCELED, S.SKIPPED, S.MANUAL)
+
+
+# --- delayed -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "needs", "expected"),
+    [
+        (S.SUCCESS, None, "schedule"),
+        (S.SKIPPED, None, "schedule"),
+        (S.FAILED, None, "skip"),
+        (S.CANCELED, None, "skip"),
+        (S.RUNNING, None, "wait"),
+        (S.SUCCESS, ["compile"], "schedule"),
+        (S.SKIPPED, ["compile"], "skip"),
+        (S.FAILED, ["compile"], "skip"),
+        (S.CANCELING, ["compile"], "wait"),
+    ],
+)
+def test_delayed_job_is_scheduled_when_an_on_success_job_would_run(
+    before: JobStatus, needs: list[str] | None, expected: str
+) -> None:
+    jobs = [job("compile", 1, before), job("later", 2, needs=needs, when=When.DELAYED)]
+    result = progress(jobs)
+    decided = {"schedule": result.schedule, "skip": result.skip, "wait": []}[expected]
+    assert decided == (["later"] if expected != "wait" else [])
+    assert result.enqueue == [] and result.manual == []
+    if expected == "schedule":
+        assert result.status is S.SCHEDULED
+
+
+def test_scheduled_job_holds_later_stages_until_it_runs() -> None:
+    jobs = [job("compile", 1, S.SUCCESS), job("rollout", 2, S.SCHEDULED, when=When.DELAYED), job("verify", 3)]
+    assert progress(jobs) == Progress([], [], S.SCHEDULED)
+    running = set_status(jobs, rollout=S.PENDING)
+    assert progress(running) == Progress([], [], S.RUNNING)
+    done = set_status(jobs, rollout=S.SUCCESS)
+    assert progress(done) == Progress(["verify"], [], S.RUNNING)
+
+
+def test_canceled_scheduled_job_skips_what_follows() -> None:
+    jobs = [job("compile", 1, S.SUCCESS), job("rollout", 2, S.CANCELED, when=When.DELAYED), job("verify", 3)]
+    assert progress(jobs) == Progress([], ["verify"], S.CANCELED)
+
+
+# --- waiting for a resource and canceling --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("active", "alone", "with_created"),
+    [
+        (S.WAITING_FOR_RESOURCE, S.WAITING_FOR_RESOURCE, S.WAITING_FOR_RESOURCE),
+        (S.CANCELING, S.CANCELING, S.RUNNING),
+        (S.PENDING, S.PENDING, S.PENDING),
+        (S.SCHEDULED, S.SCHEDULED, S.SCHEDULED),
+    ],
+)
+def test_unfinished_states_hold_the_next_stage(active: JobStatus, alone: JobStatus, with_created: JobStatus) -> None:
+    jobs = [job("deploy", 1, active), job("after", 2), job("dag", 2, needs=["deploy"])]
+    assert progress(jobs) == Progress([], [], with_created)
+    assert progress(jobs[:1]).status is alone
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ({"a": S.CANCELING, "b": S.CANCELED}, S.CANCELING),
+        ({"a": S.CANCELED, "b": S.CANCELED}, S.CANCELED),
+        ({"a": S.WAITING_FOR_RESOURCE, "b": S.SUCCESS}, S.WAITING_FOR_RESOURCE),
+        ({"a": S.WAITING_FOR_RESOURCE, "b": S.RUNNING}, S.RUNNING),
+        ({"a": S.SCHEDULED, "b": S.FAILED}, S.SCHEDULED),
+        ({"a": S.FAILED, "b": S.SUCCESS}, S.FAILED),
+    ],
+)
+def test_pipeline_status_of_one_stage(statuses: dict[str, JobStatus], expected: JobStatus) -> None:
+    jobs = [job(name, 1, status) for name, status in statuses.items()]
+    assert progress(jobs).status is expected
