@@ -27,8 +27,10 @@ from conveyor.server.archive import ArtifactService, TraceArchiver
 from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue.schedule import Scheduler
 from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
@@ -54,6 +56,8 @@ class Services:
     notifier: QueueNotifier
     sweeper: Sweeper
     cancellation: Cancellation
+    job_actions: JobActions
+    scheduler: Scheduler
     job_updates: JobUpdates
     limits: TraceLimit
     pipelines: Pipelines
@@ -124,6 +128,8 @@ def build_services(settings: ServerSettings) -> Services:
             on_ended=archiver.wake,
         ),
         cancellation=Cancellation(engine),
+        job_actions=JobActions(engine),
+        scheduler=Scheduler(engine, notifier, interval=settings.schedule_interval),
         job_updates=job_updates,
         limits=TraceLimit(traces, job_updates, settings.trace_size_limit),
         pipelines=Pipelines(engine, sources),
@@ -156,6 +162,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         background = [
             asyncio.create_task(services.notifier.run(), name="queue-notifier"),
             asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
+            asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
         ]
         try:
             yield {"services": services}

@@ -53,6 +53,7 @@ class ServerSettings:
     running_no_update_timeout: int = 3600  # running without any PUT/PATCH: runner_system_failure
     canceling_timeout: int = 1800  # canceling this long: canceled for good
     sweep_interval: int = 15  # seconds between stuck-job and expiry sweeps
+    schedule_interval: int = 1  # seconds between scheduler passes: due delayed jobs, free resource groups
     # artifacts
     artifact_size_limit: int = 100 * 1024 * 1024
     artifact_default_expire_in: str = "30 days"

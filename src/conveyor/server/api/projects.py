@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from conveyor.protocol import headers
 from conveyor.server.api.deps import require_admin, services
 from conveyor.server.errors import RangeMismatch
+from conveyor.server.queue.states import allowed_to_fail
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
 _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
@@ -72,11 +73,12 @@ async def get_pipeline(request: Request, project: str, pipeline_id: int) -> dict
 
 
 @router.get("/projects/{project}/pipelines/{pipeline_id}/jobs")
-async def list_jobs(request: Request, project: str, pipeline_id: int) -> list[dict[str, Any]]:
+async def list_jobs(request: Request, project: str, pipeline_id: int, include_retried: bool = False) -> list[dict[str, Any]]:
+    """The pipeline's jobs; retried attempts only with ``include_retried=true`` (GitLab's)."""
     svc = services(request)
     row = await svc.projects.get(project)
     await svc.pipelines.get(row["id"], pipeline_id)
-    return [_job(j) for j in await svc.pipelines.jobs(pipeline_id)]
+    return [_job(j) for j in await svc.pipelines.jobs(pipeline_id, include_retried=include_retried)]
 
 
 @router.get("/projects/{project}/jobs/{job_id}")
@@ -94,6 +96,28 @@ async def cancel_job(request: Request, project: str, job_id: int) -> dict[str, A
     await svc.cancellation.cancel_job(job_id)
     await svc.dispatcher.tick()  # the pipeline may have moved on
     return _job(await svc.pipelines.job(row["id"], job_id))
+
+
+@router.post("/projects/{project}/jobs/{job_id}/play")
+async def play_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
+    """Run a manual job, or a scheduled one now; 400 "Unplayable Job" otherwise."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    result = await svc.job_actions.play(row["id"], job_id)
+    if result.enqueued:
+        await svc.dispatcher.tick(result.enqueued)
+    return _job(await svc.pipelines.job(row["id"], result.job_id))
+
+
+@router.post("/projects/{project}/jobs/{job_id}/retry", status_code=201)
+async def retry_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
+    """A new attempt of a finished job (the old one is kept, ``retried``); returns the new job."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    result = await svc.job_actions.retry(row["id"], job_id)
+    if result.enqueued:
+        await svc.dispatcher.tick(result.enqueued)
+    return _job(await svc.pipelines.job(row["id"], result.job_id))
 
 
 @router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
@@ -144,6 +168,7 @@ def _pipeline(row: RowMapping) -> dict[str, Any]:
         "created_at": _iso(row["created_at"]),
         "started_at": _iso(row["started_at"]),
         "finished_at": _iso(row["finished_at"]),
+        "auto_canceled_by_id": row["auto_canceled_by_id"],
     }
 
 
@@ -154,8 +179,11 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "name": row["name"],
         "stage": row["stage"],
         "status": row["status"],
-        "allow_failure": bool(row["spec"].get("allow_failure")),
+        "allow_failure": allowed_to_fail(row),
         "when": row["spec"].get("when", "on_success"),
+        "retried": row["retried"],
+        "scheduled_at": _iso(row["scheduled_at"]),
+        "resource_group": row["resource_group"],
         "failure_reason": row["failure_reason"],
         "exit_code": row["exit_code"],
         "pipeline": {"id": row["pipeline_id"]},

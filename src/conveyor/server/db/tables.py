@@ -50,6 +50,9 @@ pipelines = sa.Table(
     _created_at(),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # interruptible: the newer pipeline on the same ref that auto-canceled this one
+    sa.Column("auto_canceled_by_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    sa.Index("ix_pipelines_project_id_ref_id", "project_id", "ref", "id"),
 )
 
 jobs = sa.Table(
@@ -84,11 +87,26 @@ jobs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
-    sa.UniqueConstraint("pipeline_id", "name"),
+    # when: delayed -> scheduled until this time; then the scheduler enqueues it
+    sa.Column("scheduled_at", sa.DateTime(timezone=True)),
+    # replaced by a newer attempt of the same name (GitLab's retried jobs); ignored by progression
+    sa.Column("retried", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("resource_group", sa.Text),  # JobSpec.resource_group, for the waiting-job lookup
+    # one current job per name; retried attempts keep theirs
+    sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age
     sa.Index("ix_jobs_project_id_status", "project_id", "status"),
     sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
     sa.Index("ix_jobs_status_queued_at", "status", "queued_at"),
+    # the scheduler's work lists: due delayed jobs, and jobs waiting for a resource group
+    sa.Index("ix_jobs_scheduled_at", "scheduled_at", postgresql_where=sa.text("status = 'scheduled'")),
+    sa.Index(
+        "ix_jobs_waiting_for_resource",
+        "project_id",
+        "resource_group",
+        "id",
+        postgresql_where=sa.text("status = 'waiting_for_resource'"),
+    ),
     # the archiver's work list: finished jobs whose log is still live (a handful, however many jobs)
     sa.Index(
         "ix_jobs_unarchived",
@@ -157,6 +175,17 @@ pending_jobs = sa.Table(
     sa.Index("ix_pending_jobs_project_id_job_id", "project_id", "job_id"),
     # claims walk (tags, protected, project) groups: cost follows the number of groups, not of jobs
     sa.Index("ix_pending_jobs_tags_protected_project_id_job_id", "tags", "protected", "project_id", "job_id"),
+)
+
+# resource_group: at most one job of a group holds it at a time, per project. The row is the lock
+# that serialises handing the group over; it is free when holder_job_id is NULL or that job ended.
+resource_groups = sa.Table(
+    "resource_groups",
+    metadata,
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("holder_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL")),
+    _created_at(),
 )
 
 trace_chunks = sa.Table(

@@ -12,34 +12,52 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
-from conveyor.server.db import queries
+from conveyor.server.db import queries, transaction
 from conveyor.server.errors import NotFound
 from conveyor.server.queue.progress import advance
 
-NOT_STARTED = {JobStatus.CREATED, JobStatus.PENDING, JobStatus.MANUAL}
+# not handed to a runner yet: canceled at once (a scheduled job is unscheduled)
+NOT_STARTED = {
+    JobStatus.CREATED,
+    JobStatus.WAITING_FOR_RESOURCE,
+    JobStatus.PENDING,
+    JobStatus.MANUAL,
+    JobStatus.SCHEDULED,
+}
 
 
 class Cancellation:
+    """Locks the pipeline, then its jobs (the project's lock order), in one short transaction."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def cancel_job(self, job_id: int) -> str:
         """Cancel one job; returns its status afterwards (finished jobs are left as they are)."""
-        async with self._engine.begin() as conn:
-            job = await queries.jobs.lock(conn, job_id)
+
+        async def work(conn: AsyncConnection) -> str:
+            job = await queries.jobs.get(conn, job_id)
             if job is None:
                 raise NotFound("404 Job Not Found")
-            status = await _cancel_locked(conn, job)
+            await queries.pipelines.lock(conn, job["pipeline_id"])
+            status = await _cancel_locked(conn, await queries.jobs.lock(conn, job_id))
             await advance(conn, job["pipeline_id"])
-        return status
+            return status
+
+        return await transaction(self._engine, work)
 
     async def cancel_pipeline(self, pipeline_id: int) -> None:
-        async with self._engine.begin() as conn:
-            for job in await queries.jobs.for_pipeline(conn, pipeline_id):
-                locked = await queries.jobs.lock(conn, job["id"])
-                if locked is not None:
-                    await _cancel_locked(conn, locked)
-            await advance(conn, pipeline_id)
+        await transaction(self._engine, lambda conn: cancel_pipeline_locked(conn, pipeline_id))
+
+
+async def cancel_pipeline_locked(conn: AsyncConnection, pipeline_id: int) -> None:
+    """Cancel every unfinished job of the pipeline, in the caller's transaction."""
+    if await queries.pipelines.lock(conn, pipeline_id) is None:
+        return
+    unfinished = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline_id) if not JobStatus(j["status"]).is_complete]
+    for job in await queries.jobs.lock_many(conn, unfinished):
+        await _cancel_locked(conn, job)
+    await advance(conn, pipeline_id)
 
 
 async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001

@@ -20,6 +20,7 @@ from conveyor.protocol import JobStatus, UpdateJobRequest
 from conveyor.server import auth
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Forbidden, NotFound
+from conveyor.server.queue import retry
 from conveyor.server.queue.progress import advance
 
 log = structlog.get_logger(__name__)
@@ -114,6 +115,7 @@ class JobUpdates:
         checksum: str | None = None,
     ) -> UpdateOutcome:
         async with self._engine.begin() as conn:
+            await queries.pipelines.lock(conn, job["pipeline_id"])  # lock order: pipeline, then its jobs
             locked = await queries.jobs.lock(conn, job["id"])
             if locked is None or not JobStatus(locked["status"]).is_active:
                 raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=locked["status"] if locked else None)
@@ -122,6 +124,7 @@ class JobUpdates:
             await queries.jobs.finish(
                 conn, job["id"], str(status), failure_reason=failure_reason, exit_code=exit_code, trace_checksum=checksum
             )
+            retried_by = await retry.after_failure(conn, job["id"]) if status == JobStatus.FAILED else None
             enqueued = await advance(conn, job["pipeline_id"])
-        log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
+        log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason, retried_by=retried_by)
         return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor import ciconfig, pipeline
+from conveyor.protocol import JobSpec
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, NotFound
+from conveyor.server.queue import interrupt
 from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitSources
 
@@ -23,6 +26,7 @@ class CreatedPipeline:
     sha: str
     ref: str
     enqueued: list[queries.jobs.Queued]
+    auto_canceled: list[int] = field(default_factory=list)  # older pipelines this one made redundant
 
 
 class Pipelines:
@@ -46,13 +50,26 @@ class Pipelines:
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
         specs = pipeline.build(ciconfig.load(text, filename=CONFIG_PATH))
+        return await self.store(project, ref, sha, specs, variables)
+
+    async def store(
+        self,
+        project: RowMapping,
+        ref: str,
+        sha: str,
+        specs: Sequence[JobSpec],
+        variables: dict[str, str] | None = None,
+    ) -> CreatedPipeline:
+        """Store an expanded pipeline, start it, and auto-cancel the older pipelines of ``ref`` it
+        makes redundant (``interruptible``, after the new one is committed, as GitLab does)."""
         dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
             pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             enqueued = await advance(conn, pipeline_id)
-        return CreatedPipeline(id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued)
+        canceled = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
+        return CreatedPipeline(id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued, auto_canceled=canceled)
 
     async def get(self, project_id: int, pipeline_id: int) -> RowMapping:
         async with self._engine.connect() as conn:
@@ -61,9 +78,9 @@ class Pipelines:
             raise NotFound("404 Pipeline Not Found")
         return row
 
-    async def jobs(self, pipeline_id: int) -> list[RowMapping]:
+    async def jobs(self, pipeline_id: int, *, include_retried: bool = False) -> list[RowMapping]:
         async with self._engine.connect() as conn:
-            return await queries.jobs.for_pipeline(conn, pipeline_id)
+            return await queries.jobs.for_pipeline(conn, pipeline_id, include_retried=include_retried)
 
     async def job(self, project_id: int, job_id: int) -> RowMapping:
         async with self._engine.connect() as conn:

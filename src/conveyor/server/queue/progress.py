@@ -1,41 +1,50 @@
-"""Advance one pipeline: enqueue the jobs whose turn has come, skip the ones that never will."""
+"""Advance one pipeline: enqueue the jobs whose turn has come, skip the ones that never will.
+
+Locks, in this order and no other, so that concurrent transactions never wait on each other in a
+cycle: the pipeline row first (``advance`` takes it; callers that lock one of its jobs take the
+pipeline first), then its job rows. Anything else ``advance`` touches on the way (a resource
+group, another pipeline that gets the group) is locked with ``SKIP LOCKED`` and left to the
+scheduler's next pass when busy, so it never waits while holding a pipeline.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor import pipeline
-from conveyor.protocol import JobStatus, When
+from conveyor.protocol import JobStatus
 from conveyor.server.db import queries
+from conveyor.server.queue import resources, states
 
 
 async def advance(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
     """Apply ``pipeline.progress`` under the pipeline's row lock; returns the jobs enqueued.
 
     Runs inside the caller's transaction. The row lock serialises concurrent job completions of
-    the same pipeline, so each sees the other's result.
+    the same pipeline, so each sees the other's result. A job whose turn has come but that has a
+    ``resource_group`` waits for it (``waiting_for_resource``) and is handed the group here when it
+    is free; the pipeline's status is recomputed after all of that.
     """
     row = await queries.pipelines.lock(conn, pipeline_id)
     if row is None:
         return []
     jobs = await queries.jobs.for_pipeline(conn, pipeline_id)
-    states = [
-        pipeline.JobState(
-            name=job["name"],
-            stage_idx=job["stage_idx"],
-            needs=job["spec"].get("needs"),
-            when=When(job["spec"].get("when", "on_success")),
-            allow_failure=bool(job["spec"].get("allow_failure")),
-            status=JobStatus(job["status"]),
-        )
-        for job in jobs
-    ]
-    progress = pipeline.progress(states)
-    ids = {job["name"]: job["id"] for job in jobs}
-    enqueued = await queries.jobs.enqueue(conn, (ids[name] for name in progress.enqueue))
-    await queries.jobs.set_status(conn, (ids[name] for name in progress.skip), JobStatus.SKIPPED)
+    progress = pipeline.progress([states.job_state(job) for job in jobs])
+    by_name = {job["name"]: job for job in jobs}
+    grouped = [name for name in progress.enqueue if by_name[name]["resource_group"]]
+    plain = [by_name[name]["id"] for name in progress.enqueue if name not in grouped]
+    enqueued = await queries.jobs.enqueue(conn, plain)
+    await queries.jobs.set_status(conn, (by_name[name]["id"] for name in grouped), JobStatus.WAITING_FOR_RESOURCE)
+    await queries.jobs.set_status(conn, (by_name[name]["id"] for name in progress.skip), JobStatus.SKIPPED)
     # manual jobs become playable when their turn comes, not at creation (GitLab)
-    await queries.jobs.set_status(conn, (ids[name] for name in progress.manual), JobStatus.MANUAL)
-    if progress.status != row["status"]:
-        await queries.pipelines.set_status(conn, pipeline_id, str(progress.status))
+    await queries.jobs.set_status(conn, (by_name[name]["id"] for name in progress.manual), JobStatus.MANUAL)
+    await queries.jobs.schedule(conn, (by_name[name]["id"] for name in progress.schedule))
+    status = progress.status
+    groups = sorted({job["resource_group"] for job in jobs if job["resource_group"]})
+    if groups:
+        for key in groups:
+            enqueued += await resources.hand_over(conn, row["project_id"], key, held=pipeline_id)
+        status = states.status_of(await queries.jobs.for_pipeline(conn, pipeline_id))
+    if status != row["status"]:
+        await queries.pipelines.set_status(conn, pipeline_id, str(status))
     return enqueued

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import FailureReason, JobStatus
 from conveyor.server.db import queries
 from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue import retry
 from conveyor.server.queue.progress import advance
 
 log = structlog.get_logger(__name__)
@@ -85,6 +86,7 @@ class Sweeper:
                 status, reason = _ending(job["status"])
                 await queries.jobs.dequeue(conn, job["id"])
                 await queries.jobs.finish(conn, job["id"], status, failure_reason=reason)
+                await retry.after_failure(conn, job["id"])  # retry: when: stuck_or_timeout_failure...
                 pipelines.add(job["pipeline_id"])
                 log.warning("job_ended_by_sweep", job_id=job["id"], was=job["status"], reason=reason)
                 ended += 1

@@ -4,6 +4,15 @@ Callers own the transaction (``async with engine.begin()``) and keep it short: n
 and no waiting inside it.
 """
 
-from conveyor.server.db.queries import artifacts, jobs, pipelines, projects, runners, tokens, traces
+from conveyor.server.db.queries import (
+    artifacts,
+    jobs,
+    pipelines,
+    projects,
+    resource_groups,
+    runners,
+    tokens,
+    traces,
+)
 
-__all__ = ["artifacts", "jobs", "pipelines", "projects", "runners", "tokens", "traces"]
+__all__ = ["artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +35,7 @@ async def insert_many(
             "spec": spec,
             "tags": list(spec.get("tags") or []),
             "protected": protected,
+            "resource_group": spec.get("resource_group"),
         }
         for spec in specs
     ]
@@ -50,8 +52,12 @@ async def lock(conn: AsyncConnection, job_id: int) -> RowMapping | None:
     return (await conn.execute(stmt)).mappings().first()
 
 
-async def for_pipeline(conn: AsyncConnection, pipeline_id: int) -> list[RowMapping]:
-    stmt = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id).order_by(jobs.c.stage_idx, jobs.c.id)
+async def for_pipeline(conn: AsyncConnection, pipeline_id: int, *, include_retried: bool = False) -> list[RowMapping]:
+    """The pipeline's jobs in stage order; only the latest attempt of each unless ``include_retried``."""
+    stmt = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id)
+    if not include_retried:
+        stmt = stmt.where(sa.not_(jobs.c.retried))
+    stmt = stmt.order_by(jobs.c.stage_idx, jobs.c.id)
     return list((await conn.execute(stmt)).mappings())
 
 
@@ -203,3 +209,83 @@ async def cancels_gracefully(conn: AsyncConnection, job: RowMapping) -> bool:
     if features is None and job["runner_id"] is not None:
         features = (await conn.execute(sa.select(runners.c.features).where(runners.c.id == job["runner_id"]))).scalar()
     return bool((features or {}).get("cancel_gracefully"))
+
+
+# --- state transitions beyond the claim (pipeline states) ----------------------------------------
+
+
+async def enqueue_from(conn: AsyncConnection, job_ids: Iterable[int], statuses: Sequence[str]) -> list[Queued]:
+    """``statuses`` -> pending, and into the pending queue: a manual job played, a scheduled job
+    due, a job that got its resource group. Jobs in another status are left alone."""
+    ids = list(job_ids)
+    if not ids:
+        return []
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id.in_(ids), jobs.c.status.in_(list(statuses)))
+        .values(status="pending", queued_at=sa.func.now(), updated_at=sa.func.now())
+        .returning(jobs.c.id, jobs.c.project_id, jobs.c.tags, jobs.c.protected)
+    )
+    rows = list(await conn.execute(stmt))
+    if not rows:
+        return []
+    values = [{"job_id": r.id, "project_id": r.project_id, "tags": r.tags, "protected": r.protected} for r in rows]
+    await conn.execute(pg_insert(pending_jobs).values(values).on_conflict_do_nothing(index_elements=["job_id"]))
+    return [Queued(r.id, tuple(r.tags), r.protected) for r in rows]
+
+
+async def schedule(conn: AsyncConnection, job_ids: Iterable[int]) -> None:
+    """created -> scheduled, due ``spec.start_in`` seconds from now (``when: delayed``)."""
+    ids = list(job_ids)
+    if ids:
+        due = sa.text("now() + make_interval(secs => coalesce((jobs.spec->>'start_in')::float8, 0))")
+        stmt = (
+            jobs.update()
+            .where(jobs.c.id.in_(ids), jobs.c.status == "created")
+            .values(status="scheduled", scheduled_at=due, updated_at=sa.func.now())
+        )
+        await conn.execute(stmt)
+
+
+async def due_pipelines(conn: AsyncConnection, limit: int = 100) -> list[int]:
+    """Pipelines with a scheduled job whose time has come (ix_jobs_scheduled_at)."""
+    stmt = (
+        sa.select(jobs.c.pipeline_id)
+        .where(jobs.c.status == "scheduled", jobs.c.scheduled_at <= sa.func.now())
+        .group_by(jobs.c.pipeline_id)
+        .order_by(sa.func.min(jobs.c.scheduled_at))
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def due_in_pipeline(conn: AsyncConnection, pipeline_id: int) -> list[RowMapping]:
+    stmt = sa.select(jobs.c.id, jobs.c.status, jobs.c.scheduled_at, jobs.c.resource_group).where(
+        jobs.c.pipeline_id == pipeline_id, jobs.c.status == "scheduled", jobs.c.scheduled_at <= sa.func.now()
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def retry_count(conn: AsyncConnection, pipeline_id: int, name: str) -> int:
+    """How many attempts of the job ``name`` were already replaced by a retry."""
+    stmt = sa.select(sa.func.count()).where(jobs.c.pipeline_id == pipeline_id, jobs.c.name == name, jobs.c.retried)
+    return (await conn.execute(stmt)).scalar_one()
+
+
+async def clone_for_retry(conn: AsyncConnection, job_id: int) -> int:
+    """Mark the job ``retried`` and insert its next attempt (same name, spec, stage; ``created``).
+    Returns the new job's id."""
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(retried=True, updated_at=sa.func.now()))
+    copied = ["pipeline_id", "project_id", "name", "stage", "stage_idx", "spec", "tags", "protected", "resource_group"]
+    source = sa.select(*(jobs.c[name] for name in copied), sa.literal("created")).where(jobs.c.id == job_id)
+    stmt = jobs.insert().from_select([*copied, "status"], source).returning(jobs.c.id)
+    return (await conn.execute(stmt)).scalar_one()
+
+
+async def lock_many(conn: AsyncConnection, job_ids: Iterable[int]) -> list[RowMapping]:
+    """Row-lock jobs in id order (one statement, so concurrent callers never cross)."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return []
+    stmt = sa.select(jobs).where(jobs.c.id.in_(ids)).order_by(jobs.c.id).with_for_update()
+    return list((await conn.execute(stmt)).mappings())

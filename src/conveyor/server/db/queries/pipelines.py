@@ -50,3 +50,31 @@ async def list_for_project(conn: AsyncConnection, project_id: int, limit: int = 
         .limit(limit)
     )
     return list((await conn.execute(stmt)).mappings())
+
+
+CANCELABLE = ("created", "waiting_for_resource", "pending", "running", "scheduled")  # GitLab's
+
+
+async def cancelable_on_ref(conn: AsyncConnection, project_id: int, ref: str, before_id: int) -> list[RowMapping]:
+    """Older pipelines of the same ref that are still cancelable, oldest first (ix_pipelines_project_id_ref_id)."""
+    stmt = (
+        sa.select(pipelines)
+        .where(
+            pipelines.c.project_id == project_id,
+            pipelines.c.ref == ref,
+            pipelines.c.id < before_id,
+            pipelines.c.status.in_(CANCELABLE),
+        )
+        .order_by(pipelines.c.id)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def lock_unless_busy(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
+    """Row-lock the pipeline unless another transaction holds it (then None): never waits."""
+    stmt = sa.select(pipelines).where(pipelines.c.id == pipeline_id).with_for_update(skip_locked=True)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def mark_auto_canceled(conn: AsyncConnection, pipeline_id: int, by_pipeline_id: int) -> None:
+    await conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id).values(auto_canceled_by_id=by_pipeline_id))

@@ -1,0 +1,60 @@
+"""Auto-cancel redundant pipelines when a newer one starts on the same ref (``interruptible``).
+
+GitLab's ``Ci::PipelineCreation::CancelRedundantPipelinesService`` with the default
+``workflow:auto_cancel:on_new_commit: conservative``: every older pipeline of the ref that is still
+cancelable (created, waiting_for_resource, pending, running, scheduled) and was built for another
+commit is canceled whole, unless one of its jobs has started (running, canceling, success,
+failed) without being ``interruptible``. Jobs that have not started count as interruptible.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from conveyor.protocol import JobStatus
+from conveyor.server.db import queries, transaction
+from conveyor.server.queue.cancel import cancel_pipeline_locked
+
+log = structlog.get_logger(__name__)
+
+STARTED = frozenset({JobStatus.RUNNING, JobStatus.CANCELING, JobStatus.SUCCESS, JobStatus.FAILED})
+
+
+async def cancel_redundant(engine: AsyncEngine, project_id: int, ref: str, sha: str, pipeline_id: int) -> list[int]:
+    """Cancel the older pipelines of ``ref`` that ``pipeline_id`` makes redundant; returns their ids.
+
+    One short transaction per older pipeline, each locking that pipeline before its jobs.
+    """
+    async with engine.connect() as conn:
+        older = await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id)
+    canceled = []
+    for row in older:
+        if row["sha"] == sha:  # a rerun of the same commit is not redundant
+            continue
+
+        async def work(conn: AsyncConnection, old: int = row["id"]) -> bool:
+            return await _cancel_if_interruptible(conn, old, pipeline_id)
+
+        if await transaction(engine, work):
+            canceled.append(row["id"])
+            log.info("pipeline_auto_canceled", pipeline_id=row["id"], canceled_by=pipeline_id, ref=ref)
+    return canceled
+
+
+def interruptible(jobs) -> bool:  # noqa: ANN001
+    """Conservative auto-cancel: no started job is non-interruptible."""
+    return not any(
+        JobStatus(job["status"]) in STARTED and not job["spec"].get("interruptible") for job in jobs
+    )
+
+
+async def _cancel_if_interruptible(conn: AsyncConnection, pipeline_id: int, by: int) -> bool:
+    row = await queries.pipelines.lock(conn, pipeline_id)
+    if row is None or row["status"] not in queries.pipelines.CANCELABLE:
+        return False
+    if not interruptible(await queries.jobs.for_pipeline(conn, pipeline_id)):
+        return False
+    await cancel_pipeline_locked(conn, pipeline_id)
+    await queries.pipelines.mark_auto_canceled(conn, pipeline_id, by)
+    return True

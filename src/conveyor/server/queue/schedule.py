@@ -1,0 +1,70 @@
+"""The scheduler: start delayed jobs when their time comes, and hand over free resource groups.
+
+GitLab runs ``Ci::BuildScheduleWorker`` at each job's ``scheduled_at`` and
+``AssignResourceFromResourceGroupWorker`` when a group frees up; here one background task per
+server does both every ``interval`` seconds, in short transactions: each due pipeline is locked
+with ``FOR UPDATE SKIP LOCKED`` (another server process is already on it: skip it this pass), its
+due jobs become pending (or wait for their resource group), and ``advance`` recomputes it. Runners
+are woken through the queue notifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.protocol import JobStatus
+from conveyor.server.db import queries
+from conveyor.server.queue import resources, states
+from conveyor.server.queue.notify import QueueNotifier
+from conveyor.server.queue.progress import advance
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    started: int = 0  # delayed jobs whose time came
+    handed_over: int = 0  # jobs that got their resource group
+
+
+class Scheduler:
+    def __init__(self, engine: AsyncEngine, notifier: QueueNotifier, *, interval: float) -> None:
+        self._engine = engine
+        self._notifier = notifier
+        self._interval = interval
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler_pass_failed")
+            await asyncio.sleep(self._interval)
+
+    async def tick(self) -> ScheduleResult:
+        """One pass; safe to run from any number of server processes at once."""
+        started = await self._start_due()
+        handed = await resources.pass_over(self._engine)
+        if started or handed:
+            await self._notifier.tick([*started, *handed])
+        return ScheduleResult(len(started), len(handed))
+
+    async def _start_due(self) -> list[queries.jobs.Queued]:
+        async with self._engine.connect() as conn:
+            pipeline_ids = await queries.jobs.due_pipelines(conn)
+        enqueued: list[queries.jobs.Queued] = []
+        for pipeline_id in pipeline_ids:
+            async with self._engine.begin() as conn:
+                if await queries.pipelines.lock_unless_busy(conn, pipeline_id) is None:
+                    continue
+                due = await queries.jobs.due_in_pipeline(conn, pipeline_id)
+                enqueued += await states.start_now(conn, due, [JobStatus.SCHEDULED])
+                enqueued += await advance(conn, pipeline_id)
+            log.info("delayed_jobs_started", pipeline_id=pipeline_id, job_ids=[job["id"] for job in due])
+        return enqueued
