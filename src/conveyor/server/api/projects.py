@@ -14,7 +14,7 @@ from sqlalchemy.engine import RowMapping
 from conveyor.protocol import headers
 from conveyor.server.api.deps import require_admin, services
 from conveyor.server.errors import RangeMismatch
-from conveyor.server.queue.states import allowed_to_fail
+from conveyor.server.queue.states import allowed_to_fail, when_of
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
 _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
@@ -180,7 +180,7 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "stage": row["stage"],
         "status": row["status"],
         "allow_failure": allowed_to_fail(row),
-        "when": row["spec"].get("when", "on_success"),
+        "when": str(when_of(row["spec"])),
         "retried": row["retried"],
         "scheduled_at": _iso(row["scheduled_at"]),
         "resource_group": row["resource_group"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from conveyor.protocol import JobStatus, When
+from conveyor.protocol import JobStatus
 from conveyor.server.db import queries, transaction
 from conveyor.server.errors import BadRequest, Forbidden, NotFound
 from conveyor.server.queue import retry, states
@@ -83,4 +83,4 @@ async def _retry(conn: AsyncConnection, job: RowMapping) -> ActionResult:
 
 
 def _action(job: RowMapping) -> bool:
-    return When(job["spec"].get("when", "on_success")) in (When.MANUAL, When.DELAYED)
+    return states.when_of(job["spec"]) in retry.ACTIONS

@@ -31,7 +31,7 @@ async def retry_locked(conn: AsyncConnection, job: RowMapping) -> tuple[int, lis
     new_id = await queries.jobs.clone_for_retry(conn, job["id"])
     await reset_skipped(conn, job["pipeline_id"], job["name"])
     enqueued: list[queries.jobs.Queued] = []
-    if When(job["spec"].get("when", "on_success")) in ACTIONS:
+    if states.when_of(job["spec"]) in ACTIONS:
         new = await queries.jobs.get(conn, new_id)
         enqueued = await states.start_now(conn, [new], [JobStatus.CREATED])
     return new_id, enqueued

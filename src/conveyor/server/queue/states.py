@@ -18,10 +18,19 @@ def job_state(job: RowMapping) -> pipeline.JobState:
         name=job["name"],
         stage_idx=job["stage_idx"],
         needs=spec.get("needs"),
-        when=When(spec.get("when", "on_success")),
+        when=when_of(spec),
         allow_failure=allowed_to_fail(job),
         status=JobStatus(job["status"]),
     )
+
+
+def when_of(spec: dict) -> When:
+    """The job's ``when``; a job with ``start_in`` is delayed even if its spec says on_success
+    (the YAML loader may store ``when: delayed`` as an on_success job with a timer)."""
+    when = When(spec.get("when", "on_success"))
+    if when is When.ON_SUCCESS and spec.get("start_in") is not None:
+        return When.DELAYED
+    return when
 
 
 def allowed_to_fail(job: RowMapping) -> bool:

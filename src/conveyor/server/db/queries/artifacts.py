@@ -97,7 +97,7 @@ async def for_dependencies(
     stmt = (
         sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size)
         .join(artifacts, artifacts.c.job_id == jobs.c.id)
-        .where(jobs.c.pipeline_id == pipeline_id, earlier, artifacts.c.file_type == "archive", _live)
+        .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), earlier, artifacts.c.file_type == "archive", _live)
         .order_by(jobs.c.stage_idx, jobs.c.id)
     )
     return list((await conn.execute(stmt)).mappings())
