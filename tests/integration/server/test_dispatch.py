@@ -276,3 +276,25 @@ async def test_a_new_job_wakes_only_runners_that_may_take_it(live_server, tmp_pa
     await live_server.services.notifier.close()
     assert {(await task).status_code for task in held_idle} == {204}
     await admin.aclose()
+
+
+async def test_a_runner_echoing_a_version_followed_only_by_jobs_it_cannot_take_is_not_sent_to_the_database(
+    live_server, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Versions move with every new job anywhere; a claim is spent only when a job this runner
+    may take became pending since the version it echoes (7 wasted claims per request before)."""
+    admin, _, project = await _setup(live_server, tmp_path, "gpu:\n  tags: [gpu]\n  script: [echo gpu]\n")
+    untagged = await _runner(live_server, admin)
+    seen = await _version(live_server, untagged)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")  # a gpu job: the version moves
+    await asyncio.sleep(0.3)  # the tick reaches the subscriber
+    claims: list[str] = []
+    live_server.services.observer.add_listener(
+        lambda statement, _p: claims.append(statement) if "USING candidate" in statement else None
+    )
+    held = asyncio.create_task(_request(live_server, untagged, seen))
+    await asyncio.sleep(0.5)
+    assert not held.done() and claims == []  # held without a claim: nothing it may take is new
+    await live_server.services.notifier.close()
+    assert (await held).status_code == 204
+    await admin.aclose()

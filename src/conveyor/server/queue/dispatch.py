@@ -3,11 +3,12 @@
 One request (``request_job``), step by step:
 1. Read the queue version *before* claiming, so a job enqueued during the claim changes the
    version the runner takes away and is not missed.
-2. A paused runner gets 204 at once. A runner echoing the current version has seen every change
-   since its last empty answer: skip the claim (no database query).
+2. A paused runner gets 204 at once. A runner echoing a version after which no job it may take
+   became pending (``QueueNotifier.missed``) has seen every change that matters to it since its
+   last empty answer: skip the claim (no database query).
 3. Otherwise claim: one short transaction, ``FOR UPDATE SKIP LOCKED`` per project in fair order.
-4. Nothing to take: hold the request up to ``long_poll_timeout`` seconds; when the version moves
-   (a job became pending anywhere), claim again at once and answer 201 in the same request,
+4. Nothing to take: hold the request up to ``long_poll_timeout`` seconds; when a job this runner
+   may take becomes pending (anywhere, or already between the claim and the wait), claim again at once and answer 201 in the same request,
    rather than answering 204 and waiting for the runner's next poll as GitLab's Workhorse does.
 """
 
@@ -66,16 +67,17 @@ class Dispatcher:
         version = await self._notifier.version()
         if runner.paused:
             return DispatchResult(None, version)
-        if last_update != version:
+        appetite = Appetite(frozenset(runner.tag_list), runner.run_untagged, runner.access_level == "ref_protected")
+        mark = self._notifier.mark()
+        if self._notifier.missed(last_update, appetite):
             job = await self._claim(runner)
             if job is not None:
                 return DispatchResult(job, version)
-        appetite = Appetite(frozenset(runner.tag_list), runner.run_untagged, runner.access_level == "ref_protected")
         while (remaining := deadline - time.monotonic()) > 0:
-            changed = await self._notifier.wait_for_change(version, remaining, appetite)
+            changed = await self._notifier.wait_for_change(mark, remaining, appetite)
             if changed is None:
                 break
-            version = changed
+            version, mark = changed, self._notifier.mark()
             job = await self._claim(runner)
             if job is not None:
                 return DispatchResult(job, version)

@@ -1,0 +1,75 @@
+"""QueueNotifier on a real Redis: which echoed versions and marks count as "something to claim"."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from conveyor.server.db.queries.jobs import Queued
+from conveyor.server.queue.notify import Appetite, QueueNotifier
+
+pytestmark = pytest.mark.integration
+
+UNTAGGED = Appetite(frozenset(), run_untagged=True, protected_only=False)
+
+
+@pytest.fixture
+async def notifier(redis_url: str):  # noqa: ANN201
+    redis = Redis.from_url(redis_url)
+    await redis.flushdb()
+    yield QueueNotifier(redis)
+    await redis.aclose()
+
+
+def _job(job_id: int, *tags: str) -> Queued:
+    return Queued(job_id, list(tags), False)
+
+
+async def test_an_unknown_or_missing_version_means_look_at_the_queue(notifier: QueueNotifier) -> None:
+    assert notifier.missed(None, UNTAGGED)
+    assert notifier.missed("never-seen", UNTAGGED)
+
+
+async def test_only_later_jobs_the_runner_may_take_count(notifier: QueueNotifier) -> None:
+    await notifier.tick([_job(1)])
+    seen = await notifier.version()
+    assert not notifier.missed(seen, UNTAGGED)  # current
+    await notifier.tick([_job(2, "gpu")])
+    assert not notifier.missed(seen, UNTAGGED)  # only a job it may not take
+    assert notifier.missed(seen, Appetite(frozenset({"gpu"}), run_untagged=False, protected_only=False))
+    await notifier.tick([_job(3)])
+    assert notifier.missed(seen, UNTAGGED)
+
+
+async def test_a_tick_without_details_counts_for_everyone(notifier: QueueNotifier) -> None:
+    await notifier.tick([_job(1)])
+    seen = await notifier.version()
+    await notifier.tick(None)  # e.g. a cancel
+    assert notifier.missed(seen, Appetite(frozenset({"x"}), run_untagged=False, protected_only=False))
+
+
+async def test_a_job_queued_between_a_claim_and_the_wait_returns_the_wait_at_once(notifier: QueueNotifier) -> None:
+    mark = notifier.mark()
+    await notifier.tick([_job(1)])  # while the claim ran
+    assert await asyncio.wait_for(notifier.wait_for_change(mark, 5.0, UNTAGGED), 1.0) == await notifier.version()
+
+
+async def test_a_wait_ignores_jobs_it_may_not_take_and_wakes_for_one_it_may(notifier: QueueNotifier) -> None:
+    mark = notifier.mark()
+    await notifier.tick([_job(1, "gpu")])
+    waiting = asyncio.create_task(notifier.wait_for_change(mark, 5.0, UNTAGGED))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await notifier.tick([_job(2)])
+    assert await asyncio.wait_for(waiting, 1.0) == await notifier.version()
+
+
+async def test_a_mark_older_than_the_history_counts_as_missed(notifier: QueueNotifier) -> None:
+    from conveyor.server.queue import notify
+
+    mark = notifier.mark()
+    for job_id in range(notify.HISTORY + 1):
+        await notifier.tick([_job(job_id, "gpu")])
+    assert await asyncio.wait_for(notifier.wait_for_change(mark, 5.0, UNTAGGED), 1.0) is not None
