@@ -70,6 +70,15 @@ class AdminClient:
     async def jobs(self, project: str, pipeline_id: int) -> list[dict[str, Any]]:
         return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}/jobs")
 
+    async def cancel_pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
+        return await self._json("POST", f"/projects/{project}/pipelines/{pipeline_id}/cancel")
+
+    async def play_job(self, project: str, job_id: int) -> dict[str, Any]:
+        return await self._json("POST", f"/projects/{project}/jobs/{job_id}/play")
+
+    async def retry_job(self, project: str, job_id: int) -> dict[str, Any]:
+        return await self._json("POST", f"/projects/{project}/jobs/{job_id}/retry")
+
     async def trace(self, project: str, job_id: int, start: int = 0) -> bytes:
         """The job log from byte ``start`` (b"" when nothing new)."""
         extra = {"Range": f"bytes={start}-"} if start else {}

@@ -19,6 +19,9 @@ _STATUS_STYLE = {
     "pending": "yellow",
     "created": "dim",
     "manual": "blue",
+    "scheduled": "blue",
+    "waiting_for_resource": "yellow",
+    "canceling": "magenta",
 }
 _PALETTE = ["cyan", "magenta", "yellow", "green", "blue", "bright_cyan", "bright_magenta"]
 

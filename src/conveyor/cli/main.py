@@ -82,6 +82,50 @@ def pipeline_create(
     _print(_call(url, token, lambda client: client.create_pipeline(project, ref)))
 
 
+@pipeline_app.command("cancel")
+def pipeline_cancel(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    pipeline: Annotated[int, typer.Argument(help="Pipeline id.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+) -> None:
+    """Cancel a pipeline: running jobs stop, the others never start."""
+    _print(_call(url, token, lambda client: client.cancel_pipeline(project, pipeline)))
+
+
+@pipeline_app.command("play")
+def pipeline_play(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    job: Annotated[int, typer.Argument(help="Job id of a manual or scheduled (delayed) job.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+) -> None:
+    """Run a manual job, or a delayed one now."""
+    _print(_call(url, token, lambda client: client.play_job(project, job)))
+
+
+@pipeline_app.command("retry")
+def pipeline_retry(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    job: Annotated[int, typer.Argument(help="Job id of a finished job.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+) -> None:
+    """Run a finished job again (a new attempt; the old one is kept as retried)."""
+    _print(_call(url, token, lambda client: client.retry_job(project, job)))
+
+
+@pipeline_app.command("jobs")
+def pipeline_jobs(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    pipeline: Annotated[int, typer.Argument(help="Pipeline id.")],
+    url: UrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = "",
+) -> None:
+    """List a pipeline's jobs with their statuses."""
+    _print(_call(url, token, lambda client: client.jobs(project, pipeline)))
+
+
 def _call(url: str, token: str, action):  # noqa: ANN001, ANN202
     if not token:
         err.print("[red]error:[/] an admin token is needed (--token or CONVEYOR_TOKEN)")
