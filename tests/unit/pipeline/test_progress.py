@@ -448,3 +448,64 @@ def test_unfinished_states_hold_the_next_stage(active: JobStatus, alone: JobStat
 def test_pipeline_status_of_one_stage(statuses: dict[str, JobStatus], expected: JobStatus) -> None:
     jobs = [job(name, 1, status) for name, status in statuses.items()]
     assert progress(jobs).status is expected
+
+
+# --- the whole table: one earlier job in every state x every when x stages or needs ---------------
+# An oracle written from GitLab's tables, not from progress.py: what the earlier job summarises to
+# (Gitlab::Ci::Status::Composite; None = not complete, the job waits), and which summaries let a
+# job run (Ci::ProcessBuildService#valid_statuses_for_build).
+
+WAIT = None
+# earlier job (status, allow_failure) -> (summary for a stage-based job, summary for a needs job)
+SUMMARY: dict[tuple[JobStatus, bool], tuple[JobStatus | None, JobStatus | None]] = {
+    (S.SUCCESS, False): (S.SUCCESS, S.SUCCESS),
+    (S.FAILED, False): (S.FAILED, S.FAILED),
+    (S.FAILED, True): (S.SUCCESS, S.SUCCESS),  # success_with_warnings
+    (S.CANCELED, False): (S.CANCELED, S.CANCELED),
+    (S.CANCELED, True): (S.SUCCESS, S.SUCCESS),
+    (S.SKIPPED, False): (S.SKIPPED, S.SKIPPED),
+    (S.MANUAL, True): (S.SKIPPED, S.SKIPPED),  # an optional manual job that was not played
+    (S.MANUAL, False): (WAIT, WAIT),  # a blocking one holds everything after it
+    (S.PENDING, False): (WAIT, WAIT),
+    (S.RUNNING, False): (WAIT, WAIT),
+    (S.CANCELING, False): (WAIT, WAIT),
+    (S.SCHEDULED, False): (WAIT, WAIT),
+    (S.WAITING_FOR_RESOURCE, False): (WAIT, WAIT),
+}
+RUNS_ON = {  # when -> (summaries that let it run with stages, with needs)
+    When.ON_SUCCESS: ({S.SUCCESS, S.SKIPPED}, {S.SUCCESS}),
+    When.MANUAL: ({S.SUCCESS, S.SKIPPED}, {S.SUCCESS}),
+    When.DELAYED: ({S.SUCCESS, S.SKIPPED}, {S.SUCCESS}),
+    When.ON_FAILURE: ({S.FAILED}, {S.FAILED}),
+    When.ALWAYS: ({S.SUCCESS, S.FAILED, S.SKIPPED}, {S.SUCCESS, S.FAILED, S.SKIPPED}),
+}
+RUNS_AS = {When.MANUAL: "manual", When.DELAYED: "schedule"}
+
+
+def _table() -> list[tuple[JobStatus, bool, When, bool, str]]:
+    rows = []
+    for (status, allow_failure), summaries in SUMMARY.items():
+        for when, runs_on in RUNS_ON.items():
+            for dag in (False, True):
+                summary = summaries[dag]
+                if summary is WAIT:
+                    outcome = "wait"
+                elif summary in runs_on[dag]:
+                    outcome = RUNS_AS.get(when, "enqueue")
+                else:
+                    outcome = "skip"
+                rows.append((status, allow_failure, when, dag, outcome))
+    return rows
+
+
+@pytest.mark.parametrize(("earlier", "allow_failure", "when", "dag", "outcome"), _table())
+def test_every_earlier_state_for_every_when(
+    earlier: JobStatus, allow_failure: bool, when: When, dag: bool, outcome: str
+) -> None:
+    jobs = [
+        job("before", 1, earlier, when=When.MANUAL if earlier is S.MANUAL else When.ON_SUCCESS, allow_failure=allow_failure),
+        job("this", 2, needs=["before"] if dag else None, when=when),
+    ]
+    result = progress(jobs)
+    decided = {"enqueue": result.enqueue, "skip": result.skip, "manual": result.manual, "schedule": result.schedule}
+    assert {key: names for key, names in decided.items() if names} == ({} if outcome == "wait" else {outcome: ["this"]})
