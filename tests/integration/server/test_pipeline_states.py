@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 import pytest
 
 from tests.integration.server.test_runner_api import _request, _setup
@@ -428,3 +429,40 @@ async def test_canceling_the_holder_frees_the_group(live_server, pipe_of, tmp_pa
     await second.create()
     await first.post(f"pipelines/{first.id}/cancel")
     await second.wait_for("deploy", "pending", timeout=5)
+
+
+async def test_a_job_whose_runner_died_is_retried_by_the_sweep(live_server, pipe_of, tmp_path: Path) -> None:  # noqa: ANN001
+    yaml = """
+infra:
+  retry: {max: 1, when: runner_system_failure}
+  script: [x]
+"""
+    pipe = await pipe_of(yaml)
+    job = await pipe.claim("infra")
+    async with httpx.AsyncClient(base_url=live_server.url) as client:  # the runner confirms, then goes silent
+        await client.put(f"/api/v4/jobs/{job['id']}", json={"token": job["token"], "state": "running"})
+    async with live_server.services.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE jobs SET updated_at = now() - interval '2 hours' WHERE id = :id"), {"id": job["id"]})
+    await live_server.services.sweeper.sweep()
+    attempts = await pipe.jobs(include_retried=True)
+    assert [(j["status"], j["failure_reason"], j["retried"]) for j in attempts] == [
+        ("failed", "runner_system_failure", True), ("pending", None, False),
+    ]
+    assert (await pipe.state())["status"] == "pending"
+
+
+@pytest.mark.parametrize("action", ["play", "retry"])
+async def test_play_and_retry_wake_a_held_job_request(live_server, pipe_of, tmp_path: Path, action: str) -> None:  # noqa: ANN001
+    pipe = await pipe_of("approve:\n  when: manual\n  script: [x]\n")
+    approve = (await pipe.jobs())["approve"]
+    if action == "retry":
+        await pipe.post(f"jobs/{approve['id']}/play")
+        await pipe.finish(await pipe.claim("approve"), "failed", exit_code=1)
+    idle = await _request(live_server, pipe.token)
+    assert idle.status_code == 204
+    held = asyncio.create_task(_request(live_server, pipe.token, idle.headers["X-GitLab-Last-Update"]))
+    await asyncio.sleep(0.3)
+    assert not held.done()
+    assert (await pipe.post(f"jobs/{approve['id']}/{action}")).status_code in (200, 201)
+    response = await held  # woken by the action's tick, within the 2 s hold
+    assert response.status_code == 201 and response.json()["job_info"]["name"] == "approve"

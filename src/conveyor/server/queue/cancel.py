@@ -50,14 +50,15 @@ class Cancellation:
         await transaction(self._engine, lambda conn: cancel_pipeline_locked(conn, pipeline_id))
 
 
-async def cancel_pipeline_locked(conn: AsyncConnection, pipeline_id: int) -> None:
-    """Cancel every unfinished job of the pipeline, in the caller's transaction."""
+async def cancel_pipeline_locked(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
+    """Cancel every unfinished job of the pipeline, in the caller's transaction; returns what that
+    enqueued (jobs of other pipelines that got a resource group the canceled jobs held)."""
     if await queries.pipelines.lock(conn, pipeline_id) is None:
-        return
+        return []
     unfinished = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline_id) if not JobStatus(j["status"]).is_complete]
     for job in await queries.jobs.lock_many(conn, unfinished):
         await _cancel_locked(conn, job)
-    await advance(conn, pipeline_id)
+    return await advance(conn, pipeline_id)
 
 
 async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001

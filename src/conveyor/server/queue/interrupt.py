@@ -9,6 +9,8 @@ failed) without being ``interruptible``. Jobs that have not started count as int
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,25 +23,33 @@ log = structlog.get_logger(__name__)
 STARTED = frozenset({JobStatus.RUNNING, JobStatus.CANCELING, JobStatus.SUCCESS, JobStatus.FAILED})
 
 
-async def cancel_redundant(engine: AsyncEngine, project_id: int, ref: str, sha: str, pipeline_id: int) -> list[int]:
-    """Cancel the older pipelines of ``ref`` that ``pipeline_id`` makes redundant; returns their ids.
+@dataclass(frozen=True)
+class Redundant:
+    canceled: list[int]  # the older pipelines canceled
+    enqueued: list[queries.jobs.Queued]  # jobs that got a resource group the canceled ones held
+
+
+async def cancel_redundant(engine: AsyncEngine, project_id: int, ref: str, sha: str, pipeline_id: int) -> Redundant:
+    """Cancel the older pipelines of ``ref`` that ``pipeline_id`` makes redundant.
 
     One short transaction per older pipeline, each locking that pipeline before its jobs.
     """
     async with engine.connect() as conn:
         older = await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id)
-    canceled = []
+    result = Redundant([], [])
     for row in older:
         if row["sha"] == sha:  # a rerun of the same commit is not redundant
             continue
 
-        async def work(conn: AsyncConnection, old: int = row["id"]) -> bool:
+        async def work(conn: AsyncConnection, old: int = row["id"]) -> list[queries.jobs.Queued] | None:
             return await _cancel_if_interruptible(conn, old, pipeline_id)
 
-        if await transaction(engine, work):
-            canceled.append(row["id"])
+        enqueued = await transaction(engine, work)
+        if enqueued is not None:
+            result.canceled.append(row["id"])
+            result.enqueued.extend(enqueued)
             log.info("pipeline_auto_canceled", pipeline_id=row["id"], canceled_by=pipeline_id, ref=ref)
-    return canceled
+    return result
 
 
 def interruptible(jobs) -> bool:  # noqa: ANN001
@@ -49,12 +59,13 @@ def interruptible(jobs) -> bool:  # noqa: ANN001
     )
 
 
-async def _cancel_if_interruptible(conn: AsyncConnection, pipeline_id: int, by: int) -> bool:
+async def _cancel_if_interruptible(conn: AsyncConnection, pipeline_id: int, by: int) -> list[queries.jobs.Queued] | None:
+    """What canceling enqueued, or None when the pipeline is not (or no longer) cancelable."""
     row = await queries.pipelines.lock(conn, pipeline_id)
     if row is None or row["status"] not in queries.pipelines.CANCELABLE:
-        return False
+        return None
     if not interruptible(await queries.jobs.for_pipeline(conn, pipeline_id)):
-        return False
-    await cancel_pipeline_locked(conn, pipeline_id)
+        return None
+    enqueued = await cancel_pipeline_locked(conn, pipeline_id)
     await queries.pipelines.mark_auto_canceled(conn, pipeline_id, by)
-    return True
+    return enqueued

@@ -124,7 +124,7 @@ class JobUpdates:
             await queries.jobs.finish(
                 conn, job["id"], str(status), failure_reason=failure_reason, exit_code=exit_code, trace_checksum=checksum
             )
-            retried_by = await retry.after_failure(conn, job["id"]) if status == JobStatus.FAILED else None
-            enqueued = await advance(conn, job["pipeline_id"])
-        log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason, retried_by=retried_by)
+            enqueued = await retry.after_failure(conn, job["id"]) if status == JobStatus.FAILED else []
+            enqueued += await advance(conn, job["pipeline_id"])
+        log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
         return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued))

@@ -68,8 +68,10 @@ class Pipelines:
             pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             enqueued = await advance(conn, pipeline_id)
-        canceled = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
-        return CreatedPipeline(id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued, auto_canceled=canceled)
+        redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
+        return CreatedPipeline(
+            id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, auto_canceled=redundant.canceled
+        )
 
     async def get(self, project_id: int, pipeline_id: int) -> RowMapping:
         async with self._engine.connect() as conn:

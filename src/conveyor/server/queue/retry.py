@@ -9,6 +9,7 @@ transaction.
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +17,8 @@ from conveyor import pipeline
 from conveyor.protocol import JobStatus, When
 from conveyor.server.db import queries
 from conveyor.server.queue import states
+
+log = structlog.get_logger(__name__)
 
 RETRYABLE = frozenset({JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELED})  # Ci::Build#retryable?
 ACTIONS = frozenset({When.MANUAL, When.DELAYED})  # retried, they run at once (enqueue_if_actionable)
@@ -45,15 +48,16 @@ async def reset_skipped(conn: AsyncConnection, pipeline_id: int, name: str) -> N
     await queries.jobs.set_status(conn, (ids[n] for n in reset), JobStatus.CREATED)
 
 
-async def after_failure(conn: AsyncConnection, job_id: int) -> int | None:
-    """Retry a job that has just failed if ``retry:`` allows it; the new job's id, or None.
+async def after_failure(conn: AsyncConnection, job_id: int) -> list[queries.jobs.Queued]:
+    """Retry a job that has just failed if ``retry:`` allows it; returns what that enqueued (a
+    manual job's new attempt starts at once; any other is left ``created`` for ``advance``).
 
     Called in the transaction that failed it, after the pipeline's lock, so the pipeline never
     shows the failure that is being retried.
     """
     job = await queries.jobs.get(conn, job_id)
     if job is None or job["retried"]:
-        return None
+        return []
     spec = job["spec"]
     retries = await queries.jobs.retry_count(conn, job["pipeline_id"], job["name"])
     if not pipeline.should_retry(
@@ -63,6 +67,7 @@ async def after_failure(conn: AsyncConnection, job_id: int) -> int | None:
         retry_when=spec.get("retry_when") or ["always"],
         retries=retries,
     ):
-        return None
-    new_id, _ = await retry_locked(conn, job)
-    return new_id
+        return []
+    new_id, enqueued = await retry_locked(conn, job)
+    log.info("job_retried", job_id=job_id, new_job_id=new_id, failure_reason=job["failure_reason"], attempt=retries + 2)
+    return enqueued

@@ -86,7 +86,7 @@ class Sweeper:
                 status, reason = _ending(job["status"])
                 await queries.jobs.dequeue(conn, job["id"])
                 await queries.jobs.finish(conn, job["id"], status, failure_reason=reason)
-                await retry.after_failure(conn, job["id"])  # retry: when: stuck_or_timeout_failure...
+                enqueued += await retry.after_failure(conn, job["id"])  # retry: when: stuck_or_timeout_failure...
                 pipelines.add(job["pipeline_id"])
                 log.warning("job_ended_by_sweep", job_id=job["id"], was=job["status"], reason=reason)
                 ended += 1
