@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import platform
 from collections.abc import Mapping
+from pathlib import Path
 
 import structlog
 
@@ -77,6 +78,7 @@ class JobRunner:
         self.project_dir = paths.project_dir(settings.builds_dir, job)
         self.tmp_dir = paths.tmp_dir(self.project_dir)
         self._trace: TraceSession | None = None
+        self._executor: Executor | None = None
 
     @property
     def settings(self) -> RunnerSettings:
@@ -176,11 +178,15 @@ class JobRunner:
         self._write(ansi.plain(f"Running with {info.NAME} {info.VERSION} ({info.REVISION})"))
         short = predefined.short_token(self._settings.token)
         self._write(ansi.plain(f"  on {self._settings.name} {short}, system ID: {self._settings.system_id}"))
-        context = ExecutorContext(self.job, self._settings.builds_dir, self.project_dir, self.tmp_dir, self._env)
+        context = ExecutorContext(
+            self.job, self._settings.builds_dir, self.project_dir, self.tmp_dir, self._env,
+            log=self._write, docker=self._settings.docker, keepalive=self._settings.keepalive,
+        )  # fmt: skip
         try:
             executor = self._executor_factory(context)
         except Exception as exc:  # a broken factory is an infrastructure fault
             return self._system_failure(exc)
+        self._executor = executor
         try:
             return await self._stages(executor, debug)
         except ExecutorError as exc:
@@ -207,7 +213,7 @@ class JobRunner:
             executor,
             "get_sources",
             "Getting source from Git repository",
-            git.get_sources_script(self.job, ctx),
+            git.get_sources_script(self.job, self._script_context("running", debug, "get_sources")),
             deadline - loop.time(),
             cancelable=True,
         )
@@ -219,7 +225,7 @@ class JobRunner:
             executor,
             "cleanup_file_variables",
             "Cleaning up project directory and file based variables",
-            bash.cleanup_script(ctx),
+            bash.cleanup_script(self._script_context("running", debug, "cleanup_file_variables")),
             CLEANUP_TIMEOUT,
             cancelable=False,
         )
@@ -286,11 +292,21 @@ class JobRunner:
     ) -> Verdict:
         return Verdict(reason, message=f" (system failure): {exc}")
 
-    def _variables(self, job_status: str) -> list[variables.JobVariable]:
-        return predefined.job_variables(self.job, self._settings, self.project_dir, job_status)
+    def _variables(self, job_status: str, stage: str = "") -> list[variables.JobVariable]:
+        project, _, builds = self._paths(stage)
+        return predefined.job_variables(self.job, self._settings, project, job_status, builds)
 
-    def _script_context(self, job_status: str, debug: bool) -> bash.ScriptContext:
-        return bash.ScriptContext(self.project_dir, self.tmp_dir, self._variables(job_status), debug_trace=debug)
+    def _paths(self, stage: str) -> tuple[Path, Path, Path]:
+        """Project, temporary and builds directories as the stage's scripts see them."""
+        executor = self._executor
+        paths = (self.project_dir, self.tmp_dir, self._settings.builds_dir)
+        if executor is None or stage in executor.host_stages:
+            return paths
+        return executor.job_path(paths[0]), executor.job_path(paths[1]), executor.job_path(paths[2])
+
+    def _script_context(self, job_status: str, debug: bool, stage: str = "step_script") -> bash.ScriptContext:
+        project, tmp, _ = self._paths(stage)
+        return bash.ScriptContext(project, tmp, self._variables(job_status, stage), debug_trace=debug)
 
     def _write(self, text: str | bytes) -> None:
         if self._trace is not None:

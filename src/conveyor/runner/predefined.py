@@ -20,11 +20,12 @@ def short_token(token: str) -> str:
 
 
 def job_variables(
-    job: JobPayload, settings: RunnerSettings, project_dir: Path, job_status: str
+    job: JobPayload, settings: RunnerSettings, project_dir: Path, job_status: str, builds_dir: Path | None = None
 ) -> list[JobVariable]:
     """All variables of ``job`` as its scripts see them.
 
     Args:
+        builds_dir: ``CI_BUILDS_DIR`` as the job sees it (default: the runner's).
         job_status: ``CI_JOB_STATUS``: ``running`` for the main stages; ``success``, ``failed``
             or ``canceled`` for after_script.
     """
@@ -39,7 +40,7 @@ def job_variables(
         JobVariable("CI_CONCURRENT_PROJECT_ID", "0"),
     ]
     overrides = [
-        JobVariable("CI_BUILDS_DIR", str(settings.builds_dir)),
+        JobVariable("CI_BUILDS_DIR", str(builds_dir or settings.builds_dir)),
         JobVariable("CI_PROJECT_DIR", str(project_dir)),
         JobVariable("CI_JOB_STATUS", job_status),
     ]

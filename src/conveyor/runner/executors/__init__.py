@@ -9,16 +9,18 @@ itself on import. Imports the standard library, structlog and ``conveyor.protoco
 from collections.abc import Mapping
 
 from conveyor.runner.executors.base import Executor, ExecutorContext, ExecutorFactory, ExitResult, Output
+from conveyor.runner.executors.docker import DockerExecutor
 from conveyor.runner.executors.fake import FakeExecutor
 from conveyor.runner.executors.shell import ShellExecutor
 
 
 def default_executors() -> Mapping[str, ExecutorFactory]:
     """The executors a production runner offers, by the name used in settings."""
-    return {ShellExecutor.name: ShellExecutor}
+    return {ShellExecutor.name: ShellExecutor, DockerExecutor.name: DockerExecutor}
 
 
 __all__ = [
+    "DockerExecutor",
     "Executor",
     "ExecutorContext",
     "ExecutorFactory",

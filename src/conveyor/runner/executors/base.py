@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.protocol.models import JobPayload
+from conveyor.runner.settings import DockerSettings
 
 Output = Callable[[bytes], None]
 """Receives the merged stdout/stderr bytes of a stage as they arrive; must not block."""
@@ -45,15 +47,24 @@ class ExecutorContext:
     project_dir: Path
     tmp_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)  # base environment for the job
+    log: Output | None = None  # runner messages for the job log (image pulls, services)
+    docker: DockerSettings | None = None
+    keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)
 
 
 class Executor(ABC):
     """Runs the stage scripts of one job."""
 
     name: str = ""
+    host_stages: frozenset[str] = frozenset()
+    """Stages run on the runner's host with host paths (e.g. ``get_sources`` for docker)."""
 
     def __init__(self, context: ExecutorContext) -> None:
         self.context = context
+
+    def job_path(self, host_path: Path) -> Path:
+        """Where ``host_path`` (the project or temporary directory) appears to the job's scripts."""
+        return host_path
 
     @abstractmethod
     async def prepare(self) -> None:

@@ -1,0 +1,103 @@
+"""The docker executor against a real engine (Podman's Docker API) and the fake coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from conveyor.runner import run
+from conveyor.runner.executors import default_executors
+from conveyor.runner.settings import DockerSettings, RunnerSettings
+from tests.integration.runner.fake_coordinator import Coordinator, eventually, job_payload
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def docker_settings(settings: RunnerSettings, podman) -> RunnerSettings:  # noqa: ANN001
+    docker = DockerSettings(host=podman.host, image=podman.image, pull_policy=("if-not-present",), stop_grace=2)
+    return dataclasses.replace(settings, executor="docker", docker=docker)
+
+
+def docker_job(job_id: int, script: list[str], **extra: object) -> dict:
+    payload = job_payload(job_id, script, **{k: v for k, v in extra.items() if k in ("after_script", "timeout",
+                                                                                      "variables")})  # fmt: skip
+    payload.update({k: v for k, v in extra.items() if k in ("image", "services")})
+    return payload
+
+
+async def test_script_runs_in_the_image_with_the_project_mounted(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    coordinator.add_job(docker_job(
+        5001,
+        ["echo in $(cat /etc/hostname | wc -c) chars", "pwd", "echo $CI_PROJECT_DIR", "echo made > out.txt",
+         "ls /bin/bash || echo no bash", "echo secret $SECRET", "sleep 2; echo after quiet"],
+        after_script=['echo "after: $CI_JOB_STATUS"'],
+        variables=[{"key": "SECRET", "value": "d0cker-s3cret", "public": False, "masked": True}],
+    ))  # fmt: skip
+    await run(docker_settings, max_jobs=1, executors=default_executors())
+
+    job = coordinator.job(5001)
+    text = coordinator.trace(5001).decode()
+    assert job.status == "success", text
+    assert "Using Docker executor with image localhost/conveyor-busybox:test" in text
+    assert "Using locally found image" in text
+    assert text.count("\n/builds/group/demo\n") == 2  # pwd and CI_PROJECT_DIR: the container's path
+    assert "no bash" in text and "secret [MASKED]" in text and "d0cker" not in text
+    assert "after quiet\n" in text and "after: success\n" in text
+    assert (docker_settings.builds_dir / "group" / "demo" / "out.txt").read_text() == "made\n"
+    assert podman.containers() == []  # every container removed after the job
+
+
+async def test_exit_code_timeout_and_pull_failure(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    coordinator.add_job(docker_job(5002, ["echo failing", "exit 7"]))
+    coordinator.add_job(docker_job(5003, ["echo started", "sleep 300"], timeout=2))
+    coordinator.add_job(docker_job(5004, ["true"], image={"name": "localhost/not-here:1", "pull_policy": ["never"]}))
+    coordinator.add_job(docker_job(5005, ["true"], image={"name": "localhost/not-here:1", "pull_policy": ["always"]}))
+    await run(dataclasses.replace(docker_settings, docker=dataclasses.replace(
+        docker_settings.docker, pull_policy=("if-not-present", "never"))), max_jobs=4, executors=default_executors())
+
+    assert (coordinator.job(5002).final["failure_reason"], coordinator.job(5002).final["exit_code"]) == (
+        "script_failure", 7)  # fmt: skip
+    assert coordinator.job(5003).final["failure_reason"] == "job_execution_timeout"
+    assert "execution took longer than 2s" in coordinator.trace(5003).decode()
+    assert coordinator.job(5004).final["failure_reason"] == "runner_system_failure"  # image_pull_failure mapped
+    assert "is not present locally and the pull policy is never" in coordinator.trace(5004).decode()
+    assert "is not allowed by the runner" in coordinator.trace(5005).decode()
+    assert podman.containers() == []
+
+
+async def test_cancel_stops_the_container_and_runs_after_script(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    coordinator.add_job(docker_job(5006, ["echo started", "sleep 300"], after_script=['echo "after: $CI_JOB_STATUS"']))
+    runner = asyncio.create_task(run(docker_settings, max_jobs=1, executors=default_executors()))
+    await eventually(lambda: b"started\n" in coordinator.trace(5006), what="script running", timeout=60)
+    coordinator.set_status(5006, "canceling")
+    await runner
+    text = coordinator.trace(5006).decode()
+    assert "script canceled externally" in text and "after: canceled\n" in text
+    assert coordinator.job(5006).status == "canceled"
+    assert podman.containers() == []
+
+
+async def test_services_are_reachable_by_alias_and_removed(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    service = {"name": podman.image, "alias": "web",
+               "command": ["sh", "-c", "echo hello-from-$GREETING > /tmp/index.html; httpd -f -p 8080 -h /tmp"],
+               "variables": [{"key": "GREETING", "value": "service"}]}  # fmt: skip
+    coordinator.add_job(docker_job(5007, [
+        "for i in $(seq 1 50); do wget -qO- http://web:8080/ && exit 0; sleep 0.2; done; exit 1",
+    ], services=[service]))  # fmt: skip
+    await run(docker_settings, max_jobs=1, executors=default_executors())
+    text = coordinator.trace(5007).decode()
+    assert coordinator.job(5007).status == "success", text
+    assert "hello-from-service" in text
+    assert podman.containers() == [] and podman.networks() == []
