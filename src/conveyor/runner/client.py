@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +38,7 @@ from conveyor.protocol.trace import content_range, parse_range
 from conveyor.runner import info as runner_info
 from conveyor.runner.metrics import Metrics
 from conveyor.runner.results import (
+    ArtifactResult,
     JobRequestResult,
     PatchKind,
     PatchResult,
@@ -281,8 +284,76 @@ class CoordinatorClient:
             update_interval=_update_interval(response),
         )
 
+    async def upload_artifact(
+        self, job_id: int, token: str, path: Path, *, filename: str, query: dict[str, str]
+    ) -> ArtifactResult:
+        """``POST jobs/:id/artifacts``: one multipart field ``file``, streamed (chunked).
+
+        Tried up to 3 times (6 on 503) like the Go helper; 403 and 413 are final.
+        """
+        boundary = uuid.uuid4().hex
+        request_headers = {headers.JOB_TOKEN: token, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        params = {key: value for key, value in query.items() if value}
+        result = ArtifactResult(False, 0, "not sent")
+        for attempt in range(6):
+            try:
+                response = await self._http.post(
+                    f"jobs/{job_id}/artifacts", params=params, headers=request_headers,
+                    content=_multipart(path, filename, boundary), timeout=httpx.Timeout(3600.0, connect=30.0),
+                )  # fmt: skip
+            except httpx.HTTPError as exc:
+                self._metrics.request_error("POST jobs/:id/artifacts")
+                result = ArtifactResult(False, 0, f"network error: {exc!r}")
+            else:
+                if response.status_code == 201:
+                    return ArtifactResult(True, 201)
+                result = ArtifactResult(False, response.status_code, response.text[:200])
+                if response.status_code in (403, 413):
+                    return result
+                self._metrics.request_error("POST jobs/:id/artifacts")
+            if attempt >= (5 if result.status == 503 else 2):
+                break
+            await asyncio.sleep(min(1.0 * 2**attempt, 5.0))
+        return result
+
+    async def download_artifact(self, job_id: int, token: str, destination: Path) -> ArtifactResult:
+        """``GET jobs/:id/artifacts`` into ``destination``: first with ``direct_download=true``
+        (redirects followed), then without; 3 attempts, 1 s apart."""
+        result = ArtifactResult(False, 0, "not sent")
+        for attempt in range(3):
+            params = {"direct_download": "true"} if attempt == 0 else {}
+            try:
+                async with self._http.stream(
+                    "GET", f"jobs/{job_id}/artifacts", params=params, headers={headers.JOB_TOKEN: token},
+                    follow_redirects=True, timeout=httpx.Timeout(3600.0, connect=30.0),
+                ) as response:  # fmt: skip
+                    if response.status_code == 200:
+                        with destination.open("wb") as out:
+                            async for chunk in response.aiter_bytes():
+                                out.write(chunk)
+                        return ArtifactResult(True, 200)
+                    await response.aread()
+                    result = ArtifactResult(False, response.status_code, response.text[:200])
+            except httpx.HTTPError as exc:
+                result = ArtifactResult(False, 0, f"network error: {exc!r}")
+            self._metrics.request_error("GET jobs/:id/artifacts")
+            if result.status in (401, 403, 404):
+                return result
+            await asyncio.sleep(1.0)
+        return result
+
     def _runner_headers(self) -> dict[str, str]:
         return {headers.RUNNER_TOKEN: self._settings.token, "Accept": "application/json"}
+
+
+async def _multipart(path: Path, filename: str, boundary: str) -> AsyncIterator[bytes]:
+    safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{safe}\"\r\n"
+           "Content-Type: application/octet-stream\r\n\r\n").encode()  # fmt: skip
+    with path.open("rb") as source:
+        while chunk := await asyncio.to_thread(source.read, 256 * 1024):
+            yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
 
 
 def _endpoint(method: str, path: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import structlog
@@ -29,6 +29,7 @@ from conveyor.protocol.models import JobPayload
 from conveyor.runner import info, outcome, paths, predefined
 from conveyor.runner.client import CoordinatorClient
 from conveyor.runner.errors import ExecutorError
+from conveyor.runner.files import artifacts, cache
 from conveyor.runner.executors.base import Executor, ExecutorContext, ExecutorFactory, ExitResult
 from conveyor.runner.outcome import SUCCESS, JobOutcome, Verdict, format_duration, map_failure_reason
 from conveyor.runner.results import UpdateKind
@@ -219,8 +220,11 @@ class JobRunner:
         )
         verdict = self._judge(sources, timeout)
         if verdict is None:
+            verdict = await self._fetch_files()
+        if verdict is None:
             verdict = await self._steps(executor, ctx, deadline, timeout)
             await self._after_script(executor, verdict, debug)
+            verdict = await self._store_files(verdict)
         await self._stage(
             executor,
             "cleanup_file_variables",
@@ -279,6 +283,47 @@ class JobRunner:
                 return ExitResult(1, canceled=True)
             cancel = self._cancel if cancelable else None
             return await executor.run(script, stage=name, timeout=timeout, output=self._write, cancel=cancel)
+        finally:
+            self._section_end(name)
+
+    async def _fetch_files(self) -> Verdict | None:
+        """``restore_cache`` and ``download_artifacts``; a failed download fails the job."""
+        if self.job.cache:
+            with self._section("restore_cache", "Restoring cache"):
+                await cache.restore(self.job, self._cache_root(), self.project_dir, self._write)
+        if any((d.get("artifacts_file") or {}).get("filename") for d in self.job.dependencies):
+            with self._section("download_artifacts", "Downloading artifacts"):
+                if not await artifacts.download(self._client, self.job, self.project_dir, self._write):
+                    return Verdict(FailureReason.SCRIPT_FAILURE, message=": downloading artifacts failed")
+        return None
+
+    async def _store_files(self, verdict: Verdict) -> Verdict:
+        """``archive_cache`` and ``upload_artifacts_on_*``; a failed upload fails the job."""
+        succeeded = verdict.succeeded
+        suffix = "" if succeeded else "_on_failure"
+        if self.job.cache and not self._abort.is_set():
+            with self._section(f"archive_cache{suffix}", "Saving cache" + (" for failed job" if suffix else "")):
+                await cache.save(self.job, self._cache_root(), self.project_dir, succeeded=succeeded,
+                                 say=self._write)  # fmt: skip
+        if any(artifacts.applies(a.get("when"), succeeded) for a in self.job.artifacts):
+            stage = "upload_artifacts_on_success" if succeeded else "upload_artifacts_on_failure"
+            title = "Uploading artifacts for successful job" if succeeded else "Uploading artifacts for failed job"
+            with self._section(stage, title):
+                uploaded = await artifacts.upload(self._client, self.job, self.project_dir, succeeded=succeeded,
+                                                  say=self._write)  # fmt: skip
+            if not uploaded and succeeded:
+                return Verdict(FailureReason.SCRIPT_FAILURE, message=": uploading artifacts failed")
+        return verdict
+
+    def _cache_root(self) -> Path:
+        assert self._settings.cache_dir is not None
+        return self._settings.cache_dir / self.project_dir.relative_to(self._settings.builds_dir)
+
+    @contextlib.contextmanager
+    def _section(self, name: str, title: str) -> Iterator[None]:
+        self._section_start(name, title)
+        try:
+            yield
         finally:
             self._section_end(name)
 

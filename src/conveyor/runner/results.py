@@ -82,3 +82,12 @@ class VerifyResult:
     valid: bool
     details: RegistrationDetails | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactResult:
+    """An artifact upload or download: ``ok``, the last HTTP status (0: network error), why not."""
+
+    ok: bool
+    status: int
+    error: str = ""

@@ -51,4 +51,4 @@ def test_runner_imports_only_what_it_may() -> None:
 
 
 def test_executors_do_not_register_themselves() -> None:
-    assert dict(executors.default_executors()) == {"shell": executors.ShellExecutor}
+    assert dict(executors.default_executors()) == {"shell": executors.ShellExecutor, "docker": executors.DockerExecutor}
