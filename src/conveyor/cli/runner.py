@@ -65,6 +65,7 @@ def register(
     builds_dir: Annotated[Optional[str], typer.Option(help="Default: builds/ next to the config.")] = None,
     concurrent: Annotated[Optional[int], typer.Option(help="Jobs at once over all entries.")] = None,
     listen_address: Annotated[Optional[str], typer.Option(help="host:port of /metrics.")] = None,
+    check_interval: Annotated[Optional[float], typer.Option(help="Seconds between job requests.")] = None,
     docker_host: Annotated[str, typer.Option(help="unix:///… or tcp://host:port")] = "",
     docker_image: Annotated[str, typer.Option(help="Default image of docker jobs.")] = "",
     docker_pull_policy: Annotated[Optional[list[str]], typer.Option(help="always, if-not-present, never.")] = None,
@@ -111,6 +112,8 @@ def register(
         updated = dataclasses.replace(updated, concurrent=concurrent)
     if listen_address is not None:
         updated = dataclasses.replace(updated, listen_address=listen_address)
+    if check_interval is not None:
+        updated = dataclasses.replace(updated, check_interval=check_interval)
     config_file.save(updated, path)
     console.print(f"Runner [bold]{name}[/] (id {result.details.id}) registered in {path}")
 

@@ -63,6 +63,7 @@ class RunnerEntry:
     output_limit: int = 4096  # KiB, like gitlab-runner
     timestamps: bool = False
     cancel_gracefully: bool = True
+    force_send_interval: float | None = None  # seconds without a PATCH before a keep-alive PUT (30)
     keepalive: dict[str, int] = field(default_factory=dict)
     docker: dict[str, Any] = field(default_factory=dict)
 
@@ -177,6 +178,8 @@ def _settings(entry: RunnerEntry, base: Path, system_id: str, check_interval: fl
     values["tags"] = tuple(entry.tags)
     values["output_limit"] = int(entry.output_limit) * 1024
     values["system_id"] = system_id
+    if entry.force_send_interval:
+        values["force_send_interval"] = float(entry.force_send_interval)
     if entry.keepalive:
         values["keepalive"] = KeepaliveConfig(**entry.keepalive)
     if entry.executor == "docker" or entry.docker:

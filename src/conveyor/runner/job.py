@@ -60,6 +60,7 @@ class JobRunner:
         executor_name: str | None = None,
         env: Mapping[str, str] | None = None,
         timing: SenderTiming | None = None,
+        slot: int = 0,
     ) -> None:
         self.job = job
         self._client = client
@@ -76,7 +77,11 @@ class JobRunner:
         self._cancel = asyncio.Event()  # graceful: stop script stages, run after_script
         self._abort = asyncio.Event()  # hard: kill everything now
         self._interrupted = False
-        self.project_dir = paths.project_dir(settings.builds_dir, job)
+        # <builds>/<short token>/<slot>/<project>: concurrent jobs of one project never share a
+        # checkout (gitlab-runner's CI_CONCURRENT_PROJECT_ID directories)
+        self.slot = slot
+        self.slot_dir = settings.builds_dir / predefined.short_token(settings.token) / str(slot)
+        self.project_dir = paths.project_dir(self.slot_dir, job)
         self.tmp_dir = paths.tmp_dir(self.project_dir)
         self._trace: TraceSession | None = None
         self._executor: Executor | None = None
@@ -180,7 +185,7 @@ class JobRunner:
         short = predefined.short_token(self._settings.token)
         self._write(ansi.plain(f"  on {self._settings.name} {short}, system ID: {self._settings.system_id}"))
         context = ExecutorContext(
-            self.job, self._settings.builds_dir, self.project_dir, self.tmp_dir, self._env,
+            self.job, self.slot_dir, self.project_dir, self.tmp_dir, self._env,
             log=self._write, docker=self._settings.docker, keepalive=self._settings.keepalive,
         )  # fmt: skip
         try:
@@ -317,7 +322,7 @@ class JobRunner:
 
     def _cache_root(self) -> Path:
         assert self._settings.cache_dir is not None
-        return self._settings.cache_dir / self.project_dir.relative_to(self._settings.builds_dir)
+        return self._settings.cache_dir / self.project_dir.relative_to(self.slot_dir)
 
     @contextlib.contextmanager
     def _section(self, name: str, title: str) -> Iterator[None]:
@@ -339,12 +344,12 @@ class JobRunner:
 
     def _variables(self, job_status: str, stage: str = "") -> list[variables.JobVariable]:
         project, _, builds = self._paths(stage)
-        return predefined.job_variables(self.job, self._settings, project, job_status, builds)
+        return predefined.job_variables(self.job, self._settings, project, job_status, builds, self.slot)
 
     def _paths(self, stage: str) -> tuple[Path, Path, Path]:
         """Project, temporary and builds directories as the stage's scripts see them."""
         executor = self._executor
-        paths = (self.project_dir, self.tmp_dir, self._settings.builds_dir)
+        paths = (self.project_dir, self.tmp_dir, self.slot_dir)
         if executor is None or stage in executor.host_stages:
             return paths
         return executor.job_path(paths[0]), executor.job_path(paths[1]), executor.job_path(paths[2])

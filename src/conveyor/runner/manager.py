@@ -18,6 +18,8 @@ from typing import TypeVar
 import structlog
 
 from conveyor.protocol.enums import FailureReason
+from conveyor.protocol.models import JobPayload
+from conveyor.runner import paths
 from conveyor.runner.client import CoordinatorClient
 from conveyor.runner.errors import SettingsError
 from conveyor.runner.executors.base import ExecutorFactory
@@ -56,6 +58,7 @@ class Manager:
         self._running: set[JobRunner] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = 0
+        self._slots_in_use: dict[str, set[int]] = {}
 
     async def serve(
         self, stop: asyncio.Event, abort: asyncio.Event | None = None, *, max_jobs: int | None = None
@@ -137,10 +140,11 @@ class Manager:
                 if result.job is not None:
                     unhealthy = 0
                     self._started += 1
+                    slot = self._take_slot(settings, result.job)
                     self._start_job(JobRunner(
                         result.job, client=client, settings=settings,
-                        executor=self._executors[settings.executor], env=self._env,
-                    ), own)  # fmt: skip
+                        executor=self._executors[settings.executor], env=self._env, slot=slot[1],
+                    ), own, slot)  # fmt: skip
                     released = True  # the job task owns the slots now
                     continue  # ask again at once: there may be more work queued
             finally:
@@ -177,7 +181,15 @@ class Manager:
         if own is not None:
             own.release()
 
-    def _start_job(self, runner: JobRunner, own: asyncio.Semaphore | None) -> None:
+    def _take_slot(self, settings: RunnerSettings, job: JobPayload) -> tuple[str, int]:
+        """The lowest slot no running job of the same project on this entry holds."""
+        project = f"{settings.token}:{paths.project_slug(job.git_info.repo_url) or job.job_info.project_id}"
+        busy = self._slots_in_use.setdefault(project, set())
+        slot = next(n for n in range(len(busy) + 1) if n not in busy)
+        busy.add(slot)
+        return project, slot
+
+    def _start_job(self, runner: JobRunner, own: asyncio.Semaphore | None, slot: tuple[str, int]) -> None:
         name = runner.settings.name
         log.info("job received", runner=name, job_id=runner.job.id)
         self.metrics.job_started(name)
@@ -192,6 +204,7 @@ class Manager:
                 log.exception("job runner crashed", job_id=runner.job.id)
             finally:
                 self._running.discard(runner)
+                self._slots_in_use[slot[0]].discard(slot[1])
                 self.metrics.job_finished(name, state, reason)
                 self._release(own)
 

@@ -20,12 +20,14 @@ def short_token(token: str) -> str:
 
 
 def job_variables(
-    job: JobPayload, settings: RunnerSettings, project_dir: Path, job_status: str, builds_dir: Path | None = None
+    job: JobPayload, settings: RunnerSettings, project_dir: Path, job_status: str, builds_dir: Path | None = None,
+    slot: int = 0,
 ) -> list[JobVariable]:
     """All variables of ``job`` as its scripts see them.
 
     Args:
         builds_dir: ``CI_BUILDS_DIR`` as the job sees it (default: the runner's).
+        slot: ``CI_CONCURRENT_PROJECT_ID``, the job's slot among concurrent jobs of its project.
         job_status: ``CI_JOB_STATUS``: ``running`` for the main stages; ``success``, ``failed``
             or ``canceled`` for after_script.
     """
@@ -36,8 +38,8 @@ def job_variables(
         JobVariable("CI_RUNNER_REVISION", info.REVISION),
         JobVariable("CI_RUNNER_EXECUTABLE_ARCH", f"{info.platform_name()}/{info.architecture()}"),
         JobVariable("CI_RUNNER_SHORT_TOKEN", short_token(settings.token)),
-        JobVariable("CI_CONCURRENT_ID", "0"),
-        JobVariable("CI_CONCURRENT_PROJECT_ID", "0"),
+        JobVariable("CI_CONCURRENT_ID", str(slot)),
+        JobVariable("CI_CONCURRENT_PROJECT_ID", str(slot)),
     ]
     overrides = [
         JobVariable("CI_BUILDS_DIR", str(builds_dir or settings.builds_dir)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from conveyor.runner import config as config_file
 
 
 def runner_env() -> dict[str, str]:
@@ -20,12 +23,25 @@ def register(config: Path, url: str, token: str, *options: str) -> subprocess.Co
     """Run ``conveyor runner register``; raises with its output when it fails."""
     done = subprocess.run(
         [sys.executable, "-m", "conveyor", "runner", "register", "--config", str(config), "--url", url,
-         "--token", token, *options],
+         "--token", token, "--check-interval", "0.3", *options],
         env=runner_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     if done.returncode != 0:
         raise AssertionError(f"register failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    tune(config)
     return done
+
+
+def tune(config: Path) -> None:
+    """Test timing: a keep-alive PUT (which carries cancel requests) after 1 s without a PATCH
+    instead of 30 s, and containers get 1 s between SIGTERM and SIGKILL."""
+    loaded = config_file.load(config)
+    runners = [
+        dataclasses.replace(entry, force_send_interval=1.0,
+                            docker={**entry.docker, "stop_grace": 1.0} if entry.docker else {})  # fmt: skip
+        for entry in loaded.runners
+    ]
+    config_file.save(dataclasses.replace(loaded, runners=runners), config)
 
 
 class ConfigRunner:

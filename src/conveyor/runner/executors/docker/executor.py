@@ -47,6 +47,7 @@ class DockerExecutor(Executor):
         self._image = ""
 
     def job_path(self, host_path: Path) -> Path:
+        """``/builds/<project>``: each job has its own mounts, so no slot directory is needed."""
         relative = host_path.relative_to(self.context.builds_dir)
         return Path(BUILDS / relative.as_posix())
 
