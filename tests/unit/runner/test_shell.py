@@ -105,7 +105,7 @@ async def test_task_cancellation_kills_the_group_and_propagates(executor: ShellE
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not alive(int(pidfile.read_text()))
+    assert await gone(int(pidfile.read_text()))  # SIGKILL lands asynchronously
 
 
 async def test_large_output_is_complete(executor: ShellExecutor) -> None:
