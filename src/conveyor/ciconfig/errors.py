@@ -48,9 +48,16 @@ class IssueCollector:
         self.issues: list[ConfigIssue] = []
 
     def add(
-        self, message: str, line: int | None, *, job: str | None = None, key: str | None = None
+        self,
+        message: str,
+        line: int | None,
+        *,
+        job: str | None = None,
+        key: str | None = None,
+        file: str | None = None,
     ) -> None:
-        self.issues.append(ConfigIssue(message, self.file, line, job, key))
+        """Record one issue; ``file`` defaults to the collector's (an included file may differ)."""
+        self.issues.append(ConfigIssue(message, file or self.file, line, job, key))
 
     def __bool__(self) -> bool:
         return bool(self.issues)

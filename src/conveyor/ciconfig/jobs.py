@@ -1,37 +1,35 @@
 """One job's mapping -> ``JobConfig``, with GitLab's validation texts.
 
-Keys fall in four groups: supported (turned into ``JobConfig`` fields), accepted and ignored for
-now (they do not change which jobs run or what they run), known but not supported yet (refused
-with a clear message rather than silently run differently from GitLab), and unknown (GitLab's
-"contains unknown keys" error).
+Keys fall in four groups: supported (turned into ``JobConfig`` fields), accepted and ignored
+(they do not change which jobs run or what they run), known but not supported yet (refused with
+a clear message rather than silently run differently from GitLab), and unknown (GitLab's
+"contains unknown keys" error). ``default:`` values are filled in here, as ``inherit:`` allows.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from conveyor.ciconfig import duration, keywords, scheduling, values
+from conveyor.ciconfig import duration, keywords, scheduling, selection, values
 from conveyor.ciconfig.errors import IssueCollector
-from conveyor.ciconfig.model import DEFAULT_JOB_STAGE, JobConfig, Need
-from conveyor.ciconfig.yamlsource import YamlList, YamlMap
+from conveyor.ciconfig.model import DEFAULT_JOB_STAGE, DefaultConfig, JobConfig
+from conveyor.ciconfig.need import parse_needs
+from conveyor.ciconfig.yamlsource import YamlMap
 from conveyor.protocol.enums import When
 
 MAX_JOB_NAME_LENGTH = 255
 MAX_TIMEOUT_SECONDS = 30 * 86400  # GitLab: Project::MAX_BUILD_TIMEOUT, one month
 SUPPORTED_KEYS = frozenset(
     "stage script before_script after_script variables needs when allow_failure timeout tags "
-    "start_in".split()
+    "start_in extends rules only except inherit parallel".split()
 ) | frozenset(keywords.PARSERS)
 IGNORED_KEYS = frozenset(
     "hooks id_tokens secrets release pages publish manual_confirmation identity "
-    "dast_configuration".split()
+    "dast_configuration type".split()
 )
-UNSUPPORTED_KEYS = frozenset(
-    "extends rules only except parallel trigger inherit run".split()
-)
+UNSUPPORTED_KEYS = frozenset({"trigger", "run"})
 KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | UNSUPPORTED_KEYS
-GITLAB_WHEN = "on_success, on_failure, always, manual, delayed"
-NEED_KEYS = frozenset({"job", "optional", "artifacts"})
+JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
 
 
 class _Job:
@@ -49,19 +47,26 @@ class _Job:
 
     def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
         at = line if line is not None else self.key_line(key) if key else self.line
-        self.issues.add(message, at, job=self.name, key=key)
+        file = self.config.file_of(key) if key else self.config.file
+        self.issues.add(message, at, job=self.name, key=key, file=file or None)
 
 
 def parse_job(
-    name: str, config: YamlMap, line: int, stages: list[str], issues: IssueCollector
+    name: str,
+    config: YamlMap,
+    line: int,
+    stages: list[str],
+    issues: IssueCollector,
+    default: DefaultConfig | None = None,
 ) -> JobConfig | None:
     """Validate one visible job; returns None when it has issues (all recorded in ``issues``).
 
     Args:
         name: the job's key; ``line`` is where that key is.
-        config: the job's mapping, with key lines.
+        config: the job's mapping, with key lines (``extends`` and ``!reference`` resolved).
         stages: the pipeline's stages, ``.pre`` and ``.post`` included, to check ``stage:``.
         issues: where every problem goes.
+        default: ``default:``, copied into the job where it has no value of its own.
     """
     job = _Job(name, config, line, issues)
     before = len(issues.issues)
@@ -70,10 +75,9 @@ def parse_job(
     for key in config:
         if key in UNSUPPORTED_KEYS:
             job.add(f"{job.location}:{key} keyword is not supported yet", key)
-    if not ("script" in config or "run" in config or "trigger" in config):
-        if "extends" not in config:  # with extends, script: may well be in the parent
-            # GitLab words this one with a space, not a colon: "jobs build config should ...".
-            job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
+    if "script" not in config and "run" not in config and "trigger" not in config:
+        # GitLab words this one with a space, not a colon: "jobs build config should ...".
+        job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
         return None
     if "script" not in config:
         return None  # trigger: or run:, refused above
@@ -84,29 +88,22 @@ def parse_job(
     script = _script(job)
     before_script = _commands(job, "before_script")
     after_script = _commands(job, "after_script")
-    stage = config.get("stage", DEFAULT_JOB_STAGE)
-    if not isinstance(stage, str):
-        job.add(f"{job.location}:stage config should be a string", "stage")
-    elif stage not in stages:
-        job.add(
-            f"{name} job: chosen stage {stage} does not exist; "
-            f"available stages are {', '.join(stages)}",
-            "stage",
-        )
+    stage = _stage(job, stages)
     variables = values.variables(
-        config.get("variables"),
-        f"{job.location}:variables",
-        job.key_line("variables"),
-        issues,
-        allowed_data=values.JOB_VARIABLE_DATA,
-        job=name,
+        config.get("variables"), f"{job.location}:variables", job.key_line("variables"),
+        issues, allowed_data=values.JOB_VARIABLE_DATA, job=name,
     )
     when = _when(job)
     allow_failure, exit_codes = _allow_failure(job, when)
-    start_in = _start_in(job, when)
+    start_in = _start_in(job)
     extra, _ = keywords.parse(config, job.location, job.add_at, tuple(keywords.PARSERS))
     timeout = _timeout(job)
-    needs = _needs(job)
+    needs = None
+    if config.get("needs") is not None:
+        needs = parse_needs(
+            config["needs"], f"{job.location}:needs", job.key_line("needs"),
+            lambda message, at: job.add(message, "needs", at),
+        )
     tags = None
     if config.get("tags") is not None:
         tags = values.tags(config["tags"], f"{job.location}:tags", job.key_line("tags"), issues, job=name, key="tags")
@@ -117,25 +114,47 @@ def parse_job(
                 f"{job.location} dependencies the {', '.join(missing)} should be part of needs",
                 "dependencies",
             )
-    if len(issues.issues) > before or script is None or when is None:
+    conditions = selection.parse(job.config, job.location, job.add_at)
+    inherited = selection.inherited(job.config, job.location, job.add_at, default or DefaultConfig())
+    if len(issues.issues) > before or script is None or when is None or conditions is None:
         return None
+    scripts = {"before_script": before_script, "after_script": after_script, "tags": tags}
+    own = {key: value for key, value in {**extra, **scripts}.items() if value is not None}
     return JobConfig(
-        **extra,
+        **{**inherited.values, **own},
         start_in=start_in,
         allow_failure_exit_codes=exit_codes,
+        allow_failure_set=config.get("allow_failure") is not None,
         name=name,
-        stage=stage,
+        stage=stage or DEFAULT_JOB_STAGE,
         script=script,
-        before_script=before_script,
-        after_script=after_script,
         variables=variables,
+        raw_variables=values.raw_variable_names(config.get("variables")),
+        inherit_variables=inherited.variables,
         needs=needs,
         when=when,
         allow_failure=allow_failure,
         timeout=timeout,
         line=line,
-        tags=tags,
+        rules=conditions.rules,
+        only=conditions.only,
+        except_=conditions.except_,
+        parallel=conditions.parallel,
     )
+
+
+def _stage(job: _Job, stages: list[str]) -> str | None:
+    stage = job.config.get("stage", DEFAULT_JOB_STAGE)
+    if not isinstance(stage, str):
+        job.add(f"{job.location}:stage config should be a string", "stage")
+        return None
+    if stage not in stages:
+        job.add(
+            f"{job.name} job: chosen stage {stage} does not exist; "
+            f"available stages are {', '.join(stages)}",
+            "stage",
+        )
+    return stage
 
 
 def _script(job: _Job) -> list[str] | None:
@@ -156,21 +175,19 @@ def _commands(job: _Job, key: str) -> list[str] | None:
 
 def _when(job: _Job) -> When | None:
     value = job.config.get("when")
-    if value is None:
-        return When.ON_SUCCESS
-    if value == "delayed":
+    if value is None or value == "delayed":
         return When.ON_SUCCESS  # a delayed job is an on_success job with a start_in timer
-    if isinstance(value, str) and value in set(When):
+    if isinstance(value, str) and value in JOB_WHEN:
         return When(value)
-    job.add(f"{job.location} when should be one of: {GITLAB_WHEN}", "when")
+    job.add(f"{job.location} when should be one of: {', '.join(JOB_WHEN)}", "when")
     return None
 
 
-def _start_in(job: _Job, when: When | None) -> int | None:
-    """GitLab: ``start_in`` is required with ``when: delayed`` and must be absent otherwise."""
-    delayed = job.config.get("when") == "delayed"
-    if not delayed:
-        if job.config.get("start_in") is not None:
+def _start_in(job: _Job) -> int | None:
+    """GitLab: ``start_in`` is required with ``when: delayed`` and must be absent otherwise
+    (and with ``rules`` it belongs in the rule)."""
+    if job.config.get("when") != "delayed" or "rules" in job.config:
+        if job.config.get("start_in") is not None and "rules" not in job.config:
             job.add(f"{job.location} start_in must be blank", "start_in")
         return None
     return scheduling.start_in(
@@ -221,38 +238,3 @@ def _timeout(job: _Job) -> int | None:
         job.add(f"{job.location}:timeout config should not exceed the limit", "timeout")
         return None
     return seconds
-
-
-def _needs(job: _Job) -> list[Need] | None:
-    value = job.config.get("needs")
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        job.add(f"{job.location}:needs config can only be an array of job names or hashes", "needs")
-        return None
-    lines = value.lines if isinstance(value, YamlList) else [job.key_line("needs")] * len(value)
-    needs = [_need(job, item, line) for item, line in zip(value, lines, strict=True)]
-    return [need for need in needs if need is not None]
-
-
-def _need(job: _Job, item: Any, line: int) -> Need | None:
-    location = f"{job.location}:needs"
-    problem: str | None = None
-    if isinstance(item, str):
-        if item:
-            return Need(job=item, line=line)
-        problem = f"{location} entries cannot be empty"
-    elif not isinstance(item, dict):
-        problem = f"{location}:need config must be a string or a hash"
-    elif "pipeline" in item or "project" in item:
-        problem = f"{location}:need with pipeline: or project: is not supported yet"
-    elif extra := [str(key) for key in item if key not in NEED_KEYS]:
-        problem = f"{location}:need config contains unknown keys: {', '.join(extra)}"
-    elif not isinstance(item.get("job"), str) or not item["job"]:
-        problem = f"{location}:need job should be a non-empty string"
-    elif not isinstance(item.get("optional", False), bool):
-        problem = f"{location}:need optional should be a boolean value"
-    else:
-        return Need(job=item["job"], optional=item.get("optional", False), line=line)
-    job.add(problem, "needs", line)
-    return None

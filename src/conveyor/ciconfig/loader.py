@@ -1,159 +1,131 @@
 """``load``: the text of a ``.gitlab-ci.yml`` -> ``PipelineConfig``, or one ``ConfigError`` with
 every problem found.
 
-Processing order follows GitLab's (spec section 0) for the keywords supported so far: YAML load
-(anchors, aliases, merge keys) -> global keywords -> edge stages -> jobs (with stage existence).
+Processing order follows GitLab's (spec section 0): YAML load (anchors, aliases, merge keys,
+``spec:inputs`` interpolation) -> ``include`` -> ``extends`` -> ``!reference`` -> global
+keywords and edge stages -> jobs (defaults and ``inherit``) -> ``parallel`` -> schema checks.
+Which jobs run (``workflow:rules``, ``rules``, ``only``/``except``) is decided by
+``pipeline.build`` from the ``PipelineContext`` kept in the result.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from conveyor.ciconfig import extends, inputs, parallel, references, schema, toplevel, values
 from conveyor.ciconfig import jobs as job_entries
-from conveyor.ciconfig import keywords, values
+from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, ConfigIssue, IssueCollector
-from conveyor.ciconfig.model import (
-    DEFAULT_STAGES,
-    EDGE_STAGES,
-    POST_STAGE,
-    PRE_STAGE,
-    DefaultConfig,
-    JobConfig,
-    PipelineConfig,
-)
+from conveyor.ciconfig.includes import MAX_INCLUDES, Includer, TooManyIncludes
+from conveyor.ciconfig.merge import TOO_BIG, Budget, TooBig
+from conveyor.ciconfig.model import JobConfig, PipelineConfig
+from conveyor.ciconfig.resolver import IncludeResolver, MemoryResolver
 from conveyor.ciconfig.yamlsource import YamlMap, parse
 
-NOT_SUPPORTED_YET = frozenset({"include", "workflow"})
-KEYWORD_GLOBALS = ("image", "services", "cache")  # deprecated globals equivalent to default:
-SCRIPT_GLOBALS = ("before_script", "after_script")
-GLOBAL_KEYWORDS = frozenset(
-    {"default", "stages", "variables", "spec"}
-    | NOT_SUPPORTED_YET
-    | set(KEYWORD_GLOBALS)
-    | set(SCRIPT_GLOBALS)
-)
-DEFAULT_KEYS = frozenset(
-    "after_script artifacts before_script cache hooks id_tokens identity image interruptible "
-    "retry services tags timeout".split()
-)
+MAX_JOBS = 10_000
 
 
-def load(text: str, *, filename: str = ".gitlab-ci.yml") -> PipelineConfig:
-    """Parse and validate one CI file.
+def load(
+    text: str,
+    *,
+    filename: str = ".gitlab-ci.yml",
+    context: PipelineContext | None = None,
+    resolver: IncludeResolver | None = None,
+    inputs: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Parse, merge and validate a CI configuration.
 
     Args:
-        text: the file's content; nothing is read from disk or network.
-        filename: used only in error locations.
+        text: the main file's content.
+        filename: its path, used in error locations.
+        context: the pipeline being created (ref, source, variables, changed files); a push
+            to ``main`` when None.
+        resolver: reads included files; without one, any include is reported missing.
+        inputs: values for the main file's ``spec:inputs``.
 
     Raises:
-        ConfigError: with one ``ConfigIssue`` per problem, each with its line when known.
+        ConfigError: with one ``ConfigIssue`` per problem, each with its file and line.
     """
+    context = context or PipelineContext()
+    issues = IssueCollector(filename)
+    body = _main_body(text, filename, inputs, context, issues)
+    try:
+        body = Includer(context, resolver or MemoryResolver(), issues).expand(body)
+    except TooManyIncludes:
+        issues.add(f"Maximum of {MAX_INCLUDES} nested includes are allowed!", body.lines.get("include"), key="include")
+    issues.raise_if_any()
+    budget = Budget()
+    try:
+        body = extends.resolve(body, issues, budget)
+        issues.raise_if_any()
+        body = references.resolve(body, issues, budget)
+    except TooBig:
+        raise ConfigError([ConfigIssue(TOO_BIG, filename, None)]) from None
+    issues.raise_if_any()
+    return _config(body, filename, context, issues)
+
+
+def _main_body(
+    text: str, filename: str, given: Mapping[str, Any] | None, context: PipelineContext, issues: IssueCollector
+) -> YamlMap:
     document = parse(text, filename)
     body = document.body
     if not isinstance(body, YamlMap):
         kind = "an empty document" if body is None else f"a {type(body).__name__}"
         message = f"Invalid configuration format: the top level must be a mapping, not {kind}"
         raise ConfigError([ConfigIssue(message, filename, None)])
-    issues = IssueCollector(filename)
-    if document.header is not None:
-        _spec(document.header, issues)
+    variables = context.include_variables()
+    found, errors = inputs.resolve(document.header, given, variables)
+    if found is not None and not errors:
+        body = inputs.interpolate(body, found, variables, errors)
+    header_line = document.header.line if document.header is not None else None
+    for message in errors:
+        issues.add(message, header_line, key="spec")
+    issues.raise_if_any()
+    return body
 
-    for keyword in sorted(NOT_SUPPORTED_YET & body.keys(), key=body.lines.__getitem__):
-        issues.add(f"{keyword} keyword is not supported yet", body.lines[keyword], key=keyword)
-    if "spec" in body:
-        _spec(body, issues)
-    stages = _stages(body, issues)
-    variables = values.variables(
-        body.get("variables"),
-        "variables",
-        body.lines.get("variables"),
-        issues,
-        allowed_data=values.GLOBAL_VARIABLE_DATA,
-    )
-    default = _default(body, issues)
-    jobs = _jobs(body, stages, issues)
+
+def _config(body: YamlMap, filename: str, context: PipelineContext, issues: IssueCollector) -> PipelineConfig:
+    stages = toplevel.stages(body, issues)
+    variables, raw_variables = toplevel.global_variables(body, issues)
+    default = toplevel.default(body, issues)
+    workflow = toplevel.workflow(body, issues)
+    jobs = _jobs(body, stages, default, issues)
+    expanded, groups = parallel.expand(jobs)
+    if len(expanded) > MAX_JOBS:
+        issues.add(f"The pipeline is too big: more than {MAX_JOBS} jobs", None)
+    expanded = {
+        name: dataclasses.replace(
+            job,
+            needs=parallel.expand_needs(job.needs, groups),
+            dependencies=parallel.expand_names(job.dependencies, groups),
+        )
+        for name, job in expanded.items()
+    }
+    if not issues:
+        schema.check(body, issues)
     issues.raise_if_any()
     return PipelineConfig(
-        stages=stages, variables=variables, jobs=jobs, default=default, filename=filename
+        stages=stages,
+        variables=variables,
+        jobs=expanded,
+        default=default,
+        filename=filename,
+        raw_variables=raw_variables,
+        workflow=workflow,
+        context=context,
+        parallel_groups=groups,
     )
 
 
-def _spec(holder: YamlMap, issues: IssueCollector) -> None:
-    spec = holder["spec"]
-    if isinstance(spec, dict) and spec.get("inputs"):
-        issues.add("spec:inputs keyword is not supported yet", holder.lines["spec"], key="spec")
-
-
-def _stages(body: YamlMap, issues: IssueCollector) -> list[str]:
-    """The stages with ``.pre`` first and ``.post`` last; nested lists are flattened (16.9+)."""
-    raw = body.get("stages")
-    if raw is None:
-        return list(DEFAULT_STAGES)
-    listed = values.commands(raw, "stages", body.lines["stages"], IssueCollector(issues.file))
-    if listed is None or isinstance(raw, str):
-        line = body.lines["stages"]
-        issues.add("stages config should be an array of strings", line, key="stages")
-        return list(DEFAULT_STAGES)
-    middle = [stage for stage in dict.fromkeys(listed) if stage not in EDGE_STAGES]
-    return [PRE_STAGE, *middle, POST_STAGE]
-
-
-def _default(body: YamlMap, issues: IssueCollector) -> DefaultConfig:
-    """``default:`` before/after_script, or the deprecated global keywords (never both)."""
-    default = body.get("default")
-    scripts: dict[str, list[str]] = {}
-    if default is not None and not isinstance(default, YamlMap):
-        issues.add("default config should be a hash", body.lines["default"], key="default")
-        default = None
-    if default is not None:
-        unknown = [str(key) for key in default if key not in DEFAULT_KEYS]
-        if unknown:
-            issues.add(
-                f"default config contains unknown keys: {', '.join(unknown)}",
-                default.lines[unknown[0]],
-                key="default",
-            )
-    for key in SCRIPT_GLOBALS:
-        source, location = body, key
-        if default is not None and key in default:
-            if key in body:
-                issues.add(
-                    f"{key} is defined in top-level and `default:` entry", body.lines[key], key=key
-                )
-            source, location = default, f"default:{key}"
-        if source.get(key) is not None:
-            parsed = values.commands(source[key], location, source.lines[key], issues, key=key)
-            scripts[key] = parsed or []
-    default_tags: list[str] = []
-    if default is not None and default.get("tags") is not None:
-        default_tags = values.tags(default["tags"], "default:tags", default.lines["tags"], issues, key="tags") or []
-    parsed: dict[str, Any] = {}
-    if default is not None:
-        parsed, _ = keywords.parse(
-            default,
-            "default",
-            lambda message, key: issues.add(message, default.lines[key], key=key),
-            keywords.DEFAULT_INHERITABLE,
-        )
-    for key in KEYWORD_GLOBALS:
-        if body.get(key) is None:
-            continue
-        if key in parsed:
-            issues.add(f"{key} is defined in top-level and `default:` entry", body.lines[key], key=key)
-            continue
-        found, _ = keywords.parse(
-            body, "", lambda message, key: issues.add(message, body.lines[key], key=key), (key,)
-        )
-        parsed.update(found)
-    return DefaultConfig(**scripts, tags=default_tags, **parsed)
-
-
-def _jobs(body: YamlMap, stages: list[str], issues: IssueCollector) -> dict[str, JobConfig]:
+def _jobs(body: YamlMap, stages: list[str], default: Any, issues: IssueCollector) -> dict[str, JobConfig]:
     jobs: dict[str, JobConfig] = {}
     visible = 0
     for key, value in body.items():
-        line = body.lines[key]
-        if key in GLOBAL_KEYWORDS or (isinstance(key, str) and key.startswith(".")):
+        line = body.lines.get(key, body.line)
+        if key in toplevel.GLOBAL_KEYWORDS or (isinstance(key, str) and key.startswith(".")):
             continue
         name = _job_name(key, line, issues)
         if name is None:
@@ -162,11 +134,10 @@ def _jobs(body: YamlMap, stages: list[str], issues: IssueCollector) -> dict[str,
         if not isinstance(value, YamlMap):
             issues.add(
                 f"jobs {name} config should implement the script:, run:, or trigger: keyword",
-                line,
-                job=name,
+                line, job=name, file=body.file_of(key) or None,
             )
             continue
-        job = job_entries.parse_job(name, value, line, stages, issues)
+        job = job_entries.parse_job(name, value, line, stages, issues, default)
         if job is not None:
             jobs[name] = job
     if not visible:

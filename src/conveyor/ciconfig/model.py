@@ -7,10 +7,16 @@ read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.scheduling import Retry
 from conveyor.protocol.enums import When
+
+if TYPE_CHECKING:
+    from conveyor.ciconfig.parallel import Parallel
+    from conveyor.ciconfig.policy import Policy
+    from conveyor.ciconfig.rules import Rule
 
 PRE_STAGE = ".pre"
 POST_STAGE = ".post"
@@ -26,6 +32,9 @@ class Need:
     job: str
     optional: bool = False
     line: int | None = field(default=None, compare=False)
+    artifacts: bool = True
+    # needs:parallel:matrix: rows of (variable, values); the need is on those instances only
+    matrix: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,21 @@ class JobConfig:
     coverage: str | None = None  # the regex, without its slashes
     start_in: int | None = None  # seconds; set only for when: delayed
     allow_failure_exit_codes: list[int] = field(default_factory=list)
+    raw_variables: frozenset[str] = frozenset()  # variables with expand: false
+    # inherit:variables: True (all global variables), False, or the names to inherit
+    inherit_variables: bool | frozenset[str] = True
+    rules: list[Rule] | None = None
+    only: Policy | None = None
+    except_: Policy | None = None
+    parallel: Parallel | None = None
+    # Set on the instances of a parallel job:
+    parallel_base: str | None = None
+    node_index: int | None = None
+    node_total: int = 1
+    matrix: dict[str, str] | None = None
+    # Whether allow_failure: was written: a rules:when: manual job then keeps it, else a
+    # manual job from rules is blocking (allow_failure false).
+    allow_failure_set: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,3 +115,17 @@ class PipelineConfig:
     jobs: dict[str, JobConfig]
     default: DefaultConfig = field(default_factory=DefaultConfig)
     filename: str = ".gitlab-ci.yml"
+    raw_variables: frozenset[str] = frozenset()
+    workflow: Workflow | None = None
+    context: PipelineContext = field(default_factory=PipelineContext)
+    # The instances of each parallel job, by the job's original name.
+    parallel_groups: dict[str, list[JobConfig]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """``workflow:``: rules deciding whether the pipeline is created, its name, auto-cancel."""
+
+    rules: list[Rule] | None = None
+    name: str | None = None
+    auto_cancel: dict[str, Any] | None = None

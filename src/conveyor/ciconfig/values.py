@@ -121,6 +121,17 @@ def variables(
     return result
 
 
+def raw_variable_names(value: Any) -> frozenset[str]:
+    """Names of the variables written ``{value: ..., expand: false}`` (not expanded)."""
+    if not isinstance(value, dict):
+        return frozenset()
+    return frozenset(
+        scalar_text(name)
+        for name, raw in value.items()
+        if is_scalar(name) and isinstance(raw, dict) and raw.get("expand") is False
+    )
+
+
 def _variable_value(
     raw: Any,
     location: str,

@@ -2,7 +2,8 @@
 
 PyYAML's safe loading (YAML 1.1, as GitLab's Psych): anchors, aliases and ``<<`` merge keys work
 within the file. Two changes: timestamps and ``=`` stay strings (a date in ``variables:`` is the
-text the user wrote), and ``!reference`` is recognised so it can be refused clearly.
+text the user wrote), and ``!reference [a, b]`` becomes a ``Reference`` (resolved after
+``extends``, see ``references.py``). Every mapping remembers its file and the line of each key.
 
 Events come from libyaml when PyYAML has it (five times faster, and the same error texts as
 Psych, which also uses libyaml), else from PyYAML's Python parser. Nodes are always composed by
@@ -37,10 +38,35 @@ _DROPPED_RESOLVERS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
 
 class YamlMap(dict[Any, Any]):
-    """A YAML mapping. ``line`` is where it starts; ``lines[key]`` is the line of each key."""
+    """A YAML mapping. ``line`` is where it starts; ``lines[key]`` is the line of each key;
+    ``file`` the file it was read from, and ``files[key]`` the file of a key that a merge
+    brought from another file."""
 
     line: int = 0
     lines: dict[Any, int]
+    file: str = ""
+    files: dict[Any, str] | None = None
+
+    def file_of(self, key: Any) -> str:
+        return (self.files or {}).get(key, self.file)
+
+    def line_of(self, key: Any) -> int | None:
+        return self.lines.get(key, self.line or None)
+
+    @classmethod
+    def empty(cls, file: str = "", line: int = 0) -> YamlMap:
+        made = cls()
+        made.line, made.lines, made.file = line, {}, file
+        return made
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A ``!reference [job, key, ...]`` tag: the path of the value it stands for."""
+
+    path: tuple[str, ...]
+    file: str
+    line: int
 
 
 class YamlList(list[Any]):
@@ -70,8 +96,9 @@ class _Composing(Composer, SafeConstructor, Resolver):
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
-        self.references: list[int] = []  # lines of !reference tags
+        self.bad_references: list[int] = []  # lines of malformed !reference tags
         self.composed = 0
+        self.filename = ""
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self.composed += 1
@@ -114,9 +141,7 @@ def _line(node: Node) -> int:
 
 
 def _construct_map(loader: _Composing, node: MappingNode) -> Any:
-    data = YamlMap()
-    data.line = _line(node)
-    data.lines = {}
+    data = YamlMap.empty(loader.filename, _line(node))
     yield data
     mapping = loader.construct_mapping(node)  # also resolves `<<` merge keys into node.value
     data.update(mapping)
@@ -132,8 +157,13 @@ def _construct_seq(loader: _Composing, node: SequenceNode) -> Any:
     data.extend(loader.construct_sequence(node))
 
 
-def _construct_reference(loader: _Composing, node: Node) -> None:
-    loader.references.append(_line(node))
+def _construct_reference(loader: _Composing, node: Node) -> Reference | None:
+    if isinstance(node, SequenceNode):
+        path = loader.construct_sequence(node, deep=True)
+        if path and all(isinstance(part, str) for part in path):
+            return Reference(tuple(path), loader.filename, _line(node))
+    loader.bad_references.append(_line(node))
+    return None
 
 
 _Composing.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[type-var]
@@ -155,12 +185,13 @@ def parse(text: str, filename: str) -> Document:
     loader: Any = None
     try:
         loader = _Loader(text)  # may already raise ReaderError (control characters)
+        loader.filename = filename
         nodes: list[Node] = []
         while loader.check_node():
             nodes.append(loader.get_node())
         _check_size(nodes, fail)
         documents = [loader.construct_document(node) for node in nodes]
-        references = loader.references
+        bad_references = loader.bad_references
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise fail(_describe(exc), mark.line + 1 if mark else None) from None
@@ -178,10 +209,10 @@ def parse(text: str, filename: str) -> Document:
     finally:
         if loader is not None:
             loader.dispose()
-    if references:
+    if bad_references:
         raise ConfigError(
-            ConfigIssue("!reference tags are not supported yet", filename, line)
-            for line in references
+            ConfigIssue("!reference config should be an array of strings", filename, line)
+            for line in bad_references
         )
     return _split_header(documents, nodes, fail)
 

@@ -51,3 +51,8 @@ class JobSpec(BaseModel):
     resource_group: str | None = None
     environment: dict[str, Any] | None = None
     coverage: str | None = None
+    raw_variables: list[str] = Field(default_factory=list)  # expand: false: not to be expanded
+    # Pipeline-level predefined variables derived from the config (CI_NODE_INDEX/TOTAL of
+    # parallel jobs, CI_ENVIRONMENT_*, CI_PIPELINE_NAME, CI_JOB_NAME_SLUG): they rank below
+    # every other variable.
+    predefined_variables: dict[str, str] = Field(default_factory=dict)

@@ -246,11 +246,11 @@ CASES = [
           script: x
           when: manual
           environment: {name: review/$CI_COMMIT_REF_SLUG, action: stop}
-        """, {"j": {"environment": {"name": "review/$CI_COMMIT_REF_SLUG",
-                                    "url": "https://$CI_COMMIT_REF_SLUG.example.com",
+        """, {"j": {"environment": {"name": "review/main",
+                                    "url": "https://main.example.com",
                                     "on_stop": "stop", "auto_stop_in": "1 day",
                                     "deployment_tier": "development", "action": "start"}},
-              "stop": {"environment": {"name": "review/$CI_COMMIT_REF_SLUG", "action": "stop"}}}),
+              "stop": {"environment": {"name": "review/main", "action": "stop"}}}),
     Case("environment-bad-type", "j:\n  script: x\n  environment: [a]\n",
          [(3, "jobs:j:environment config should be a hash or a string")]),
     Case("environment-no-name", "j:\n  script: x\n  environment: {url: 'https://x'}\n",

@@ -79,7 +79,9 @@ def test_job_scripts_and_inheritance_markers() -> None:
     empty = job("script: x\nbefore_script: []\nafter_script: []\n")
     assert (empty.before_script, empty.after_script) == ([], [])
     inherit = job("script: x\nbefore_script:\nafter_script: null\n")
-    assert (inherit.before_script, inherit.after_script) == (None, None)
+    assert (inherit.before_script, inherit.after_script) == ([], [])
+    defaults = ciconfig.load("default:\n  before_script: d\njob:\n  script: x\n  before_script:\n")
+    assert defaults.jobs["job"].before_script == ["d"]
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -112,17 +114,21 @@ def test_accepted_and_ignored_keys(key_and_value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["extends", "rules", "only", "except", "parallel", "inherit"]
+    ("key", "message"),
+    [
+        ("extends", "job: unknown keys in `extends` (a)"),
+        ("rules", "jobs:job:rules:rule config should be a hash"),
+        ("parallel", "jobs:job:parallel should be an integer or a hash"),
+        ("inherit", "jobs:job:inherit config should be a hash"),
+    ],
 )
-def test_keys_not_supported_yet(key: str) -> None:
-    assert issues(f"script: x\n{key}: [a]\n") == [
-        (3, f"jobs:job:{key} keyword is not supported yet")
-    ]
+def test_keys_with_invalid_values(key: str, message: str) -> None:
+    assert issues(f"script: x\n{key}: [a]\n") == [(3 if key != "extends" else 1, message)]
 
 
-def test_extends_without_script_reports_only_extends() -> None:
+def test_extends_without_script_reports_the_missing_parent() -> None:
     found = issues("extends: .base\nstage: build\n")
-    assert found == [(2, "jobs:job:extends keyword is not supported yet")]
+    assert found == [(1, "job: unknown keys in `extends` (.base)")]
 
 
 def test_trigger_and_run_are_not_supported_yet() -> None:
@@ -181,7 +187,6 @@ def test_job_variables_must_be_a_hash() -> None:
         ("on_failure", When.ON_FAILURE, False),
         ("always", When.ALWAYS, False),
         ("manual", When.MANUAL, True),
-        ("never", When.NEVER, False),
     ],
 )
 def test_when_and_default_allow_failure(value: str | None, when: When, allow_failure: bool) -> None:
@@ -279,7 +284,7 @@ def test_needs_forms() -> None:
           - {job: docs, optional: true, artifacts: false}
         """
     )
-    assert found.needs == [Need("build"), Need("lint"), Need("docs", optional=True)]
+    assert found.needs == [Need("build"), Need("lint"), Need("docs", optional=True, artifacts=False)]
     assert [need.line for need in found.needs or []] == [5, 6, 7]
 
 

@@ -23,7 +23,7 @@ def test_minimal_file_gives_default_stages_and_test_stage() -> None:
     assert config.filename == ".gitlab-ci.yml"
     job = config.jobs["build"]
     assert (job.name, job.stage, job.script, job.line) == ("build", "test", ["make"], 1)
-    assert (job.before_script, job.after_script, job.needs) == (None, None, None)
+    assert (job.before_script, job.after_script, job.needs) == ([], [], None)
     assert (job.when, job.allow_failure, job.timeout, job.variables) == (
         When.ON_SUCCESS,
         False,
@@ -45,7 +45,7 @@ def test_hidden_jobs_are_not_jobs_and_need_no_script() -> None:
     assert list(config.jobs) == ["job"]
 
 
-def test_include_and_workflow_are_not_supported_yet() -> None:
+def test_missing_include_is_reported_at_the_include() -> None:
     found = issues(
         """
         workflow:
@@ -55,10 +55,7 @@ def test_include_and_workflow_are_not_supported_yet() -> None:
           script: x
         """
     )
-    assert found == [
-        (2, "workflow keyword is not supported yet"),
-        (4, "include keyword is not supported yet"),
-    ]
+    assert found == [(4, "Local file `other.yml` does not exist!")]
 
 
 def test_global_image_services_and_cache_are_accepted() -> None:
@@ -103,7 +100,7 @@ def test_reserved_name_variables_is_the_keyword() -> None:
     ("name", "message"),
     [
         ("stages", "stages config should be an array of strings"),
-        ("include", "include keyword is not supported yet"),
+        ("include", "include config contains unknown keys: script"),
         (
             "before_script",
             "before_script config should be a string or a nested array of strings "
@@ -313,7 +310,6 @@ def test_null_variables_mean_none() -> None:
 def test_every_issue_is_reported_at_once() -> None:
     text = textwrap.dedent(
         """
-        include: x.yml
         variables:
           A: [1]
         first:
@@ -330,15 +326,14 @@ def test_every_issue_is_reported_at_once() -> None:
         ciconfig.load(text)
     error = caught.value
     assert [(issue.line, issue.job, issue.key) for issue in error.issues] == [
-        (2, None, "include"),
-        (4, None, "variables"),
-        (7, "first", "colour"),
-        (6, "first", "script"),
-        (9, "second", "stage"),
-        (11, "third", None),
+        (3, None, "variables"),
+        (6, "first", "colour"),
+        (5, "first", "script"),
+        (8, "second", "stage"),
+        (10, "third", None),
     ]
     assert str(error).splitlines() == [str(issue) for issue in error.issues]
-    assert str(error).splitlines()[0] == ".gitlab-ci.yml:2: include keyword is not supported yet"
+    assert str(error).splitlines()[0].startswith(".gitlab-ci.yml:3: variables:A ")
 
 
 def test_config_error_is_a_conveyor_error_and_issue_is_frozen() -> None:

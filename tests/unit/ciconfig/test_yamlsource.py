@@ -145,8 +145,8 @@ def test_node_limit_default() -> None:
     assert yamlsource.MAX_NODES == 100_000
 
 
-def test_reference_tags_are_refused_with_each_line(each_parser: None) -> None:
-    found = issues(
+def test_reference_tags_are_resolved(each_parser: None) -> None:
+    config = load(
         """
         .setup:
           script: [echo setup]
@@ -155,11 +155,18 @@ def test_reference_tags_are_refused_with_each_line(each_parser: None) -> None:
         b:
           script:
             - !reference [.setup, script]
+            - echo b
         """
     )
+    assert config.jobs["a"].script == ["echo setup"]
+    assert config.jobs["b"].script == ["echo setup", "echo b"]
+
+
+def test_malformed_reference_tags_are_refused_with_each_line(each_parser: None) -> None:
+    found = issues("a:\n  script: !reference .setup\nb:\n  script: !reference [[x]]\n")
     assert found == [
-        (5, "!reference tags are not supported yet"),
-        (8, "!reference tags are not supported yet"),
+        (2, "!reference config should be an array of strings"),
+        (4, "!reference config should be an array of strings"),
     ]
 
 
@@ -168,9 +175,9 @@ def test_spec_header_without_inputs_is_accepted() -> None:
     assert list(config.jobs) == ["build"]
 
 
-def test_spec_inputs_are_not_supported_yet() -> None:
-    text = "spec:\n  inputs:\n    env: {default: x}\n---\nbuild:\n  script: make\n"
-    assert issues(text) == [(1, "spec:inputs keyword is not supported yet")]
+def test_spec_inputs_are_interpolated() -> None:
+    text = "spec:\n  inputs:\n    env: {default: x}\n---\nbuild:\n  script: make $[[ inputs.env ]]\n"
+    assert load(text).jobs["build"].script == ["make x"]
 
 
 def test_second_document_without_spec_header_is_refused(each_parser: None) -> None:

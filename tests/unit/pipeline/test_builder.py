@@ -1,4 +1,4 @@
-"""pipeline.build: defaults, variables, when: never, stage order, needs validation."""
+"""pipeline.build: defaults, variables, rules: when never, stage order, needs validation."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_job_variables_override_global_variables() -> None:
 
 
 def test_when_never_jobs_are_not_added() -> None:
-    assert list(specs("a:\n  script: x\nb:\n  script: y\n  when: never\n")) == ["a"]
+    assert list(specs("a:\n  script: x\nb:\n  script: y\n  rules: [{when: never}]\n")) == ["a"]
 
 
 def test_stage_order_then_file_order() -> None:
@@ -160,7 +160,7 @@ def test_need_in_the_same_stage_is_allowed() -> None:
 def test_optional_needs_to_missing_or_never_jobs_are_dropped() -> None:
     result = specs(
         """
-        a: {stage: build, script: x, when: never}
+        a: {stage: build, script: x, rules: [{when: never}]}
         b:
           script: x
           needs:
@@ -233,7 +233,7 @@ def test_needs_cycles() -> None:
 def test_need_on_a_job_that_is_not_added() -> None:
     found = issues(
         """
-        a: {stage: build, script: x, when: never}
+        a: {stage: build, script: x, rules: [{when: never}]}
         b:
           script: x
           needs: [a]
@@ -243,7 +243,7 @@ def test_need_on_a_job_that_is_not_added() -> None:
 
 
 def test_needs_of_jobs_not_added_are_still_validated() -> None:
-    found = issues("keep: {script: x}\ngone: {script: x, when: never, needs: [ghost]}\n")
+    found = issues("keep: {script: x}\ngone: {script: x, rules: [{when: never}], needs: [ghost]}\n")
     assert found == [(2, "gone job: undefined need: ghost")]
 
 
@@ -257,8 +257,8 @@ def test_need_name_too_long() -> None:
     "text",
     [
         "a: {stage: .pre, script: x}\nb: {stage: .post, script: x}\n",
-        "a: {script: x, when: never}\n",
-        "a: {stage: .pre, script: x}\nb: {script: x, when: never}\n",
+        "a: {script: x, rules: [{when: never}]}\n",
+        "a: {stage: .pre, script: x}\nb: {script: x, rules: [{when: never}]}\n",
     ],
 )
 def test_a_pipeline_with_nothing_outside_pre_and_post_is_not_created(text: str) -> None:
