@@ -43,6 +43,7 @@ class _Resolver:
     def __init__(self, body: YamlMap, issues: IssueCollector, budget: Budget) -> None:
         self.body, self.issues, self.budget = body, issues, budget
         self.done: dict[Any, YamlMap] = {}
+        self.height: dict[Any, int] = {}  # ancestors along the longest chain
         self.failed: set[Any] = set()
 
     def fail(self, key: Any, message: str) -> None:
@@ -72,8 +73,6 @@ class _Resolver:
             parents = [parents]
         if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
             self.fail(key, "invalid extends, it should be a string or an array of strings")
-        if len(chain) >= MAX_NESTING_LEVELS:
-            self.fail(chain[0], "nesting too deep in `extends`")
         unknown = [p for p in parents if p not in self.body]
         if unknown:
             self.fail(key, f"unknown keys in `extends` ({', '.join(unknown)})")
@@ -81,10 +80,15 @@ class _Resolver:
         if invalid:
             self.fail(key, f"invalid base hashes in `extends` ({', '.join(invalid)})")
         merged = YamlMap.empty(value.file, value.line)
+        height = 0
         for parent in parents:
             if parent in chain or parent == key:
                 self.fail(chain[0] if chain else key, "circular dependency detected in `extends`")
             merged = deep_merge(merged, self.resolved(parent, (*chain, key)))
+            height = max(height, 1 + self.height.get(parent, 0))
             self.budget.charge(len(merged))
+        if height > MAX_NESTING_LEVELS:
+            self.fail(key, "nesting too deep in `extends`")
+        self.height[key] = height
         self.budget.charge(len(merged) + len(value))
         return deep_merge(merged, value)

@@ -143,7 +143,7 @@ class Includer:
 
     def _rules_allow(self, raw: Any, fail: Any) -> bool:
         parsed, problems = rules.parse_rules(raw, "include:rules", include=True)
-        for problem in problems:
+        for problem, _ in problems:
             fail(problem)
         if problems or parsed is None:
             return False

@@ -114,14 +114,17 @@ def parse_job(
                 f"{job.location} dependencies the {', '.join(missing)} should be part of needs",
                 "dependencies",
             )
-    conditions = selection.parse(job.config, job.location, job.add_at)
+    conditions = selection.parse(job.config, job.location, job.add_at, job.add)
     inherited = selection.inherited(job.config, job.location, job.add_at, default or DefaultConfig())
     if len(issues.issues) > before or script is None or when is None or conditions is None:
         return None
     scripts = {"before_script": before_script, "after_script": after_script, "tags": tags}
     own = {key: value for key, value in {**extra, **scripts}.items() if value is not None}
+    chosen = {**inherited.values, **own}
     return JobConfig(
-        **{**inherited.values, **own},
+        before_script=chosen.pop("before_script", None),
+        after_script=chosen.pop("after_script", None),
+        **chosen,
         start_in=start_in,
         allow_failure_exit_codes=exit_codes,
         allow_failure_set=config.get("allow_failure") is not None,

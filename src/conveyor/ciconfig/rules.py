@@ -17,7 +17,7 @@ from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.ciconfig.model import Need
 from conveyor.ciconfig.need import parse_needs
-from conveyor.ciconfig.yamlsource import YamlList, YamlMap
+from conveyor.ciconfig.yamlsource import YamlList
 
 JOB_RULE_KEYS = frozenset(
     "if changes exists when start_in allow_failure variables needs interruptible".split()
@@ -48,22 +48,25 @@ class Rule:
 
 def parse_rules(
     raw: Any, location: str, *, include: bool = False, workflow: bool = False
-) -> tuple[list[Rule] | None, list[str]]:
-    """``(rules, problems)``; ``location`` is GitLab's, e.g. ``jobs:build:rules``."""
-    problems: list[str] = []
+) -> tuple[list[Rule] | None, list[tuple[str, int | None]]]:
+    """``(rules, problems)``: each problem with the line of its rule (None: the key's line).
+    ``location`` is GitLab's, e.g. ``jobs:build:rules``."""
+    found: list[tuple[str, int | None]] = []
     if raw is None or raw == []:
-        return None, [f"{location} config can't be blank"]
+        return None, [(f"{location} config can't be blank", None)]
     if not isinstance(raw, list):
-        return None, [f"{location} config should be an array of hashes"]
+        return None, [(f"{location} config should be an array of hashes", None)]
     allowed = INCLUDE_RULE_KEYS if include else WORKFLOW_RULE_KEYS if workflow else JOB_RULE_KEYS
     whens = ("never", "always") if include or workflow else JOB_WHEN
     lines = raw.lines if isinstance(raw, YamlList) else [None] * len(raw)
     parsed = []
     for item, line in zip(raw, lines, strict=True):
+        problems: list[str] = []
         rule = _rule(item, f"{location}:rule", allowed, whens, problems, line)
+        found.extend((problem, line) for problem in problems)
         if rule is not None:
             parsed.append(rule)
-    return (None if problems else parsed), problems
+    return (None if found else parsed), found
 
 
 def _rule(
@@ -231,7 +234,3 @@ def _any_match(patterns: Sequence[str], files: Sequence[str], variables: Mapping
             if regex.match(path):
                 return True
     return False
-
-
-def yaml_map(value: Any) -> YamlMap | None:
-    return value if isinstance(value, YamlMap) else None

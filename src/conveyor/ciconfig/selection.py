@@ -14,6 +14,7 @@ from conveyor.ciconfig import policy, rules
 from conveyor.ciconfig.model import DefaultConfig
 
 ReportAt = Callable[[str, str], None]  # (message, key)
+ReportLine = Callable[[str, str, "int | None"], None]  # (message, key, line or None)
 INHERIT_KEYS = frozenset({"default", "variables"})
 DEFAULT_KEYWORDS = frozenset(
     "after_script artifacts before_script cache hooks id_tokens identity image interruptible "
@@ -29,7 +30,7 @@ class Conditions:
     parallel: parallel_entry.Parallel | None = None
 
 
-def parse(config: dict[str, Any], location: str, report_at: ReportAt) -> Conditions | None:
+def parse(config: dict[str, Any], location: str, report_at: ReportAt, report_line: ReportLine) -> Conditions | None:
     """``rules``/``only``/``except``/``parallel`` of one job; None after reporting."""
     found: dict[str, Any] = {}
     valid = True
@@ -38,8 +39,12 @@ def parse(config: dict[str, Any], location: str, report_at: ReportAt) -> Conditi
             continue
         problems: list[str] = []
         if key == "rules":
-            found[key], problems = rules.parse_rules(config[key], f"{location}:rules")
-        elif key == "parallel":
+            found[key], located = rules.parse_rules(config[key], f"{location}:rules")
+            for message, line in located:
+                report_line(message, key, line)
+            valid = valid and not located
+            continue
+        if key == "parallel":
             found[key] = parallel_entry.parse(config[key], location, problems)
         else:
             found[key] = policy.parse_policy(config[key], f"{location}:{key}", problems)

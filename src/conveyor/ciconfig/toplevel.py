@@ -107,8 +107,8 @@ def workflow(body: YamlMap, issues: IssueCollector) -> Workflow | None:
     parsed_rules = None
     if "rules" in raw:
         parsed_rules, problems = rules.parse_rules(raw["rules"], "workflow:rules", workflow=True)
-        for problem in problems:
-            _add(issues, raw, "rules", problem)
+        for problem, line in problems:
+            _add(issues, raw, "rules", problem, line)
     name = raw.get("name")
     if name is not None:
         if not isinstance(name, str):

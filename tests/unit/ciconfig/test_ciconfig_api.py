@@ -12,7 +12,7 @@ from tests.plugins.imports import imported_modules
 
 pytestmark = pytest.mark.unit
 
-ALLOWED_ROOTS = {"yaml", "pydantic", "conveyor"}
+ALLOWED_ROOTS = {"yaml", "pydantic", "conveyor", "jsonschema"}
 ALLOWED_CONVEYOR = ("conveyor.protocol", "conveyor.ciconfig")
 FORBIDDEN_STDLIB = {"socket", "os", "subprocess", "pathlib", "io", "urllib", "http", "shutil"}
 
@@ -28,10 +28,15 @@ def test_public_names() -> None:
             "ConfigError",
             "ConfigIssue",
             "DefaultConfig",
+            "IncludeFailed",
+            "IncludeResolver",
             "IssueCollector",
             "JobConfig",
+            "MemoryResolver",
             "Need",
             "PipelineConfig",
+            "PipelineContext",
+            "Workflow",
             "load",
         ]
     )
