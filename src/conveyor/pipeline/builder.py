@@ -140,9 +140,26 @@ def _spec(
         resource_group=expand_existing(job.resource_group, every) if job.resource_group else None,
         environment=environment,
         coverage=job.coverage,
-        raw_variables=sorted(job.raw_variables & yaml.keys()),
+        raw_variables=_raw_names(config, job, decision, yaml),
         predefined_variables=predefined,
     )
+
+
+def _raw_names(
+    config: ciconfig.PipelineConfig,
+    job: ciconfig.JobConfig,
+    decision: selection.Decision,
+    yaml: dict[str, str],
+) -> list[str]:
+    """The variables written with ``expand: false`` at the level whose value the job keeps."""
+    raw = []
+    for name in yaml:
+        if decision.variables and name in decision.variables:
+            continue
+        own = name in job.variables
+        if (own and name in job.raw_variables) or (not own and name in config.raw_variables):
+            raw.append(name)
+    return raw
 
 
 def _environment(
