@@ -178,8 +178,8 @@ def _commands(job: _Job, key: str) -> list[str] | None:
 
 def _when(job: _Job) -> When | None:
     value = job.config.get("when")
-    if value is None or value == "delayed":
-        return When.ON_SUCCESS  # a delayed job is an on_success job with a start_in timer
+    if value is None:
+        return When.ON_SUCCESS
     if isinstance(value, str) and value in JOB_WHEN:
         return When(value)
     job.add(f"{job.location} when should be one of: {', '.join(JOB_WHEN)}", "when")

@@ -58,6 +58,63 @@ def server(
     serve.run(ServerSettings.from_env(host=host, port=port))
 
 
+CiFile = Annotated[Path, typer.Argument(help="The CI file; local includes are read from its directory.")]
+RefOption = Annotated[str, typer.Option("--ref", "--branch", help="Branch (or tag, with --tag) to evaluate rules for.")]
+TagOption = Annotated[bool, typer.Option("--tag", help="The ref is a tag.")]
+SourceOption = Annotated[str, typer.Option("--source", help="CI_PIPELINE_SOURCE: push, web, api, schedule...")]
+VariableOption = Annotated[Optional[list[str]], typer.Option("--variable", "-v", help="Pipeline variable KEY=VALUE.")]
+ChangedOption = Annotated[Optional[list[str]], typer.Option("--changed", help="A changed file (rules:changes).")]
+
+
+def _ci_options(ref: str, tag: bool, source: str, variable: list[str] | None, changed: list[str] | None):  # noqa: ANN202
+    from conveyor.cli import ci
+
+    return ci.Options(ref=ref, tag=tag, source=source, variables=tuple(variable or ()),
+                      changed=tuple(changed) if changed else None)
+
+
+@app.command()
+def lint(
+    path: CiFile = Path(".gitlab-ci.yml"), ref: RefOption = "main", tag: TagOption = False,
+    source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
+) -> None:
+    """Check a .gitlab-ci.yml: every error as file:line: message (exit 1), else a short OK."""
+    from conveyor import ciconfig
+    from conveyor.cli import ci
+
+    try:
+        _, specs = ci.load(path, _ci_options(ref, tag, source, variable, changed))
+    except ciconfig.ConfigError as exc:
+        for line in ci.lint_lines(exc):
+            typer.echo(line)
+        raise typer.Exit(1) from exc
+    except (OSError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{path}: OK ({len(specs)} jobs)")
+
+
+@app.command()
+def expand(
+    path: CiFile = Path(".gitlab-ci.yml"), ref: RefOption = "main", tag: TagOption = False,
+    source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
+) -> None:
+    """Print the expanded jobs as JSON (name, stage, when, allow_failure, needs, variables, script)."""
+    from conveyor import ciconfig
+    from conveyor.cli import ci
+
+    try:
+        text = ci.expanded_json(path, _ci_options(ref, tag, source, variable, changed))
+    except ciconfig.ConfigError as exc:
+        for line in ci.lint_lines(exc):
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from exc
+    except (OSError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    typer.echo(text, nl=False)
+
+
 @project_app.command("add")
 def project_add(
     source: Annotated[str, typer.Argument(help="Local path or git URL.")],

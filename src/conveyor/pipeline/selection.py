@@ -66,7 +66,7 @@ def _by_rules(
         return None
     start_in = None
     if matched.when == "delayed":
-        when, start_in = When.ON_SUCCESS, matched.start_in
+        when, start_in = When.DELAYED, matched.start_in
     elif matched.when is not None:
         when = When(matched.when)
     else:

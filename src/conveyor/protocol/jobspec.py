@@ -46,7 +46,7 @@ class JobSpec(BaseModel):
     retry_when: list[str] = Field(default_factory=lambda: ["always"])
     retry_exit_codes: list[int] = Field(default_factory=list)  # retry:exit_codes, empty = any
     allow_failure_exit_codes: list[int] = Field(default_factory=list)
-    start_in: int | None = None  # seconds; set only for when: delayed (``when`` is then on_success)
+    start_in: int | None = None  # seconds; set only for when: delayed
     interruptible: bool = False
     resource_group: str | None = None
     environment: dict[str, Any] | None = None

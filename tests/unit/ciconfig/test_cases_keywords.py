@@ -217,7 +217,7 @@ CASES = [
     Case("resource-group-bad", "j:\n  script: x\n  resource_group: [a]\n",
          [(3, "jobs:j resource_group should be a string")]),
     Case("delayed", "j:\n  script: x\n  when: delayed\n  start_in: 10 minutes\n",
-         {"j": {"when": "on_success", "start_in": 600}}),
+         {"j": {"when": "delayed", "start_in": 600}}),
     Case("delayed-seconds", "j:\n  script: x\n  when: delayed\n  start_in: '5'\n",
          {"j": {"start_in": 5}}),
     Case("delayed-too-long", "j:\n  script: x\n  when: delayed\n  start_in: 8 days\n",

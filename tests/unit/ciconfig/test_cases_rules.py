@@ -59,7 +59,7 @@ CASES = [
     Case("rules-allow-failure-overrides", job("    - if: $CI\n      allow_failure: true\n"),
          {"job": {"allow_failure": True}, "other": {}}),
     Case("rules-delayed", job("    - when: delayed\n      start_in: 1 hour\n"),
-         {"job": {"when": "on_success", "start_in": 3600}, "other": {}}),
+         {"job": {"when": "delayed", "start_in": 3600}, "other": {}}),
     Case("rules-delayed-without-start-in", job("    - when: delayed\n"),
          [(4, "jobs:job:rules:rule start_in should be a duration")]),
     Case("rules-variables", job("    - if: $CI\n      variables: {A: rule}\n", "  variables: {A: job, B: job}\n"),

@@ -204,7 +204,7 @@ def test_invalid_when(value: str) -> None:
 def test_delayed_needs_start_in() -> None:
     assert issues("script: x\nwhen: delayed\n") == [(1, "jobs:job start_in should be a duration")]
     delayed = job("script: x\nwhen: delayed\nstart_in: 30 minutes\n")
-    assert (delayed.when, delayed.start_in) == (When.ON_SUCCESS, 1800)
+    assert (delayed.when, delayed.start_in) == (When.DELAYED, 1800)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt
 from conveyor.server.queue.progress import advance
-from conveyor.server.sources import GitSources
+from conveyor.server.sources import GitIncludeResolver, GitSources
 
 CONFIG_PATH = ".gitlab-ci.yml"
 
@@ -49,8 +50,38 @@ class Pipelines:
         text = await self._sources.read_file(source, sha, CONFIG_PATH)
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
-        specs = pipeline.build(ciconfig.load(text, filename=CONFIG_PATH))
+        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}))
         return await self.store(project, ref, sha, specs, variables)
+
+    async def _load(
+        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str]
+    ) -> ciconfig.PipelineConfig:
+        """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
+        source = project["source"]
+        parent = await self._sources.parent(source, sha)
+        context = ciconfig.PipelineContext(
+            source="push",
+            ref=ref,
+            sha=sha,
+            before_sha=parent or "0" * 40,
+            tag=await self._sources.is_tag(source, ref),
+            default_branch=project["default_branch"] or ref,
+            protected=ref == project["default_branch"] or ref in (project["protected_refs"] or []),
+            variables=variables,
+            changed_files=await self._sources.changed_files(source, parent, sha),
+            repository_files=await self._sources.list_files(source, sha),
+            project_path=project["name"],
+        )
+
+        async def project_source(name: str) -> str | None:
+            async with self._engine.connect() as conn:
+                row = await queries.projects.get(conn, name)
+            return row["source"] if row is not None else None
+
+        resolver = GitIncludeResolver(self._sources, source, sha, asyncio.get_running_loop(), project_source)
+        return await asyncio.to_thread(
+            ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
+        )
 
     async def store(
         self,

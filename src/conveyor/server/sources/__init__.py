@@ -1,8 +1,12 @@
 """Reading project repositories with git: resolve a ref to a commit, read a file at a commit.
 
 Remote repositories are mirrored under the data directory. Uses only asyncio subprocesses.
+``GitIncludeResolver`` serves ``include:`` files to ``ciconfig.load`` (local, other projects,
+remote over HTTP(S) with ``RemoteFetcher``).
 """
 
 from conveyor.server.sources.git import GitError, GitSources
+from conveyor.server.sources.includes import GitIncludeResolver
+from conveyor.server.sources.remote import RemoteFetcher
 
-__all__ = ["GitError", "GitSources"]
+__all__ = ["GitError", "GitIncludeResolver", "GitSources", "RemoteFetcher"]

@@ -55,6 +55,31 @@ class GitSources:
         out = await self._git(repo, "show", f"{sha}:{path}", check=False)
         return out if out else None
 
+    async def list_files(self, source: str, sha: str) -> list[str]:
+        """Every file path in the tree of ``sha`` (for ``rules:exists`` and include wildcards)."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "ls-tree", "-r", "-z", "--name-only", sha, check=False)
+        return [path for path in out.split("\0") if path]
+
+    async def is_tag(self, source: str, ref: str) -> bool:
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{ref}", check=False)
+        return bool(out.strip())
+
+    async def parent(self, source: str, sha: str) -> str | None:
+        """The first parent of ``sha``, or None for a root commit."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
+        return out.strip() or None
+
+    async def changed_files(self, source: str, base: str | None, sha: str) -> list[str]:
+        """Paths that differ between ``base`` and ``sha``; every path when ``base`` is None."""
+        if base is None:
+            return await self.list_files(source, sha)
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
+        return [path for path in out.split("\0") if path]
+
     async def _git(self, repo: str | None, *args: str, check: bool = True) -> str:
         cmd = ["git"] + (["-C", repo] if repo else []) + list(args)
         proc = await asyncio.create_subprocess_exec(

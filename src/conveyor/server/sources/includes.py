@@ -1,0 +1,78 @@
+"""``GitIncludeResolver``: the server's ``ciconfig.IncludeResolver``.
+
+Local files are read with git at the pipeline's commit, other projects' files from the projects
+Conveyor knows (at ``ref``, else their default branch), remote files with ``RemoteFetcher``.
+``ciconfig.load`` runs in a worker thread; the git calls are the async ``GitSources`` methods,
+run on the server's event loop from that thread. All includes of one pipeline must resolve
+within 30 s (GitLab's limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from conveyor.ciconfig import IncludeFailed
+from conveyor.server.sources.git import GitSources
+from conveyor.server.sources.remote import RemoteFetcher
+
+RESOLVE_TIMEOUT = 30.0
+T = TypeVar("T")
+
+
+class GitIncludeResolver:
+    def __init__(
+        self,
+        sources: GitSources,
+        source: str,
+        sha: str,
+        loop: asyncio.AbstractEventLoop,
+        project_source: Callable[[str], Awaitable[str | None]],
+        remote: RemoteFetcher | None = None,
+        timeout: float = RESOLVE_TIMEOUT,
+    ) -> None:
+        self._sources, self._source, self._sha, self._loop = sources, source, sha, loop
+        self._project_source = project_source
+        self._remote = remote or RemoteFetcher()
+        self._deadline = time.monotonic() + timeout
+        self._files: list[str] | None = None
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            coroutine.close()
+            raise IncludeFailed("Resolving config took longer than expected")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(left)
+        except TimeoutError:
+            future.cancel()
+            raise IncludeFailed("Resolving config took longer than expected") from None
+
+    def local(self, path: str) -> str | None:
+        return self._run(self._sources.read_file(self._source, self._sha, path))
+
+    def local_files(self) -> list[str]:
+        if self._files is None:
+            self._files = self._run(self._sources.list_files(self._source, self._sha))
+        return self._files
+
+    def project(self, project: str, ref: str | None, path: str) -> str | None:
+        source = self._run(self._project_source(project))
+        if source is None:
+            raise IncludeFailed(
+                f"Project `{project}` not found or access denied! Make sure any includes in the "
+                "pipeline configuration are correctly defined."
+            )
+        revision = ref or self._run(self._sources.default_branch(source))
+        sha = self._run(self._sources.resolve(source, revision))
+        if not sha:
+            raise IncludeFailed(f"Project `{project}` reference `{revision}` does not exist!")
+        return self._run(self._sources.read_file(source, sha, path))
+
+    def remote(self, url: str) -> str:
+        if time.monotonic() > self._deadline:
+            raise IncludeFailed("Resolving config took longer than expected")
+        return self._remote.fetch(url)
