@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from conveyor.ciconfig import duration
+from conveyor.ciconfig import duration, values
 from conveyor.ciconfig.values import CountingReport, Report, is_string_list
 
 ARTIFACT_KEYS = frozenset(
@@ -43,9 +43,8 @@ def artifacts(value: Any, location: str, report: Report) -> list[dict[str, Any]]
         report(f"{location} config should be a hash")
         return None
     counted = CountingReport(report)
-    unknown = [str(key) for key in value if key not in ARTIFACT_KEYS]
-    if unknown:
-        counted(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, ARTIFACT_KEYS):
+        counted(f"{location} {unknown}")
     if "access" in value and "public" in value:
         counted(f"{location} config these keys cannot be used together: access, public")
     name = _optional(value, "name", str, f"{location} name should be a string", counted)
@@ -130,9 +129,8 @@ def _reports(value: Any, location: str, report: Report) -> dict[str, list[str]] 
     if not isinstance(value, dict):
         report(f"{location} config should be a hash")
         return None
-    unknown = [str(key) for key in value if key not in REPORT_TYPES]
-    if unknown:
-        report(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, REPORT_TYPES):
+        report(f"{location} {unknown}")
         return None
     reports: dict[str, list[str]] = {}
     for key, paths in value.items():
@@ -177,9 +175,8 @@ def _cache(value: Any, location: str, report: Report) -> dict[str, Any] | None:
         report(f"{location} config should be a hash")
         return None
     counted = CountingReport(report)
-    unknown = [str(key) for key in value if key not in CACHE_KEYS]
-    if unknown:
-        counted(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, CACHE_KEYS):
+        counted(f"{location} {unknown}")
     key = _cache_key(value.get("key", "default"), f"{location}:key", counted)
     untracked = _optional(value, "untracked", bool, f"{location}:untracked config should be a boolean value", counted)
     _optional(value, "unprotect", bool, f"{location}:unprotect config should be a boolean value", counted)

@@ -47,9 +47,8 @@ def _imageable(
         report(f"{location} config should be a hash or a string")
         return None
     before = CountingReport(report)
-    unknown = [str(key) for key in value if key not in allowed]
-    if unknown:
-        before(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, allowed):
+        before(f"{location} {unknown}")
     name = value.get("name")
     if not isinstance(name, str) or not name:
         before(f"{location} name can't be blank" if name in (None, "") else
@@ -117,9 +116,8 @@ def _docker(value: Any, location: str, report: Report) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         report(f"{location} config should be a hash")
         return None
-    unknown = [str(key) for key in value if key not in DOCKER_KEYS]
-    if unknown:
-        report(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, DOCKER_KEYS):
+        report(f"{location} {unknown}")
         return None
     docker: dict[str, Any] = {}
     for key in ("platform", "user"):

@@ -81,9 +81,8 @@ def parse_job(
         return None
     if "script" not in config:
         return None  # trigger: or run:, refused above
-    unknown = [str(key) for key in config if key not in KNOWN_KEYS]
-    if unknown:
-        job.add(f"{job.location} config contains unknown keys: {', '.join(unknown)}", unknown[0])
+    if unknown := values.unknown_keys(config, KNOWN_KEYS):
+        job.add(f"{job.location} {unknown}", next(str(k) for k in config if k not in KNOWN_KEYS))
 
     script = _script(job)
     before_script = _commands(job, "before_script")

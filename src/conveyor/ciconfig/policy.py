@@ -56,9 +56,8 @@ def parse_policy(raw: Any, location: str, problems: list[str]) -> Policy | None:
     if not isinstance(raw, dict):
         problems.append(f"{location} has to be either an array of conditions or a hash")
         return None
-    unknown = [str(key) for key in raw if key not in POLICY_KEYS]
-    if unknown:
-        problems.append(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(raw, POLICY_KEYS):
+        problems.append(f"{location} {unknown}")
         return None
     refs = _refs(raw["refs"], f"{location}:refs", problems) if "refs" in raw else None
     parsed_variables = None

@@ -47,6 +47,7 @@ class _Resolver:
             except _Failed:
                 return None
         if isinstance(value, YamlMap):
+            self.budget.charge(len(value))
             made = YamlMap.empty(value.file, value.line)
             made.lines, made.files = value.lines, value.files
             for key, item in value.items():

@@ -79,9 +79,8 @@ def _rule(
     if not item:
         problems.append(f"{location} config can't be blank")
         return None
-    unknown = [str(key) for key in item if key not in allowed]
-    if unknown:
-        problems.append(f"{location} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(item, allowed):
+        problems.append(f"{location} {unknown}")
         return None
     condition = None
     if item.get("if") is not None:
@@ -134,9 +133,8 @@ def _changes(raw: Any, location: str, problems: list[str]) -> tuple[tuple[str, .
     if raw is None:
         return None, None
     if isinstance(raw, dict):
-        unknown = [str(key) for key in raw if key not in ("paths", "compare_to")]
-        if unknown:
-            problems.append(f"{location} config contains unknown keys: {', '.join(unknown)}")
+        if unknown := values.unknown_keys(raw, ("paths", "compare_to")):
+            problems.append(f"{location} {unknown}")
             return None, None
         compare_to = raw.get("compare_to")
         if compare_to is not None and not isinstance(compare_to, str):

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.ciconfig import duration
+from conveyor.ciconfig import duration, values
 from conveyor.ciconfig.values import CountingReport, Report, is_int, is_string_list
 
 RETRY_WHEN = (
@@ -51,9 +51,8 @@ def retry(value: Any, report: Report) -> Retry | None:
         report("retry config has to be either an integer or a hash")
         return None
     counted = CountingReport(report)
-    unknown = [str(key) for key in value if key not in RETRY_KEYS]
-    if unknown:
-        counted(f"retry config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, RETRY_KEYS):
+        counted(f"retry {unknown}")
     maximum = value.get("max", 0)
     if maximum is not None:
         _retry_max(maximum, "retry max", counted)
@@ -143,9 +142,8 @@ def environment(value: Any, location: str, report: Report) -> dict[str, Any] | N
         report(f"{loc} config should be a hash or a string")
         return None
     counted = CountingReport(report)
-    unknown = [str(key) for key in value if key not in ENVIRONMENT_KEYS]
-    if unknown:
-        counted(f"{loc} config contains unknown keys: {', '.join(unknown)}")
+    if unknown := values.unknown_keys(value, ENVIRONMENT_KEYS):
+        counted(f"{loc} {unknown}")
     name = value.get("name")
     if name is None or name == "":
         counted(f"{loc} name can't be blank")

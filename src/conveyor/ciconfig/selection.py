@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from conveyor.ciconfig import parallel as parallel_entry
-from conveyor.ciconfig import policy, rules
+from conveyor.ciconfig import policy, rules, values
 from conveyor.ciconfig.model import DefaultConfig
 
 ReportAt = Callable[[str, str], None]  # (message, key)
@@ -79,18 +79,17 @@ def inherited(
         if not isinstance(raw, dict):
             report_at(f"{location}:inherit config should be a hash", "inherit")
         else:
-            unknown = [str(key) for key in raw if key not in INHERIT_KEYS]
-            if unknown:
-                report_at(f"{location}:inherit config contains unknown keys: {', '.join(unknown)}", "inherit")
+            if unknown := values.unknown_keys(raw, INHERIT_KEYS):
+                report_at(f"{location}:inherit {unknown}", "inherit")
             take_default = _choice(raw.get("default", True), f"{location}:inherit:default", report_at, DEFAULT_KEYWORDS)
             take_variables = _choice(raw.get("variables", True), f"{location}:inherit:variables", report_at, None)
-    values = {}
+    taken = {}
     for item in fields(DefaultConfig):
         chosen = take_default is True or (isinstance(take_default, frozenset) and item.name in take_default)
         value = getattr(default, item.name)
         if chosen and value is not None:
-            values[item.name] = value
-    return Inherited(values, take_variables)
+            taken[item.name] = value
+    return Inherited(taken, take_variables)
 
 
 def _choice(

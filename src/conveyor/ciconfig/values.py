@@ -36,6 +36,12 @@ def is_string_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+def unknown_keys(value: dict[Any, Any], allowed: Any) -> str | None:
+    """GitLab's ``config contains unknown keys: a, b`` for the keys of ``value`` not allowed."""
+    unknown = [str(key) for key in value if key not in allowed]
+    return f"config contains unknown keys: {', '.join(unknown)}" if unknown else None
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

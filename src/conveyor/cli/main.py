@@ -66,11 +66,22 @@ VariableOption = Annotated[Optional[list[str]], typer.Option("--variable", "-v",
 ChangedOption = Annotated[Optional[list[str]], typer.Option("--changed", help="A changed file (rules:changes).")]
 
 
-def _ci_options(ref: str, tag: bool, source: str, variable: list[str] | None, changed: list[str] | None):  # noqa: ANN202
+def _ci(action, ref: str, tag: bool, source: str, variable: list[str] | None, changed: list[str] | None):  # noqa: ANN001, ANN202
+    """Run ``action(path options)``: config errors as file:line: message (exit 1), others exit 2."""
+    from conveyor import ciconfig
     from conveyor.cli import ci
 
-    return ci.Options(ref=ref, tag=tag, source=source, variables=tuple(variable or ()),
-                      changed=tuple(changed) if changed else None)
+    options = ci.Options(ref=ref, tag=tag, source=source, variables=tuple(variable or ()),
+                         changed=tuple(changed) if changed else None)
+    try:
+        return action(ci, options)
+    except ciconfig.ConfigError as exc:
+        for line in ci.lint_lines(exc):
+            typer.echo(line)
+        raise typer.Exit(1) from exc
+    except (OSError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -79,18 +90,7 @@ def lint(
     source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
 ) -> None:
     """Check a .gitlab-ci.yml: every error as file:line: message (exit 1), else a short OK."""
-    from conveyor import ciconfig
-    from conveyor.cli import ci
-
-    try:
-        _, specs = ci.load(path, _ci_options(ref, tag, source, variable, changed))
-    except ciconfig.ConfigError as exc:
-        for line in ci.lint_lines(exc):
-            typer.echo(line)
-        raise typer.Exit(1) from exc
-    except (OSError, ValueError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    _, specs = _ci(lambda ci, options: ci.load(path, options), ref, tag, source, variable, changed)
     typer.echo(f"{path}: OK ({len(specs)} jobs)")
 
 
@@ -100,18 +100,7 @@ def expand(
     source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
 ) -> None:
     """Print the expanded jobs as JSON (name, stage, when, allow_failure, needs, variables, script)."""
-    from conveyor import ciconfig
-    from conveyor.cli import ci
-
-    try:
-        text = ci.expanded_json(path, _ci_options(ref, tag, source, variable, changed))
-    except ciconfig.ConfigError as exc:
-        for line in ci.lint_lines(exc):
-            typer.echo(line, err=True)
-        raise typer.Exit(1) from exc
-    except (OSError, ValueError) as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    text = _ci(lambda ci, options: ci.expanded_json(path, options), ref, tag, source, variable, changed)
     typer.echo(text, nl=False)
 
 
