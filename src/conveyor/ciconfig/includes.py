@@ -28,6 +28,8 @@ from conveyor.ciconfig.resolver import IncludeFailed, IncludeResolver
 from conveyor.ciconfig.yamlsource import YamlList, YamlMap, parse
 
 MAX_INCLUDES = 150
+MAX_TOTAL_BYTES = 4 * 1024 * 1024  # all included files together
+TOO_BIG = f"The parsed YAML is too big: the included files are over {MAX_TOTAL_BYTES} bytes"
 INCLUDE_KEYS = frozenset(
     "local file remote project ref template component rules inputs integrity cache".split()
 )
@@ -37,6 +39,10 @@ _YAML_FILE = re.compile(r"\.ya?ml$")
 
 
 class TooManyIncludes(Exception):
+    pass
+
+
+class IncludesTooBig(Exception):
     pass
 
 
@@ -65,6 +71,7 @@ class Includer:
         self.context, self.resolver, self.issues = context, resolver, issues
         self.variables = context.include_variables()
         self.count = 0
+        self.total_bytes = 0
 
     def expand(self, body: YamlMap, origin: _Origin = _Origin()) -> YamlMap:
         """``body`` without its ``include:``, merged over everything it includes."""
@@ -76,6 +83,9 @@ class Includer:
                 self.count += 1
                 if self.count > MAX_INCLUDES:
                     raise TooManyIncludes
+                self.total_bytes += len(fetched.text)
+                if self.total_bytes > MAX_TOTAL_BYTES:
+                    raise IncludesTooBig
                 included = self._load(fetched, line, body.file)
                 if included is not None:
                     merged = deep_merge(merged, self.expand(included, fetched.origin))

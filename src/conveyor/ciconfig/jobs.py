@@ -128,6 +128,7 @@ def parse_job(
         allow_failure_exit_codes=exit_codes,
         allow_failure_set=config.get("allow_failure") is not None,
         name=name,
+        file=config.file or None,
         stage=stage or DEFAULT_JOB_STAGE,
         script=script,
         variables=variables,

@@ -18,7 +18,7 @@ from conveyor.ciconfig import extends, inputs, parallel, references, schema, top
 from conveyor.ciconfig import jobs as job_entries
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, ConfigIssue, IssueCollector
-from conveyor.ciconfig.includes import MAX_INCLUDES, Includer, TooManyIncludes
+from conveyor.ciconfig import includes
 from conveyor.ciconfig.merge import TOO_BIG, Budget, TooBig
 from conveyor.ciconfig.model import JobConfig, PipelineConfig
 from conveyor.ciconfig.resolver import IncludeResolver, MemoryResolver
@@ -52,9 +52,12 @@ def load(
     issues = IssueCollector(filename)
     body = _main_body(text, filename, inputs, context, issues)
     try:
-        body = Includer(context, resolver or MemoryResolver(), issues).expand(body)
-    except TooManyIncludes:
-        issues.add(f"Maximum of {MAX_INCLUDES} nested includes are allowed!", body.lines.get("include"), key="include")
+        body = includes.Includer(context, resolver or MemoryResolver(), issues).expand(body)
+    except includes.TooManyIncludes:
+        message = f"Maximum of {includes.MAX_INCLUDES} nested includes are allowed!"
+        issues.add(message, body.lines.get("include"), key="include")
+    except includes.IncludesTooBig:
+        issues.add(includes.TOO_BIG, body.lines.get("include"), key="include")
     issues.raise_if_any()
     budget = Budget()
     try:

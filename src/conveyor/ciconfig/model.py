@@ -88,6 +88,7 @@ class JobConfig:
     # Whether allow_failure: was written: a rules:when: manual job then keeps it, else a
     # manual job from rules is blocking (allow_failure false).
     allow_failure_set: bool = False
+    file: str | None = None  # the file that defines the job, when not the main file
 
 
 @dataclass(frozen=True)

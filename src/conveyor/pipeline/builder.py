@@ -130,7 +130,7 @@ def _spec(
         services=list(job.services or []),
         artifacts=list(job.artifacts or []),
         cache=list(job.cache or []),
-        dependencies=job.dependencies,
+        dependencies=_dependencies(job, need_names),
         retry_max=retry.max,
         retry_when=list(retry.when),
         retry_exit_codes=list(retry.exit_codes),
@@ -143,6 +143,17 @@ def _spec(
         raw_variables=_raw_names(config, job, decision, yaml),
         predefined_variables=predefined,
     )
+
+
+def _dependencies(job: ciconfig.JobConfig, need_names: list[str] | None) -> list[str] | None:
+    """``dependencies:``, else the needs whose ``artifacts`` is not false when any is (None:
+    the server's default, the needs or every earlier stage)."""
+    if job.dependencies is not None or job.needs is None or need_names is None:
+        return job.dependencies
+    without = {need.job for need in job.needs if not need.artifacts}
+    if not without:
+        return None
+    return [name for name in need_names if name not in without]
 
 
 def _raw_names(

@@ -29,7 +29,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
             if target is None:
                 if not need.optional:
                     message = f"{job.name} job: undefined need: {need.job}"
-                    issues.add(message, line, job=job.name, key="needs")
+                    issues.add(message, line, job=job.name, key="needs", file=job.file)
                 continue
             if len(need.job) > MAX_NEED_NAME_LENGTH:
                 issues.add(
@@ -38,6 +38,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
                     line,
                     job=job.name,
                     key="needs",
+                    file=job.file,
                 )
             if stage_idx[target.stage] > stage_idx[job.stage]:
                 issues.add(
@@ -45,6 +46,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
                     line,
                     job=job.name,
                     key="needs",
+                    file=job.file,
                 )
         counts = Counter(need.job for need in job.needs)
         duplicated = [name for name, count in counts.items() if count > 1]
@@ -55,6 +57,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
                 line,
                 job=job.name,
                 key="needs",
+                file=job.file,
             )
     _check_cycles(config, issues)
 
@@ -76,7 +79,7 @@ def _check_dependencies(
             )
         else:
             continue
-        issues.add(message, job.line, job=job.name, key="dependencies")
+        issues.add(message, job.line, job=job.name, key="dependencies", file=job.file)
 
 
 def resolve(
@@ -102,6 +105,7 @@ def resolve(
                 need.line or job.line,
                 job=job.name,
                 key="needs",
+                file=job.file,
             )
     return names
 
@@ -126,6 +130,7 @@ def _check_cycles(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollect
             config.jobs[first].line,
             job=first,
             key="needs",
+            file=config.jobs[first].file,
         )
 
 

@@ -248,3 +248,25 @@ CASES = [
 @params(CASES)
 def test_case(case: Case) -> None:
     check(case)
+
+
+def test_issues_name_the_file_that_holds_the_problem() -> None:
+    from conveyor import ciconfig, pipeline
+
+    resolver = MemoryResolver({
+        "jobs.yml": "x:\n  script: x\n  needs: [ghost]\ny:\n  script: y\n  colour: red\n",
+    })
+    config_text = "include: jobs.yml\nz:\n  script: z\n  stage: nope\n"
+    with pytest.raises(ciconfig.ConfigError) as caught:
+        pipeline.build(ciconfig.load(config_text, resolver=resolver))
+    assert [(i.file, i.line, i.message) for i in caught.value.issues] == [
+        ("jobs.yml", 6, "jobs:y config contains unknown keys: colour"),
+        (".gitlab-ci.yml", 4, "z job: chosen stage nope does not exist; available stages are "
+                              ".pre, build, test, deploy, .post"),
+    ]
+    with pytest.raises(ciconfig.ConfigError) as caught:
+        pipeline.build(ciconfig.load("include: jobs.yml\n", resolver=MemoryResolver(
+            {"jobs.yml": "x:\n  script: x\n  needs: [ghost]\n"})))
+    assert [(i.file, i.line, i.message) for i in caught.value.issues] == [
+        ("jobs.yml", 3, "x job: undefined need: ghost"),
+    ]

@@ -113,6 +113,19 @@ verify:
           script: x
           needs: [{job: a, optional: true}]
         """, {"b": {"needs": []}}),
+    Case("needs-artifacts-false", """
+        a:
+          stage: build
+          script: x
+        b:
+          stage: build
+          script: x
+        c:
+          script: x
+          needs: [a, {job: b, artifacts: false}]
+        """, {"a": {}, "b": {}, "c": {"needs": ["a", "b"], "dependencies": ["a"]}}),
+    Case("needs-artifacts-default", "a:\n  stage: build\n  script: x\nc:\n  script: x\n  needs: [a]\n",
+         {"a": {}, "c": {"needs": ["a"], "dependencies": None}}),
     Case("needs-not-a-list", "a:\n  script: x\n  needs: b\n",
          [(3, "jobs:a:needs config can only be an array of job names or hashes")]),
     Case("needs-empty-entry", "a:\n  script: x\n  needs: ['']\n", [(3, "jobs:a:needs entries cannot be empty")]),

@@ -154,3 +154,14 @@ def test_include_fan_out_is_bounded() -> None:
     with pytest.raises(ciconfig.ConfigError) as caught:
         ciconfig.load(text, resolver=ciconfig.MemoryResolver(files))
     assert [issue.message for issue in caught.value.issues] == ["Maximum of 150 nested includes are allowed!"]
+
+
+def test_included_text_is_bounded_in_total() -> None:
+    big = "a:\n  script: [" + ", ".join(["x" * 60] * 15_000) + "]\n"  # under 1 MiB each
+    files = {f"f{i}.yml": big.replace("a:", f"a{i}:") for i in range(5)}
+    text = "include: [" + ", ".join(files) + "]\n"
+    with pytest.raises(ciconfig.ConfigError) as caught:
+        ciconfig.load(text, resolver=ciconfig.MemoryResolver(files))
+    assert [issue.message for issue in caught.value.issues] == [
+        "The parsed YAML is too big: the included files are over 4194304 bytes"
+    ]

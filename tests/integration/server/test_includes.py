@@ -1,0 +1,129 @@
+"""include: through the server: git at the pipeline's commit (local files, wildcards, another
+project), rules:changes against the parent commit, errors with the included file's line, and
+RemoteFetcher over real HTTP (size limit, timeout, status, local addresses)."""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor.ciconfig import IncludeFailed
+from conveyor.server.sources import RemoteFetcher
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+MAIN = """
+include:
+  - local: ci/build.yml
+  - local: 'ci/more/*.yml'
+  - project: shared
+    file: templates/lint.yml
+stages: [build, test]
+docs:
+  script: mkdocs
+  rules:
+    - changes: [docs/*]
+src:
+  script: make
+  rules:
+    - changes: [src/*]
+"""
+FILES = {
+    "ci/build.yml": "build:\n  stage: build\n  script: make\n",
+    "ci/more/unit.yml": "unit:\n  extends: .lint\n  script: pytest\n",
+    "docs/index.md": "v1\n",
+}
+
+
+def commit(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "--quiet", "-m", name], check=True)
+
+
+async def test_includes_are_read_from_git_and_changes_from_the_parent_commit(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "shared", "x:\n  script: x\n", {"templates/lint.yml": ".lint:\n  stage: test\n  tags: []\n"})
+    make_repo(tmp_path / "app", MAIN, FILES)
+    commit(tmp_path / "app", "docs/index.md", "v2\n")
+    async with live_server.admin() as admin:
+        shared = await admin.post("/api/v4/projects", json={"source": str(tmp_path / "shared"), "name": "shared"})
+        assert shared.status_code == 201, shared.text
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        created = await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+        assert created.status_code == 201, created.text
+        jobs = (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{created.json()['id']}/jobs")).json()
+    assert sorted(job["name"] for job in jobs) == ["build", "docs", "unit"]
+
+
+async def test_errors_in_an_included_file_point_at_that_file(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "app", "include: ci/bad.yml\njob:\n  script: x\n", {"ci/bad.yml": "bad:\n  script: x\n  when: sometimes\n"})
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        created = await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    assert created.status_code == 400
+    assert created.json() == {"message": {"base": [
+        "ci/bad.yml:3: jobs:bad when should be one of: on_success, on_failure, always, manual, delayed"
+    ]}}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/slow.yml":
+            time.sleep(2)
+        if self.path == "/missing.yml":
+            self.send_response(404)
+            self.end_headers()
+            return
+        body = b"x: " + b"y" * 5000 if self.path == "/big.yml" else b"remote:\n  script: x\n"
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout, size limit): what the test wants
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_fetcher_reads_a_file(http_server: str) -> None:
+    assert RemoteFetcher(allow_local=True).fetch(f"{http_server}/ok.yml") == "remote:\n  script: x\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "fetcher", "reason"),
+    [
+        ("/missing.yml", RemoteFetcher(allow_local=True), "because of HTTP code `404` error!"),
+        ("/big.yml", RemoteFetcher(allow_local=True, max_bytes=1000), "because it is larger than 1000 bytes!"),
+        ("/slow.yml", RemoteFetcher(allow_local=True, timeout=0.5), "because of a timeout error!"),
+        ("/ok.yml", RemoteFetcher(), "because its address is a local network address!"),
+    ],
+)
+def test_remote_fetcher_refuses(http_server: str, path: str, fetcher: RemoteFetcher, reason: str) -> None:
+    with pytest.raises(IncludeFailed) as caught:
+        fetcher.fetch(f"{http_server}{path}")
+    assert str(caught.value) == f"Remote file `{http_server}{path}` could not be fetched {reason}"
+
+
+def test_remote_fetcher_reports_a_closed_port() -> None:
+    with pytest.raises(IncludeFailed, match="because of a socket error!"):
+        RemoteFetcher(allow_local=True).fetch("http://127.0.0.1:9/none.yml")
