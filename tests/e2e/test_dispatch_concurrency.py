@@ -115,8 +115,12 @@ async def test_two_servers_hand_out_every_job_exactly_once(start_servers, tmp_pa
         jobs = []
         for pipeline_id in pipelines.result():
             url = f"{urls[pipeline_id % 2]}/api/v4/projects/{project['id']}/pipelines/{pipeline_id}"
-            jobs += (await admin.get(url + "/jobs")).json()
-            assert (await admin.get(url)).json()["status"] == "success"
+            listed = (await admin.get(url + "/jobs")).json()
+            jobs += listed
+            status = (await admin.get(url)).json()["status"]
+            assert status == "success", (
+                pipeline_id, status, [(j["id"], j["status"], ledger.finished.get(j["id"])) for j in listed if j["status"] != "success"]
+            )
     expected = {job["id"] for job in jobs}
     assert len(expected) == PIPELINES * JOBS_PER_PIPELINE
     twice = {job_id: runners for job_id, runners in ledger.received.items() if len(runners) > 1}

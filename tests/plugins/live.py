@@ -31,6 +31,7 @@ def server_settings(tmp_path: Path, database_url: str, redis_url: str):  # noqa:
         data_dir=tmp_path / "data",
         initial_root_token=ROOT_TOKEN,
         savepoint_policy="raise",
+        trace_store="redis",  # the test Redis runs with AOF
         trace_update_interval=1,
         long_poll_timeout=2,
         sweep_interval=1,

@@ -86,8 +86,9 @@ def start_postgres() -> Postgres:
     proc = subprocess.Popen(
         [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
          "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user,
+         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15",
+         *[a for kv in os.environ.get("XPG", "").split() for a in ("-c", kv)]],
+        stdout=subprocess.DEVNULL, stderr=open("/tmp/xpg.log", "ab") if os.environ.get("XPG") else subprocess.DEVNULL, user=user,
     )
     wait_for_port(port, proc=proc)
     pg = Postgres(port, proc, data_dir, bin_dir, user)
@@ -107,6 +108,7 @@ class RedisServer:
     port: int
     proc: subprocess.Popen
     binary: str
+    workdir: str | None = None
 
     @property
     def url(self) -> str:
@@ -116,6 +118,8 @@ class RedisServer:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def redis_binary() -> str:
@@ -132,12 +136,16 @@ def redis_binary() -> str:
         return found
 
 
-def start_redis(port: int | None = None) -> RedisServer:
+def start_redis(port: int | None = None, *, appendonly: bool = True) -> RedisServer:
+    """A Redis on ``port`` (free if None); with AOF, as Conveyor's "redis" trace store wants,
+    in a fresh directory (so a restart with ``appendonly=False`` starts empty)."""
     port = port or free_port()
     binary = redis_binary()
+    workdir = tempfile.mkdtemp(prefix="conveyor-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--tcp-keepalive", "15"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir,
+         "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec", "--tcp-keepalive", "15"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wait_for_port(port, proc=proc)
-    return RedisServer(port, proc, binary)
+    return RedisServer(port, proc, binary, workdir)

@@ -36,7 +36,7 @@ from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, open_store
-from conveyor.server.trace import PostgresTraceStore, TraceReader, TraceStore
+from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 
 log = structlog.get_logger(__name__)
 
@@ -85,9 +85,13 @@ def build_services(settings: ServerSettings) -> Services:
     )
     redis = _redis(settings)
     objects = open_store(settings.object_store_url, Path(settings.data_dir) / "objects")
-    traces = PostgresTraceStore(engine, settings.trace_chunk_size)
+    traces = _trace_store(settings, engine, redis)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
-    job_updates = JobUpdates(engine, accept_timeout=settings.final_update_accept_timeout)
+    job_updates = JobUpdates(
+        engine,
+        accept_timeout=settings.final_update_accept_timeout,
+        touch_interval=min(60.0, settings.running_no_update_timeout / 4),
+    )
     notifier = QueueNotifier(redis)
     archiver = TraceArchiver(engine, traces, objects, redis)
     return Services(
@@ -146,6 +150,14 @@ def _redis(settings: ServerSettings) -> Redis:
         return Redis.from_url(settings.redis_url)
     options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
     return Redis.from_url(settings.redis_url, socket_keepalive=True, socket_keepalive_options=options)
+
+
+def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis) -> TraceStore:
+    if settings.trace_store == "redis":
+        return RedisTraceStore(engine, redis, settings.trace_chunk_size)
+    if settings.trace_store == "postgres":
+        return PostgresTraceStore(engine, settings.trace_chunk_size)
+    raise ValueError(f"trace_store {settings.trace_store!r} must be resolved to redis or postgres (see embedded.start)")
 
 
 def create_app(settings: ServerSettings) -> FastAPI:

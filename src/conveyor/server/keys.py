@@ -16,3 +16,13 @@ def queue_channel() -> str:
 def archive_lease(job_id: int) -> str:
     """Held (SET NX EX) by the one server process archiving this job's log."""
     return f"{PREFIX}trace:{job_id}:archiving"
+
+
+def trace_meta(job_id: int) -> str:
+    """Hash of a live log in Redis: ``size`` and ``crc`` (CRC-32 of bytes 0..size), ``sealed``."""
+    return f"{PREFIX}trace:{{{job_id}}}:meta"
+
+
+def trace_chunk(job_id: int, index: int) -> str:
+    """One hot 128 KiB chunk of a live log (the same hash tag as its meta: one Lua call)."""
+    return f"{PREFIX}trace:{{{job_id}}}:chunk:{index}"

@@ -40,6 +40,11 @@ class ServerSettings:
     http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
     trace_update_interval: int = 3  # seconds, X-GitLab-Trace-Update-Interval
     trace_chunk_size: int = 128 * 1024
+    # where live logs are appended: "redis" (hot chunks, sealed into PostgreSQL when full; needs
+    # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH
+    # one transaction), or "auto": redis when Redis has appendonly on, else postgres
+    trace_store: str = "auto"
+    trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     trace_size_limit: int = 100 * 1024 * 1024
     job_timeout: int = 3600
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance

@@ -1,4 +1,4 @@
-"""The queue and the trace store under concurrency, on real PostgreSQL."""
+"""The queue under concurrency, on real PostgreSQL (the trace stores: test_trace_store.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 import sqlalchemy as sa
 
 from conveyor.server.db import StatementObserver, create_engine, queries
-from conveyor.server.errors import RangeMismatch
-from conveyor.server.trace import PostgresTraceStore
 
 pytestmark = pytest.mark.integration
 
@@ -52,37 +50,6 @@ async def test_concurrent_claims_hand_out_each_job_once(engine) -> None:  # noqa
         left = (await conn.execute(sa.text("SELECT count(*) FROM pending_jobs"))).scalar()
         statuses = set((await conn.execute(sa.text("SELECT status FROM jobs"))).scalars())
     assert left == 0 and statuses == {"running"}
-
-
-async def test_concurrent_appends_at_one_offset_store_one(engine) -> None:  # noqa: ANN001
-    ids, _ = await _pending_jobs(engine, 1)
-    store = PostgresTraceStore(engine, chunk_size=16)
-    results = await asyncio.gather(*(store.append(ids[0], 0, f"writer-{i}-xxxxxxxxxxxx".encode()) for i in range(8)), return_exceptions=True)
-    winners = [r for r in results if isinstance(r, int)]
-    losers = [r for r in results if isinstance(r, RangeMismatch)]
-    assert len(winners) == 1 and len(losers) == 7
-    assert all(loser.size == winners[0] for loser in losers)
-    stored = await store.read(ids[0], 0, 1000)
-    assert len(stored) == winners[0] and stored.startswith(b"writer-")
-
-
-async def test_appends_across_chunk_boundaries_read_back_at_any_offset(engine) -> None:  # noqa: ANN001
-    ids, _ = await _pending_jobs(engine, 1)
-    store = PostgresTraceStore(engine, chunk_size=10)
-    data = bytes(range(97)) * 3
-    offset = 0
-    for size in (3, 10, 17, 1, 40, 220):
-        piece = data[offset : offset + size]
-        if piece:
-            assert await store.append(ids[0], offset, piece) == offset + len(piece)
-            offset += len(piece)
-    assert await store.size(ids[0]) == len(data)
-    for start in (0, 5, 10, 99, len(data) - 1, len(data)):
-        assert await store.read(ids[0], start, 1000) == data[start:]
-    assert await store.read(ids[0], 33, 12) == data[33:45]
-    with pytest.raises(RangeMismatch) as mismatch:
-        await store.append(ids[0], 5, b"late")
-    assert mismatch.value.size == len(data)
 
 
 def _plan_nodes(node: dict):  # noqa: ANN201

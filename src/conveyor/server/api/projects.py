@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.engine import RowMapping
 
-from conveyor.protocol import headers
+from conveyor.protocol import JobStatus, headers
 from conveyor.server.api.deps import require_admin, services
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.queue.states import allowed_to_fail, when_of
+
+if TYPE_CHECKING:
+    from conveyor.server.app import Services
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
 _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
@@ -78,14 +81,22 @@ async def list_jobs(request: Request, project: str, pipeline_id: int, include_re
     svc = services(request)
     row = await svc.projects.get(project)
     await svc.pipelines.get(row["id"], pipeline_id)
-    return [_job(j) for j in await svc.pipelines.jobs(pipeline_id, include_retried=include_retried)]
+    return [await _live_job(svc, j) for j in await svc.pipelines.jobs(pipeline_id, include_retried=include_retried)]
 
 
 @router.get("/projects/{project}/jobs/{job_id}")
 async def get_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)
-    return _job(await svc.pipelines.job(row["id"], job_id))
+    return await _live_job(svc, await svc.pipelines.job(row["id"], job_id))
+
+
+async def _live_job(svc: Services, row: RowMapping) -> dict[str, Any]:
+    """``_job`` with ``trace_size`` as live as the log: an active job's hot bytes count too."""
+    job = _job(row)
+    if JobStatus(row["status"]).is_active:
+        job["trace_size"] = await svc.traces.size(row["id"])
+    return job
 
 
 @router.post("/projects/{project}/jobs/{job_id}/cancel")
@@ -187,7 +198,8 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "failure_reason": row["failure_reason"],
         "exit_code": row["exit_code"],
         "pipeline": {"id": row["pipeline_id"]},
-        "trace_size": row["trace_size"],
+        "trace_size": row["trace_size"],  # durable bytes; the jobs endpoints put the live size here
+        "trace_archived": row["trace_archived"],
         "trace_checksum": row["trace_checksum"],  # as the runner reported it at its final update
         "started_at": _iso(started),
         "finished_at": _iso(finished),

@@ -47,7 +47,9 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
         status = await svc.job_updates.keepalive(job_id, token)
         return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status})
     job = await svc.job_updates.authenticate(job_id, token)
-    outcome = await svc.job_updates.update(job, body, await svc.traces.size(job_id))
+    # a final state is accepted only once every log byte is durable: seal the hot chunks first
+    size, _crc = await svc.traces.persist(job_id)
+    outcome = await svc.job_updates.update(job, body, size)
     extra = {headers.JOB_STATUS: outcome.job_status}
     if outcome.retry_after is not None:
         extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
@@ -75,6 +77,7 @@ async def patch_trace(request: Request, job_id: int) -> Response:
     if start + len(body) > svc.settings.trace_size_limit:
         await svc.limits.exceed(job, start, body)
         raise Forbidden("403 Forbidden - Job's log exceeded limit", job_status="failed")
+    await svc.job_updates.touch_if_stale(job)
     if body:
         size = await svc.traces.append(job_id, start, body)
     else:

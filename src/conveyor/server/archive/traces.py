@@ -90,6 +90,7 @@ class TraceArchiver:
 
     async def _archive(self, job: RowMapping) -> bool:
         job_id = job["id"]
+        await self._live.persist(job_id)  # hot chunks into PostgreSQL; the job's size and CRC recorded
         async with self._engine.connect() as conn:  # re-read under the lease: still to do?
             job = await queries.jobs.get(conn, job_id)
         if job is None or job["trace_archived"]:

@@ -45,9 +45,20 @@ def backoff(elapsed: float) -> int:
 
 
 class JobUpdates:
-    def __init__(self, engine: AsyncEngine, *, accept_timeout: int) -> None:
+    def __init__(self, engine: AsyncEngine, *, accept_timeout: int, touch_interval: float = 60.0) -> None:
         self._engine = engine
         self._accept_timeout = accept_timeout
+        self._touch_interval = touch_interval
+
+    async def touch_if_stale(self, job: RowMapping) -> None:
+        """A PATCH: the runner has the job (two-phase accept) and is alive. Written only when the
+        hand-out is unconfirmed or ``updated_at`` is older than ``touch_interval`` (GitLab's
+        ``needs_touch?``), so a stream of PATCHes costs no database write each."""
+        updated = job["updated_at"]
+        stale = updated is None or (datetime.now(UTC) - updated).total_seconds() >= self._touch_interval
+        if job["acked_at"] is None or stale:
+            async with self._engine.begin() as conn:
+                await queries.jobs.touch(conn, job["id"])
 
     async def authenticate(self, job_id: int, token: str | None) -> RowMapping:
         """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise."""

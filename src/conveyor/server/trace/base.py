@@ -9,8 +9,9 @@ class TraceStore(ABC):
     """Live (not yet archived) job logs.
 
     ``append`` is atomic and offset-checked: it writes only when ``offset`` equals the stored
-    size, so any number of server processes may take PATCHes for one job. A byte is durable
-    once ``append`` returns: only then may the server acknowledge it to the runner.
+    size, so any number of server processes may take PATCHes for one job. A byte may be
+    acknowledged to the runner once ``append`` returns: it is then durable, or in a Redis that
+    persists it (AOF) until ``persist`` copies it to PostgreSQL.
     """
 
     @abstractmethod
@@ -24,6 +25,11 @@ class TraceStore(ABC):
     @abstractmethod
     async def read(self, job_id: int, start: int, limit: int) -> bytes:
         """Up to ``limit`` bytes from ``start``; fewer (maybe none) at the end."""
+
+    @abstractmethod
+    async def persist(self, job_id: int) -> tuple[int, int]:
+        """Make every byte durable in PostgreSQL and record (size, crc32) on the job; returns them.
+        Called before a job may finish and before its log is archived."""
 
     @abstractmethod
     async def delete(self, job_id: int) -> None:

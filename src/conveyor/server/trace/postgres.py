@@ -42,6 +42,12 @@ class PostgresTraceStore(TraceStore):
             expected += 1
         return bytes(out[skip : skip + limit])
 
+    async def persist(self, job_id: int) -> tuple[int, int]:
+        """Every append is already durable, with the job's size and CRC kept up to date."""
+        async with self._engine.connect() as conn:
+            current = await queries.traces.size(conn, job_id)
+        return current if current else (0, 0)
+
     async def delete(self, job_id: int) -> None:
         async with self._engine.begin() as conn:
             await queries.traces.delete(conn, job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.server.db import sql
@@ -54,3 +55,34 @@ async def read_chunks(conn: AsyncConnection, job_id: int, first_index: int, limi
 
 async def delete(conn: AsyncConnection, job_id: int) -> None:
     await conn.execute(trace_chunks.delete().where(trace_chunks.c.job_id == job_id))
+
+
+async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
+    """chunk index -> bytes stored in PostgreSQL, for a job's log."""
+    stmt = sa.select(trace_chunks.c.chunk_index, sa.func.octet_length(trace_chunks.c.data)).where(
+        trace_chunks.c.job_id == job_id
+    )
+    return {row[0]: row[1] for row in await conn.execute(stmt)}
+
+
+async def seal_chunk(
+    conn: AsyncConnection, job_id: int, index: int, data: bytes, crc32: int, chunk_size: int
+) -> None:
+    """Store one chunk moved from Redis (idempotent: a repeat stores the same bytes), and raise
+    the job's durable size to its end."""
+    insert = pg_insert(trace_chunks).values(job_id=job_id, chunk_index=index, data=data, crc32=crc32)
+    await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[trace_chunks.c.job_id, trace_chunks.c.chunk_index],
+            set_={"data": insert.excluded.data, "crc32": insert.excluded.crc32},
+        )
+    )
+    end = index * chunk_size + len(data)
+    await conn.execute(
+        jobs.update().where(jobs.c.id == job_id, jobs.c.trace_size < end).values(trace_size=end)
+    )
+
+
+async def set_size(conn: AsyncConnection, job_id: int, size: int, crc32: int) -> None:
+    """Record a log's final size and CRC-32 (every byte durable), for the archiver and readers."""
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(trace_size=size, trace_crc32=crc32))

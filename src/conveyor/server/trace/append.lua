@@ -1,0 +1,25 @@
+-- Offset-checked append of one PATCH to a live log's hot chunks, atomically.
+-- KEYS[1]: the log's meta hash; KEYS[2..n]: the chunks the data touches, in order.
+-- ARGV: offset, new size, new crc, ttl seconds, length already in the first chunk, then one
+-- piece of data per chunk key.
+-- Returns {new size, 0}; {-1, size} on a wrong offset; {-2, 0} when the meta is gone (Redis lost
+-- it: restore from the durable chunks); {-3, size} when the first chunk does not hold what the
+-- meta says (lost hot chunk: restore).
+local size = redis.call('HGET', KEYS[1], 'size')
+if not size then
+  return {-2, 0}
+end
+size = tonumber(size)
+if size ~= tonumber(ARGV[1]) then
+  return {-1, size}
+end
+if redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[5]) then
+  return {-3, size}
+end
+for i = 2, #KEYS do
+  redis.call('APPEND', KEYS[i], ARGV[i + 4])
+  redis.call('EXPIRE', KEYS[i], ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'size', ARGV[2], 'crc', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {tonumber(ARGV[2]), 0}

@@ -1,0 +1,176 @@
+"""TraceStore with hot chunks in Redis and sealed chunks in PostgreSQL (GitLab's live trace, minus
+the ways it lost logs).
+
+Append: one Lua script checks the offset against the log's size and appends the PATCH to the
+128 KiB chunk keys it touches, atomically, so any number of server processes take PATCHes for one
+job. A chunk that became full is then *sealed*: copied with its CRC-32 into ``trace_chunks`` in
+one short transaction, and only after that deleted from Redis (at worst the bytes exist twice,
+never nowhere). ``persist`` seals everything, the partial last chunk too, before a job may finish.
+
+Acknowledging a byte that lives only in Redis is safe only when Redis persists it (AOF): the
+server picks this store then (``server.app``); otherwise ``PostgresTraceStore``.
+
+If Redis loses a log (restart without AOF, eviction), the size falls back to what is durable and
+the next PATCH gets 416 with that offset: the runner resends from its spool, nothing is lost.
+Readers try the place a chunk should be, then the other, so a seal racing a read never shows a hole.
+"""
+
+from __future__ import annotations
+
+import zlib
+from importlib import resources
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.server import keys
+from conveyor.server.db import queries
+from conveyor.server.errors import RangeMismatch
+from conveyor.server.trace.base import TraceStore
+
+log = structlog.get_logger(__name__)
+
+TTL_SECONDS = 7 * 86400  # GitLab's live chunk TTL, refreshed on every append
+LOST, WRONG_OFFSET, HOLE = -2, -1, -3
+
+
+def _script(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text()
+
+
+class RedisTraceStore(TraceStore):
+    def __init__(self, engine: AsyncEngine, redis: Redis, chunk_size: int = 128 * 1024, ttl: int = TTL_SECONDS) -> None:
+        self._engine = engine
+        self._redis = redis
+        self.chunk_size = chunk_size
+        self._ttl = ttl
+        self._append = redis.register_script(_script("append.lua"))
+        self._restore_script = redis.register_script(_script("restore.lua"))
+        self.sealed_chunks = 0  # chunks this process moved to PostgreSQL (a metric)
+
+    async def append(self, job_id: int, offset: int, data: bytes) -> int:
+        for _attempt in range(3):
+            size, crc = await self._state(job_id)
+            if size != offset:
+                raise RangeMismatch(size)
+            pieces = self._pieces(offset, data)
+            new_size = offset + len(data)
+            result = await self._append(
+                keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
+                args=[offset, new_size, zlib.crc32(data, crc), self._ttl, offset % self.chunk_size,
+                      *(piece for _, piece in pieces)],
+            )
+            status, current = int(result[0]), int(result[1])
+            if status == WRONG_OFFSET:
+                raise RangeMismatch(current)
+            if status == HOLE:
+                log.warning("trace_hot_chunk_lost", job_id=job_id, size=current)
+                await self._forget(job_id)
+                continue
+            if status == LOST:
+                continue  # restored by the next _state
+            full = [index for index, piece in pieces if (index + 1) * self.chunk_size <= new_size]
+            for index in full:
+                await self._seal(job_id, index)
+            return new_size
+        raise RangeMismatch((await self._state(job_id))[0])
+
+    async def size(self, job_id: int) -> int:
+        value = await self._redis.hget(keys.trace_meta(job_id), "size")
+        if value is not None:
+            return int(value)
+        async with self._engine.connect() as conn:
+            current = await queries.traces.size(conn, job_id)
+        return current[0] if current else 0
+
+    async def read(self, job_id: int, start: int, limit: int) -> bytes:
+        end = min(start + limit, await self.size(job_id))
+        out = bytearray()
+        position = start
+        while position < end:
+            index, within = divmod(position, self.chunk_size)
+            wanted = min(self.chunk_size - within, end - position)
+            piece = await self._redis.getrange(keys.trace_chunk(job_id, index), within, within + wanted - 1)
+            if len(piece) < wanted:  # sealed (or being sealed): PostgreSQL has it
+                async with self._engine.connect() as conn:
+                    rows = await queries.traces.read_chunks(conn, job_id, index, 1)
+                piece = rows[0][1][within : within + wanted] if rows and rows[0][0] == index else b""
+            if not piece:
+                break
+            out += piece
+            position += len(piece)
+        return bytes(out)
+
+    async def persist(self, job_id: int) -> tuple[int, int]:
+        size, crc = await self._state(job_id)
+        last = -(-size // self.chunk_size)
+        async with self._engine.connect() as conn:
+            durable = await queries.traces.durable_chunks(conn, job_id)
+        for index in range(last):
+            length = min(self.chunk_size, size - index * self.chunk_size)
+            if durable.get(index) != length:
+                await self._seal(job_id, index, partial=length < self.chunk_size)
+        async with self._engine.begin() as conn:
+            await queries.traces.set_size(conn, job_id, size, crc)
+        return size, crc
+
+    async def delete(self, job_id: int) -> None:
+        async with self._engine.begin() as conn:
+            await queries.traces.delete(conn, job_id)
+        await self._forget(job_id)
+
+    def _pieces(self, offset: int, data: bytes) -> list[tuple[int, bytes]]:
+        pieces, position, view = [], offset, memoryview(data)
+        while view:
+            index, within = divmod(position, self.chunk_size)
+            piece = bytes(view[: self.chunk_size - within])
+            pieces.append((index, piece))
+            position += len(piece)
+            view = view[len(piece) :]
+        return pieces or [(offset // self.chunk_size, b"")]
+
+    async def _state(self, job_id: int) -> tuple[int, int]:
+        """(size, crc) from Redis, restoring the meta from the durable chunks when Redis lost it."""
+        size, crc = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
+        if size is not None:
+            return int(size), int(crc)
+        return await self._restore(job_id)
+
+    async def _restore(self, job_id: int) -> tuple[int, int]:
+        crc, size, tail = 0, 0, b""
+        async with self._engine.connect() as conn:
+            index = 0
+            while rows := await queries.traces.read_chunks(conn, job_id, index, 8):
+                for chunk_index, data in rows:
+                    if chunk_index != index:
+                        break
+                    crc, size, index = zlib.crc32(data, crc), size + len(data), index + 1
+                    tail = data if len(data) < self.chunk_size else b""
+                else:
+                    continue
+                break
+        await self._restore_script(
+            keys=[keys.trace_meta(job_id), keys.trace_chunk(job_id, size // self.chunk_size)],
+            args=[size, crc, self._ttl, tail],
+        )
+        log.warning("trace_restored_from_durable", job_id=job_id, size=size)
+        size_now, crc_now = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
+        return (int(size_now), int(crc_now)) if size_now is not None else (size, crc)
+
+    async def _seal(self, job_id: int, index: int, partial: bool = False) -> None:
+        key = keys.trace_chunk(job_id, index)
+        data = await self._redis.get(key)
+        if data is None or (not partial and len(data) != self.chunk_size):
+            return  # sealed already by another process (or lost: _restore handles that)
+        async with self._engine.begin() as conn:
+            await queries.traces.seal_chunk(conn, job_id, index, data, zlib.crc32(data), self.chunk_size)
+        if not partial:
+            await self._redis.delete(key)  # only once PostgreSQL has it
+        self.sealed_chunks += 1
+
+    async def _forget(self, job_id: int) -> None:
+        doomed = [keys.trace_meta(job_id)]
+        async for key in self._redis.scan_iter(match=keys.trace_chunk(job_id, 0)[:-1] + "*", count=100):
+            doomed.append(key)
+        await self._redis.delete(*doomed)

@@ -1,0 +1,146 @@
+"""Both TraceStores on real PostgreSQL and Redis: offset-checked appends, chunking, sealing, and
+what happens when Redis loses a live log."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from redis.asyncio import Redis
+
+from conveyor.server import keys
+from conveyor.server.db import StatementObserver, create_engine, queries
+from conveyor.server.errors import RangeMismatch
+from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(database_url: str):  # noqa: ANN201
+    engine = create_engine(database_url, StatementObserver("raise"), pool_size=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def redis(redis_url: str):  # noqa: ANN201
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def make_store(request, engine, redis) -> Callable[[int], TraceStore]:  # noqa: ANN001
+    if request.param == "redis":
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size)
+    return lambda chunk_size: PostgresTraceStore(engine, chunk_size)
+
+
+async def _job(engine) -> int:  # noqa: ANN001
+    async with engine.begin() as conn:
+        project = await queries.projects.insert(conn, "p", "/tmp/p", "main")
+        pipeline = await queries.pipelines.insert(conn, project["id"], "main", "0" * 40, {})
+        await queries.jobs.insert_many(conn, pipeline, project["id"], [{"name": "j", "stage": "test", "stage_idx": 0, "script": ["true"]}])
+        return (await queries.jobs.for_pipeline(conn, pipeline))[0]["id"]
+
+
+async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[int], offset: int = 0) -> int:
+    for size in sizes:
+        piece = data[offset : offset + size]
+        if piece:
+            assert await store.append(job_id, offset, piece) == offset + len(piece)
+            offset += len(piece)
+    return offset
+
+
+async def test_concurrent_appends_at_one_offset_store_one(engine, make_store) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = make_store(16)
+    results = await asyncio.gather(*(store.append(job, 0, f"writer-{i}-xxxxxxxxxxxx".encode()) for i in range(8)), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, int)]
+    losers = [r for r in results if isinstance(r, RangeMismatch)]
+    assert len(winners) == 1 and len(losers) == 7
+    assert all(loser.size == winners[0] for loser in losers)
+    stored = await store.read(job, 0, 1000)
+    assert len(stored) == winners[0] and stored.startswith(b"writer-")
+
+
+async def test_appends_across_chunk_boundaries_read_back_at_any_offset(engine, make_store) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = make_store(10)
+    data = bytes(range(97)) * 3
+    assert await _append_all(store, job, data, [3, 10, 17, 1, 40, 220]) == len(data)
+    assert await store.size(job) == len(data)
+    for start in (0, 5, 10, 99, len(data) - 1, len(data)):
+        assert await store.read(job, start, 1000) == data[start:]
+    assert await store.read(job, 33, 12) == data[33:45]
+    with pytest.raises(RangeMismatch) as mismatch:
+        await store.append(job, 5, b"late")
+    assert mismatch.value.size == len(data)
+
+
+async def test_persist_makes_every_byte_durable_with_its_size_and_crc(engine, make_store) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = make_store(10)
+    data = b"0123456789" * 4 + b"tail"
+    await _append_all(store, job, data, [7, 30, 7])
+    assert await store.persist(job) == (len(data), zlib.crc32(data))
+    async with engine.connect() as conn:
+        chunks = await queries.traces.read_chunks(conn, job, 0, 100)
+        assert await queries.traces.size(conn, job) == (len(data), zlib.crc32(data))
+    assert b"".join(chunk for _, chunk in chunks) == data  # PostgreSQL alone has the whole log
+
+
+async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_redis(engine, redis) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8)
+    await store.append(job, 0, b"abcdefghij")  # chunk 0 full, chunk 1 hot
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT chunk_index, data, crc32 FROM trace_chunks WHERE job_id = :j"), {"j": job})).all()
+    assert [(r[0], bytes(r[1]), r[2]) for r in rows] == [(0, b"abcdefgh", zlib.crc32(b"abcdefgh"))]
+    assert await redis.exists(keys.trace_chunk(job, 0)) == 0
+    assert await redis.get(keys.trace_chunk(job, 1)) == b"ij"
+    assert await store.read(job, 0, 100) == b"abcdefghij"
+
+
+async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_resend_completes_it(engine, redis) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8)
+    data = bytes(range(40))
+    await _append_all(store, job, data, [5, 6, 9])  # 20 bytes: chunks 0 and 1 sealed, 4 hot bytes
+    await redis.flushall()  # Redis restarted without persistence: the hot chunk is gone
+    assert await store.size(job) == 16  # what PostgreSQL holds
+    with pytest.raises(RangeMismatch) as mismatch:  # the runner's next PATCH, at its own offset
+        await store.append(job, 20, data[20:30])
+    assert mismatch.value.size == 16
+    assert await _append_all(store, job, data, [14, 10], offset=16) == len(data)  # resent from its spool
+    assert await store.read(job, 0, 100) == data
+    assert await store.persist(job) == (len(data), zlib.crc32(data))
+
+
+async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_around(engine, redis) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8)
+    await store.append(job, 0, b"abcdefghijk")  # chunk 1 holds "ijk"
+    await redis.delete(keys.trace_chunk(job, 1))  # evicted
+    with pytest.raises(RangeMismatch) as mismatch:
+        await store.append(job, 11, b"lmn")
+    assert mismatch.value.size == 8  # back to the durable end; the runner resends "ijk" + "lmn"
+    assert await store.append(job, 8, b"ijklmn") == 14
+    assert await store.read(job, 0, 100) == b"abcdefghijklmn"
+
+
+async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis) -> None:  # noqa: ANN001
+    job = await _job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8)
+    await store.append(job, 0, b"abcdefghij")
+    await store.persist(job)  # the final update: "ij" is durable too
+    await redis.flushall()
+    assert await store.size(job) == 10
+    assert await store.read(job, 0, 100) == b"abcdefghij"
+    assert await store.append(job, 10, b"kl") == 12  # the restored tail chunk continues correctly
+    assert await store.read(job, 0, 100) == b"abcdefghijkl"
