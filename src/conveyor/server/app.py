@@ -86,6 +86,8 @@ def build_services(settings: ServerSettings) -> Services:
     redis = _redis(settings)
     objects = open_store(settings.object_store_url, Path(settings.data_dir) / "objects")
     traces = _trace_store(settings, engine, redis)
+    metrics = Metrics(observer)
+    metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
     job_updates = JobUpdates(
         engine,
@@ -140,7 +142,7 @@ def build_services(settings: ServerSettings) -> Services:
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine),
-        metrics=Metrics(observer),
+        metrics=metrics,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from conveyor.server.db import StatementObserver
 
@@ -16,3 +16,16 @@ class Metrics:
         Gauge(
             "conveyor_db_savepoints_total", "SAVEPOINTs sent (must stay 0)", registry=self.registry
         ).set_function(lambda: observer.savepoints)
+        self.trace_bytes = Counter(
+            "conveyor_trace_bytes_appended", "Log bytes accepted from runners (PATCH)", registry=self.registry
+        )
+        self.trace_patches = Counter("conveyor_trace_patches", "Log PATCHes accepted (202)", registry=self.registry)
+        self.trace_range_mismatches = Counter(
+            "conveyor_trace_range_mismatches", "Log PATCHes answered 416 (the runner resends)", registry=self.registry
+        )
+
+    def observe_trace_store(self, store: object) -> None:
+        """Export a trace store's sealed-chunk count (``RedisTraceStore.sealed_chunks``)."""
+        Gauge(
+            "conveyor_trace_chunks_sealed_total", "Live log chunks moved into PostgreSQL", registry=self.registry
+        ).set_function(lambda: getattr(store, "sealed_chunks", 0))

@@ -337,3 +337,26 @@ async def test_two_archivers_never_race_on_one_log(live_server, tmp_path: Path) 
     log = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace")
     assert log.content == data
     await admin.aclose()
+
+
+def _metric(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+async def test_metrics_count_log_bytes_patches_416s_and_sealed_chunks(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, project = await _setup(live_server, tmp_path)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    job = (await _request(live_server, token)).json()
+    chunk = live_server.settings.trace_chunk_size
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        headers = {"JOB-TOKEN": job["token"]}
+        data = b"x" * (chunk + 10)  # one chunk full: sealed
+        ok = await client.patch(f"/api/v4/jobs/{job['id']}/trace", content=data, headers={**headers, "Content-Range": f"0-{len(data) - 1}"})
+        late = await client.patch(f"/api/v4/jobs/{job['id']}/trace", content=b"y", headers={**headers, "Content-Range": "5-5"})
+        text = (await client.get("/metrics")).text
+    assert ok.status_code == 202 and late.status_code == 416
+    assert _metric(text, "conveyor_trace_bytes_appended_total") == len(data)
+    assert _metric(text, "conveyor_trace_patches_total") == 1
+    assert _metric(text, "conveyor_trace_range_mismatches_total") == 1
+    assert _metric(text, "conveyor_trace_chunks_sealed_total") == 1
+    await admin.aclose()

@@ -73,17 +73,24 @@ async def patch_trace(request: Request, job_id: int) -> Response:
     try:
         start, _end = wire.parse_content_range(raw_range)
     except wire.BadContentRange as exc:
+        svc.metrics.trace_range_mismatches.inc()
         raise RangeMismatch(await svc.traces.size(job_id), f"416 Range Not Satisfiable - {exc}") from exc
     if start + len(body) > svc.settings.trace_size_limit:
         await svc.limits.exceed(job, start, body)
         raise Forbidden("403 Forbidden - Job's log exceeded limit", job_status="failed")
     await svc.job_updates.touch_if_stale(job)
-    if body:
-        size = await svc.traces.append(job_id, start, body)
-    else:
-        size = await svc.traces.size(job_id)
-        if start != size:
-            raise RangeMismatch(size)
+    try:
+        if body:
+            size = await svc.traces.append(job_id, start, body)
+        else:
+            size = await svc.traces.size(job_id)
+            if start != size:
+                raise RangeMismatch(size)
+    except RangeMismatch:
+        svc.metrics.trace_range_mismatches.inc()
+        raise
+    svc.metrics.trace_patches.inc()
+    svc.metrics.trace_bytes.inc(len(body))
     return Response(
         status_code=202,
         headers={
