@@ -298,7 +298,8 @@ class CoordinatorClient:
         for attempt in range(6):
             try:
                 response = await self._http.post(
-                    f"jobs/{job_id}/artifacts", params=params, headers=request_headers,
+                    f"jobs/{job_id}/artifacts", params=params,
+                    headers={"X-Request-Id": uuid.uuid4().hex, **request_headers},
                     content=_multipart(path, filename, boundary), timeout=httpx.Timeout(3600.0, connect=30.0),
                 )  # fmt: skip
             except httpx.HTTPError as exc:
@@ -324,7 +325,8 @@ class CoordinatorClient:
             params = {"direct_download": "true"} if attempt == 0 else {}
             try:
                 async with self._http.stream(
-                    "GET", f"jobs/{job_id}/artifacts", params=params, headers={headers.JOB_TOKEN: token},
+                    "GET", f"jobs/{job_id}/artifacts", params=params,
+                    headers={"X-Request-Id": uuid.uuid4().hex, headers.JOB_TOKEN: token},
                     follow_redirects=True, timeout=httpx.Timeout(3600.0, connect=30.0),
                 ) as response:  # fmt: skip
                     if response.status_code == 200:

@@ -85,12 +85,16 @@ class Coordinator:
         self.update_interval = update_interval
         self.last_update = "lu-0"
         self.hold_job_requests = threading.Event()  # long poll: hold until cleared
+        self.artifacts: dict[int, bytes] = {}  # job id -> the uploaded file (multipart part body)
+        self.artifact_tokens: dict[int, str] = {}  # job id -> the token that may download it
         self.app = Starlette(
             routes=[
                 Route("/api/v4/runners/verify", self.verify, methods=["POST"]),
                 Route("/api/v4/jobs/request", self.request_job, methods=["POST"]),
                 Route("/api/v4/jobs/{job_id:int}", self.update_job, methods=["PUT"]),
                 Route("/api/v4/jobs/{job_id:int}/trace", self.patch_trace, methods=["PATCH"]),
+                Route("/api/v4/jobs/{job_id:int}/artifacts", self.upload_artifact, methods=["POST"]),
+                Route("/api/v4/jobs/{job_id:int}/artifacts", self.download_artifact, methods=["GET"]),
             ]
         )
 
@@ -230,6 +234,32 @@ class Coordinator:
             job.patch_statuses.append(202 if canned is None else canned.status)
             response = Response(status_code=202, headers=headers)
         return self._canned(canned) if canned else response
+
+
+    async def upload_artifact(self, request: Request) -> Response:
+        record, canned = await self._record(request)
+        if canned:
+            return self._canned(canned)
+        with self.lock:
+            job = self.jobs.get(request.path_params["job_id"])
+            if job is None or record.headers.get("job-token") != job.token:
+                return JSONResponse({"message": "403 Forbidden"}, status_code=403)
+            boundary = record.headers["content-type"].split("boundary=", 1)[1].encode()
+            part = record.body.split(b"--" + boundary)[1]
+            self.artifacts[job.payload["id"]] = part.split(b"\r\n\r\n", 1)[1][: -len(b"\r\n")]
+        return Response("201", status_code=201)
+
+    async def download_artifact(self, request: Request) -> Response:
+        record, canned = await self._record(request)
+        if canned:
+            return self._canned(canned)
+        job_id = request.path_params["job_id"]
+        with self.lock:
+            if job_id not in self.artifacts:
+                return JSONResponse({"message": "404 Not Found"}, status_code=404)
+            if record.headers.get("job-token") != self.artifact_tokens.get(job_id):
+                return JSONResponse({"message": "403 Forbidden"}, status_code=403)
+            return Response(self.artifacts[job_id], media_type="application/zip")
 
 
 class CoordinatorServer:

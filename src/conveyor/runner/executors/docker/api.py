@@ -26,7 +26,6 @@ from conveyor.runner.errors import ExecutorError
 from conveyor.runner.settings import DockerSettings
 
 API_VERSION = "v1.41"
-CALL_TIMEOUT = httpx.Timeout(120.0, connect=30.0)
 STREAM_TIMEOUT = httpx.Timeout(None, connect=30.0)  # no read timeout: keepalives guard the socket
 
 
@@ -65,10 +64,13 @@ def _tls_context(cert_path: Path, *, verify: bool) -> ssl.SSLContext:
 class DockerAPI:
     """Typed-enough calls; errors become ``DockerError``. Use as an async context manager."""
 
-    def __init__(self, settings: DockerSettings, config: keepalive.KeepaliveConfig) -> None:
+    def __init__(
+        self, settings: DockerSettings, config: keepalive.KeepaliveConfig, *, call_timeout: float = 120.0
+    ) -> None:
         chosen, base = transport(settings, config)
+        self._timeout = httpx.Timeout(call_timeout, connect=30.0)
         self._http = httpx.AsyncClient(
-            transport=chosen, base_url=f"{base}/{API_VERSION}", timeout=CALL_TIMEOUT, follow_redirects=False
+            transport=chosen, base_url=f"{base}/{API_VERSION}", timeout=self._timeout, follow_redirects=False
         )
         self.host = settings.host
 
@@ -89,10 +91,12 @@ class DockerAPI:
         body: Any = None,
         params: dict[str, Any] | None = None,
         ok: tuple[int, ...] = (200, 201, 204, 304),
-        timeout: httpx.Timeout = CALL_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, json=body, params=params, timeout=timeout)
+            response = await self._http.request(
+                method, path, json=body, params=params, timeout=timeout or self._timeout
+            )
         except httpx.HTTPError as exc:
             raise DockerError(f"cannot reach the Docker API at {self.host}: {exc!r}") from exc
         if response.status_code not in ok:
