@@ -197,16 +197,21 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def shutdown(engine: Podman) -> None:
+    """Stop the service, remove every container and image, and delete the directory."""
+    stop(engine.service)
+    subprocess.run(["podman", "rm", "-a", "-f"], env=engine.env, capture_output=True)
+    subprocess.run(["podman", "system", "reset", "--force"], env=engine.env, capture_output=True)
+    subprocess.run(["umount", "-R", str(engine.root / "storage")], capture_output=True)
+    shutil.rmtree(engine.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def podman() -> Iterator[Podman]:
     root = Path(tempfile.mkdtemp(prefix="conveyor-podman-"))
     engine = start_podman(root)
     yield engine
-    stop(engine.service)
-    subprocess.run(["podman", "rm", "-a", "-f"], env=engine.env, capture_output=True)
-    subprocess.run(["podman", "system", "reset", "--force"], env=engine.env, capture_output=True)
-    subprocess.run(["umount", "-R", str(root / "storage")], capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
+    shutdown(engine)
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,7 @@ class SenderTiming:
     final_retries: int = 10
     final_backoff: float = 1.0
     final_backoff_max: float = 60.0
+    first_send: float = 0.05  # the job header goes out at once: the log is live from the start
     max_range_mismatches: int = 3
     max_accepted_rounds: int = 200
 
@@ -113,9 +114,11 @@ class TraceSender:
         self._task = None
 
     async def _watch(self) -> None:
+        wait = min(self._timing.first_send, self._interval)
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            wait = self._interval
             if self._stopping:
                 return
             await self._tick()
