@@ -200,4 +200,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.runner_v4.router)
     app.include_router(api.artifacts.router)
     app.include_router(api.projects.router)
+    if settings.bench_routes:
+        app.include_router(api.bench.router)
     return app

@@ -44,7 +44,8 @@ class ServerSettings:
     # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH
     # one transaction), or "auto": redis when Redis has appendonly on, else postgres
     trace_store: str = "auto"
-    trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
+    trace_redis_volatile_ok: bool = False
+    bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     trace_size_limit: int = 100 * 1024 * 1024
     job_timeout: int = 3600
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance

@@ -4,6 +4,6 @@ May import the server's services (``queue``, ``trace``, ``archive``), ``server.e
 ``conveyor.protocol``; services come from the app's lifespan state (``deps.services``).
 """
 
-from conveyor.server.api import artifacts, errors, health, projects, registration, runner_v4
+from conveyor.server.api import artifacts, bench, errors, health, projects, registration, runner_v4
 
-__all__ = ["artifacts", "errors", "health", "projects", "registration", "runner_v4"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4"]

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v4")
 MAX_PATCH_BODY = 4 * wire.PATCH_LIMIT  # runners send at most 1 MiB; refuse far larger bodies unread
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+async def read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"413 Payload Too Large - a trace PATCH carries at most {limit} bytes")
@@ -69,7 +69,7 @@ async def patch_trace(request: Request, job_id: int) -> Response:
     raw_range = request.headers.get(headers.CONTENT_RANGE)
     if not raw_range:
         raise BadRequest("400 Bad request - Missing header Content-Range")
-    body = await _read_capped(request, MAX_PATCH_BODY)
+    body = await read_capped(request, MAX_PATCH_BODY)
     try:
         start, _end = wire.parse_content_range(raw_range)
     except wire.BadContentRange as exc:
