@@ -169,8 +169,16 @@ def test_cli_play_cancel_retry(server_process, admin, tmp_path: Path) -> None:  
     assert canceled.returncode == 0, canceled.stderr
     assert json.loads(canceled.stdout)["status"] == "canceled"
 
-    retried = conveyor("pipeline", "retry", str(project), str(jobs["build"]["id"]), *server)
+    retried = conveyor("pipeline", "retry", str(project), "--job", str(jobs["build"]["id"]), *server)
     assert retried.returncode == 0, retried.stderr
     new = json.loads(retried.stdout)
     assert new["name"] == "build" and new["status"] == "pending" and new["id"] != jobs["build"]["id"]
     assert admin.http.get(f"/projects/{project}/pipelines/{pipeline}").json()["status"] == "pending"
+
+    ambiguous = conveyor("pipeline", "retry", str(project), *server)
+    assert ambiguous.returncode == 2 and "pipeline id or --job" in ambiguous.stderr
+    conveyor("pipeline", "cancel", str(project), str(pipeline), *server)
+    whole = conveyor("pipeline", "retry", str(project), str(pipeline), *server)
+    assert whole.returncode == 0, whole.stderr
+    assert json.loads(whole.stdout)["status"] == "pending"
+    assert {n: j["status"] for n, j in admin.jobs(project, pipeline).items()} == {"build": "pending", "approve": "manual"}

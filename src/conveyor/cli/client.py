@@ -73,6 +73,9 @@ class AdminClient:
     async def cancel_pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
         return await self._json("POST", f"/projects/{project}/pipelines/{pipeline_id}/cancel")
 
+    async def retry_pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
+        return await self._json("POST", f"/projects/{project}/pipelines/{pipeline_id}/retry")
+
     async def play_job(self, project: str, job_id: int) -> dict[str, Any]:
         return await self._json("POST", f"/projects/{project}/jobs/{job_id}/play")
 

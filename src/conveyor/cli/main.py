@@ -153,12 +153,22 @@ def pipeline_play(
 @pipeline_app.command("retry")
 def pipeline_retry(
     project: Annotated[str, typer.Argument(help="Project id or name.")],
-    job: Annotated[int, typer.Argument(help="Job id of a finished job.")],
+    pipeline: Annotated[Optional[int], typer.Argument(help="Pipeline id: retry its failed and canceled jobs.")] = None,
+    job: Annotated[Optional[int], typer.Option("--job", help="Retry only this finished job.")] = None,
     url: UrlOption = "http://127.0.0.1:8080",
     token: TokenOption = "",
 ) -> None:
-    """Run a finished job again (a new attempt; the old one is kept as retried)."""
-    _print(_call(url, token, lambda client: client.retry_job(project, job)))
+    """Run failed jobs again: a pipeline's failed and canceled ones, or one job (``--job``).
+
+    Each gets a new attempt; the old one is kept as retried.
+    """
+    if (pipeline is None) == (job is None):
+        err.print("[red]error:[/] give a pipeline id or --job JOB, not both")
+        raise typer.Exit(2)
+    if job is not None:
+        _print(_call(url, token, lambda client: client.retry_job(project, job)))
+    else:
+        _print(_call(url, token, lambda client: client.retry_pipeline(project, pipeline)))
 
 
 @pipeline_app.command("jobs")

@@ -466,3 +466,37 @@ async def test_play_and_retry_wake_a_held_job_request(live_server, pipe_of, tmp_
     assert (await pipe.post(f"jobs/{approve['id']}/{action}")).status_code in (200, 201)
     response = await held  # woken by the action's tick, within the 2 s hold
     assert response.status_code == 201 and response.json()["job_info"]["name"] == "approve"
+
+
+async def test_retry_a_pipeline_retries_its_failed_and_canceled_jobs(live_server, pipe_of, tmp_path: Path) -> None:  # noqa: ANN001
+    yaml = """
+stages: [test, deploy]
+unit:
+  stage: test
+  script: [x]
+lint:
+  stage: test
+  script: [x]
+e2e:
+  stage: test
+  script: [x]
+deploy:
+  stage: deploy
+  script: [y]
+"""
+    pipe = await pipe_of(yaml)
+    await pipe.finish(await pipe.claim("unit"), "success")
+    await pipe.finish(await pipe.claim("lint"), "failed", exit_code=1)
+    e2e = await pipe.claim("e2e")
+    await pipe.post(f"jobs/{e2e['id']}/cancel")
+    assert await pipe.statuses() == {"unit": "success", "lint": "failed", "e2e": "canceled", "deploy": "skipped"}
+    retried = await pipe.post(f"pipelines/{pipe.id}/retry")
+    assert retried.status_code == 201 and retried.json()["status"] == "running"
+    assert await pipe.statuses() == {"unit": "success", "lint": "pending", "e2e": "pending", "deploy": "created"}
+    assert len(await pipe.jobs(include_retried=True)) == 6
+    for _ in range(2):  # lint and e2e, in either order
+        await pipe.finish(await pipe.claim(), "success")
+    await pipe.finish(await pipe.claim("deploy"), "success")
+    assert (await pipe.state())["status"] == "success"
+    nothing = await pipe.post(f"pipelines/{pipe.id}/retry")
+    assert nothing.status_code == 403

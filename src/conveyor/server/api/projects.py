@@ -131,6 +131,17 @@ async def retry_job(request: Request, project: str, job_id: int) -> dict[str, An
     return _job(await svc.pipelines.job(row["id"], result.job_id))
 
 
+@router.post("/projects/{project}/pipelines/{pipeline_id}/retry", status_code=201)
+async def retry_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
+    """Retry every failed or canceled job of the pipeline; returns the pipeline."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    enqueued = await svc.job_actions.retry_pipeline(row["id"], pipeline_id)
+    if enqueued:
+        await svc.dispatcher.tick(enqueued)
+    return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
+
+
 @router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
 async def cancel_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
     svc = services(request)

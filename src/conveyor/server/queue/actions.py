@@ -20,6 +20,7 @@ from conveyor.server.queue.progress import advance
 
 UNPLAYABLE = "400 Bad request - Unplayable Job"
 NOT_RETRYABLE = "403 Forbidden - Job is not retryable"
+NOT_RETRYABLE_PIPELINE = "403 Forbidden - Pipeline has no failed or canceled jobs to retry"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,27 @@ class JobActions:
             if JobStatus(job["status"]) not in retry.RETRYABLE or job["retried"]:
                 raise Forbidden(NOT_RETRYABLE)
             return await _retry(conn, job)
+
+        return await transaction(self._engine, work)
+
+
+    async def retry_pipeline(self, project_id: int, pipeline_id: int) -> list[queries.jobs.Queued]:
+        """A new attempt of every failed or canceled job (GitLab's ``RetryPipelineService``); the
+        jobs skipped because of them decide again. Returns what was enqueued."""
+
+        async def work(conn: AsyncConnection) -> list[queries.jobs.Queued]:
+            row = await queries.pipelines.lock(conn, pipeline_id)
+            if row is None or row["project_id"] != project_id:
+                raise NotFound("404 Pipeline Not Found")
+            jobs = await queries.jobs.for_pipeline(conn, pipeline_id)
+            failed = [j for j in jobs if j["status"] in (JobStatus.FAILED, JobStatus.CANCELED)]
+            if not failed:
+                raise Forbidden(NOT_RETRYABLE_PIPELINE)
+            for job in await queries.jobs.lock_many(conn, (j["id"] for j in failed)):
+                await queries.jobs.clone_for_retry(conn, job["id"])  # created: advance decides, manual stays manual
+            for job in failed:
+                await retry.reset_skipped(conn, pipeline_id, job["name"])
+            return await advance(conn, pipeline_id)
 
         return await transaction(self._engine, work)
 
