@@ -500,3 +500,16 @@ deploy:
     assert (await pipe.state())["status"] == "success"
     nothing = await pipe.post(f"pipelines/{pipe.id}/retry")
     assert nothing.status_code == 403
+
+
+@pytest.mark.parametrize(("retry", "expected"), [("", ["failed"]), ("  retry: {max: 1, when: stale_schedule}\n", ["failed", "pending"])])
+async def test_a_schedule_missed_by_more_than_an_hour_fails_stale_schedule(live_server, pipe_of, tmp_path: Path, retry: str, expected: list[str]) -> None:  # noqa: ANN001
+    pipe = await pipe_of("nightly:\n  when: delayed\n  start_in: 1 minute\n" + retry + "  script: [x]\n")
+    async with live_server.services.engine.begin() as conn:  # as if the server had been down for 2 hours
+        await conn.execute(sa.text("UPDATE jobs SET scheduled_at = now() - interval '2 hours'"))
+    await live_server.services.scheduler.tick()
+    attempts = await pipe.jobs(include_retried=True)
+    assert [j["status"] for j in attempts] == expected
+    assert attempts[0]["failure_reason"] == "stale_schedule"
+    # GitLab runs a retried action (manual or delayed job) at once, without a new timer
+    assert (await pipe.state())["status"] == ("failed" if len(expected) == 1 else "pending")

@@ -6,23 +6,30 @@ server does both every ``interval`` seconds, in short transactions: each due pip
 with ``FOR UPDATE SKIP LOCKED`` (another server process is already on it: skip it this pass), its
 due jobs become pending (or wait for their resource group), and ``advance`` recomputes it. Runners
 are woken through the queue notifier.
+
+A job whose time passed more than ``STALE_AFTER`` ago (the server was down) is not started late
+but failed with ``stale_schedule``, as GitLab's ``Ci::StuckBuilds::DropScheduledService`` does;
+``retry: when: stale_schedule`` then schedules a new attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import JobStatus
 from conveyor.server.db import queries
-from conveyor.server.queue import resources, states
+from conveyor.server.queue import resources, retry, states
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue.progress import advance
 
 log = structlog.get_logger(__name__)
+
+STALE_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,14 @@ class Scheduler:
                 if await queries.pipelines.lock_unless_busy(conn, pipeline_id) is None:
                     continue
                 due = await queries.jobs.due_in_pipeline(conn, pipeline_id)
+                stale_before = datetime.now(UTC) - STALE_AFTER
+                stale = [job for job in due if job["scheduled_at"] < stale_before]
+                for job in stale:
+                    await queries.jobs.finish(conn, job["id"], JobStatus.FAILED, failure_reason="stale_schedule")
+                    enqueued += await retry.after_failure(conn, job["id"])
+                due = [job for job in due if job not in stale]
                 enqueued += await states.start_now(conn, due, [JobStatus.SCHEDULED])
                 enqueued += await advance(conn, pipeline_id)
-            log.info("delayed_jobs_started", pipeline_id=pipeline_id, job_ids=[job["id"] for job in due])
+            if due:
+                log.info("delayed_jobs_started", pipeline_id=pipeline_id, job_ids=[job["id"] for job in due])
         return enqueued
