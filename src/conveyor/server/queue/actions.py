@@ -1,5 +1,5 @@
-"""What a person does to one job through the API: play it, retry it (GitLab's ``PlayBuildService``
-and ``RetryJobService``).
+"""What a person does through the API: play a job, retry a job or a pipeline (GitLab's
+``PlayBuildService``, ``RetryJobService`` and ``RetryPipelineService``).
 
 Each action is one short transaction that locks the job's pipeline first, then the job, then
 runs ``advance``; deadlocks with other orders (a claim) are retried by ``db.transaction``.
@@ -64,7 +64,6 @@ class JobActions:
             return await _retry(conn, job)
 
         return await transaction(self._engine, work)
-
 
     async def retry_pipeline(self, project_id: int, pipeline_id: int) -> list[queries.jobs.Queued]:
         """A new attempt of every failed or canceled job (GitLab's ``RetryPipelineService``); the
