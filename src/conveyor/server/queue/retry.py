@@ -24,15 +24,19 @@ RETRYABLE = frozenset({JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELED})
 ACTIONS = frozenset({When.MANUAL, When.DELAYED})  # retried, they run at once (enqueue_if_actionable)
 
 
-async def retry_locked(conn: AsyncConnection, job: RowMapping) -> tuple[int, list[queries.jobs.Queued]]:
+async def retry_locked(
+    conn: AsyncConnection, job: RowMapping, *, reset: bool = True
+) -> tuple[int, list[queries.jobs.Queued]]:
     """Insert the next attempt of the finished ``job``; returns its id and what was enqueued.
 
-    As ``ResetSkippedJobsService``: jobs skipped because of this one (later stages, and jobs that
-    need it) go back to ``created`` for ``advance`` to decide again. A manual or delayed job's
-    new attempt is started at once, as GitLab does when someone retries an action.
+    As ``ResetSkippedJobsService`` (unless ``reset`` is False): jobs skipped because of this one
+    (later stages, and jobs that need it) go back to ``created`` for ``advance`` to decide again.
+    A manual or delayed job's new attempt is started at once, as GitLab does when someone
+    retries an action.
     """
     new_id = await queries.jobs.clone_for_retry(conn, job["id"])
-    await reset_skipped(conn, job["pipeline_id"], job["name"])
+    if reset:
+        await reset_skipped(conn, job["pipeline_id"], job["name"])
     enqueued: list[queries.jobs.Queued] = []
     if states.when_of(job["spec"]) in ACTIONS:
         new = await queries.jobs.get(conn, new_id)
@@ -68,6 +72,8 @@ async def after_failure(conn: AsyncConnection, job_id: int) -> list[queries.jobs
         retries=retries,
     ):
         return []
-    new_id, enqueued = await retry_locked(conn, job)
+    # no reset: the failure is retried in the transaction that records it, so no job was ever
+    # skipped because of it (GitLab resets here; the outcome after advance is the same)
+    new_id, enqueued = await retry_locked(conn, job, reset=False)
     log.info("job_retried", job_id=job_id, new_job_id=new_id, failure_reason=job["failure_reason"], attempt=retries + 2)
     return enqueued
