@@ -137,7 +137,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_actions=JobActions(engine),
         scheduler=Scheduler(engine, notifier, interval=settings.schedule_interval),
         job_updates=job_updates,
-        limits=TraceLimit(traces, job_updates, settings.trace_size_limit),
+        limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
         pipelines=Pipelines(engine, sources),
         projects=Projects(engine, sources),
         runners=Runners(engine),

@@ -26,3 +26,8 @@ def trace_meta(job_id: int) -> str:
 def trace_chunk(job_id: int, index: int) -> str:
     """One hot 128 KiB chunk of a live log (the same hash tag as its meta: one Lua call)."""
     return f"{PREFIX}trace:{{{job_id}}}:chunk:{index}"
+
+
+def trace_overflow(job_id: int) -> str:
+    """A log past its size limit: ``logical`` (the runner's size) and ``tail`` (its last bytes)."""
+    return f"{PREFIX}trace:{{{job_id}}}:overflow"

@@ -47,6 +47,7 @@ class ServerSettings:
     trace_redis_volatile_ok: bool = False
     bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     trace_size_limit: int = 100 * 1024 * 1024
+    trace_tail_size: int = 1024 * 1024  # past the limit, the log keeps its head and these last bytes
     job_timeout: int = 3600
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)

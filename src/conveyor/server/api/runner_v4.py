@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
 from conveyor.server.api.deps import services
-from conveyor.server.errors import BadRequest, Forbidden, PayloadTooLarge, RangeMismatch
+from conveyor.server.errors import BadRequest, PayloadTooLarge, RangeMismatch
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/v4")
 MAX_PATCH_BODY = 4 * wire.PATCH_LIMIT  # runners send at most 1 MiB; refuse far larger bodies unread
@@ -47,8 +50,14 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
         status = await svc.job_updates.keepalive(job_id, token)
         return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status})
     job = await svc.job_updates.authenticate(job_id, token)
+    logical = await svc.limits.seal(job_id, body.output.bytesize)  # a log past the limit: head + marker + tail
     # a final state is accepted only once every log byte is durable: seal the hot chunks first
-    size, _crc = await svc.traces.persist(job_id)
+    size, crc = await svc.traces.persist(job_id)
+    if logical is not None:  # the kept log is not what the runner printed: record its own checksum
+        log.info("trace_checksum_replaced", job_id=job_id, runner=body.checksum or body.output.checksum, stored=crc)
+        checksum = wire.format_checksum(crc) if logical >= (body.output.bytesize or 0) else None
+        body = body.model_copy(update={"checksum": checksum, "output": body.output.model_copy(update={"checksum": checksum})})
+        size = logical
     outcome = await svc.job_updates.update(job, body, size)
     extra = {headers.JOB_STATUS: outcome.job_status}
     if outcome.retry_after is not None:
@@ -74,20 +83,22 @@ async def patch_trace(request: Request, job_id: int) -> Response:
         start, _end = wire.parse_content_range(raw_range)
     except wire.BadContentRange as exc:
         svc.metrics.trace_range_mismatches.inc()
-        raise RangeMismatch(await svc.traces.size(job_id), f"416 Range Not Satisfiable - {exc}") from exc
-    if start + len(body) > svc.settings.trace_size_limit:
-        await svc.limits.exceed(job, start, body)
-        raise Forbidden("403 Forbidden - Job's log exceeded limit", job_status="failed")
+        raise RangeMismatch(await svc.limits.size(job_id), f"416 Range Not Satisfiable - {exc}") from exc
     await svc.job_updates.touch_if_stale(job)
     try:
-        if body:
+        if svc.limits.reaches_past_head(start, len(body)):  # past the size limit's head: the tail is kept
+            size = await svc.limits.append(job_id, start, body)
+        elif body:
             size = await svc.traces.append(job_id, start, body)
         else:
             size = await svc.traces.size(job_id)
             if start != size:
                 raise RangeMismatch(size)
-    except RangeMismatch:
+    except RangeMismatch as mismatch:
         svc.metrics.trace_range_mismatches.inc()
+        logical = await svc.limits.size(job_id)  # past the limit, the runner's offset is the logical size
+        if logical != mismatch.size:
+            raise RangeMismatch(logical) from mismatch
         raise
     svc.metrics.trace_patches.inc()
     svc.metrics.trace_bytes.inc(len(body))
