@@ -117,15 +117,20 @@ class RedisTraceStore(TraceStore):
 
     async def persist(self, job_id: int) -> tuple[int, int]:
         size, crc = await self._state(job_id)
-        last = -(-size // self.chunk_size)
         async with self._engine.connect() as conn:
             durable = await queries.traces.durable_chunks(conn, job_id)
-        for index in range(last):
-            length = min(self.chunk_size, size - index * self.chunk_size)
-            if durable.get(index) != length:
-                await self._seal(job_id, index, partial=length < self.chunk_size)
-        async with self._engine.begin() as conn:
+        lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}
+        missing = [index for index, length in lengths.items() if durable.get(index) != length]
+        found = await self._redis.mget([keys.trace_chunk(job_id, index) for index in missing]) if missing else []
+        chunks = {index: data for index, data in zip(missing, found) if data is not None and len(data) == lengths[index]}
+        async with self._engine.begin() as conn:  # the missing chunks and the final size: one transaction
+            for index in sorted(chunks):
+                await queries.traces.seal_chunk(conn, job_id, index, chunks[index], zlib.crc32(chunks[index]), self.chunk_size)
             await queries.traces.set_size(conn, job_id, size, crc)
+        full = [keys.trace_chunk(job_id, index) for index in chunks if lengths[index] == self.chunk_size]
+        if full:
+            await self._redis.delete(*full)  # only once PostgreSQL has them; a partial last chunk stays hot
+        self.sealed_chunks += len(chunks)
         return size, crc
 
     async def delete(self, job_id: int) -> None:
@@ -188,17 +193,6 @@ class RedisTraceStore(TraceStore):
                 await queries.traces.seal_chunk(conn, job_id, index, chunks[index], zlib.crc32(chunks[index]), self.chunk_size)
         await self._redis.delete(*(keys.trace_chunk(job_id, index) for index in chunks))  # only once PostgreSQL has them
         self.sealed_chunks += len(chunks)
-
-    async def _seal(self, job_id: int, index: int, partial: bool = False) -> None:
-        key = keys.trace_chunk(job_id, index)
-        data = await self._redis.get(key)
-        if data is None or (not partial and len(data) != self.chunk_size):
-            return  # sealed already by another process (or lost: _restore handles that)
-        async with self._engine.begin() as conn:
-            await queries.traces.seal_chunk(conn, job_id, index, data, zlib.crc32(data), self.chunk_size)
-        if not partial:
-            await self._redis.delete(key)  # only once PostgreSQL has it
-        self.sealed_chunks += 1
 
     async def _forget(self, job_id: int) -> None:
         self._last.pop(job_id, None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import zlib
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.server.db import sql
@@ -68,19 +67,10 @@ async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
 async def seal_chunk(
     conn: AsyncConnection, job_id: int, index: int, data: bytes, crc32: int, chunk_size: int
 ) -> None:
-    """Store one chunk moved from Redis (idempotent: a repeat stores the same bytes), and raise
-    the job's durable size to its end."""
-    insert = pg_insert(trace_chunks).values(job_id=job_id, chunk_index=index, data=data, crc32=crc32)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[trace_chunks.c.job_id, trace_chunks.c.chunk_index],
-            set_={"data": insert.excluded.data, "crc32": insert.excluded.crc32},
-        )
-    )
-    end = index * chunk_size + len(data)
-    await conn.execute(
-        jobs.update().where(jobs.c.id == job_id, jobs.c.trace_size < end).values(trace_size=end)
-    )
+    """Store one chunk moved from Redis (idempotent) and raise the job's durable size to its end."""
+    params = {"job_id": job_id, "chunk_index": index, "data": data, "crc32": crc32,
+              "chunk_end": index * chunk_size + len(data)}
+    await conn.execute(sql.query("seal_chunk"), params)
 
 
 async def set_size(conn: AsyncConnection, job_id: int, size: int, crc32: int) -> None:

@@ -13,3 +13,15 @@ INSERT INTO trace_chunks (job_id, chunk_index, data)
 VALUES (:job_id, :chunk_index, :data)
 ON CONFLICT (job_id, chunk_index)
 DO UPDATE SET data = trace_chunks.data || EXCLUDED.data
+
+-- name: seal_chunk
+-- A live chunk moved from Redis into PostgreSQL (idempotent: a repeat stores the same bytes), and
+-- the job's durable size raised to the chunk's end, in one statement.
+WITH sealed AS (
+    INSERT INTO trace_chunks (job_id, chunk_index, data, crc32)
+    VALUES (:job_id, :chunk_index, :data, :crc32)
+    ON CONFLICT (job_id, chunk_index) DO UPDATE SET data = EXCLUDED.data, crc32 = EXCLUDED.crc32
+    RETURNING job_id
+)
+UPDATE jobs SET trace_size = :chunk_end
+WHERE id = (SELECT job_id FROM sealed) AND trace_size < :chunk_end
