@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, Projects, Runners
-from conveyor.server.archive import ArtifactService, TraceArchiver
+from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
@@ -35,7 +35,7 @@ from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
-from conveyor.server.storage import ObjectStore, open_store
+from conveyor.server.storage import ObjectStore, S3Options, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 
 log = structlog.get_logger(__name__)
@@ -84,7 +84,7 @@ def build_services(settings: ServerSettings) -> Services:
         settings.database_url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive
     )
     redis = _redis(settings)
-    objects = open_store(settings.object_store_url, Path(settings.data_dir) / "objects")
+    objects = _object_store(settings)
     traces = _trace_store(settings, engine, redis)
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
@@ -95,7 +95,11 @@ def build_services(settings: ServerSettings) -> Services:
         touch_interval=min(60.0, settings.running_no_update_timeout / 4),
     )
     notifier = QueueNotifier(redis)
-    archiver = TraceArchiver(engine, traces, objects, redis)
+    archiver = TraceArchiver(
+        engine, traces, objects, redis,
+        retry=RetryPolicy(settings.archive_retry_base_delay, settings.archive_retry_max_delay),
+        registry=metrics.registry,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -144,6 +148,19 @@ def build_services(settings: ServerSettings) -> Services:
         admin_tokens=AdminTokens(engine),
         metrics=metrics,
     )
+
+
+def _object_store(settings: ServerSettings) -> ObjectStore:
+    s3 = S3Options(
+        endpoint=settings.object_store_endpoint,
+        region=settings.object_store_region,
+        access_key_id=settings.object_store_access_key_id,
+        secret_access_key=settings.object_store_secret_access_key,
+        allow_http=settings.object_store_allow_http,
+        timeout=settings.object_store_timeout,
+        retry_timeout=settings.object_store_retry_timeout,
+    )
+    return open_store(settings.object_store_url, Path(settings.data_dir) / "objects", s3)
 
 
 def _redis(settings: ServerSettings) -> Redis:

@@ -28,7 +28,16 @@ def default_data_dir() -> Path:
 class ServerSettings:
     database_url: str | None = None
     redis_url: str | None = None
-    object_store_url: str | None = None
+    object_store_url: str | None = None  # file:///dir or s3://bucket[/prefix]; unset: data_dir/objects
+    # S3-compatible object store (used when object_store_url is s3://... or object_store_bucket is set)
+    object_store_bucket: str | None = None  # shorthand for object_store_url = s3://<bucket>
+    object_store_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 for MinIO or moto
+    object_store_region: str | None = None
+    object_store_access_key_id: str | None = None
+    object_store_secret_access_key: str | None = None
+    object_store_allow_http: bool = False  # plain-HTTP endpoints (local servers only)
+    object_store_timeout: int = 30  # seconds per request before it is retried
+    object_store_retry_timeout: int = 60  # seconds after which a failing request gives up
     data_dir: Path = field(default_factory=default_data_dir)
     initial_root_token: str | None = None
     external_url: str | None = None  # what runners and users reach; defaults to the bind address
@@ -64,9 +73,18 @@ class ServerSettings:
     # artifacts
     artifact_size_limit: int = 100 * 1024 * 1024
     artifact_default_expire_in: str = "30 days"
+    # archiving finished jobs' logs: a failed attempt waits base * 2**(attempts-1), capped, jittered
+    archive_retry_base_delay: int = 30
+    archive_retry_max_delay: int = 3600
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup
+        if self.object_store_bucket:  # the bucket alone means S3; with a URL both must agree
+            bucket_url, url = f"s3://{self.object_store_bucket}", self.object_store_url
+            if not url:
+                object.__setattr__(self, "object_store_url", bucket_url)
+            elif url != bucket_url and not url.startswith(bucket_url + "/"):
+                raise SettingsError(f"object_store_bucket {self.object_store_bucket!r} contradicts object_store_url {url!r}")
 
     @property
     def keepalive(self) -> KeepaliveConfig:
@@ -121,8 +139,21 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
             return int(value)
         if kind == "Path":
             return Path(value).expanduser()
+        if kind == "bool":
+            return _boolean(name, value)
     except ValueError as exc:
         raise SettingsError(f"setting {name} must be an integer, got {value!r}") from exc
     if name == "savepoint_policy" and value not in ("log", "raise"):
         raise SettingsError("savepoint_policy must be 'log' or 'raise'")
     return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"setting {name} must be true or false, got {value!r}")

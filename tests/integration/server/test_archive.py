@@ -1,73 +1,138 @@
-"""A failed archive deletes nothing and is retried; a healed store then takes the whole log."""
+"""Archiving a finished job's log, on the filesystem and on S3: a failed or corrupt archive
+deletes nothing and is retried with a backoff; the healed store then holds the log byte for byte."""
 
 from __future__ import annotations
 
 import asyncio
-
 import zlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.server.test_runner_api import _request, _setup
+from conveyor.server.archive.digest import stored_digest
+from conveyor.server.db import queries
+from tests.integration.server.archive_support import FaultyStore, job_state, run_job, stored_bytes, wait_for
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def broken_root(tmp_path: Path) -> Path:
-    root = tmp_path / "broken-store"
-    root.mkdir()
-    (root / "traces").write_text("a file where the archive needs a directory")
-    return root
+LOG = b"".join(b"%06d line of log output, some of it long enough to matter\n" % i for i in range(5000))  # ~300 KiB
 
 
 @pytest.fixture
-def server_settings(server_settings, broken_root: Path):  # noqa: ANN001, ANN201
-    return server_settings.with_overrides(object_store_url=broken_root.as_uri())
+def server_settings(server_settings, object_store: dict[str, Any]):  # noqa: ANN001, ANN201
+    return server_settings.with_overrides(archive_retry_base_delay=1, archive_retry_max_delay=2, **object_store)
 
 
-async def test_archive_failure_keeps_chunks_and_heals(live_server, broken_root: Path, tmp_path: Path) -> None:  # noqa: ANN001
-    admin, token, project = await _setup(live_server, tmp_path)
-    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
-    job = (await _request(live_server, token)).json()
-    data = b"line of log\n" * 20_000  # 240 KiB, two chunks
-    async with httpx.AsyncClient(base_url=live_server.url) as c:
-        r = await c.patch(f"/api/v4/jobs/{job['id']}/trace", content=data,
-                          headers={"JOB-TOKEN": job["token"], "Content-Range": f"0-{len(data) - 1}"})
-        assert r.status_code == 202
-        checksum = f"crc32:{zlib.crc32(data):08x}"
-        final = {"token": job["token"], "state": "success", "output": {"checksum": checksum, "bytesize": len(data)}}
-        assert (await c.put(f"/api/v4/jobs/{job['id']}", json=final)).status_code == 200
+def key(job_id: int) -> str:
+    return f"traces/{job_id}/job.log"
 
+
+async def metric(live, name: str, reason: str) -> float:  # noqa: ANN001
+    async with httpx.AsyncClient(base_url=live.url) as c:
+        text = (await c.get("/metrics")).text
+    line = next(l for l in text.splitlines() if l.startswith(f'{name}{{reason="{reason}"}}'))
+    return float(line.split()[-1])
+
+
+@pytest.mark.parametrize("fault", ["fail", "corrupt"])
+async def test_failed_archive_keeps_chunks_then_heals_byte_identical(live_server, tmp_path: Path, fault: str) -> None:  # noqa: ANN001
     services = live_server.services
-    archiver = services.archiver  # the server's own, whose store cannot take the archive
-    for _ in range(100):  # ours or the background sweep's attempt, whichever holds the lease
-        assert await archiver.archive_pending() == 0
-        if archiver.failures:
-            break
-        await asyncio.sleep(0.1)
+    archiver = services.archiver  # the server's own, whose background sweep also runs
+    real = archiver.objects
+    faulty = FaultyStore(real, fault)
+
+    async def inject(job_id: int) -> None:
+        archiver.objects = faulty
+
+    job = await run_job(live_server, tmp_path, LOG, before_finish=inject)
+    await wait_for(lambda: _attempts_at_least(services.engine, job.id, 1))
     assert archiver.failures >= 1
+    reason = "error" if fault == "fail" else "mismatch"
+    assert await metric(live_server, "conveyor_trace_archive_failures_total", reason) >= 1
+    archived, chunks = await job_state(services.engine, job.id)
+    assert not archived and chunks == 3  # nothing deleted: three 128 KiB chunks
+    assert (await job.admin.get(f"/api/v4/projects/{job.project_id}/jobs/{job.id}/trace")).content == LOG
+    if fault == "corrupt":  # a corrupt object was left behind: the next attempt must overwrite it
+        assert (await stored_digest(real, key(job.id))).size == len(LOG)
+        assert await stored_bytes(real, key(job.id)) != LOG
 
-    async def state() -> tuple[bool, int]:
+    faulty.mode = None  # healed: the next sweep after the backoff archives it
+    await wait_for(lambda: _done(services.engine, job.id))
+    stored = await stored_bytes(real, key(job.id))
+    assert stored == LOG and zlib.crc32(stored) == zlib.crc32(LOG)
+    assert (await job.admin.get(f"/api/v4/projects/{job.project_id}/jobs/{job.id}/trace")).content == LOG
+    async with services.engine.connect() as conn:
+        assert await queries.archives.get(conn, job.id) is None  # the attempts are forgotten
+    await job.admin.aclose()
+
+
+async def _attempts_at_least(engine, job_id: int, attempts: int) -> bool:  # noqa: ANN001
+    async with engine.connect() as conn:
+        row = await queries.archives.get(conn, job_id)
+    return row is not None and row["attempts"] >= attempts
+
+
+async def _done(engine, job_id: int) -> bool:  # noqa: ANN001
+    return await job_state(engine, job_id) == (True, 0)
+
+
+async def test_a_verified_existing_object_finishes_without_writing(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """GitLab's AlreadyArchived case: an earlier attempt wrote the object, then died before marking."""
+    archiver = live_server.services.archiver
+    faulty = FaultyStore(archiver.objects)  # counts puts, fails none
+
+    async def written_by_an_earlier_attempt(job_id: int) -> None:
+        async def whole():  # noqa: ANN202
+            yield LOG
+
+        await faulty.real.put(key(job_id), whole())
+        archiver.objects = faulty
+
+    job = await run_job(live_server, tmp_path, LOG, before_finish=written_by_an_earlier_attempt)
+    await wait_for(lambda: _done(live_server.services.engine, job.id))
+    assert faulty.puts == 0 and await stored_bytes(faulty.real, key(job.id)) == LOG
+    await job.admin.aclose()
+
+
+async def test_runner_checksum_mismatch_holds_the_job_and_keeps_chunks(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    services = live_server.services
+    wrong = f"crc32:{zlib.crc32(LOG) ^ 1:08x}"
+    job = await run_job(live_server, tmp_path, LOG, checksum=wrong)
+
+    async def held() -> bool:
         async with services.engine.connect() as conn:
-            archived = (await conn.execute(sa.text("SELECT trace_archived FROM jobs WHERE id = :id"), {"id": job["id"]})).scalar()
-            chunks = (await conn.execute(sa.text("SELECT count(*) FROM trace_chunks WHERE job_id = :id"), {"id": job["id"]})).scalar()
-        return archived, chunks
+            row = await queries.archives.get(conn, job.id)
+        return row is not None and row["checksum_mismatch"]
 
-    assert await state() == (False, 2)  # nothing deleted
-    log = await admin.get(f"/api/v4/projects/{project['id']}/jobs/{job['id']}/trace")
-    assert log.content == data  # still readable from the live chunks
+    await wait_for(held)
+    assert await metric(live_server, "conveyor_trace_archive_failures_total", "checksum") == 1
+    for _ in range(3):  # held: later sweeps leave it alone instead of looping on it
+        await services.archiver.archive_pending()
+        await asyncio.sleep(0.2)
+    assert await metric(live_server, "conveyor_trace_archive_failures_total", "checksum") == 1
+    assert await job_state(services.engine, job.id) == (False, 3)
+    assert (await job.admin.get(f"/api/v4/projects/{job.project_id}/jobs/{job.id}/trace")).content == LOG
+    async with services.engine.connect() as conn:
+        assert job.id not in await queries.archives.due(conn)
+        row = await queries.archives.get(conn, job.id)
+    assert wrong in row["last_error"]
+    await job.admin.aclose()
 
-    (broken_root / "traces").unlink()  # heal the store; the next sweep retries
-    for _ in range(100):  # ours or the background sweep's retry, whichever comes first
-        await archiver.archive_pending()
-        if await state() == (True, 0):
-            break
-        await asyncio.sleep(0.1)
-    assert await state() == (True, 0)
-    stored = b"".join([piece async for piece in archiver.objects.open_read(f"traces/{job['id']}/job.log")])
-    assert stored == data
-    await admin.aclose()
+
+async def test_backoff_doubles_up_to_the_cap(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    engine = live_server.services.engine
+    job = await run_job(live_server, tmp_path, b"short log\n")
+    await wait_for(lambda: _done(engine, job.id))
+    waits = []
+    async with engine.begin() as conn:  # now() is fixed within a transaction: the waits are exact
+        for _ in range(4):
+            await queries.archives.record_failure(conn, job.id, "boom", base_delay=10, max_delay=25, jitter=1.0)
+            row = await queries.archives.get(conn, job.id)
+            seconds = (await conn.execute(sa.text("SELECT extract(epoch FROM :at - now())"), {"at": row["next_attempt_at"]})).scalar()
+            waits.append((row["attempts"], round(float(seconds))))
+        assert await queries.archives.due(conn) == []  # archived: never due again
+    assert waits == [(1, 10), (2, 20), (3, 25), (4, 25)]
+    await job.admin.aclose()

@@ -43,3 +43,38 @@ def test_unknown_toml_keys_are_refused(tmp_path: Path) -> None:
     config.write_text("databse_url = 'typo'\n")
     with pytest.raises(SettingsError, match="databse_url"):
         ServerSettings.from_env({"CONVEYOR_CONFIG": str(config)})
+
+
+def test_s3_object_store_from_the_environment() -> None:
+    env = {
+        "CONVEYOR_OBJECT_STORE_BUCKET": "ci-logs",
+        "CONVEYOR_OBJECT_STORE_ENDPOINT": "http://127.0.0.1:9000",
+        "CONVEYOR_OBJECT_STORE_REGION": "eu-west-1",
+        "CONVEYOR_OBJECT_STORE_ACCESS_KEY_ID": "key",
+        "CONVEYOR_OBJECT_STORE_SECRET_ACCESS_KEY": "secret",
+        "CONVEYOR_OBJECT_STORE_ALLOW_HTTP": "true",
+        "CONVEYOR_ARCHIVE_RETRY_BASE_DELAY": "5",
+    }
+    settings = ServerSettings.from_env(env)
+    assert settings.object_store_url == "s3://ci-logs" and settings.object_store_allow_http is True
+    assert settings.object_store_endpoint == "http://127.0.0.1:9000" and settings.archive_retry_base_delay == 5
+    assert ServerSettings.from_env({"CONVEYOR_OBJECT_STORE_ALLOW_HTTP": "0"}).object_store_allow_http is False
+
+
+def test_s3_object_store_from_toml(tmp_path: Path) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text('object_store_url = "s3://ci-logs/conveyor"\nobject_store_bucket = "ci-logs"\nobject_store_allow_http = true\n')
+    settings = ServerSettings.from_env({"CONVEYOR_CONFIG": str(config)})
+    assert settings.object_store_url == "s3://ci-logs/conveyor" and settings.object_store_allow_http is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONVEYOR_OBJECT_STORE_ALLOW_HTTP": "perhaps"}, "object_store_allow_http must be true or false"),
+        ({"CONVEYOR_OBJECT_STORE_BUCKET": "a-bucket", "CONVEYOR_OBJECT_STORE_URL": "s3://a-bucket-2"}, "contradicts"),
+    ],
+)
+def test_bad_object_store_settings_fail_at_startup(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        ServerSettings.from_env(env)

@@ -1,57 +1,93 @@
-"""Archive a finished job's log: stream chunks into one object, verify, then delete chunks.
+"""Archive a finished job's log: one object in the object store, verified, then chunks deleted.
 
-Order (never lose a byte): 1. write the object from the live chunks; 2. re-read its size and
-compare the CRC-32 computed while streaming with the CRC kept at append time and with the
-runner's checksum; 3. only then, in one transaction, flag the job archived and delete chunks.
-A failure at any step leaves the chunks untouched and the job is retried on the next sweep.
+Order (never lose a byte; GitLab lost logs in 2019 by deleting chunks after a failed upload):
+
+1. Take the job's lease (``lease.py``), so one server process archives a given log at a time.
+2. If the object exists already (an earlier attempt wrote it, then died or failed to verify),
+   verify it: if it matches, go to 4 without writing (GitLab's ``AlreadyArchivedError`` case);
+   if it does not, overwrite it.
+3. Stream the live log (``TraceStore.read``) into ``ObjectStore.put``, checking on the way that
+   the bytes read match the size and CRC-32 kept at append time (``jobs.trace_size/trace_crc32``).
+4. Verify the object *as stored*: re-read it from the store, streaming, and compare its size and
+   CRC-32 with the append-time ones. A mismatch is a failed attempt.
+5. Compare with the runner's checksum (``jobs.trace_checksum``), when it sent one. On a mismatch
+   the chunks are kept, the job is flagged (``trace_archives.checksum_mismatch``), a loud error is
+   logged and counted, and the job is *not* retried: our bytes verified against our own CRC, so
+   retrying cannot change the outcome. An operator looks, then clears the flag or deletes the job.
+6. Only then, in one transaction: flag the job archived, delete its durable chunks, forget its
+   attempts. Then drop whatever the live store still holds for it (hot chunks).
+
+Any failure at 1-4 deletes nothing. It is counted (``conveyor_trace_archive_failures_total``) and
+the job waits ``min(max, base * 2**(attempts-1))`` seconds (jittered +-20%) before the next sweep
+takes it again. There is no last attempt: giving up would mean deleting the chunks or leaving
+them forever, and a capped retry costs one read per hour at most. Readers see the live log
+until step 6 commits and the object after it (``trace/reader.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
-from collections.abc import AsyncIterator
+import random
+import time
+from dataclasses import dataclass
 
 import structlog
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import trace as wire
 from conveyor.server import keys
+from conveyor.server.archive import lease
+from conveyor.server.archive.digest import ArchiveMismatch, Digest, LiveLog, stored_digest
+from conveyor.server.archive.metrics import ArchiveMetrics
 from conveyor.server.db import queries
-from conveyor.server.errors import ServerError
 from conveyor.server.storage import ObjectStore
 from conveyor.server.trace.base import TraceStore
-from conveyor.server.trace.reader import READ_SIZE, archive_key
+from conveyor.server.trace.reader import archive_key
 
 log = structlog.get_logger(__name__)
 
-LEASE_SECONDS = 600  # longer than any archive takes; a crashed holder's lease expires
 
-
-class ArchiveMismatch(ServerError):
-    """The archived object does not match the live log; the live chunks are kept."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_delay: float = 30.0  # seconds before the second attempt
+    max_delay: float = 3600.0  # the wait never grows past this
 
 
 class TraceArchiver:
     def __init__(
-        self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore, redis: Redis, interval: float = 5.0
+        self,
+        engine: AsyncEngine,
+        live: TraceStore,
+        objects: ObjectStore,
+        redis: Redis,
+        interval: float = 5.0,
+        *,
+        retry: RetryPolicy | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._engine = engine
         self._redis = redis
         self._live = live
         self.objects = objects
         self._interval = interval
+        self._retry = retry or RetryPolicy()
         self._wake = asyncio.Event()
-        self.failures = 0
+        self.metrics = ArchiveMetrics(registry)
+
+    @property
+    def failures(self) -> int:
+        """Failed attempts in this process so far."""
+        return self.metrics.total_failures
 
     def wake(self) -> None:
         """Ask the sweep loop to run now (a job just finished)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Sweep forever: archive every finished, unarchived job. Cancel to stop."""
+        """Sweep forever: archive every finished job whose log is due. Cancel to stop."""
         while True:
             await self.archive_pending()
             try:
@@ -61,71 +97,95 @@ class TraceArchiver:
             self._wake.clear()
 
     async def archive_pending(self) -> int:
-        """Archive every finished job whose log is still live; returns how many succeeded."""
+        """Archive every due job (finished, still live, not backing off); returns how many succeeded."""
         async with self._engine.connect() as conn:
-            job_ids = await queries.jobs.unarchived_finished(conn)
+            job_ids = await queries.archives.due(conn)
         done = 0
         for job_id in job_ids:
             try:
                 done += await self.archive(job_id)
-            except Exception:  # keep sweeping; the chunks are intact and the job is retried
-                self.failures += 1
-                log.exception("trace_archive_failed", job_id=job_id)
+            except Exception:  # counted and scheduled by archive(); keep sweeping
+                pass
         return done
 
     async def archive(self, job_id: int) -> bool:
-        async with self._engine.connect() as conn:
+        """Archive one finished job's log now, backoff or not; True when this call archived it.
+
+        False when there is nothing to do (unknown, unfinished, archived, another process holds
+        the lease) or the runner's checksum disagrees (the job is held). Raises when the attempt
+        failed, after recording it: the chunks are intact and the job is retried later.
+        """
+        try:
+            async with lease.hold(self._redis, keys.archive_lease(job_id)) as held:
+                return held and await self._archive(job_id)
+        except Exception as exc:  # Redis, PostgreSQL, the store or a mismatch: nothing was deleted
+            await self._failed(job_id, exc)
+            raise
+
+    async def _archive(self, job_id: int) -> bool:
+        await self._live.persist(job_id)  # hot chunks into PostgreSQL; the job's size and CRC recorded
+        async with self._engine.connect() as conn:  # read under the lease: still to do?
             job = await queries.jobs.get(conn, job_id)
         if job is None or job["trace_archived"] or job["finished_at"] is None:
             return False
-        # every server process sweeps: a short lease keeps two from archiving the same log (the
-        # loser used to find the chunks deleted under it and count a failure)
-        lease = keys.archive_lease(job_id)
-        if not await self._redis.set(lease, "1", nx=True, ex=LEASE_SECONDS):
-            return False
-        try:
-            return await self._archive(job)
-        finally:
-            await self._redis.delete(lease)
-
-    async def _archive(self, job: RowMapping) -> bool:
-        job_id = job["id"]
-        await self._live.persist(job_id)  # hot chunks into PostgreSQL; the job's size and CRC recorded
-        async with self._engine.connect() as conn:  # re-read under the lease: still to do?
-            job = await queries.jobs.get(conn, job_id)
-        if job is None or job["trace_archived"]:
-            return False
-        state = _Crc()
+        expected = Digest(job["trace_size"], job["trace_crc32"] & 0xFFFFFFFF)
         key = archive_key(job_id)
-        written = await self.objects.put(key, state.feed(self._chunks(job_id, job["trace_size"])))
-        stored = await self.objects.size(key)
-        expected = job["trace_crc32"] & 0xFFFFFFFF
-        runner_crc = wire.parse_checksum(job["trace_checksum"])
-        if written != job["trace_size"] or stored != written or state.crc != expected:
-            raise ArchiveMismatch(f"job {job_id}: archive size {stored}/{written} crc {state.crc:08x}, expected {job['trace_size']} {expected:08x}")
-        if runner_crc is not None and runner_crc != state.crc:
-            log.error("trace_checksum_mismatch", job_id=job_id, runner=f"{runner_crc:08x}", stored=f"{state.crc:08x}")
+        started = time.monotonic()
+        # an object from an earlier attempt is read back only if its size could be right
+        stored = await stored_digest(self.objects, key) if await self.objects.size(key) == expected.size else None
+        if stored == expected:
+            written = time.monotonic()
+            log.info("trace_already_archived", job_id=job_id, object=str(stored))
+        else:
+            await self._write(job_id, key, expected)
+            written = time.monotonic()
+            stored = await stored_digest(self.objects, key)
+            if stored != expected:
+                raise ArchiveMismatch(f"job {job_id}: stored object is {stored}, expected {expected}")
+        verified = time.monotonic()
+        if not await self._runner_agrees(job, stored):
+            return False
         async with self._engine.begin() as conn:
             await queries.jobs.mark_archived(conn, job_id)
             await queries.traces.delete(conn, job_id)
-        log.info("trace_archived", job_id=job_id, bytes=written)
+            await queries.archives.clear(conn, job_id)
+        try:
+            await self._live.delete(job_id)  # hot data the live store keeps outside the table
+        except Exception:  # archived and verified already; leftovers are only space
+            log.warning("trace_live_delete_failed", job_id=job_id, exc_info=True)
+        self.metrics.archived.inc()
+        self.metrics.archived_bytes.inc(stored.size)
+        log.info("trace_archived", job_id=job_id, bytes=stored.size, write_s=round(written - started, 3),
+                 verify_s=round(verified - written, 3), finish_s=round(time.monotonic() - verified, 3))
         return True
 
-    async def _chunks(self, job_id: int, size: int) -> AsyncIterator[bytes]:
-        position = 0
-        while position < size:
-            piece = await self._live.read(job_id, position, min(READ_SIZE, size - position))
-            if not piece:
-                raise ArchiveMismatch(f"job {job_id}: live trace ends at {position}, expected {size}")
-            position += len(piece)
-            yield piece
+    async def _write(self, job_id: int, key: str, expected: Digest) -> None:
+        source = LiveLog(self._live, job_id, expected.size)
+        written = await self.objects.put(key, source)
+        if source.digest != expected or written != expected.size:
+            raise ArchiveMismatch(f"job {job_id}: live log read as {source.digest} ({written} written), expected {expected}")
 
+    async def _runner_agrees(self, job: RowMapping, stored: Digest) -> bool:
+        runner_crc = wire.parse_checksum(job["trace_checksum"])
+        if runner_crc is None or runner_crc == stored.crc32:
+            return True
+        message = f"runner reported crc32:{runner_crc:08x}, stored log is {stored}"
+        log.error("trace_checksum_mismatch", job_id=job["id"], detail=message, action="chunks kept, job held")
+        self.metrics.failed("checksum")
+        async with self._engine.begin() as conn:
+            await queries.archives.hold_mismatch(conn, job["id"], message)
+        return False
 
-class _Crc:
-    def __init__(self) -> None:
-        self.crc = 0
-
-    async def feed(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self.crc = zlib.crc32(chunk, self.crc)
-            yield chunk
+    async def _failed(self, job_id: int, exc: Exception) -> None:
+        self.metrics.failed("mismatch" if isinstance(exc, ArchiveMismatch) else "error")
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            async with self._engine.begin() as conn:
+                attempts = await queries.archives.record_failure(
+                    conn, job_id, error, base_delay=self._retry.base_delay, max_delay=self._retry.max_delay,
+                    jitter=random.uniform(0.8, 1.2),
+                )
+        except Exception:  # the database is down too: the job stays due and is tried next sweep
+            log.exception("trace_archive_failure_not_recorded", job_id=job_id)
+            attempts = None
+        log.error("trace_archive_failed", job_id=job_id, attempts=attempts, error=error, exc_info=exc)

@@ -197,6 +197,20 @@ trace_chunks = sa.Table(
     sa.Column("crc32", sa.BigInteger),  # set once the chunk is full (sealed)
 )
 
+# Archiving a finished job's log, when it did not succeed at the first try (jobs.trace_archived
+# says when it has). A failed attempt waits until next_attempt_at; checksum_mismatch (the runner's
+# checksum disagrees with the stored bytes) holds the job's chunks for an operator, never retried.
+trace_archives = sa.Table(
+    "trace_archives",
+    metadata,
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("checksum_mismatch", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
 artifacts = sa.Table(
     "artifacts",
     metadata,

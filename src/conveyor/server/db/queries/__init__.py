@@ -5,6 +5,7 @@ and no waiting inside it.
 """
 
 from conveyor.server.db.queries import (
+    archives,
     artifacts,
     jobs,
     pipelines,
@@ -15,4 +16,4 @@ from conveyor.server.db.queries import (
     traces,
 )
 
-__all__ = ["artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
