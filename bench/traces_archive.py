@@ -6,7 +6,8 @@ is today) in 1 MiB appends of log-like text. Then, each in a fresh child process
 is its own:
 
 - **plain copy** (the baseline): the same bytes streamed from the live store into the same
-  object store under another key, nothing else: no CRC, no re-read, no bookkeeping;
+  object store under another key, nothing else: no CRC, no re-read, no bookkeeping (run twice,
+  the faster counts: the archive after it finds the same warm caches);
 - **archive**: ``TraceArchiver.archive(job_id)``, the real thing: lease, stream + CRC, put,
   re-read the stored object to verify size and CRC-32, compare with the runner's checksum, mark
   archived and delete the chunks in one transaction.
@@ -52,7 +53,11 @@ APPEND = MIB  # bytes per TraceStore.append while filling
 def _settings(database_url: str, redis_url: str, workdir: Path, store: dict[str, Any]) -> Any:
     from conveyor.server.settings import ServerSettings
 
-    return ServerSettings(database_url=database_url, redis_url=redis_url, data_dir=workdir / "data", **store)
+    # the live store a server uses on a Redis with AOF (the bench's Redis has it): hot chunks in
+    # Redis, sealed into PostgreSQL when full
+    return ServerSettings(
+        database_url=database_url, redis_url=redis_url, data_dir=workdir / "data", trace_store="redis", **store
+    )
 
 
 # --- the child process: one measured operation -------------------------------------------------
@@ -166,6 +171,7 @@ async def _job_with_log(settings: Any, size: int) -> int:
             crc = zlib.crc32(piece, crc)
             if offset % (128 * MIB) == 0:
                 support.log(f"  live log {offset // MIB} MiB")
+        await services.traces.persist(job_id)  # as the final PUT does before a job may finish
         async with services.engine.begin() as conn:
             await conn.execute(sa.text(
                 "UPDATE jobs SET status = 'success', finished_at = now(), trace_checksum = :c WHERE id = :id"),
@@ -197,7 +203,8 @@ async def measure(svc: support.Services, quick: bool, size_mib: int | None = Non
     twin = await _clone_job(database_url, job_id)  # the same log again, for the S3 archive
     runs: dict[str, dict[str, Any]] = {}
     support.log("traces_archive: plain copy to the filesystem (baseline)")
-    runs["copy/filesystem"] = _run_child("copy", filesystem, job_id)
+    copies = [_run_child("copy", filesystem, job_id) for _ in range(2)]  # the faster: warm caches, as the archive has
+    runs["copy/filesystem"] = min(copies, key=lambda run: run["seconds"])
     support.log("traces_archive: archive to the filesystem")
     runs["archive/filesystem"] = _run_child("archive", filesystem, job_id)
     s3 = S3Server(svc.workdir / "moto.log")

@@ -2,12 +2,14 @@
 
 Order (never lose a byte; GitLab lost logs in 2019 by deleting chunks after a failed upload):
 
-1. Take the job's lease (``lease.py``), so one server process archives a given log at a time.
+1. Take the job's lease (``lease.py``), so one server process archives a given log at a time;
+   re-read the job (done meanwhile?), then ``TraceStore.persist`` it: every hot byte into
+   PostgreSQL, and the size and CRC-32 kept at append time.
 2. If the object exists already (an earlier attempt wrote it, then died or failed to verify),
    verify it: if it matches, go to 4 without writing (GitLab's ``AlreadyArchivedError`` case);
    if it does not, overwrite it.
 3. Stream the live log (``TraceStore.read``) into ``ObjectStore.put``, checking on the way that
-   the bytes read match the size and CRC-32 kept at append time (``jobs.trace_size/trace_crc32``).
+   the bytes read match that size and CRC-32.
 4. Verify the object *as stored*: re-read it from the store, streaming, and compare its size and
    CRC-32 with the append-time ones. A mismatch is a failed attempt.
 5. Compare with the runner's checksum (``jobs.trace_checksum``), when it sent one. On a mismatch
@@ -123,12 +125,13 @@ class TraceArchiver:
             raise
 
     async def _archive(self, job_id: int) -> bool:
-        await self._live.persist(job_id)  # hot chunks into PostgreSQL; the job's size and CRC recorded
         async with self._engine.connect() as conn:  # read under the lease: still to do?
             job = await queries.jobs.get(conn, job_id)
         if job is None or job["trace_archived"] or job["finished_at"] is None:
-            return False
-        expected = Digest(job["trace_size"], job["trace_crc32"] & 0xFFFFFFFF)
+            return False  # checked before persist: on an archived job it would find no bytes
+        # every hot byte into PostgreSQL; the size and CRC kept at append time, recorded on the job
+        size, crc = await self._live.persist(job_id)
+        expected = Digest(size, crc & 0xFFFFFFFF)
         key = archive_key(job_id)
         started = time.monotonic()
         # an object from an earlier attempt is read back only if its size could be right
