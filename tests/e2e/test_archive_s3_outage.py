@@ -67,8 +67,9 @@ def test_archive_waits_out_an_s3_outage(server_process, admin, start_runner, pri
         time.sleep(0.2)
     private_s3_server.stop()  # S3 goes away before the job ends and its log is archived
 
-    assert admin.wait(project["id"], pipeline["id"])["status"] == "success"
+    final = admin.wait(project["id"], pipeline["id"])
     job = admin.jobs(project["id"], pipeline["id"])["noisy"]
+    assert final["status"] == "success", (job, runner.log_path.read_text()[-3000:])
     printed = next(runner.builds_dir.rglob(f"printed-{job['id']}.txt")).read_bytes()
     deadline = time.monotonic() + 60
     while _failures(server_process.url) < 1:  # the archive attempt failed (obstore gave up retrying)
