@@ -19,10 +19,11 @@ from conveyor.ciconfig import jobs as job_entries
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, ConfigIssue, IssueCollector
 from conveyor.ciconfig import includes
+from conveyor.ciconfig import merge
 from conveyor.ciconfig.merge import TOO_BIG, Budget, TooBig
 from conveyor.ciconfig.model import JobConfig, PipelineConfig
 from conveyor.ciconfig.resolver import IncludeResolver, MemoryResolver
-from conveyor.ciconfig.yamlsource import YamlMap, parse
+from conveyor.ciconfig.yamlsource import MAX_DEPTH, TOO_DEEP, YamlMap, parse
 
 MAX_JOBS = 10_000
 
@@ -64,10 +65,14 @@ def load(
         body = extends.resolve(body, issues, budget)
         issues.raise_if_any()
         body = references.resolve(body, issues, budget)
+        issues.raise_if_any()
+        if merge.depth(body, MAX_DEPTH) > MAX_DEPTH:  # !reference can nest values further
+            raise ConfigError([ConfigIssue(TOO_DEEP, filename, None)])
+        return _config(body, filename, context, issues)
     except TooBig:
         raise ConfigError([ConfigIssue(TOO_BIG, filename, None)]) from None
-    issues.raise_if_any()
-    return _config(body, filename, context, issues)
+    except RecursionError:  # a last line of defence: nesting is bounded above
+        raise ConfigError([ConfigIssue(TOO_DEEP, filename, None)]) from None
 
 
 def _main_body(

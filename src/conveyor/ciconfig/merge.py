@@ -48,6 +48,23 @@ def copy(value: Any) -> Any:
     return value
 
 
+def depth(value: Any, limit: int) -> int:
+    """Nesting levels of mappings and lists in ``value`` (iterative), counting stops past
+    ``limit``."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 def size(value: Any, limit: int) -> int:
     """Nodes in ``value`` (mappings count keys and values), counting stops past ``limit``."""
     total = 0

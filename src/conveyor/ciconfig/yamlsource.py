@@ -12,8 +12,8 @@ could crash the process instead of raising ``RecursionError``.
 
 Hostile input is refused cheaply, before anything is constructed: text over 1 MiB, more than
 100,000 nodes (counted while composing, and again once aliases are expanded: a "billion laughs"
-document is small as text but huge as data), recursive aliases, and nesting deeper than Python's
-recursion limit.
+document is small as text but huge as data), recursive aliases, and more than 100 levels of
+nesting (GitLab's ``max_yaml_depth``; deeper text fails on Python's recursion limit first).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from conveyor.ciconfig.errors import ConfigError, ConfigIssue
 
 MAX_TEXT_BYTES = 1024 * 1024
 MAX_NODES = 100_000
+MAX_DEPTH = 100  # nested mappings and sequences, aliases expanded (GitLab's max_yaml_depth)
+TOO_DEEP = "The parsed YAML is too deep"
 _DROPPED_RESOLVERS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
 
@@ -203,7 +205,7 @@ def parse(text: str, filename: str) -> Document:
     except UnicodeError:
         raise fail("(the file is not valid UTF-8 text)") from None
     except RecursionError:
-        raise fail("The parsed YAML is too deep") from None
+        raise fail(TOO_DEEP) from None
     except _TooManyNodes:
         raise fail(too_big) from None
     finally:
@@ -261,6 +263,7 @@ def _check_size(roots: list[Node], fail: Any) -> None:
     the text even when the expansion is exponential.
     """
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
     total = 0
     for root in roots:
         on_path: set[int] = set()
@@ -270,9 +273,16 @@ def _check_size(roots: list[Node], fail: Any) -> None:
             key = id(node)
             if finished:
                 on_path.discard(key)
-                sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+                children = _children(node)
+                sizes[key] = 1 + sum(sizes[id(child)] for child in children)
                 if sizes[key] > MAX_NODES:
                     break
+                if children or isinstance(node, MappingNode | SequenceNode):
+                    heights[key] = 1 + max((heights[id(child)] for child in children), default=0)
+                    if heights[key] > MAX_DEPTH:
+                        raise fail(TOO_DEEP, _line(node))
+                else:
+                    heights[key] = 0
                 continue
             if key in sizes:
                 continue

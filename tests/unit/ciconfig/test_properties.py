@@ -133,6 +133,10 @@ HOSTILE = {
     "deep-mappings": ("a: " + "{k: " * 30_000 + "x" + "}" * 30_000 + "\n", "too deep"),
     "huge-document": ("a:\n  script: [" + ", ".join(["x" * 100] * 12_000) + "]\n", "over 1048576 bytes"),
     "many-nodes": ("a:\n  script: [" + ", ".join(["x"] * 120_000) + "]\n", "more than 100000 nodes"),
+    "reference-deepening": (".a: " + "[" * 60 + "x" + "]" * 60 + "\n.b: " + "[" * 60 + "!reference [.a]"
+                            + "]" * 60 + "\njob:\n  script: x\n  release: !reference [.b]\n", "too deep"),
+    "alias-deepening": ("x: &x " + "[" * 60 + "y" + "]" * 60 + "\nz: " + "[" * 60 + "*x" + "]" * 60
+                        + "\njob:\n  script: x\n", "too deep"),
     "long-expression": ("a:\n  script: x\n  rules: [{if: '" + "(" * 5000 + "$A" + ")" * 5000 + "'}]\n",
                         "invalid expression syntax"),
 }
