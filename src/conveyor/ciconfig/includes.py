@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,7 +165,10 @@ class Includer:
         if not isinstance(raw, str) or not raw:
             fail("include:local config should be a string")
             return
-        path = expand_existing(raw, self.variables).lstrip("/")
+        path = posixpath.normpath(expand_existing(raw, self.variables).lstrip("/"))
+        if path == ".." or path.startswith("../"):
+            fail(f"Local file `{raw}` does not exist!")
+            return
         if globs.has_wildcard(path):
             if origin.project is not None:
                 fail(f"Local file `{path}` does not exist!")
@@ -184,7 +188,7 @@ class Includer:
         if origin.project is not None:
             text = self.resolver.project(origin.project, origin.ref, path)
         else:
-            text = self.resolver.local(path) if ".." not in path.split("/") else None
+            text = self.resolver.local(path)
         if text is None:
             fail(f"Local file `{path}` does not exist!")
             return
