@@ -59,6 +59,10 @@ def build(config: ciconfig.PipelineConfig) -> list[JobSpec]:
             continue
         if decision.needs is not None:
             job = dataclasses.replace(job, needs=parallel.expand_needs(decision.needs, config.parallel_groups))
+            for need in job.needs or []:
+                if need.job not in config.jobs and not need.optional:
+                    message = f"{job.name} job: undefined need: {need.job}"
+                    issues.add(message, need.line or job.line, job=job.name, key="needs", file=job.file)
         if decision.variables:
             yaml = job_variables.job_yaml_variables(job, global_variables, decision.variables, context)
         added[name] = (job, decision, yaml)

@@ -78,6 +78,8 @@ CASES = [
             - if: $CI
               needs: [lint]
         """, {"build": {}, "lint": {}, "test": {"needs": ["lint"]}}),
+    Case("rules-needs-undefined", "test:\n  script: x\n  rules:\n    - needs: [ghost]\n",
+         [(4, "test job: undefined need: ghost")]),
     Case("rules-interruptible", job("    - if: $CI\n      interruptible: true\n"),
          {"job": {"interruptible": True}, "other": {}}),
     Case("rules-bad-when", job("    - when: later\n"),
