@@ -127,3 +127,37 @@ def test_remote_fetcher_refuses(http_server: str, path: str, fetcher: RemoteFetc
 def test_remote_fetcher_reports_a_closed_port() -> None:
     with pytest.raises(IncludeFailed, match="because of a socket error!"):
         RemoteFetcher(allow_local=True).fetch("http://127.0.0.1:9/none.yml")
+
+
+PARALLEL = """
+variables:
+  RAW: {value: "$HOME/x", expand: false}
+tests:
+  script: echo $CI_NODE_INDEX
+  parallel: 2
+  rules:
+    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+skipped:
+  script: x
+  rules:
+    - if: $CI_COMMIT_TAG
+"""
+
+
+async def test_parallel_jobs_get_their_node_variables_in_the_payload(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.integration.server.test_runner_api import _request, _setup
+
+    admin, token, project = await _setup(live_server, tmp_path, PARALLEL)
+    try:
+        created = await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+        assert created.status_code == 201, created.text
+        jobs = (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{created.json()['id']}/jobs")).json()
+    finally:
+        await admin.aclose()
+    assert sorted(job["name"] for job in jobs) == ["tests 1/2", "tests 2/2"]
+    response = await _request(live_server, token)
+    assert response.status_code == 201, response.text
+    variables = {v["key"]: v for v in response.json()["variables"]}
+    assert variables["CI_NODE_TOTAL"]["value"] == "2"
+    assert variables["CI_NODE_INDEX"]["value"] in ("1", "2")
+    assert (variables["RAW"]["value"], variables["RAW"].get("raw")) == ("$HOME/x", True)

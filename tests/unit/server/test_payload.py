@@ -46,3 +46,15 @@ def test_cache_keys_get_gitlabs_protection_suffix(protected: bool, suffix: str) 
     assert [c["key"] for c in caches] == [f"deps-{suffix}", f"default-{suffix}"]
     assert caches[0]["fallback_keys"] == [f"main-deps-{suffix}"]
     assert caches[1]["policy"] == "pull" and caches[1]["paths"] == ["tmp/"]
+
+
+def test_predefined_variables_of_the_spec_and_raw_variables_reach_the_runner() -> None:
+    spec = JobSpec(
+        name="rspec 2/3", stage="test", stage_idx=2, script=["x"],
+        variables={"A": "$B", "B": "b"}, raw_variables=["A"],
+        predefined_variables={"CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "3"},
+    )  # fmt: skip
+    found = {v["key"]: v for v in build(spec, protected=False)["variables"]}
+    assert (found["CI_NODE_INDEX"]["value"], found["CI_NODE_TOTAL"]["value"]) == ("2", "3")
+    assert found["A"] == {"key": "A", "value": "$B", "public": True, "masked": False, "raw": True}
+    assert "raw" not in found["B"]

@@ -122,10 +122,12 @@ def _variables(
         "CI_REPOSITORY_URL": repo_url,
         "CI_DEFAULT_BRANCH": project["default_branch"] or ref,
     }
-    variables = [Variable(key=k, value=v) for k, v in predefined.items()]
+    # spec.predefined_variables: CI_NODE_INDEX/TOTAL, CI_ENVIRONMENT_*, CI_PIPELINE_NAME from build()
+    variables = [Variable(key=k, value=v) for k, v in {**predefined, **spec.predefined_variables}.items()]
     variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
     variables += [Variable(key=k, value=str(v)) for k, v in (pipeline["variables"] or {}).items()]
-    variables += [Variable(key=k, value=v) for k, v in spec.variables.items()]
+    raw = set(spec.raw_variables)  # expand: false
+    variables += [Variable(key=k, value=v, raw=True if k in raw else None) for k, v in spec.variables.items()]
     return variables
 
 
