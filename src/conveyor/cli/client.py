@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from conveyor.cli import sse
 from conveyor.protocol import headers, keepalive
 
 
@@ -91,3 +93,7 @@ class AdminClient:
         if response.status_code >= 400:
             raise ApiError(response.status_code, response.text)
         return response.content
+
+    async def follow_trace(self, project: str, job_id: int, on_data: Callable[[bytes], None], start: int = 0) -> str:
+        """Feed the job's log to ``on_data`` live (SSE, resumed after drops) until it ends; its status."""
+        return await sse.follow_log(self._http, f"/projects/{project}/jobs/{job_id}/trace/stream", on_data, start=start)

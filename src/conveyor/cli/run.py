@@ -2,7 +2,7 @@
 
 Steps: start ``conveyor server`` on a free port (embedded PostgreSQL/Redis under the data dir),
 create a runner and start ``conveyor runner`` with its token, register the repository, create a
-pipeline for HEAD, stream every job's log as it grows, print the status table, stop the children.
+pipeline for HEAD, stream every job's log live (SSE), print the status table, stop the children.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from conveyor.cli.display import LogPrinter, status_table
 
 FINISHED = {"success", "failed", "canceled", "skipped"}
 BLOCKED = "manual"  # GitLab's "blocked": waiting for someone to play a manual job
+NOT_STARTED = {"created", "pending", "skipped", "manual", "scheduled", "waiting_for_resource"}
 READY_LINE = "Conveyor server listening on"  # printed by conveyor.server.serve
 
 
@@ -153,27 +154,38 @@ async def _project(client: AdminClient, repo: Path) -> dict[str, Any]:
 async def follow(
     client: AdminClient, project: str, pipeline_id: int, printer: LogPrinter, check: Callable[[], None], poll: float = 0.3
 ) -> dict[str, Any]:
-    """Print every job's log as it grows until the pipeline finishes and every log is drained.
+    """Print every job's log live until the pipeline finishes and every log is drained.
 
+    Each job that has started gets a live tail (SSE, resumed by offset after a drop) that ends
+    when the job does; the pipeline's state is polled only to find jobs and the pipeline's end.
     ``check`` runs on every round and raises if the pipeline can no longer finish (a child died).
     """
-    offsets: dict[int, int] = {}
-    done: set[int] = set()
-    while True:
-        check()
-        pipeline = await client.pipeline(project, pipeline_id)
-        jobs = await client.jobs(project, pipeline_id)
-        for job in jobs:
-            if job["id"] in done or job["status"] in ("created", "pending", "skipped", "manual"):
-                continue
-            data = await client.trace(project, job["id"], offsets.get(job["id"], 0))
-            if data:
-                offsets[job["id"]] = offsets.get(job["id"], 0) + len(data)
-                printer.feed(job["id"], job["name"], data)
-            if job["status"] in FINISHED and offsets.get(job["id"], 0) >= job["trace_size"]:
-                printer.flush(job["id"], job["name"])
-                done.add(job["id"])
-        idle = all(j["id"] in done or j["status"] in FINISHED | {BLOCKED, "created"} and not j["trace_size"] for j in jobs)
-        if pipeline["status"] in FINISHED | {BLOCKED} and idle:
-            return pipeline
-        await asyncio.sleep(poll)
+    tails: dict[int, asyncio.Task[str]] = {}
+    try:
+        while True:
+            check()
+            for task in tails.values():
+                if task.done():
+                    task.result()  # a tail that failed (not a dropped connection: those resume) stops the run
+            pipeline = await client.pipeline(project, pipeline_id)
+            jobs = await client.jobs(project, pipeline_id)
+            for job in jobs:
+                if job["id"] not in tails and job["status"] not in NOT_STARTED:
+                    tails[job["id"]] = asyncio.create_task(_tail(client, project, job, printer))
+            settled = all(
+                tails[j["id"]].done() if j["id"] in tails else j["status"] in FINISHED | {BLOCKED, "created"}
+                for j in jobs
+            )
+            if pipeline["status"] in FINISHED | {BLOCKED} and settled:
+                return pipeline
+            await asyncio.sleep(poll)
+    finally:
+        for task in tails.values():
+            task.cancel()
+        await asyncio.gather(*tails.values(), return_exceptions=True)
+
+
+async def _tail(client: AdminClient, project: str, job: dict[str, Any], printer: LogPrinter) -> str:
+    status = await client.follow_trace(project, job["id"], lambda data: printer.feed(job["id"], job["name"], data))
+    printer.flush(job["id"], job["name"])
+    return status

@@ -2,5 +2,5 @@
 
 May import ``conveyor.protocol``, ``conveyor.ciconfig`` and ``conveyor.pipeline``; never
 ``conveyor.runner`` (the runner reaches the server only over HTTP). Inside, imports flow
-``api -> {queue, trace, archive} -> {db, storage}``; wiring lives in ``app.py`` only.
+``api -> {queue, trace, archive, viewer} -> {db, storage}``; wiring lives in ``app.py`` only.
 """

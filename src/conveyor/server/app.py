@@ -37,6 +37,7 @@ from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, S3Options, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
+from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,9 @@ class Services:
     runners: Runners
     admin_tokens: AdminTokens
     metrics: Metrics
+    trace_events: TraceEvents
+    watchers: Watchers
+    live_tail: LiveTail
 
     async def ready(self) -> bool:
         try:
@@ -100,6 +104,11 @@ def build_services(settings: ServerSettings) -> Services:
         retry=RetryPolicy(settings.archive_retry_base_delay, settings.archive_retry_max_delay),
         registry=metrics.registry,
     )
+    reader = TraceReader(engine, traces, objects)
+    trace_events = TraceEvents(redis)
+    watchers = Watchers(
+        redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -107,7 +116,7 @@ def build_services(settings: ServerSettings) -> Services:
         redis=redis,
         objects=objects,
         traces=traces,
-        reader=TraceReader(engine, traces, objects),
+        reader=reader,
         archiver=archiver,
         artifacts=ArtifactService(
             engine,
@@ -147,6 +156,17 @@ def build_services(settings: ServerSettings) -> Services:
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine),
         metrics=metrics,
+        trace_events=trace_events,
+        watchers=watchers,
+        live_tail=LiveTail(
+            engine,
+            reader,
+            trace_events,
+            watchers,
+            metrics.live_viewers,
+            heartbeat=settings.sse_heartbeat,
+            retry=settings.sse_retry,
+        ),
     )
 
 
@@ -194,10 +214,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(services.notifier.run(), name="queue-notifier"),
             asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
             asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
+            asyncio.create_task(services.trace_events.run(), name="trace-events"),
         ]
         try:
             yield {"services": services}
         finally:
+            services.trace_events.close()  # live tails end; their clients reconnect elsewhere
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -219,4 +241,5 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.projects.router)
     if settings.bench_routes:
         app.include_router(api.bench.router)
+    app.include_router(api.viewer.router)
     return app

@@ -31,3 +31,13 @@ def trace_chunk(job_id: int, index: int) -> str:
 def trace_overflow(job_id: int) -> str:
     """A log past its size limit: ``logical`` (the runner's size) and ``tail`` (its last bytes)."""
     return f"{PREFIX}trace:{{{job_id}}}:overflow"
+
+
+def trace_channel() -> str:
+    """Pub/sub channel: ``{job_id, size}`` after every append, ``{job_id, end}`` when a job ends."""
+    return PREFIX + "trace:appended"
+
+
+def trace_watched(job_id: int) -> str:
+    """Set (TTL 10 s, refreshed) while someone follows the job's log live (GitLab's ``:watched``)."""
+    return f"{PREFIX}trace:{job_id}:watched"

@@ -16,6 +16,9 @@ class Metrics:
         Gauge(
             "conveyor_db_savepoints_total", "SAVEPOINTs sent (must stay 0)", registry=self.registry
         ).set_function(lambda: observer.savepoints)
+        self.live_viewers = Gauge(
+            "conveyor_trace_live_viewers", "Live log tails (SSE) open on this process", registry=self.registry
+        )
         self.trace_bytes = Counter(
             "conveyor_trace_bytes_appended", "Log bytes accepted from runners (PATCH)", registry=self.registry
         )

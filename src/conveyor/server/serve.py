@@ -86,10 +86,11 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, settings: ServerSe
     if server.started:
         print(f"{READY_LINE} http://{settings.host}:{settings.port}", flush=True)
     # uvicorn drains open requests before the lifespan ends; long polls would hold it for up to
-    # long_poll_timeout, so release them as soon as a stop is asked for.
+    # long_poll_timeout and live tails until their jobs end, so release them once a stop is asked for.
     while not server.should_exit and not task.done():
         await asyncio.sleep(0.1)
     services = getattr(app.state, "services", None)
     if services is not None:
         await services.notifier.close()
+        services.trace_events.close()  # open live tails end; clients resume elsewhere by offset
     await task

@@ -47,7 +47,10 @@ class ServerSettings:
     keepalive_interval: int = 15
     keepalive_count: int = 4
     http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
-    trace_update_interval: int = 3  # seconds, X-GitLab-Trace-Update-Interval
+    trace_update_interval: int = 60  # seconds, X-GitLab-Trace-Update-Interval while nobody watches (GitLab: 60)
+    trace_update_interval_watched: int = 3  # ... while someone follows the log live (GitLab: 3)
+    sse_heartbeat: int = 15  # seconds of silence after which a live tail sends a keepalive comment
+    sse_retry: int = 3  # seconds a disconnected live-tail client waits before reconnecting (SSE retry:)
     trace_chunk_size: int = 128 * 1024
     # where live logs are appended: "redis" (hot chunks, sealed into PostgreSQL when full; needs
     # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH

@@ -1,9 +1,9 @@
 """Thin HTTP routers: parse, authenticate, call a service, shape the answer. No SQL, no Redis.
 
-May import the server's services (``queue``, ``trace``, ``archive``), ``server.errors`` and
+May import the server's services (``queue``, ``trace``, ``archive``, ``viewer``), ``server.errors`` and
 ``conveyor.protocol``; services come from the app's lifespan state (``deps.services``).
 """
 
-from conveyor.server.api import artifacts, bench, errors, health, projects, registration, runner_v4
+from conveyor.server.api import artifacts, bench, errors, health, projects, registration, runner_v4, viewer
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "viewer"]

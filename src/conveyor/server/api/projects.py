@@ -104,7 +104,9 @@ async def cancel_job(request: Request, project: str, job_id: int) -> dict[str, A
     svc = services(request)
     row = await svc.projects.get(project)
     await svc.pipelines.job(row["id"], job_id)
-    await svc.cancellation.cancel_job(job_id)
+    status = await svc.cancellation.cancel_job(job_id)
+    if status == "canceled":  # a running job goes through "canceling" and ends at its runner's final update
+        await svc.trace_events.publish_finished(job_id, status)
     await svc.dispatcher.tick()  # the pipeline may have moved on
     return _job(await svc.pipelines.job(row["id"], job_id))
 

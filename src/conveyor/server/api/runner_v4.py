@@ -48,7 +48,8 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
     token = body.token or request.headers.get(headers.JOB_TOKEN)
     if body.state in ("running", "pending"):  # acknowledgement or keep-alive: the hot path
         status = await svc.job_updates.keepalive(job_id, token)
-        return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status})
+        interval = str(await svc.watchers.update_interval(job_id))
+        return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status, headers.TRACE_UPDATE_INTERVAL: interval})
     job = await svc.job_updates.authenticate(job_id, token)
     logical = await svc.limits.seal(job_id, body.output.bytesize)  # a log past the limit: head + marker + tail
     # a final state is accepted only once every log byte is durable: seal the hot chunks first
@@ -63,6 +64,7 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
     if outcome.retry_after is not None:
         extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
     if outcome.finished:
+        await svc.trace_events.publish_finished(job_id, outcome.job_status)
         svc.archiver.wake()
     if outcome.enqueued:
         await svc.dispatcher.tick(outcome.enqueued)
@@ -90,6 +92,7 @@ async def patch_trace(request: Request, job_id: int) -> Response:
             size = await svc.limits.append(job_id, start, body)
         elif body:
             size = await svc.traces.append(job_id, start, body)
+            await svc.trace_events.publish_appended(job_id, size, body)
         else:
             size = await svc.traces.size(job_id)
             if start != size:
@@ -107,6 +110,6 @@ async def patch_trace(request: Request, job_id: int) -> Response:
         headers={
             headers.JOB_STATUS: job["status"],
             headers.RANGE: wire.format_range(size),
-            headers.TRACE_UPDATE_INTERVAL: str(svc.settings.trace_update_interval),
+            headers.TRACE_UPDATE_INTERVAL: str(await svc.watchers.update_interval(job_id)),
         },
     )
