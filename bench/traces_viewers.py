@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import bisect
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -43,11 +42,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 from bench import support  # noqa: E402
+from bench.traces_viewers_clients import (  # noqa: E402
+    CHANNEL,
+    _channel_proc,
+    _patch_proc,
+    _poller_proc,
+    _subscriber_proc,
+    _viewer_proc,
+)
 from tests.plugins.live import ROOT_TOKEN  # noqa: E402
 from tests.plugins.repos import make_repo  # noqa: E402
 
-CHANNEL = "bench:pubsub"
-ATTACH_RATE = 25.0  # new live tails per second per viewer process
 
 
 @dataclass(frozen=True)
@@ -64,139 +69,6 @@ class Config:
     @classmethod
     def of(cls, quick: bool) -> Config:
         return cls(50, 100, duration=12.0, viewer_procs=2, patch_procs=1) if quick else cls(500, 1000)
-
-
-# ---- client processes (spawned; module-level functions so they pickle by name) -------------------
-
-
-def _viewer_proc(urls: list[str], targets: list[tuple[int, int, int]], ready: Any, stop: Any, out: Any) -> None:
-    """Open one live tail per (project, job, server index); report (job, viewer, end offset, t) per event."""
-
-    async def main() -> list[tuple[int, int, int, float]]:
-        got: list[tuple[int, int, int, float]] = []
-        attached = reconnects = 0
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-        async with httpx.AsyncClient(headers={"PRIVATE-TOKEN": ROOT_TOKEN}, limits=limits, timeout=httpx.Timeout(60, read=None)) as http:
-
-            async def one(index: int, project: int, job: int, server: int) -> None:
-                nonlocal attached, reconnects
-                viewer, offset, first = os.getpid() * 100_000 + index, 0, True
-                await asyncio.sleep(index * spacing)  # viewers arrive over a few seconds, not in one burst
-                path = f"{urls[server]}/api/v4/projects/{project}/jobs/{job}/trace/stream"
-                while True:
-                    try:
-                        async with http.stream("GET", path, headers={"Last-Event-ID": str(offset)}) as response:
-                            response.raise_for_status()
-                            async for line in response.aiter_lines():
-                                if line.startswith("retry:") and first:
-                                    attached, first = attached + 1, False
-                                elif line.startswith("id: "):
-                                    offset = int(line[4:])
-                                    got.append((job, viewer, offset, time.monotonic()))
-                    except (httpx.TransportError, httpx.HTTPStatusError):
-                        reconnects += 1
-                        await asyncio.sleep(1.0)
-
-            spacing = 1 / ATTACH_RATE
-            tasks = [asyncio.create_task(one(i, *t)) for i, t in enumerate(targets)]
-            while attached < len(targets):
-                await asyncio.sleep(0.05)
-                for task in tasks:
-                    if task.done() and task.exception():
-                        raise task.exception()  # type: ignore[misc]
-            ready.release()
-            while not stop.is_set():
-                await asyncio.sleep(0.1)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        got.append((-1, -1, reconnects, 0.0))  # the count of reconnections rides along
-        return got
-
-    started = time.process_time()
-    got = asyncio.run(main())
-    out.put((got, time.process_time() - started))
-
-
-def _patch_proc(urls: list[str], jobs: list[tuple[int, str]], cfg: Config, t0: float, out: Any) -> None:
-    """PATCH each job every ``interval`` s from ``t0`` for ``duration`` s; report (job, end, t sent, t 202)."""
-
-    async def main() -> list[tuple[int, int, float, float]]:
-        accepted: list[tuple[int, int, float, float]] = []
-        limits = httpx.Limits(max_connections=None)
-        async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-
-            async def one(index: int, job: int, token: str) -> None:
-                sent, line = 0, (b"x" * (cfg.line_bytes - 1)) + b"\n"
-                url = f"{urls[index % len(urls)]}/api/v4/jobs/{job}/trace"
-                next_at = t0 + cfg.interval * (index % 97) / 97  # staggered phases
-                while next_at < t0 + cfg.duration:
-                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-                    headers = {"JOB-TOKEN": token, "Content-Range": f"{sent}-{sent + len(line) - 1}"}
-                    sent_at = time.monotonic()
-                    try:
-                        response = await http.patch(url, content=line, headers=headers)
-                    except httpx.TransportError:
-                        failures[0] += 1
-                    else:
-                        if response.status_code == 202:
-                            sent += len(line)
-                            accepted.append((job, sent, sent_at, time.monotonic()))
-                        elif response.status_code == 416:  # an earlier PATCH landed after all: go on from there
-                            sent = int(response.headers["Range"].split("-")[1])
-                        else:
-                            failures[0] += 1
-                    next_at += cfg.interval
-
-            failures = [0]
-            await asyncio.gather(*(one(i, job, token) for i, (job, token) in enumerate(jobs)))
-        accepted.append((-1, failures[0], 0.0, 0.0))  # failed PATCHes ride along
-        return accepted
-
-    started = time.process_time()
-    accepted = asyncio.run(main())
-    out.put((accepted, time.process_time() - started))
-
-
-def _poller_proc(url: str, targets: list[tuple[int, int]], stop: Any, out: Any) -> None:
-    """Baseline: poll ``GET /trace`` with ``Range`` every second per target."""
-
-    async def main() -> list[tuple[int, int, int, float]]:
-        got: list[tuple[int, int, int, float]] = []
-        async with httpx.AsyncClient(base_url=url, headers={"PRIVATE-TOKEN": ROOT_TOKEN}, timeout=60) as http:
-
-            async def one(index: int, project: int, job: int) -> None:
-                offset = 0
-                await asyncio.sleep(index % 100 / 100)
-                while not stop.is_set():
-                    response = await http.get(f"/api/v4/projects/{project}/jobs/{job}/trace", headers={"Range": f"bytes={offset}-"})
-                    if response.status_code in (200, 206) and response.content:
-                        offset += len(response.content)
-                        got.append((job, os.getpid() * 100_000 + index, offset, time.monotonic()))
-                    await asyncio.sleep(1.0)
-
-            await asyncio.gather(*(one(i, *t) for i, t in enumerate(targets)))
-        return got
-
-    started = time.process_time()
-    got = asyncio.run(main())
-    out.put((got, time.process_time() - started))
-
-
-def _subscriber_proc(redis_url: str, ready: Any, out: Any, count: int) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(CHANNEL)
-    ready.release()
-    got: list[tuple[int, float]] = []
-    deadline = time.monotonic() + 60
-    while len(got) < count and time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=1)  # None for the (ignored) subscribe confirmation too
-        if message is not None:
-            got.append((int(message["data"]), time.monotonic()))
-    out.put(got)
 
 
 # ---- the parent ---------------------------------------------------------------------------------
@@ -259,7 +131,9 @@ def _split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts) if items[i::parts]]
 
 
-def _stream_phase(ctx: Any, cluster: support.Cluster, postgres_pid: int, project: int, jobs: list, cfg: Config, mode: str) -> dict[str, Any]:
+def _stream_phase(
+    ctx: Any, cluster: support.Cluster, postgres_pid: int, redis_url: str, project: int, jobs: list, cfg: Config, mode: str
+) -> dict[str, Any]:
     """One measured phase: ``mode`` "sse" (M live tails) or "poll" (M/10 pollers)."""
     servers = len(cluster.urls)
     watchers = cfg.viewers if mode == "sse" else max(1, cfg.viewers // 10)
@@ -278,6 +152,10 @@ def _stream_phase(ctx: Any, cluster: support.Cluster, postgres_pid: int, project
         for _ in procs:
             if not ready.acquire(timeout=300):
                 raise RuntimeError("viewers did not attach")
+    channel_out, channel_ready = ctx.Queue(), ctx.Semaphore(0)
+    channel = ctx.Process(target=_channel_proc, args=(redis_url, channel_ready, stop, channel_out), daemon=True)
+    channel.start()
+    channel_ready.acquire(timeout=60)
     support.log(f"{mode}: {watchers} watchers attached; streaming {len(jobs)} jobs for {cfg.duration:.0f} s")
     pids = [server.proc.pid for server in cluster.servers if server.proc]
     meter = support.CpuMeter(pids, postgres_pid)
@@ -305,13 +183,15 @@ def _stream_phase(ctx: Any, cluster: support.Cluster, postgres_pid: int, project
         reconnects += sum(count for job, _, count, _ in got if job == -1)
         delivered += [row for row in got if row[0] != -1]
         viewer_cpu += cpu
-    for proc in procs + patchers:
+    announced = channel_out.get(timeout=60)
+    for proc in procs + patchers + [channel]:
         proc.join(30)
     cpu = meter.stop()
     watchers_of: dict[int, int] = {}
     for _, job, _ in targets:
         watchers_of[job] = watchers_of.get(job, 0) + 1
     samples, from_sent, missing = _latencies(accepted, delivered, watchers_of)
+    from_announce, _, _ = _latencies(announced, delivered, watchers_of)
     return {
         "watchers": watchers,
         "patches": len(accepted),
@@ -321,6 +201,7 @@ def _stream_phase(ctx: Any, cluster: support.Cluster, postgres_pid: int, project
         "failed_patches": failed_patches,
         "latency": support.latency_summary(samples, censored=missing),
         "latency_from_patch_sent": support.latency_summary(from_sent, censored=missing),
+        "latency_from_append_announced": support.latency_summary(from_announce),
         "patch_round_trip": support.latency_summary([at - sent_at for _, _, sent_at, at in accepted]),
         "server_rss_peak_mb": round(max(peak.values()), 1),
         "server_rss_total_mb": round(sum(peak.values()), 1),
@@ -360,7 +241,7 @@ def measure(svc: support.Services, quick: bool, cfg: Config | None = None) -> di
         settings = {"savepoint_policy": "log", "trace_update_interval_watched": 3, "sse_heartbeat": 15}
         with support.Cluster(svc, database, cfg.servers, f"viewers-{mode}", **settings) as cluster:
             project, jobs = asyncio.run(_setup_jobs(cluster.urls[0], svc.workdir / f"viewers-{mode}", cfg.jobs))
-            phases[mode] = _stream_phase(ctx, cluster, svc.postgres.proc.pid, project, jobs, cfg, mode)
+            phases[mode] = _stream_phase(ctx, cluster, svc.postgres.proc.pid, svc.redis.url, project, jobs, cfg, mode)
     rate = phases["sse"]["patches_per_s"] or 10.0
     floor = _pubsub_floor(ctx, svc.redis.url, rate, int(rate * min(cfg.duration, 10)))
     sse, poll = phases["sse"], phases["poll"]
@@ -372,6 +253,7 @@ def measure(svc: support.Services, quick: bool, cfg: Config | None = None) -> di
     rows = [
         [f"SSE live tail ({sse['watchers']} viewers)", p50, p99, sse["latency"]["censored"], sse["server_rss_peak_mb"], sse["servers_cpu_s"], sse["viewer_clients_cpu_s"], 1.0],
         [f"polling GET /trace 1 s ({poll['watchers']} pollers)", poll["latency"]["p50_ms"], poll["latency"]["p99_ms"], poll["latency"]["censored"], poll["server_rss_peak_mb"], poll["servers_cpu_s"], poll["viewer_clients_cpu_s"], support.ratio(poll["latency"]["p99_ms"], p99)],
+        ["  same, from the append announced on Redis", sse["latency_from_append_announced"]["p50_ms"], sse["latency_from_append_announced"]["p99_ms"], None, None, None, None, None],
         ["  same, from the PATCH sent", sse["latency_from_patch_sent"]["p50_ms"], sse["latency_from_patch_sent"]["p99_ms"], None, None, None, None, None],
         ["  PATCH sent -> 202 in hand", sse["patch_round_trip"]["p50_ms"], sse["patch_round_trip"]["p99_ms"], None, None, None, sse["patch_clients_cpu_s"], None],
         ["bare Redis pub/sub round trip", floor["latency"]["p50_ms"], floor["latency"]["p99_ms"], floor["latency"]["censored"], None, None, None, support.ratio(floor["latency"]["p99_ms"], p99)],
