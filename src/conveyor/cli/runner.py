@@ -62,6 +62,7 @@ def register(
     executor: Annotated[str, typer.Option(help="shell or docker.")] = "shell",
     tag: Annotated[Optional[list[str]], typer.Option("--tag", help="A tag (repeatable).")] = None,
     limit: Annotated[int, typer.Option(help="Jobs at once for this entry (0: no own limit).")] = 0,
+    timestamps: Annotated[bool, typer.Option(help="Per-line timestamps in the job log.")] = False,
     builds_dir: Annotated[Optional[str], typer.Option(help="Default: builds/ next to the config.")] = None,
     concurrent: Annotated[Optional[int], typer.Option(help="Jobs at once over all entries.")] = None,
     listen_address: Annotated[Optional[str], typer.Option(help="host:port of /metrics.")] = None,
@@ -105,7 +106,7 @@ def register(
     entry = config_file.RunnerEntry(
         url=url, token=result.details.token or token, name=name, id=result.details.id,
         token_expires_at=result.details.token_expires_at or "", executor=executor,
-        builds_dir=builds_dir or "", tags=list(tag or []), limit=limit, docker=docker,
+        builds_dir=builds_dir or "", tags=list(tag or []), limit=limit, docker=docker, timestamps=timestamps,
     )  # fmt: skip
     updated = current.with_entry(entry)
     if concurrent is not None:

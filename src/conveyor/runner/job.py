@@ -110,7 +110,9 @@ class JobRunner:
         all_vars = self._variables("running")
         debug = variables.is_true(all_vars, "CI_DEBUG_TRACE")
         try:
-            trace = TraceSession.open(self._settings, job)
+            timestamps = variables.lookup(all_vars, "FF_TIMESTAMPS").strip()
+            stamped = variables.is_true(all_vars, "FF_TIMESTAMPS") if timestamps else self._settings.timestamps
+            trace = TraceSession.open(self._settings, job, timestamps=stamped)
         except OSError as exc:  # failure before start: report it instead of leaving the job hanging
             log.error("cannot open the trace spool", job_id=job.id, error=str(exc))
             reason = map_failure_reason(FailureReason.RUNNER_SYSTEM_FAILURE, job.features.failure_reasons)
@@ -287,7 +289,7 @@ class JobRunner:
             if cancelable and self._cancel.is_set():
                 return ExitResult(1, canceled=True)
             cancel = self._cancel if cancelable else None
-            return await executor.run(script, stage=name, timeout=timeout, output=self._write, cancel=cancel)
+            return await executor.run(script, stage=name, timeout=timeout, output=self._output, cancel=cancel)
         finally:
             self._section_end(name)
 
@@ -361,6 +363,10 @@ class JobRunner:
     def _write(self, text: str | bytes) -> None:
         if self._trace is not None:
             self._trace.write(text)
+
+    def _output(self, data: bytes) -> None:
+        if self._trace is not None:
+            self._trace.output(data)
 
     def _section_start(self, name: str, title: str) -> None:
         if self.job.features.trace_sections:

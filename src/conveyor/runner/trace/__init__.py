@@ -12,6 +12,7 @@ from conveyor.runner.trace.masker import MASK, Masker, token_prefixes
 from conveyor.runner.trace.sender import FinalOutcome, SenderTiming, TraceSender
 from conveyor.runner.trace.session import TraceSession
 from conveyor.runner.trace.spool import TraceSpool
+from conveyor.runner.trace.timestamps import Timestamper
 
 __all__ = [
     "MASK",
@@ -23,6 +24,7 @@ __all__ = [
     "TraceSender",
     "TraceSession",
     "TraceSpool",
+    "Timestamper",
     "Utf8Sanitizer",
     "ansi",
     "limit_notice",
