@@ -8,20 +8,10 @@ import pytest
 
 from conveyor.runner.trace import ansi
 from conveyor.runner.trace.timestamps import MAX_LINE, OUTPUT_STREAM, Timestamper
+from tests.unit.runner.test_limit import Collect
 
 pytestmark = pytest.mark.unit
 HEADER = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [0-9a-f]{2}O[ +]")
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    def flush(self) -> None:
-        pass
 
 
 def stamped(*writes: tuple[int, bytes]) -> list[bytes]:
