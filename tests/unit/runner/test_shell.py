@@ -128,3 +128,26 @@ async def test_run_without_prepare_is_an_executor_error(tmp_path: Path, job_fact
     context = ExecutorContext(job_factory(), tmp_path, tmp_path / "p", tmp_path / "p.tmp", {})
     with pytest.raises(ExecutorError):
         await ShellExecutor(context).run("true", stage="step_script", timeout=1, output=lambda _: None)
+
+
+async def test_cancellation_while_bash_starts_kills_the_group(
+    executor: ShellExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: on a busy event loop the script can start children before run() gets the
+    # process object; a cancel then made asyncio kill bash alone and the children lived on.
+    real = asyncio.create_subprocess_exec
+
+    async def slow_start(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        proc = await real(*args, **kwargs)
+        await asyncio.sleep(2)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", slow_start)
+    pidfile = tmp_path / "child.pid"
+    task = asyncio.create_task(run(executor, f"sleep 300 &\necho $! > {pidfile}\nwait\n"))
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await gone(int(pidfile.read_text()))

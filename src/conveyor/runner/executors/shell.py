@@ -10,6 +10,7 @@ are stopped the same way, so a forgotten ``&`` cannot keep the pipe open and han
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -59,21 +60,23 @@ class ShellExecutor(Executor):
         path = self._scripts_dir / f"{stage}.sh"
         path.write_text(script, encoding="utf-8")
         cwd = self.context.project_dir if self.context.project_dir.is_dir() else self.context.builds_dir
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            self._bash, "--noprofile", "--norc", str(path),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd, env=dict(self.context.env), start_new_session=True,
+        ))  # fmt: skip
         try:
-            proc = await asyncio.create_subprocess_exec(
-                self._bash,
-                "--noprofile",
-                "--norc",
-                str(path),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=cwd,
-                env=dict(self.context.env),
-                start_new_session=True,
-            )
+            proc = await asyncio.shield(spawn)
         except OSError as exc:
             raise ExecutorError(f"cannot start {self._bash}: {exc}") from exc
+        except asyncio.CancelledError:
+            # Cancelled while the process was starting (it may already run and have children):
+            # asyncio would kill bash alone, so take the whole group down ourselves.
+            with contextlib.suppress(Exception):
+                started = await spawn
+                _signal_group(started.pid, signal.SIGKILL)
+                await _exited(started)
+            raise
         assert proc.stdout is not None
         pump = asyncio.create_task(_pump(proc.stdout, output))
         exited = asyncio.create_task(_exited(proc))
