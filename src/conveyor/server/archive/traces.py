@@ -15,7 +15,8 @@ Order (never lose a byte; GitLab lost logs in 2019 by deleting chunks after a fa
 5. Compare with the runner's checksum (``jobs.trace_checksum``), when it sent one. On a mismatch
    the chunks are kept, the job is flagged (``trace_archives.checksum_mismatch``), a loud error is
    logged and counted, and the job is *not* retried: our bytes verified against our own CRC, so
-   retrying cannot change the outcome. An operator looks, then clears the flag or deletes the job.
+   retrying cannot change the outcome. The log stays readable from its chunks; the object that
+   was written stays too (a later archive reuses it). ``trace_archives.last_error`` says why.
 6. Only then, in one transaction: flag the job archived, delete its durable chunks, forget its
    attempts. Then drop whatever the live store still holds for it (hot chunks).
 
