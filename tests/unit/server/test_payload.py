@@ -58,3 +58,11 @@ def test_predefined_variables_of_the_spec_and_raw_variables_reach_the_runner() -
     assert (found["CI_NODE_INDEX"]["value"], found["CI_NODE_TOTAL"]["value"]) == ("2", "3")
     assert found["A"] == {"key": "A", "value": "$B", "public": True, "masked": False, "raw": True}
     assert "raw" not in found["B"]
+
+
+def test_the_pipeline_source_is_the_one_rules_were_evaluated_with() -> None:
+    """rules: `if: $CI_PIPELINE_SOURCE == "push"` chose the job; the job must see the same value
+    (pipelines are created as GitLab does for a push: queue/pipelines.py, PipelineContext)."""
+    spec = JobSpec(name="j", stage="test", stage_idx=0, script=["true"])
+    variables = {v["key"]: v["value"] for v in build(spec, protected=False)["variables"]}
+    assert variables["CI_PIPELINE_SOURCE"] == "push"

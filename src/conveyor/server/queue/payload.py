@@ -110,7 +110,7 @@ def _variables(
         "CI_PROJECT_NAME": project["name"],
         "CI_PROJECT_PATH": project["name"],
         "CI_PIPELINE_ID": str(pipeline["id"]),
-        "CI_PIPELINE_SOURCE": "api",
+        "CI_PIPELINE_SOURCE": "push",  # as rules: saw it when the pipeline was created (queue/pipelines.py)
         "CI_JOB_ID": str(job["id"]),
         "CI_JOB_NAME": job["name"],
         "CI_JOB_STAGE": job["stage"],
