@@ -66,11 +66,11 @@ class RedisTraceStore(TraceStore):
             size, crc = known if known and known[0] == offset else await self._state(job_id)
             if size != offset:
                 raise RangeMismatch(size)
-            pieces = self._pieces(offset, data)
-            new_size = offset + len(data)
+            pieces = queries.traces.chunk_pieces(offset, data, self.chunk_size) or [(offset // self.chunk_size, b"")]
+            new_size, new_crc = offset + len(data), zlib.crc32(data, crc)
             result = await self._append(
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
-                args=[offset, new_size, zlib.crc32(data, crc), self._ttl, offset % self.chunk_size,
+                args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size,
                       *(piece for _, piece in pieces)],
             )
             status, current = int(result[0]), int(result[1])
@@ -82,7 +82,7 @@ class RedisTraceStore(TraceStore):
                 continue
             if status == LOST:
                 continue  # restored by the next _state
-            self._remember(job_id, new_size, zlib.crc32(data, crc))
+            self._remember(job_id, new_size, new_crc)
             full = {index: piece for index, piece in pieces if (index + 1) * self.chunk_size <= new_size}
             if full:
                 await self._seal_full(job_id, full)
@@ -123,30 +123,13 @@ class RedisTraceStore(TraceStore):
         missing = [index for index, length in lengths.items() if durable.get(index) != length]
         found = await self._redis.mget([keys.trace_chunk(job_id, index) for index in missing]) if missing else []
         chunks = {index: data for index, data in zip(missing, found) if data is not None and len(data) == lengths[index]}
-        async with self._engine.begin() as conn:  # the missing chunks and the final size: one transaction
-            for index in sorted(chunks):
-                await queries.traces.seal_chunk(conn, job_id, index, chunks[index], zlib.crc32(chunks[index]), self.chunk_size)
-            await queries.traces.set_size(conn, job_id, size, crc)
-        full = [keys.trace_chunk(job_id, index) for index in chunks if lengths[index] == self.chunk_size]
-        if full:
-            await self._redis.delete(*full)  # only once PostgreSQL has them; a partial last chunk stays hot
-        self.sealed_chunks += len(chunks)
+        await self._seal(job_id, chunks, final=(size, crc))  # the missing chunks and the final size
         return size, crc
 
     async def delete(self, job_id: int) -> None:
         async with self._engine.begin() as conn:
             await queries.traces.delete(conn, job_id)
         await self._forget(job_id)
-
-    def _pieces(self, offset: int, data: bytes) -> list[tuple[int, bytes]]:
-        pieces, position, view = [], offset, memoryview(data)
-        while view:
-            index, within = divmod(position, self.chunk_size)
-            piece = bytes(view[: self.chunk_size - within])
-            pieces.append((index, piece))
-            position += len(piece)
-            view = view[len(piece) :]
-        return pieces or [(offset // self.chunk_size, b"")]
 
     async def _state(self, job_id: int) -> tuple[int, int]:
         """(size, crc) from Redis, restoring the meta from the durable chunks when Redis lost it."""
@@ -177,21 +160,30 @@ class RedisTraceStore(TraceStore):
         return (int(size_now), int(crc_now)) if size_now is not None else (size, crc)
 
     async def _seal_full(self, job_id: int, pieces: dict[int, bytes]) -> None:
-        """Seal the chunks one PATCH filled in one transaction, then drop them from Redis. A piece
-        that is a whole chunk is sealed from the request's bytes; only a chunk the PATCH merely
-        completed is read back from Redis."""
+        """Seal the chunks one PATCH filled. A piece that is a whole chunk is sealed from the
+        request's bytes; only a chunk the PATCH merely completed is read back from Redis."""
         chunks = {index: piece for index, piece in pieces.items() if len(piece) == self.chunk_size}
         partial = [index for index in pieces if index not in chunks]
         if partial:
             for index, data in zip(partial, await self._redis.mget([keys.trace_chunk(job_id, i) for i in partial])):
                 if data is not None and len(data) == self.chunk_size:
                     chunks[index] = data  # else sealed already by another process
-        if not chunks:
+        await self._seal(job_id, chunks)
+
+    async def _seal(self, job_id: int, chunks: dict[int, bytes], final: tuple[int, int] | None = None) -> None:
+        """Copy ``chunks`` (with their CRC-32s) into PostgreSQL in one transaction, recording the
+        ``final`` (size, crc) too if given; then drop the full ones from Redis (a partial last
+        chunk stays hot): at worst the bytes exist twice, never nowhere."""
+        if not chunks and final is None:
             return
         async with self._engine.begin() as conn:
             for index in sorted(chunks):
                 await queries.traces.seal_chunk(conn, job_id, index, chunks[index], zlib.crc32(chunks[index]), self.chunk_size)
-        await self._redis.delete(*(keys.trace_chunk(job_id, index) for index in chunks))  # only once PostgreSQL has them
+            if final is not None:
+                await queries.traces.set_size(conn, job_id, *final)
+        full = [keys.trace_chunk(job_id, index) for index, data in chunks.items() if len(data) == self.chunk_size]
+        if full:
+            await self._redis.delete(*full)
         self.sealed_chunks += len(chunks)
 
     async def _forget(self, job_id: int) -> None:

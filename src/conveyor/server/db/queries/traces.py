@@ -31,15 +31,21 @@ async def append(conn: AsyncConnection, job_id: int, offset: int, data: bytes, c
     new_size = (await conn.execute(sql.query("reserve_trace_range"), params)).scalar()
     if new_size is None:
         return None
-    position = offset
-    view = memoryview(data)
+    for index, piece in chunk_pieces(offset, data, chunk_size):
+        await conn.execute(sql.query("append_chunk"), {"job_id": job_id, "chunk_index": index, "data": piece})
+    return new_size
+
+
+def chunk_pieces(offset: int, data: bytes, chunk_size: int) -> list[tuple[int, bytes]]:
+    """``data`` written at ``offset``, cut at chunk boundaries: (chunk index, piece) in order."""
+    pieces, position, view = [], offset, memoryview(data)
     while view:
         index, within = divmod(position, chunk_size)
         piece = bytes(view[: chunk_size - within])
-        await conn.execute(sql.query("append_chunk"), {"job_id": job_id, "chunk_index": index, "data": piece})
+        pieces.append((index, piece))
         position += len(piece)
         view = view[len(piece) :]
-    return new_size
+    return pieces
 
 
 async def read_chunks(conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8) -> list[tuple[int, bytes]]:
