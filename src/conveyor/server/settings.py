@@ -56,8 +56,8 @@ class ServerSettings:
     # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH
     # one transaction), or "auto": redis when Redis has appendonly on, else postgres
     trace_store: str = "auto"
-    trace_redis_volatile_ok: bool = False
-    bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
+    trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
+    bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production
     trace_size_limit: int = 100 * 1024 * 1024
     trace_tail_size: int = 1024 * 1024  # past the limit, the log keeps its head and these last bytes
     job_timeout: int = 3600

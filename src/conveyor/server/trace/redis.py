@@ -5,7 +5,10 @@ Append: one Lua script checks the offset against the log's size and appends the 
 128 KiB chunk keys it touches, atomically, so any number of server processes take PATCHes for one
 job. A chunk that became full is then *sealed*: copied with its CRC-32 into ``trace_chunks`` in
 one short transaction, and only after that deleted from Redis (at worst the bytes exist twice,
-never nowhere). ``persist`` seals everything, the partial last chunk too, before a job may finish.
+never nowhere). A chunk one PATCH fills from its first byte (a large PATCH) skips Redis: it is
+sealed from the request's bytes first, and the script then only moves the size past it; two
+processes racing on one offset write the same runner bytes, and the script lets one of them win.
+``persist`` seals everything, the partial last chunk too, before a job may finish.
 
 Acknowledging a byte that lives only in Redis is safe only when Redis persists it (AOF): the
 server picks this store then (``server.app``); otherwise ``PostgresTraceStore``.
@@ -68,10 +71,14 @@ class RedisTraceStore(TraceStore):
                 raise RangeMismatch(size)
             pieces = queries.traces.chunk_pieces(offset, data, self.chunk_size) or [(offset // self.chunk_size, b"")]
             new_size, new_crc = offset + len(data), zlib.crc32(data, crc)
+            # a chunk this PATCH fills from its first byte goes straight to PostgreSQL, before the
+            # script makes it part of the log: durable before acknowledged, never through Redis
+            whole = {index: piece for index, piece in pieces if len(piece) == self.chunk_size}
+            await self._seal(job_id, whole, hot=False)
             result = await self._append(
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
                 args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size,
-                      *(piece for _, piece in pieces)],
+                      *(b"" if index in whole else piece for index, piece in pieces)],
             )
             status, current = int(result[0]), int(result[1])
             if status == WRONG_OFFSET:
@@ -83,9 +90,10 @@ class RedisTraceStore(TraceStore):
             if status == LOST:
                 continue  # restored by the next _state
             self._remember(job_id, new_size, new_crc)
-            full = {index: piece for index, piece in pieces if (index + 1) * self.chunk_size <= new_size}
-            if full:
-                await self._seal_full(job_id, full)
+            completed = [index for index, piece in pieces
+                         if index not in whole and (index + 1) * self.chunk_size <= new_size]
+            if completed:
+                await self._seal_completed(job_id, completed)
             return new_size
         raise RangeMismatch((await self._state(job_id))[0])
 
@@ -159,30 +167,27 @@ class RedisTraceStore(TraceStore):
         size_now, crc_now = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
         return (int(size_now), int(crc_now)) if size_now is not None else (size, crc)
 
-    async def _seal_full(self, job_id: int, pieces: dict[int, bytes]) -> None:
-        """Seal the chunks one PATCH filled. A piece that is a whole chunk is sealed from the
-        request's bytes; only a chunk the PATCH merely completed is read back from Redis."""
-        chunks = {index: piece for index, piece in pieces.items() if len(piece) == self.chunk_size}
-        partial = [index for index in pieces if index not in chunks]
-        if partial:
-            for index, data in zip(partial, await self._redis.mget([keys.trace_chunk(job_id, i) for i in partial])):
-                if data is not None and len(data) == self.chunk_size:
-                    chunks[index] = data  # else sealed already by another process
+    async def _seal_completed(self, job_id: int, indexes: list[int]) -> None:
+        """Seal hot chunks a PATCH completed (they began in an earlier one), read back from Redis."""
+        chunks = {}
+        for index, data in zip(indexes, await self._redis.mget([keys.trace_chunk(job_id, i) for i in indexes])):
+            if data is not None and len(data) == self.chunk_size:
+                chunks[index] = data  # else sealed already by another process
         await self._seal(job_id, chunks)
 
-    async def _seal(self, job_id: int, chunks: dict[int, bytes], final: tuple[int, int] | None = None) -> None:
+    async def _seal(self, job_id: int, chunks: dict[int, bytes], final: tuple[int, int] | None = None,
+                    hot: bool = True) -> None:
         """Copy ``chunks`` (with their CRC-32s) into PostgreSQL in one transaction, recording the
-        ``final`` (size, crc) too if given; then drop the full ones from Redis (a partial last
-        chunk stays hot): at worst the bytes exist twice, never nowhere."""
+        ``final`` (size, crc) too if given; then, if they were ``hot``, drop the full ones from
+        Redis (a partial last chunk stays hot): at worst the bytes exist twice, never nowhere."""
         if not chunks and final is None:
             return
         async with self._engine.begin() as conn:
-            for index in sorted(chunks):
-                await queries.traces.seal_chunk(conn, job_id, index, chunks[index], zlib.crc32(chunks[index]), self.chunk_size)
+            await queries.traces.seal_chunks(conn, job_id, chunks, self.chunk_size)
             if final is not None:
                 await queries.traces.set_size(conn, job_id, *final)
         full = [keys.trace_chunk(job_id, index) for index, data in chunks.items() if len(data) == self.chunk_size]
-        if full:
+        if hot and full:
             await self._redis.delete(*full)
         self.sealed_chunks += len(chunks)
 

@@ -31,8 +31,9 @@ async def append(conn: AsyncConnection, job_id: int, offset: int, data: bytes, c
     new_size = (await conn.execute(sql.query("reserve_trace_range"), params)).scalar()
     if new_size is None:
         return None
-    for index, piece in chunk_pieces(offset, data, chunk_size):
-        await conn.execute(sql.query("append_chunk"), {"job_id": job_id, "chunk_index": index, "data": piece})
+    pieces = chunk_pieces(offset, data, chunk_size)
+    await conn.execute(sql.query("append_chunks"), {"job_id": job_id, "chunk_indexes": [index for index, _ in pieces],
+                                                    "pieces": [piece for _, piece in pieces]})
     return new_size
 
 
@@ -70,13 +71,16 @@ async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
     return {row[0]: row[1] for row in await conn.execute(stmt)}
 
 
-async def seal_chunk(
-    conn: AsyncConnection, job_id: int, index: int, data: bytes, crc32: int, chunk_size: int
-) -> None:
-    """Store one chunk moved from Redis (idempotent) and raise the job's durable size to its end."""
-    params = {"job_id": job_id, "chunk_index": index, "data": data, "crc32": crc32,
-              "chunk_end": index * chunk_size + len(data)}
-    await conn.execute(sql.query("seal_chunk"), params)
+async def seal_chunks(conn: AsyncConnection, job_id: int, chunks: dict[int, bytes], chunk_size: int) -> None:
+    """Store chunks (index -> bytes) with their CRC-32s in one statement (idempotent) and raise
+    the job's durable size to the end of the last one."""
+    if not chunks:
+        return
+    indexes = sorted(chunks)
+    params = {"job_id": job_id, "chunk_indexes": indexes, "pieces": [chunks[i] for i in indexes],
+              "crc32s": [zlib.crc32(chunks[i]) for i in indexes],
+              "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]])}
+    await conn.execute(sql.query("seal_chunks"), params)
 
 
 async def set_size(conn: AsyncConnection, job_id: int, size: int, crc32: int) -> None:

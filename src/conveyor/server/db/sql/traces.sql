@@ -7,21 +7,25 @@ SET trace_size = trace_size + :length, trace_crc32 = :crc32, updated_at = now(),
 WHERE id = :job_id AND trace_size = :offset
 RETURNING trace_size
 
--- name: append_chunk
--- Offset-checked append, step 2 (same transaction): extend or create one 128 KiB chunk.
+-- name: append_chunks
+-- Offset-checked append, step 2 (same transaction): extend or create the 128 KiB chunks the
+-- append touches, all in one statement.
 INSERT INTO trace_chunks (job_id, chunk_index, data)
-VALUES (:job_id, :chunk_index, :data)
+SELECT :job_id, piece.chunk_index, piece.data
+FROM unnest(CAST(:chunk_indexes AS integer[]), CAST(:pieces AS bytea[])) AS piece (chunk_index, data)
 ON CONFLICT (job_id, chunk_index)
 DO UPDATE SET data = trace_chunks.data || EXCLUDED.data
 
--- name: seal_chunk
--- A live chunk moved from Redis into PostgreSQL (idempotent: a repeat stores the same bytes), and
--- the job's durable size raised to the chunk's end, in one statement.
+-- name: seal_chunks
+-- Full (or final) chunks made durable with their CRC-32s (idempotent: a repeat stores the same
+-- bytes), and the job's durable size raised to the end of the last one, in one statement.
 WITH sealed AS (
     INSERT INTO trace_chunks (job_id, chunk_index, data, crc32)
-    VALUES (:job_id, :chunk_index, :data, :crc32)
+    SELECT :job_id, piece.chunk_index, piece.data, piece.crc32
+    FROM unnest(CAST(:chunk_indexes AS integer[]), CAST(:pieces AS bytea[]), CAST(:crc32s AS bigint[]))
+         AS piece (chunk_index, data, crc32)
     ON CONFLICT (job_id, chunk_index) DO UPDATE SET data = EXCLUDED.data, crc32 = EXCLUDED.crc32
     RETURNING job_id
 )
-UPDATE jobs SET trace_size = :chunk_end
-WHERE id = (SELECT job_id FROM sealed) AND trace_size < :chunk_end
+UPDATE jobs SET trace_size = :durable_end
+WHERE id = :job_id AND trace_size < :durable_end AND EXISTS (SELECT FROM sealed)
