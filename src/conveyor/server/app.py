@@ -85,11 +85,12 @@ def build_services(settings: ServerSettings) -> Services:
         raise ValueError("create_app needs resolved database and redis URLs (see embedded.start)")
     observer = StatementObserver(settings.savepoint_policy)
     engine = create_engine(
-        settings.database_url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive
+        settings.database_url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive,
+        ping_after_idle=settings.db_ping_after_idle,
     )
     redis = _redis(settings)
     objects = _object_store(settings)
-    traces = _trace_store(settings, engine, redis)
+    traces = _trace_store(settings, engine, redis, objects)
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
@@ -191,9 +192,12 @@ def _redis(settings: ServerSettings) -> Redis:
     return Redis.from_url(settings.redis_url, socket_keepalive=True, socket_keepalive_options=options)
 
 
-def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis) -> TraceStore:
+def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, objects: ObjectStore) -> TraceStore:
+    if settings.trace_chunk_store not in ("object", "database"):
+        raise ValueError(f"trace_chunk_store {settings.trace_chunk_store!r} must be object or database")
     if settings.trace_store == "redis":
-        return RedisTraceStore(engine, redis, settings.trace_chunk_size)
+        in_objects = settings.trace_chunk_store == "object"
+        return RedisTraceStore(engine, redis, settings.trace_chunk_size, objects=objects if in_objects else None)
     if settings.trace_store == "postgres":
         return PostgresTraceStore(engine, settings.trace_chunk_size)
     raise ValueError(f"trace_store {settings.trace_store!r} must be resolved to redis or postgres (see embedded.start)")

@@ -28,7 +28,14 @@ class Metrics:
         )
 
     def observe_trace_store(self, store: object) -> None:
-        """Export a trace store's sealed-chunk count (``RedisTraceStore.sealed_chunks``)."""
+        """Export a trace store's sealed-chunk counts (``RedisTraceStore.durable``)."""
+        durable = getattr(store, "durable", None)
         Gauge(
-            "conveyor_trace_chunks_sealed_total", "Live log chunks moved into PostgreSQL", registry=self.registry
-        ).set_function(lambda: getattr(store, "sealed_chunks", 0))
+            "conveyor_trace_chunks_sealed_total", "Live log chunks made durable (object store or PostgreSQL)",
+            registry=self.registry,
+        ).set_function(lambda: getattr(durable, "sealed", 0))
+        Gauge(
+            "conveyor_trace_chunk_object_failures_total",
+            "Live log chunks sealed into PostgreSQL rows because the object store failed",
+            registry=self.registry,
+        ).set_function(lambda: getattr(durable, "object_failures", 0))

@@ -56,6 +56,11 @@ class ServerSettings:
     # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH
     # one transaction), or "auto": redis when Redis has appendonly on, else postgres
     trace_store: str = "auto"
+    # where the redis store seals full chunks: "database" (the bytes in PostgreSQL rows: a live log
+    # stays readable while the object store is down) or "object" (the object store, a row per
+    # chunk in PostgreSQL, into the row when the store fails: keeps log bytes out of PostgreSQL,
+    # but a live log is unreadable while the store is down; bench/README.md has the costs)
+    trace_chunk_store: str = "database"
     trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production
     trace_size_limit: int = 100 * 1024 * 1024
@@ -64,6 +69,7 @@ class ServerSettings:
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     db_pool_size: int = 10
+    db_ping_after_idle: float = 10.0  # seconds a pooled connection may idle before a checkout pings it
     # runners and the queue
     runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
     long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)

@@ -48,6 +48,15 @@ class FaultyStore(ObjectStore):
     async def delete(self, key: str) -> None:
         await self.real.delete(key)
 
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await self.real.put_bytes(key, data)
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        return await self.real.get_bytes(key)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self.real.delete_prefix(prefix)
+
 
 @dataclass
 class FinishedJob:

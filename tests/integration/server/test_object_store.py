@@ -100,3 +100,15 @@ async def test_a_large_object_streams_through_several_parts(store: ObjectStore) 
     assert total == size and crc == zlib.crc32(block * count)
     assert longest <= 16 * 1024 * 1024  # handed out in pieces, never the object whole
     assert await read(store, "traces/4/job.log", size - 10) == (block * count)[-10:]
+
+
+async def test_small_objects_whole_and_removal_by_prefix(store: ObjectStore) -> None:
+    await store.put_bytes("traces/7/chunks/00000000-aa", b"first")
+    await store.put_bytes("traces/7/chunks/00000001-bb", memoryview(b"xsecondx")[1:-1])
+    await store.put_bytes("traces/7/job.log", b"archive")
+    assert await store.get_bytes("traces/7/chunks/00000001-bb") == b"second"
+    assert await store.get_bytes("traces/7/chunks/00000009-cc") is None
+    assert await store.delete_prefix("traces/7/chunks/") == 2
+    assert await store.get_bytes("traces/7/chunks/00000000-aa") is None
+    assert await store.delete_prefix("traces/7/chunks/") == 0
+    assert await store.get_bytes("traces/7/job.log") == b"archive"  # outside the prefix: kept

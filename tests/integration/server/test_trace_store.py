@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from conveyor.server import keys
 from conveyor.server.db import StatementObserver, create_engine, queries
 from conveyor.server.errors import RangeMismatch
+from conveyor.server.storage import open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceStore
 
 pytestmark = pytest.mark.integration
@@ -33,11 +34,22 @@ async def redis(redis_url: str):  # noqa: ANN201
     await client.aclose()
 
 
-@pytest.fixture(params=["redis", "postgres"])
-def make_store(request, engine, redis) -> Callable[[int], TraceStore]:  # noqa: ANN001
+@pytest.fixture(params=["redis", "redis-objects", "postgres"])
+def make_store(request, engine, redis, tmp_path) -> Callable[[int], TraceStore]:  # noqa: ANN001
     if request.param == "redis":
         return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size)
+    if request.param == "redis-objects":  # sealed chunks in a filesystem object store
+        objects = open_store(None, tmp_path / "objects")
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size, objects=objects)
     return lambda chunk_size: PostgresTraceStore(engine, chunk_size)
+
+
+async def _durable_bytes(engine, store: TraceStore, job: int) -> bytes:  # noqa: ANN001
+    """What the durable side alone holds (rows, or the objects they point at)."""
+    if isinstance(store, RedisTraceStore):
+        return b"".join(bytes(chunk) for _, chunk in await store.durable.read(job, 0, 100))
+    async with engine.connect() as conn:
+        return b"".join(chunk for _, chunk, _ in await queries.traces.read_chunks(conn, job, 0, 100))
 
 
 async def _job(engine) -> int:  # noqa: ANN001
@@ -57,16 +69,19 @@ async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[i
     return offset
 
 
-async def test_concurrent_appends_at_one_offset_store_one(engine, make_store) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("length", [21, 48])  # a whole chunk and a partial one; three whole chunks
+async def test_concurrent_appends_at_one_offset_store_exactly_one_writers_bytes(engine, make_store, length) -> None:  # noqa: ANN001
     job = await _job(engine)
     store = make_store(16)
-    results = await asyncio.gather(*(store.append(job, 0, f"writer-{i}-xxxxxxxxxxxx".encode()) for i in range(8)), return_exceptions=True)
-    winners = [r for r in results if isinstance(r, int)]
+    writes = [f"writer-{i}-".encode().ljust(length, b"abcdefgh"[i : i + 1]) for i in range(8)]
+    results = await asyncio.gather(*(store.append(job, 0, data) for data in writes), return_exceptions=True)
+    winners = [writes[i] for i, r in enumerate(results) if isinstance(r, int)]
     losers = [r for r in results if isinstance(r, RangeMismatch)]
     assert len(winners) == 1 and len(losers) == 7
-    assert all(loser.size == winners[0] for loser in losers)
-    stored = await store.read(job, 0, 1000)
-    assert len(stored) == winners[0] and stored.startswith(b"writer-")
+    assert all(loser.size == length for loser in losers)
+    assert await store.read(job, 0, 1000) == winners[0]  # not a mix of writers, chunk by chunk
+    assert await store.persist(job) == (length, zlib.crc32(winners[0]))
+    assert await _durable_bytes(engine, store, job) == winners[0]
 
 
 async def test_appends_across_chunk_boundaries_read_back_at_any_offset(engine, make_store) -> None:  # noqa: ANN001
@@ -90,9 +105,8 @@ async def test_persist_makes_every_byte_durable_with_its_size_and_crc(engine, ma
     await _append_all(store, job, data, [7, 30, 7])
     assert await store.persist(job) == (len(data), zlib.crc32(data))
     async with engine.connect() as conn:
-        chunks = await queries.traces.read_chunks(conn, job, 0, 100)
         assert await queries.traces.size(conn, job) == (len(data), zlib.crc32(data))
-    assert b"".join(chunk for _, chunk in chunks) == data  # PostgreSQL alone has the whole log
+    assert await _durable_bytes(engine, store, job) == data  # the durable side alone has the whole log
 
 
 async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_redis(engine, redis) -> None:  # noqa: ANN001

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.server.app import build_services
 from conveyor.server.embedded import trace_store
 from conveyor.server.settings import ServerSettings
 from tests.plugins.services import start_redis
@@ -40,3 +41,21 @@ def test_redis_without_aof_is_refused_unless_volatile_is_accepted(volatile_redis
 
 def test_postgres_is_taken_as_asked(redis_url: str, tmp_path: Path) -> None:
     assert trace_store(_settings(redis_url, tmp_path, trace_store="postgres")) == "postgres"
+
+
+@pytest.mark.parametrize(("chunk_store", "in_objects"), [(None, False), ("database", False), ("object", True)])
+async def test_where_sealed_chunks_go(redis_url: str, database_url: str, tmp_path: Path, chunk_store, in_objects) -> None:  # noqa: ANN001
+    """By default the rows: a live log must stay readable while the object store is down."""
+    chosen = {"trace_chunk_store": chunk_store} if chunk_store else {}
+    settings = _settings(redis_url, tmp_path, database_url=database_url, trace_store="redis", **chosen)
+    services = build_services(settings)
+    try:
+        assert services.traces.durable.in_objects is in_objects
+    finally:
+        await services.engine.dispose()
+        await services.redis.aclose()
+
+
+def test_an_unknown_chunk_store_is_refused(redis_url: str, database_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="trace_chunk_store"):
+        build_services(_settings(redis_url, tmp_path, database_url=database_url, trace_store="redis", trace_chunk_store="disk"))

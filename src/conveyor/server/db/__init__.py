@@ -8,6 +8,6 @@ imports the database driver directly. asyncpg errors are translated here.
 from conveyor.server.db import queries, tables
 from conveyor.server.db.engine import SavepointDetected, StatementObserver, create_engine
 from conveyor.server.db.migrate import upgrade
-from conveyor.server.db.transactions import transaction
+from conveyor.server.db.transactions import single_statements, transaction
 
-__all__ = ["SavepointDetected", "StatementObserver", "create_engine", "queries", "tables", "transaction", "upgrade"]
+__all__ = ["SavepointDetected", "StatementObserver", "create_engine", "queries", "single_statements", "tables", "transaction", "upgrade"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from conveyor.protocol import keepalive
@@ -73,16 +75,44 @@ def create_engine(
     *,
     pool_size: int = 10,
     keepalive_config: keepalive.KeepaliveConfig | None = None,
+    ping_after_idle: float = 10.0,
 ) -> AsyncEngine:
-    """An asyncpg engine whose every statement passes ``observer`` and whose TCP connections
-    to PostgreSQL set keepalive (asyncpg has no option for it, so it is set on connect)."""
-    engine = create_async_engine(
-        to_asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    """An asyncpg engine whose every statement passes ``observer``, whose TCP connections to
+    PostgreSQL set keepalive (asyncpg has no option for it, so it is set on connect), and which
+    pings a pooled connection only when it sat idle ``ping_after_idle`` seconds or more."""
+    engine = create_async_engine(to_asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size)
     observer.attach(engine)
     config = keepalive_config or keepalive.KeepaliveConfig()
     event.listen(engine.sync_engine, "connect", lambda dbapi_conn, _record: _set_keepalive(dbapi_conn, config))
+    _ping_when_idle(engine, ping_after_idle)
     return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Pessimistic disconnect handling, paid only where it can matter.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout, and its asyncpg ping is three round
+    trips (BEGIN, SELECT, ROLLBACK): six per log PATCH, more than the PATCH's own statements. A
+    connection that was in use within ``idle`` seconds is alive (and its socket's keepalive
+    watches it meanwhile); an older one is pinged, and a dead one replaced before anyone sees it.
+    A connection that dies while busy fails that one statement, and SQLAlchemy then invalidates
+    the whole pool, so the next checkout connects afresh.
+    """
+
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get("checked_in_at")
+        if last is None or time.monotonic() - last < idle:
+            return  # just connected, or in use moments ago
+        try:
+            dbapi_conn.ping()
+        except Exception as exc:  # the pool discards it and checks out another
+            raise DisconnectionError(f"pooled connection idle {time.monotonic() - last:.0f} s is dead") from exc
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
 
 
 def _set_keepalive(dbapi_connection: Any, config: keepalive.KeepaliveConfig) -> None:

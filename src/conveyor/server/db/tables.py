@@ -193,7 +193,8 @@ trace_chunks = sa.Table(
     metadata,
     sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("chunk_index", sa.Integer, primary_key=True),
-    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("data", sa.LargeBinary),  # NULL: the bytes are in the object store (trace.durable)
+    sa.Column("data_size", sa.Integer),  # the chunk's length, set when sealed
     sa.Column("crc32", sa.BigInteger),  # set once the chunk is full (sealed)
 )
 

@@ -1,5 +1,5 @@
 """``transaction``: run a short unit of work in its own transaction, again if PostgreSQL broke a
-deadlock by aborting it.
+deadlock by aborting it. ``single_statements``: an engine for work that is one statement.
 
 Conveyor locks a pipeline before its jobs; the claim statement (``sql/queue.sql``) and the stuck
 job sweep lock a job first and its pipeline second, so on rare occasions PostgreSQL finds a cycle
@@ -35,3 +35,11 @@ async def transaction(engine: AsyncEngine, work: Callable[[AsyncConnection], Awa
 def _sqlstate(exc: DBAPIError) -> str | None:
     orig = exc.orig
     return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+def single_statements(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, in autocommit: for a connection that runs ONE statement (a read,
+    or one atomic write). Without it SQLAlchemy wraps even a lone SELECT in BEGIN ... ROLLBACK,
+    two extra round trips on hot paths such as a log PATCH's job lookup. Every statement still
+    passes the engine's hooks. Never run two statements that must be atomic together on it."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import JobStatus, UpdateJobRequest
 from conveyor.server import auth
-from conveyor.server.db import queries
+from conveyor.server.db import queries, single_statements
 from conveyor.server.errors import BadRequest, Forbidden, NotFound
 from conveyor.server.queue import retry
 from conveyor.server.queue.progress import advance
@@ -47,6 +47,7 @@ def backoff(elapsed: float) -> int:
 class JobUpdates:
     def __init__(self, engine: AsyncEngine, *, accept_timeout: int, touch_interval: float = 60.0) -> None:
         self._engine = engine
+        self._reads = single_statements(engine)  # one-statement lookups: no BEGIN/ROLLBACK round trips
         self._accept_timeout = accept_timeout
         self._touch_interval = touch_interval
 
@@ -64,7 +65,7 @@ class JobUpdates:
         """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise."""
         if not token:
             raise Forbidden("403 Forbidden")
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             job = await queries.jobs.get(conn, job_id)
         if job is None:
             raise NotFound("404 Job Not Found")

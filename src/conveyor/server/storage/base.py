@@ -1,4 +1,5 @@
-"""The ObjectStore interface: whole objects written once from a stream and read as streams."""
+"""The ObjectStore interface: whole objects written once from a stream and read as streams, and
+small objects (a log's sealed 128 KiB chunks) written and read whole."""
 
 from __future__ import annotations
 
@@ -25,3 +26,15 @@ class ObjectStore(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove the object; no error if it is absent."""
+
+    @abstractmethod
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        """Write a small object in one request; it appears whole or not at all."""
+
+    @abstractmethod
+    async def get_bytes(self, key: str) -> bytes | None:
+        """A small object whole, or None when it does not exist."""
+
+    @abstractmethod
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix``; returns how many there were."""

@@ -76,6 +76,25 @@ class ObstoreObjectStore(ObjectStore):
                 raise
 
 
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await obstore.put_async(self._store, key, data)
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        try:
+            result = await obstore.get_async(self._store, key)
+            return bytes(await result.bytes_async())
+        except Exception as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    async def delete_prefix(self, prefix: str) -> int:
+        found = [meta["path"] async for batch in obstore.list(self._store, prefix=prefix) for meta in batch]
+        if found:
+            await obstore.delete_async(self._store, found)  # S3: batched, 1,000 keys a request
+        return len(found)
+
+
 def _not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
 

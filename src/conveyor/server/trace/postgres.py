@@ -35,8 +35,8 @@ class PostgresTraceStore(TraceStore):
             rows = await queries.traces.read_chunks(conn, job_id, first, wanted)
         out = bytearray()
         expected = first
-        for index, data in rows:
-            if index != expected:  # a gap: chunks are being deleted by the archiver
+        for index, data, _crc in rows:
+            if index != expected or data is None:  # a gap: chunks are being deleted by the archiver
                 break
             out += data
             expected += 1

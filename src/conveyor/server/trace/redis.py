@@ -1,10 +1,11 @@
-"""TraceStore with hot chunks in Redis and sealed chunks in PostgreSQL (GitLab's live trace, minus
-the ways it lost logs).
+"""TraceStore with hot chunks in Redis and sealed chunks durable (``trace.durable``: rows in
+PostgreSQL, bytes in the object store or the rows) -- GitLab's live trace, minus the ways it lost
+logs.
 
 Append: one Lua script checks the offset against the log's size and appends the PATCH to the
 128 KiB chunk keys it touches, atomically, so any number of server processes take PATCHes for one
-job. A chunk that became full is then *sealed*: copied with its CRC-32 into ``trace_chunks`` in
-one short transaction, and only after that deleted from Redis (at worst the bytes exist twice,
+job. A chunk that became full is then *sealed*: made durable with its CRC-32 and recorded in
+``trace_chunks`` in one short transaction, and only after that deleted from Redis (at worst the bytes exist twice,
 never nowhere). A chunk one PATCH fills from its first byte (a large PATCH) skips Redis: it is
 sealed from the request's bytes first, and the script then only moves the size past it; two
 processes racing on one offset write the same runner bytes, and the script lets one of them win.
@@ -30,7 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
+from conveyor.server.storage import ObjectStore
 from conveyor.server.trace.base import TraceStore
+from conveyor.server.trace.crc import ChunkCrc
+from conveyor.server.trace.durable import DurableChunks
 
 log = structlog.get_logger(__name__)
 
@@ -44,14 +48,18 @@ def _script(name: str) -> str:
 
 
 class RedisTraceStore(TraceStore):
-    def __init__(self, engine: AsyncEngine, redis: Redis, chunk_size: int = 128 * 1024, ttl: int = TTL_SECONDS) -> None:
+    def __init__(
+        self, engine: AsyncEngine, redis: Redis, chunk_size: int = 128 * 1024, ttl: int = TTL_SECONDS,
+        objects: ObjectStore | None = None,
+    ) -> None:
         self._engine = engine
         self._redis = redis
         self.chunk_size = chunk_size
         self._ttl = ttl
         self._append = redis.register_script(_script("append.lua"))
         self._restore_script = redis.register_script(_script("restore.lua"))
-        self.sealed_chunks = 0  # chunks this process moved to PostgreSQL (a metric)
+        self.durable = DurableChunks(engine, objects, chunk_size)  # sealed chunks: objects or rows
+        self._chunk_crc = ChunkCrc(chunk_size)
         self._last: dict[int, tuple[int, int]] = {}  # job -> (size, crc) after this process's last append
 
     def _remember(self, job_id: int, size: int, crc: int) -> None:
@@ -70,15 +78,17 @@ class RedisTraceStore(TraceStore):
             if size != offset:
                 raise RangeMismatch(size)
             pieces = queries.traces.chunk_pieces(offset, data, self.chunk_size) or [(offset // self.chunk_size, b"")]
-            new_size, new_crc = offset + len(data), zlib.crc32(data, crc)
-            # a chunk this PATCH fills from its first byte goes straight to PostgreSQL, before the
-            # script makes it part of the log: durable before acknowledged, never through Redis
-            whole = {index: piece for index, piece in pieces if len(piece) == self.chunk_size}
-            await self._seal(job_id, whole, hot=False)
+            new_size = offset + len(data)
+            whole, whole_crcs, new_crc = self._whole_chunks(pieces, crc)
+            # a chunk this PATCH fills from its first byte is made durable straight away, before
+            # the script makes it part of the log: durable before acknowledged, never through Redis
+            # first writer keeps a row (two processes may race on one offset); the winner rewrites
+            # any it did not write once its append has won
+            kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False)
             result = await self._append(
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
                 args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size,
-                      *(b"" if index in whole else piece for index, piece in pieces)],
+                      *(b"" if index in whole else bytes(piece) for index, piece in pieces)],
             )
             status, current = int(result[0]), int(result[1])
             if status == WRONG_OFFSET:
@@ -90,12 +100,28 @@ class RedisTraceStore(TraceStore):
             if status == LOST:
                 continue  # restored by the next _state
             self._remember(job_id, new_size, new_crc)
+            if kept:
+                await self._seal(job_id, {i: whole[i] for i in kept}, hot=False, crcs=whole_crcs)
             completed = [index for index, piece in pieces
                          if index not in whole and (index + 1) * self.chunk_size <= new_size]
             if completed:
                 await self._seal_completed(job_id, completed)
             return new_size
         raise RangeMismatch((await self._state(job_id))[0])
+
+    def _whole_chunks(
+        self, pieces: list[tuple[int, bytes | memoryview]], crc: int
+    ) -> tuple[dict[int, bytes | memoryview], dict[int, int], int]:
+        """The whole chunks among ``pieces`` with their own CRC-32s, and the log's CRC after all
+        of ``pieces``: every byte hashed once."""
+        whole, crcs = {}, {}
+        for index, piece in pieces:
+            if len(piece) == self.chunk_size:
+                whole[index], crcs[index] = piece, zlib.crc32(piece)
+                crc = self._chunk_crc.extend(crc, crcs[index])
+            else:
+                crc = zlib.crc32(piece, crc)
+        return whole, crcs, crc
 
     async def size(self, job_id: int) -> int:
         value = await self._redis.hget(keys.trace_meta(job_id), "size")
@@ -113,10 +139,9 @@ class RedisTraceStore(TraceStore):
             index, within = divmod(position, self.chunk_size)
             wanted = min(self.chunk_size - within, end - position)
             piece = await self._redis.getrange(keys.trace_chunk(job_id, index), within, within + wanted - 1)
-            if len(piece) < wanted:  # sealed (or being sealed): PostgreSQL has it
-                async with self._engine.connect() as conn:
-                    rows = await queries.traces.read_chunks(conn, job_id, index, 1)
-                piece = rows[0][1][within : within + wanted] if rows and rows[0][0] == index else b""
+            if len(piece) < wanted:  # sealed (or being sealed): durable
+                rows = await self.durable.read(job_id, index, 1)
+                piece = rows[0][1][within : within + wanted] if rows else b""
             if not piece:
                 break
             out += piece
@@ -125,8 +150,7 @@ class RedisTraceStore(TraceStore):
 
     async def persist(self, job_id: int) -> tuple[int, int]:
         size, crc = await self._state(job_id)
-        async with self._engine.connect() as conn:
-            durable = await queries.traces.durable_chunks(conn, job_id)
+        durable = await self.durable.lengths(job_id)
         lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}
         missing = [index for index, length in lengths.items() if durable.get(index) != length]
         found = await self._redis.mget([keys.trace_chunk(job_id, index) for index in missing]) if missing else []
@@ -135,9 +159,13 @@ class RedisTraceStore(TraceStore):
         return size, crc
 
     async def delete(self, job_id: int) -> None:
-        async with self._engine.begin() as conn:
-            await queries.traces.delete(conn, job_id)
+        await self.durable.delete(job_id)
         await self._forget(job_id)
+
+    @property
+    def sealed_chunks(self) -> int:
+        """Chunks this process made durable (a metric)."""
+        return self.durable.sealed
 
     async def _state(self, job_id: int) -> tuple[int, int]:
         """(size, crc) from Redis, restoring the meta from the durable chunks when Redis lost it."""
@@ -147,17 +175,12 @@ class RedisTraceStore(TraceStore):
         return await self._restore(job_id)
 
     async def _restore(self, job_id: int) -> tuple[int, int]:
-        crc, size, tail = 0, 0, b""
-        async with self._engine.connect() as conn:
-            index = 0
-            while rows := await queries.traces.read_chunks(conn, job_id, index, 8):
-                for chunk_index, data in rows:
-                    if chunk_index != index:
-                        break
-                    crc, size, index = zlib.crc32(data, crc), size + len(data), index + 1
-                    tail = data if len(data) < self.chunk_size else b""
-                else:
-                    continue
+        crc, size, tail, index = 0, 0, b"", 0
+        while rows := await self.durable.read(job_id, index, 8):
+            for chunk_index, data in rows:
+                crc, size, index = zlib.crc32(data, crc), size + len(data), chunk_index + 1
+                tail = data if len(data) < self.chunk_size else b""
+            if len(rows) < 8 or len(tail):
                 break
         await self._restore_script(
             keys=[keys.trace_meta(job_id), keys.trace_chunk(job_id, size // self.chunk_size)],
@@ -175,21 +198,16 @@ class RedisTraceStore(TraceStore):
                 chunks[index] = data  # else sealed already by another process
         await self._seal(job_id, chunks)
 
-    async def _seal(self, job_id: int, chunks: dict[int, bytes], final: tuple[int, int] | None = None,
-                    hot: bool = True) -> None:
-        """Copy ``chunks`` (with their CRC-32s) into PostgreSQL in one transaction, recording the
-        ``final`` (size, crc) too if given; then, if they were ``hot``, drop the full ones from
-        Redis (a partial last chunk stays hot): at worst the bytes exist twice, never nowhere."""
-        if not chunks and final is None:
-            return
-        async with self._engine.begin() as conn:
-            await queries.traces.seal_chunks(conn, job_id, chunks, self.chunk_size)
-            if final is not None:
-                await queries.traces.set_size(conn, job_id, *final)
+    async def _seal(self, job_id: int, chunks: dict[int, bytes | memoryview], final: tuple[int, int] | None = None,
+                    hot: bool = True, crcs: dict[int, int] | None = None, overwrite: bool = True) -> set[int]:
+        """Make ``chunks`` durable in one transaction, recording the ``final`` (size, crc) too if
+        given; then, if they were ``hot``, drop the full ones from Redis (a partial last chunk
+        stays hot): at worst the bytes exist twice, never nowhere."""
+        kept = await self.durable.seal(job_id, chunks, final, crcs, overwrite=overwrite)
         full = [keys.trace_chunk(job_id, index) for index, data in chunks.items() if len(data) == self.chunk_size]
         if hot and full:
             await self._redis.delete(*full)
-        self.sealed_chunks += len(chunks)
+        return kept
 
     async def _forget(self, job_id: int) -> None:
         self._last.pop(job_id, None)

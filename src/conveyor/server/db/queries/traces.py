@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,26 +38,32 @@ async def append(conn: AsyncConnection, job_id: int, offset: int, data: bytes, c
     return new_size
 
 
-def chunk_pieces(offset: int, data: bytes, chunk_size: int) -> list[tuple[int, bytes]]:
-    """``data`` written at ``offset``, cut at chunk boundaries: (chunk index, piece) in order."""
-    pieces, position, view = [], offset, memoryview(data)
+def chunk_pieces(offset: int, data: bytes, chunk_size: int) -> list[tuple[int, memoryview]]:
+    """``data`` written at ``offset``, cut at chunk boundaries: (chunk index, piece) in order.
+    The pieces are views of ``data``, not copies (asyncpg and zlib take them as they are)."""
+    pieces: list[tuple[int, memoryview]] = []
+    position, view = offset, memoryview(data)
     while view:
         index, within = divmod(position, chunk_size)
-        piece = bytes(view[: chunk_size - within])
+        piece = view[: chunk_size - within]
         pieces.append((index, piece))
         position += len(piece)
         view = view[len(piece) :]
     return pieces
 
 
-async def read_chunks(conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8) -> list[tuple[int, bytes]]:
+async def read_chunks(
+    conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8
+) -> list[tuple[int, bytes | None, int | None]]:
+    """(index, bytes, crc32) of the chunks from ``first_index``; bytes None: the chunk is in the
+    object store (under a key made from its CRC-32)."""
     stmt = (
-        sa.select(trace_chunks.c.chunk_index, trace_chunks.c.data)
+        sa.select(trace_chunks.c.chunk_index, trace_chunks.c.data, trace_chunks.c.crc32)
         .where(trace_chunks.c.job_id == job_id, trace_chunks.c.chunk_index >= first_index)
         .order_by(trace_chunks.c.chunk_index)
         .limit(limit)
     )
-    return [(row[0], bytes(row[1])) for row in await conn.execute(stmt)]
+    return [(row[0], None if row[1] is None else bytes(row[1]), row[2]) for row in await conn.execute(stmt)]
 
 
 async def delete(conn: AsyncConnection, job_id: int) -> None:
@@ -64,23 +71,32 @@ async def delete(conn: AsyncConnection, job_id: int) -> None:
 
 
 async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
-    """chunk index -> bytes stored in PostgreSQL, for a job's log."""
-    stmt = sa.select(trace_chunks.c.chunk_index, sa.func.octet_length(trace_chunks.c.data)).where(
+    """chunk index -> length of each durable chunk of a job's log (in its row or the object store)."""
+    length = sa.func.coalesce(sa.func.octet_length(trace_chunks.c.data), trace_chunks.c.data_size)
+    stmt = sa.select(trace_chunks.c.chunk_index, length).where(
         trace_chunks.c.job_id == job_id
     )
     return {row[0]: row[1] for row in await conn.execute(stmt)}
 
 
-async def seal_chunks(conn: AsyncConnection, job_id: int, chunks: dict[int, bytes], chunk_size: int) -> None:
-    """Store chunks (index -> bytes) with their CRC-32s in one statement (idempotent) and raise
-    the job's durable size to the end of the last one."""
+async def seal_chunks(
+    conn: AsyncConnection, job_id: int, chunks: Mapping[int, bytes | memoryview], chunk_size: int, *,
+    in_rows: bool = True, crcs: Mapping[int, int] | None = None, overwrite: bool = True,
+) -> set[int]:
+    """Record chunks (index -> bytes) with their lengths and CRC-32s (``crcs``, or computed) in one
+    statement and raise the job's durable size to the end of the last one written. With
+    ``in_rows`` False the bytes are in the object store already and the rows say so (``data``
+    NULL). Without ``overwrite`` an existing row is kept; returns the indexes not written."""
     if not chunks:
-        return
+        return set()
     indexes = sorted(chunks)
-    params = {"job_id": job_id, "chunk_indexes": indexes, "pieces": [chunks[i] for i in indexes],
-              "crc32s": [zlib.crc32(chunks[i]) for i in indexes],
-              "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]])}
-    await conn.execute(sql.query("seal_chunks"), params)
+    params = {"job_id": job_id, "chunk_indexes": indexes,
+              "pieces": [chunks[i] if in_rows else None for i in indexes],
+              "sizes": [len(chunks[i]) for i in indexes],
+              "crc32s": [crcs[i] if crcs and i in crcs else zlib.crc32(chunks[i]) for i in indexes],
+              "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]]), "overwrite": overwrite}
+    written = {row[0] for row in await conn.execute(sql.query("seal_chunks"), params)}
+    return set(indexes) - written
 
 
 async def set_size(conn: AsyncConnection, job_id: int, size: int, crc32: int) -> None:

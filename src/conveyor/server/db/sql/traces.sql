@@ -17,15 +17,22 @@ ON CONFLICT (job_id, chunk_index)
 DO UPDATE SET data = trace_chunks.data || EXCLUDED.data
 
 -- name: seal_chunks
--- Full (or final) chunks made durable with their CRC-32s (idempotent: a repeat stores the same
--- bytes), and the job's durable size raised to the end of the last one, in one statement.
+-- Full (or final) chunks made durable with their lengths and CRC-32s, and the job's durable size
+-- raised to the end of the last one, in one statement. A NULL piece means the chunk's bytes were
+-- written to the object store first. An existing row is replaced only with :overwrite (a chunk a
+-- PATCH carried whole is written before its append is known to win: first writer keeps the row,
+-- and the winner overwrites it afterwards if it was not the first). Returns the indexes written.
 WITH sealed AS (
-    INSERT INTO trace_chunks (job_id, chunk_index, data, crc32)
-    SELECT :job_id, piece.chunk_index, piece.data, piece.crc32
-    FROM unnest(CAST(:chunk_indexes AS integer[]), CAST(:pieces AS bytea[]), CAST(:crc32s AS bigint[]))
-         AS piece (chunk_index, data, crc32)
-    ON CONFLICT (job_id, chunk_index) DO UPDATE SET data = EXCLUDED.data, crc32 = EXCLUDED.crc32
-    RETURNING job_id
+    INSERT INTO trace_chunks (job_id, chunk_index, data, data_size, crc32)
+    SELECT :job_id, piece.chunk_index, piece.data, piece.data_size, piece.crc32
+    FROM unnest(CAST(:chunk_indexes AS integer[]), CAST(:pieces AS bytea[]), CAST(:sizes AS integer[]),
+                CAST(:crc32s AS bigint[])) AS piece (chunk_index, data, data_size, crc32)
+    ON CONFLICT (job_id, chunk_index)
+    DO UPDATE SET data = EXCLUDED.data, data_size = EXCLUDED.data_size, crc32 = EXCLUDED.crc32
+    WHERE CAST(:overwrite AS boolean)
+    RETURNING chunk_index
+), durable AS (
+    UPDATE jobs SET trace_size = :durable_end
+    WHERE id = :job_id AND trace_size < :durable_end AND EXISTS (SELECT FROM sealed)
 )
-UPDATE jobs SET trace_size = :durable_end
-WHERE id = :job_id AND trace_size < :durable_end AND EXISTS (SELECT FROM sealed)
+SELECT chunk_index FROM sealed
