@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import bisect
 import multiprocessing
+import queue
 import sys
 import tempfile
 import time
@@ -165,13 +166,17 @@ def _stream_phase(
     for proc in patchers:
         proc.start()
     peak = {pid: 0.0 for pid in pids}
-    while any(proc.is_alive() for proc in patchers):
+    reports = []  # read while the patchers run: a child cannot exit before its report left the pipe
+    while len(reports) < len(patchers):
         for pid in pids:
             peak[pid] = max(peak[pid], _rss_mb(pid))
-        time.sleep(0.5)
+        try:
+            reports.append(patch_out.get(timeout=0.5))
+        except queue.Empty:
+            if not any(proc.is_alive() for proc in patchers) and patch_out.empty():
+                raise RuntimeError("a patch client died without a report") from None
     accepted, patch_cpu, failed_patches = [], 0.0, 0
-    for _ in patchers:
-        got, cpu = patch_out.get(timeout=60)
+    for got, cpu in reports:
         failed_patches += sum(row[1] for row in got if row[0] == -1)
         accepted += [row for row in got if row[0] != -1]
         patch_cpu += cpu

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import keepalive
 from conveyor.server import api
-from conveyor.server.accounts import AdminTokens, Projects, Runners
+from conveyor.server.accounts import AdminTokens, JobTokenCache, Projects, Runners
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
@@ -60,6 +60,7 @@ class Services:
     job_actions: JobActions
     scheduler: Scheduler
     job_updates: JobUpdates
+    job_tokens: JobTokenCache
     limits: TraceLimit
     pipelines: Pipelines
     projects: Projects
@@ -94,10 +95,12 @@ def build_services(settings: ServerSettings) -> Services:
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
+    job_tokens = JobTokenCache(settings.database_url, settings.keepalive)
     job_updates = JobUpdates(
         engine,
         accept_timeout=settings.final_update_accept_timeout,
         touch_interval=min(60.0, settings.running_no_update_timeout / 4),
+        tokens=job_tokens,
     )
     notifier = QueueNotifier(redis)
     archiver = TraceArchiver(
@@ -151,11 +154,12 @@ def build_services(settings: ServerSettings) -> Services:
         job_actions=JobActions(engine),
         scheduler=Scheduler(engine, notifier, interval=settings.schedule_interval),
         job_updates=job_updates,
+        job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
         pipelines=Pipelines(engine, sources),
         projects=Projects(engine, sources),
         runners=Runners(engine),
-        admin_tokens=AdminTokens(engine),
+        admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
         metrics=metrics,
         trace_events=trace_events,
         watchers=watchers,
@@ -219,6 +223,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
             asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
             asyncio.create_task(services.trace_events.run(), name="trace-events"),
+            asyncio.create_task(services.job_tokens.run(), name="job-revocations"),
         ]
         try:
             yield {"services": services}

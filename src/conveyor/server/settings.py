@@ -70,6 +70,9 @@ class ServerSettings:
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     db_pool_size: int = 10
     db_ping_after_idle: float = 10.0  # seconds a pooled connection may idle before a checkout pings it
+    # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
+    # refused at most this long after (0: ask every time); see server/accounts/tokens.py
+    admin_token_cache_ttl: int = 10
     # runners and the queue
     runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
     long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)

@@ -9,8 +9,10 @@ a growing backoff and the runner PATCHes what is missing and asks again; after
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.engine import RowMapping
@@ -26,6 +28,16 @@ from conveyor.server.queue.progress import advance
 log = structlog.get_logger(__name__)
 
 FORBIDDEN_NOT_RUNNING = "403 Forbidden - Job is not processing on runner"
+
+
+class TokenCache(Protocol):
+    """What ``authenticate`` needs of ``accounts.JobTokenCache`` (wired in ``app.py``)."""
+
+    generation: int
+
+    def get(self, job_id: int, token_hash: str) -> Mapping[str, Any] | None: ...
+    def put(self, row: Mapping[str, Any], generation: int) -> None: ...
+    def touched(self, job_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,11 @@ def backoff(elapsed: float) -> int:
 
 
 class JobUpdates:
-    def __init__(self, engine: AsyncEngine, *, accept_timeout: int, touch_interval: float = 60.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, accept_timeout: int, touch_interval: float = 60.0, tokens: TokenCache | None = None
+    ) -> None:
         self._engine = engine
+        self._tokens = tokens  # checked job rows, dropped when PostgreSQL says a token was revoked
         self._reads = single_statements(engine)  # one-statement lookups: no BEGIN/ROLLBACK round trips
         self._accept_timeout = accept_timeout
         self._touch_interval = touch_interval
@@ -60,19 +75,27 @@ class JobUpdates:
         if job["acked_at"] is None or stale:
             async with self._engine.begin() as conn:
                 await queries.jobs.touch(conn, job["id"])
+            if self._tokens is not None:
+                self._tokens.touched(job["id"])
 
     async def authenticate(self, job_id: int, token: str | None) -> RowMapping:
         """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise."""
         if not token:
             raise Forbidden("403 Forbidden")
+        digest = auth.digest(token)
+        if self._tokens is not None and (cached := self._tokens.get(job_id, digest)) is not None:
+            return cached  # type: ignore[return-value]  # a dict copy of the row; no pooled connection
+        generation = self._tokens.generation if self._tokens is not None else 0
         async with self._reads.connect() as conn:
             job = await queries.jobs.get(conn, job_id)
         if job is None:
             raise NotFound("404 Job Not Found")
-        if job["token_hash"] != auth.digest(token):
+        if job["token_hash"] != digest:
             raise Forbidden("403 Forbidden")
         if not JobStatus(job["status"]).is_active:
             raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=job["status"])
+        if self._tokens is not None:
+            self._tokens.put(job, generation)
         return job
 
     async def keepalive(self, job_id: int, token: str | None) -> str:
