@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import keepalive
@@ -40,6 +40,7 @@ from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceRead
 from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
 log = structlog.get_logger(__name__)
+REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
 
 
 @dataclass
@@ -189,11 +190,17 @@ def _object_store(settings: ServerSettings) -> ObjectStore:
 
 
 def _redis(settings: ServerSettings) -> Redis:
-    """A Redis client whose TCP connections set keepalive (no-op on unix sockets)."""
-    if settings.redis_url.startswith("unix://"):
-        return Redis.from_url(settings.redis_url)
-    options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
-    return Redis.from_url(settings.redis_url, socket_keepalive=True, socket_keepalive_options=options)
+    """A Redis client whose TCP connections set keepalive (no-op on unix sockets).
+
+    Its pool makes a command wait for a free connection (up to ``REDIS_POOL_WAIT`` seconds) when
+    all ``redis_max_connections`` are busy; redis-py's default pool fails the command at once
+    (``MaxConnectionsError``, a 500 on a log PATCH: seen with 500 jobs and 100 pollers).
+    """
+    pool_options: dict = {"max_connections": settings.redis_max_connections, "timeout": REDIS_POOL_WAIT}
+    if not settings.redis_url.startswith("unix://"):
+        options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
+        pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
+    return Redis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **pool_options))
 
 
 def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, objects: ObjectStore) -> TraceStore:

@@ -73,6 +73,7 @@ class ServerSettings:
     # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
     # refused at most this long after (0: ask every time); see server/accounts/tokens.py
     admin_token_cache_ttl: int = 10
+    redis_max_connections: int = 100  # per process; beyond it a command waits for a free one (app._redis)
     # runners and the queue
     runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
     long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)

@@ -24,9 +24,10 @@ def _start(request: Request) -> int:
 async def trace_stream(request: Request, project: str, job_id: int) -> StreamingResponse:
     """The job's log from an offset, live, until the job ends (``text/event-stream``)."""
     svc = services(request)
-    row = await svc.projects.get(project)
-    job = await svc.pipelines.job(row["id"], job_id)
     start = _start(request)
+    async with svc.live_tail.reading():  # viewers queue for their few connections, runners do not
+        row = await svc.projects.get(project)
+        job = await svc.pipelines.job(row["id"], job_id)
     extra = {
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # nginx: pass events through as they come

@@ -12,13 +12,18 @@ Loop, per viewer:
 4. Otherwise wait on ``TraceEvents`` for a larger size, the job's end, or the heartbeat; send
    ``: keepalive`` after ``heartbeat`` seconds without a write. While the job runs, refresh the
    "watched" flag every few seconds.
+
+Viewers take at most ``slots`` pooled PostgreSQL connections per process at a time (every status
+read, log read and the attach's lookups go through ``reading()``), so 1,000 viewers attaching at
+once queue among themselves instead of starving runners' PATCHes and PUTs of connections. A slot
+is never held across a write to the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
+from contextlib import aclosing, suppress
 
 from prometheus_client import Gauge
 from redis.exceptions import RedisError
@@ -31,6 +36,7 @@ from conveyor.server.viewer.events import TraceEvents
 from conveyor.server.viewer.watch import Watchers
 
 FINISHED = frozenset({"success", "failed", "canceled", "skipped"})
+SLOTS = 8  # viewers' concurrent database reads per process (the pool holds 2 x db_pool_size)
 
 
 class LiveTail:
@@ -44,6 +50,7 @@ class LiveTail:
         *,
         heartbeat: float,
         retry: float,
+        slots: int = SLOTS,
     ) -> None:
         self._engine = engine
         self._reader = reader
@@ -52,9 +59,14 @@ class LiveTail:
         self._viewers = viewers
         self.heartbeat = heartbeat
         self.retry = retry
+        self._slots = asyncio.Semaphore(slots)
+
+    def reading(self) -> asyncio.Semaphore:
+        """Hold while a viewer reads PostgreSQL (``async with tail.reading(): ...``)."""
+        return self._slots
 
     async def status(self, job_id: int) -> str | None:
-        async with self._engine.connect() as conn:
+        async with self._slots, self._engine.connect() as conn:
             job = await queries.jobs.get(conn, job_id)
         return job["status"] if job else None
 
@@ -84,7 +96,9 @@ class LiveTail:
                 status, check_status = await self.status(job_id), False
             finished = status is None or status in FINISHED
             if recheck:  # the periodic re-check: read only if the log grew (or to drain a finished job)
-                must_read = must_read or finished or await self._reader.size(job_id) > read_to
+                if not (must_read or finished):
+                    async with self._slots:
+                        must_read = await self._reader.size(job_id) > read_to
                 recheck = False
             if not finished and loop.time() >= next_mark:
                 with suppress(RedisError):  # the flag only speeds runners up; never end a tail over it
@@ -92,11 +106,16 @@ class LiveTail:
                 next_mark = loop.time() + watch.REFRESH
             if must_read:
                 wanted, must_read = (change.size if change else 0), False
-                async for piece in self._reader.stream(job_id, read_to):
-                    read_to, held, frame = _advance(read_to, held, piece)
-                    if frame:
-                        yield frame
-                        last_write = loop.time()
+                async with aclosing(self._reader.stream(job_id, read_to)) as pieces:
+                    while True:
+                        async with self._slots:  # the slot covers the read, not the write to the client
+                            piece = await anext(pieces, None)
+                        if piece is None:
+                            break
+                        read_to, held, frame = _advance(read_to, held, piece)
+                        if frame:
+                            yield frame
+                            last_write = loop.time()
                 if read_to < wanted:  # announced but not readable yet here: do not spin on it
                     await asyncio.sleep(0.05)
             if finished:
