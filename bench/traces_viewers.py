@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import bisect
 import multiprocessing
+import os
 import queue
 import sys
 import tempfile
@@ -175,6 +176,7 @@ def _stream_phase(
         except queue.Empty:
             if not any(proc.is_alive() for proc in patchers) and patch_out.empty():
                 raise RuntimeError("a patch client died without a report") from None
+    load = [round(x, 2) for x in os.getloadavg()]  # the 1-minute figure covers the streaming
     accepted, patch_cpu, failed_patches = [], 0.0, 0
     for got, cpu in reports:
         failed_patches += sum(row[1] for row in got if row[0] == -1)
@@ -208,7 +210,9 @@ def _stream_phase(
         "latency_from_patch_sent": support.latency_summary(from_sent, censored=missing),
         "latency_from_append_announced": support.latency_summary(from_announce),
         "patch_round_trip": support.latency_summary([at - sent_at for _, _, sent_at, at in accepted]),
+        "load_average_after_streaming": load,
         "server_rss_peak_mb": round(max(peak.values()), 1),
+        "server_rss_peak_mb_each": [round(peak[pid], 1) for pid in pids],
         "server_rss_total_mb": round(sum(peak.values()), 1),
         "viewer_clients_cpu_s": round(viewer_cpu, 2),
         "patch_clients_cpu_s": round(patch_cpu, 2),
