@@ -20,7 +20,7 @@ process has it) at the same message rate, the floor for any push design; (b) pol
 jobs and PATCHes, ``M / 10`` pollers doing ``GET /trace`` with ``Range`` every second (GitLab's UI
 polls every 4 s), latency = first poll that returns the byte minus the 202.
 
-``measure(svc, quick)`` is what ``bench/traces.py`` calls; ``python bench/traces_viewers.py
+``await measure(svc, quick)`` is what ``bench/traces.py`` calls; ``python bench/traces_viewers.py
 [--quick]`` runs it alone and prints the table.
 """
 
@@ -240,7 +240,8 @@ def _pubsub_floor(ctx: Any, redis_url: str, rate: float, count: int) -> dict[str
     return {"messages": count, "latency": support.latency_summary(samples, censored=count - len(samples))}
 
 
-def measure(svc: support.Services, quick: bool, cfg: Config | None = None) -> dict[str, Any]:
+async def measure(svc: support.Services, quick: bool, cfg: Config | None = None) -> dict[str, Any]:
+    """The blocking phases run on this coroutine's thread: nothing else shares its loop."""
     cfg = cfg or Config.of(quick)
     ctx = multiprocessing.get_context("spawn")
     phases: dict[str, Any] = {}
@@ -249,7 +250,7 @@ def measure(svc: support.Services, quick: bool, cfg: Config | None = None) -> di
         database = svc.fresh_database(f"bench_viewers_{mode}")
         settings = {"savepoint_policy": "log", "trace_update_interval_watched": 3, "sse_heartbeat": 15}
         with support.Cluster(svc, database, cfg.servers, f"viewers-{mode}", **settings) as cluster:
-            project, jobs = asyncio.run(_setup_jobs(cluster.urls[0], svc.workdir / f"viewers-{mode}", cfg.jobs))
+            project, jobs = await _setup_jobs(cluster.urls[0], svc.workdir / f"viewers-{mode}", cfg.jobs)
             phases[mode] = _stream_phase(ctx, cluster, svc.postgres.proc.pid, svc.redis.url, project, jobs, cfg, mode)
     rate = phases["sse"]["patches_per_s"] or 10.0
     floor = _pubsub_floor(ctx, svc.redis.url, rate, int(rate * min(cfg.duration, 10)))
@@ -288,7 +289,7 @@ def main(argv: list[str]) -> int:
     overrides = {k: v for k, v in {"jobs": args.jobs, "viewers": args.viewers, "duration": args.duration, "viewer_procs": args.viewer_procs}.items() if v}
     cfg = replace(cfg, **overrides)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-viewers-") as tmp, support.services(Path(tmp)) as svc:
-        results = measure(svc, args.quick, cfg)
+        results = asyncio.run(measure(svc, args.quick, cfg))
         results["environment"] = support.environment(svc)
     print(support.table(results["table"]["rows"], results["table"]["header"]))
     for goal in results["goals"]:
