@@ -98,6 +98,15 @@ async def test_a_job_finished_by_another_process_is_refused_at_the_next_patch(li
     assert response.headers["Job-Status"] == "failed"
 
 
+async def test_a_patch_after_the_final_update_is_refused(live_server, running) -> None:  # noqa: ANN001
+    _, runner = running
+    await runner.patch(b"log\n")
+    await runner.finish("success")
+    response = await patch(runner, b"late\n")  # no wait for the NOTIFY: this process forgot it itself
+    assert response.status_code == 403
+    assert response.headers["Job-Status"] == "success"
+
+
 async def test_a_requeued_job_s_old_token_is_refused(live_server, running) -> None:  # noqa: ANN001
     _, runner = running
     job_id = runner.job["id"]

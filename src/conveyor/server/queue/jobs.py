@@ -28,6 +28,7 @@ from conveyor.server.queue.progress import advance
 log = structlog.get_logger(__name__)
 
 FORBIDDEN_NOT_RUNNING = "403 Forbidden - Job is not processing on runner"
+AUTHENTICATED_COLUMNS = ("id", "pipeline_id", "status", "token_hash", "acked_at", "updated_at")
 
 
 class TokenCache(Protocol):
@@ -38,6 +39,7 @@ class TokenCache(Protocol):
     def get(self, job_id: int, token_hash: str) -> Mapping[str, Any] | None: ...
     def put(self, row: Mapping[str, Any], generation: int) -> None: ...
     def touched(self, job_id: int) -> None: ...
+    def revoke(self, job_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,22 @@ class JobUpdates:
             if self._tokens is not None:
                 self._tokens.touched(job["id"])
 
-    async def authenticate(self, job_id: int, token: str | None) -> RowMapping:
-        """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise."""
+    async def authenticate(self, job_id: int, token: str | None) -> Mapping[str, Any]:
+        """The job whose token this is, if it is running; 403 (+ Job-Status) otherwise.
+
+        Only ``AUTHENTICATED_COLUMNS`` of its row, remembered per process until PostgreSQL
+        announces the token revoked (``accounts.JobTokenCache``)."""
         if not token:
             raise Forbidden("403 Forbidden")
         digest = auth.digest(token)
         if self._tokens is not None and (cached := self._tokens.get(job_id, digest)) is not None:
-            return cached  # type: ignore[return-value]  # a dict copy of the row; no pooled connection
+            return cached  # no pooled connection
         generation = self._tokens.generation if self._tokens is not None else 0
         async with self._reads.connect() as conn:
-            job = await queries.jobs.get(conn, job_id)
-        if job is None:
+            row = await queries.jobs.get(conn, job_id)
+        if row is None:
             raise NotFound("404 Job Not Found")
+        job = {column: row[column] for column in AUTHENTICATED_COLUMNS}  # the same columns, hit or miss
         if job["token_hash"] != digest:
             raise Forbidden("403 Forbidden")
         if not JobStatus(job["status"]).is_active:
@@ -161,5 +167,7 @@ class JobUpdates:
             )
             enqueued = await retry.after_failure(conn, job["id"]) if status == JobStatus.FAILED else []
             enqueued += await advance(conn, job["pipeline_id"])
+        if self._tokens is not None:  # this process at once; the others at the trigger's NOTIFY
+            self._tokens.revoke(job["id"])
         log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
         return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued))
