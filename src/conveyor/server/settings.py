@@ -150,12 +150,14 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "Path":
             return Path(value).expanduser()
         if kind == "bool":
             return _boolean(name, value)
     except ValueError as exc:
-        raise SettingsError(f"setting {name} must be an integer, got {value!r}") from exc
+        raise SettingsError(f"setting {name} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}") from exc
     if name == "savepoint_policy" and value not in ("log", "raise"):
         raise SettingsError("savepoint_policy must be 'log' or 'raise'")
     return value

@@ -25,12 +25,18 @@ def test_environment_overrides_toml_and_arguments_override_both(tmp_path: Path) 
     assert settings.database_url == "postgresql://x/y" and settings.keepalive.idle == 20
 
 
+def test_seconds_may_be_fractional_in_the_environment() -> None:
+    """Regression: float settings stayed strings when read from the environment."""
+    assert ServerSettings.from_env({"CONVEYOR_DB_PING_AFTER_IDLE": "2.5"}).db_ping_after_idle == 2.5
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"CONVEYOR_PORT": "eighty"}, "port must be an integer"),
         ({"CONVEYOR_SAVEPOINT_POLICY": "ignore"}, "savepoint_policy"),
         ({"CONVEYOR_KEEPALIVE_IDLE": "0"}, "keepalive idle"),
+        ({"CONVEYOR_DB_PING_AFTER_IDLE": "soon"}, "db_ping_after_idle must be a number"),
     ],
 )
 def test_bad_values_fail_at_startup(env: dict[str, str], message: str) -> None:
