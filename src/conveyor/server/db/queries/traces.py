@@ -52,6 +52,12 @@ def chunk_pieces(offset: int, data: bytes, chunk_size: int) -> list[tuple[int, m
     return pieces
 
 
+async def archived(conn: AsyncConnection, job_id: int) -> bool:
+    """Whether the job's log is in its archived object (False for an unknown job)."""
+    stmt = sa.select(jobs.c.trace_archived).where(jobs.c.id == job_id)
+    return bool((await conn.execute(stmt)).scalar())
+
+
 async def read_chunks(
     conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8
 ) -> list[tuple[int, bytes | None, int | None]]:

@@ -1,0 +1,55 @@
+"""TraceReader on real PostgreSQL, Redis and a filesystem object store: live bytes are read
+without asking whether the log is archived; once the live log is gone, the rest comes from the
+archived object, from any offset."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from conveyor.server.db import StatementObserver, create_engine, queries
+from conveyor.server.storage import open_store
+from conveyor.server.trace import RedisTraceStore, TraceReader
+from conveyor.server.trace.reader import archive_key
+from tests.integration.server.test_trace_durable import _job
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def setup(database_url: str, redis_url: str, tmp_path):  # noqa: ANN001, ANN201
+    observer = StatementObserver("raise")
+    statements: list[str] = []
+    observer.add_listener(lambda statement, _params: statements.append(statement))
+    engine = create_engine(database_url, observer, pool_size=5)
+    redis = Redis.from_url(redis_url)
+    store = RedisTraceStore(engine, redis, chunk_size=8)
+    objects = open_store(None, tmp_path / "objects")
+    yield engine, store, TraceReader(engine, store, objects), objects, statements
+    await redis.aclose()
+    await engine.dispose()
+
+
+async def test_live_bytes_cost_one_archive_check_at_the_end(setup) -> None:  # noqa: ANN001
+    engine, store, reader, _, statements = setup
+    job = await _job(engine)
+    data = bytes(range(200)) * 3
+    await store.append(job, 0, data)
+    statements.clear()
+    assert await reader.read_all(job, 5) == data[5:]
+    assert sum("trace_archived" in s for s in statements) == 1  # only where the live log ended
+
+
+async def test_an_archived_log_is_read_from_its_object_at_any_offset(setup) -> None:  # noqa: ANN001
+    engine, store, reader, objects, _ = setup
+    job = await _job(engine)
+    data = b"line\n" * 100
+    await store.append(job, 0, data)
+    await store.persist(job)
+    await objects.put_bytes(archive_key(job), data)  # what the archiver does, in its order:
+    async with engine.begin() as conn:  # the flag and the chunks' deletion in one transaction
+        await queries.jobs.mark_archived(conn, job)
+        await queries.traces.delete(conn, job)
+    await store.delete(job)
+    for start in (0, 7, 499, 500):
+        assert await reader.read_all(job, start) == data[start:]
