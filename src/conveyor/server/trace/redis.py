@@ -5,10 +5,11 @@ logs.
 Append: one Lua script checks the offset against the log's size and appends the PATCH to the
 128 KiB chunk keys it touches, atomically, so any number of server processes take PATCHes for one
 job. A chunk that became full is then *sealed*: made durable with its CRC-32 and recorded in
-``trace_chunks`` in one short transaction, and only after that deleted from Redis (at worst the bytes exist twice,
-never nowhere). A chunk one PATCH fills from its first byte (a large PATCH) skips Redis: it is
-sealed from the request's bytes first, and the script then only moves the size past it; two
-processes racing on one offset write the same runner bytes, and the script lets one of them win.
+``trace_chunks`` in one short transaction, and only after that deleted from Redis (at worst the
+bytes exist twice, never nowhere). A chunk one PATCH fills from its first byte (a large PATCH)
+skips Redis: it is sealed from the request's bytes first, and the script then only moves the size
+past it. Two processes racing on one offset both seal before the script picks one: the first
+writer keeps the row, and the winner rewrites it with its own bytes if it was not the first.
 ``persist`` seals everything, the partial last chunk too, before a job may finish.
 
 Acknowledging a byte that lives only in Redis is safe only when Redis persists it (AOF): the
