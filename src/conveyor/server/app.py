@@ -96,7 +96,7 @@ def build_services(settings: ServerSettings) -> Services:
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
-    job_tokens = JobTokenCache(settings.database_url, settings.keepalive)
+    job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
     job_updates = JobUpdates(
         engine,
         accept_timeout=settings.final_update_accept_timeout,

@@ -10,8 +10,8 @@ Revocation (migration 0007): a trigger on ``jobs`` NOTIFYs ``conveyor_job_revoke
 id when a running or canceling job changes status or token, or is deleted, whatever code path does
 it: the final update, a cancel, the sweeper, a requeue of an unacknowledged job, a plain SQL
 statement. PostgreSQL delivers it when that transaction commits. Each server process LISTENs on
-a connection of its own (not from the pool, TCP keepalive set, pinged every ``ping_interval``
-seconds) and drops the job's entry, so the next PATCH reads the row again: 403 for a job no longer
+a connection of its own (``db.notifications``: not from the pool, TCP keepalive set, pinged every
+``ping_interval`` seconds) and drops the job's entry, so the next PATCH reads the row again: 403 for a job no longer
 running, ``Job-Status: canceling`` for one being canceled. While that connection is down nothing
 is cached or served from the cache; it reconnects with an empty cache (notifications sent
 meanwhile are lost to it). A lookup that started before a revocation and ends after its
@@ -21,16 +21,16 @@ notification is not stored: ``generation`` moves with every notification and rec
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import structlog
 
 from conveyor.protocol import JobStatus, keepalive
+from conveyor.server.db import StatementObserver
+from conveyor.server.db.notifications import ChannelListener
 
 log = structlog.get_logger(__name__)
 
@@ -43,17 +43,19 @@ class JobTokenCache:
     def __init__(
         self,
         database_url: str,
+        observer: StatementObserver,
         keepalive_config: keepalive.KeepaliveConfig,
         *,
         max_entries: int = MAX_ENTRIES,
         ping_interval: float = 5.0,
         reconnect_delay: float = 0.5,
     ) -> None:
-        self._dsn = _plain_url(database_url)
-        self._keepalive = keepalive_config
+        self._listener = ChannelListener(
+            database_url, CHANNEL, observer, keepalive_config, on_payload=self._notified,
+            on_listening=self._listening, on_lost=self._forget_all, application_name=APPLICATION_NAME,
+            ping_interval=ping_interval, reconnect_delay=reconnect_delay,
+        )
         self._max_entries = max_entries
-        self._ping_interval = ping_interval
-        self._reconnect_delay = reconnect_delay
         self._rows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.generation = 0
         self.listening = asyncio.Event()
@@ -93,45 +95,18 @@ class JobTokenCache:
         self.generation += 1
         self._rows.clear()
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         try:
             self.revoke(int(payload))
         except ValueError:
             log.warning("job_revoked_malformed", payload=payload)
             self._rows.clear()
 
+    def _listening(self) -> None:
+        self.generation += 1
+        self.listening.set()
+
     async def run(self) -> None:
-        """LISTEN until cancelled; after any failure, forget everything and listen again."""
-        while True:
-            conn = None
-            try:
-                conn = await asyncpg.connect(self._dsn, server_settings={"application_name": APPLICATION_NAME})
-                _set_keepalive(conn, self._keepalive)
-                await conn.add_listener(CHANNEL, self._notified)
-                self.generation += 1
-                self.listening.set()
-                while True:  # a silent network loss shows up here within a ping or two
-                    await asyncio.sleep(self._ping_interval)
-                    await conn.fetchval("SELECT 1", timeout=self._ping_interval)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("job_revocations_connection_lost", error=str(exc) or type(exc).__name__)
-            finally:
-                self._forget_all()
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.terminate()
-            await asyncio.sleep(self._reconnect_delay)
-
-
-def _plain_url(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
-    return url
-
-
-def _set_keepalive(conn: asyncpg.Connection, config: keepalive.KeepaliveConfig) -> None:
-    transport = getattr(conn, "_transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family.name in ("AF_INET", "AF_INET6"):
-        keepalive.apply(sock, config)
+        """Listen for revocations until cancelled (``db.notifications``): after any failure the
+        cache is forgotten and nothing is served from it until it listens again."""
+        await self._listener.run()
