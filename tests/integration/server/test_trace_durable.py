@@ -13,40 +13,19 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from conveyor.server import keys
-from conveyor.server.db import StatementObserver, create_engine, queries
 from conveyor.server.storage import ObjectStore, open_store
 from conveyor.server.trace import RedisTraceStore
 from conveyor.server.trace.durable import chunk_key
 from tests.integration.server.test_object_store import make_store
 
+from tests.integration.server.trace_support import engine, make_job, redis  # noqa: F401 (fixtures)
+
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def engine(database_url: str):  # noqa: ANN201
-    engine = create_engine(database_url, StatementObserver("raise"), pool_size=5)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def redis(redis_url: str):  # noqa: ANN201
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
 def objects(object_store: dict[str, Any], tmp_path: Path) -> ObjectStore:
     return make_store(object_store, tmp_path)
-
-
-async def _job(engine) -> int:  # noqa: ANN001
-    async with engine.begin() as conn:
-        project = await queries.projects.insert(conn, "p", "/tmp/p", "main")
-        pipeline = await queries.pipelines.insert(conn, project["id"], "main", "0" * 40, {})
-        await queries.jobs.insert_many(conn, pipeline, project["id"], [{"name": "j", "stage": "test", "stage_idx": 0, "script": ["true"]}])
-        return (await queries.jobs.for_pipeline(conn, pipeline))[0]["id"]
 
 
 async def _rows(engine, job: int) -> list[tuple[int, bytes | None, int, int]]:  # noqa: ANN001
@@ -63,7 +42,7 @@ async def _redis_appends(redis: Redis) -> int:
 
 
 async def test_chunks_a_patch_fills_whole_never_pass_through_redis(engine, redis) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8)
     await redis.config_resetstat()
     assert await store.append(job, 0, b"A" * 24) == 24  # three whole chunks
@@ -83,7 +62,7 @@ async def test_chunks_a_patch_fills_whole_never_pass_through_redis(engine, redis
 
 
 async def test_object_store_chunks_are_rows_without_bytes_and_read_back(engine, redis, objects) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
     data = bytes(range(30))
     await store.append(job, 0, data[:5])
@@ -101,7 +80,7 @@ async def test_object_store_chunks_are_rows_without_bytes_and_read_back(engine, 
 
 
 async def test_deleting_a_log_removes_rows_and_chunk_objects_not_the_archive(engine, redis, objects) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
     await store.append(job, 0, b"x" * 20)
     await store.persist(job)
@@ -113,7 +92,7 @@ async def test_deleting_a_log_removes_rows_and_chunk_objects_not_the_archive(eng
 
 
 async def test_a_missing_chunk_object_ends_a_read_there_like_a_gap(engine, redis, objects) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
     await store.append(job, 0, b"a" * 8 + b"b" * 8 + b"c" * 8)
     await objects.delete_prefix(f"traces/{job}/chunks/")  # the archiver deleted them under a reader
@@ -125,7 +104,7 @@ async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine,
     root = tmp_path / "objects"
     broken = open_store(root.as_uri(), tmp_path)
     (root / "traces").write_bytes(b"")  # a file where the store needs a directory: every put fails
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8, objects=broken)
     data = b"0123456789abcdefXYZ"
     assert await store.append(job, 0, data) == 19

@@ -11,7 +11,7 @@ from conveyor.server.db import StatementObserver, create_engine, queries
 from conveyor.server.storage import open_store
 from conveyor.server.trace import RedisTraceStore, TraceReader
 from conveyor.server.trace.reader import archive_key
-from tests.integration.server.test_trace_durable import _job
+from tests.integration.server.trace_support import make_job
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def setup(database_url: str, redis_url: str, tmp_path):  # noqa: ANN001, A
 
 async def test_live_bytes_cost_one_archive_check_at_the_end(setup) -> None:  # noqa: ANN001
     engine, store, reader, _, statements = setup
-    job = await _job(engine)
+    job = await make_job(engine)
     data = bytes(range(200)) * 3
     await store.append(job, 0, data)
     statements.clear()
@@ -42,7 +42,7 @@ async def test_live_bytes_cost_one_archive_check_at_the_end(setup) -> None:  # n
 
 async def test_an_archived_log_is_read_from_its_object_at_any_offset(setup) -> None:  # noqa: ANN001
     engine, store, reader, objects, _ = setup
-    job = await _job(engine)
+    job = await make_job(engine)
     data = b"line\n" * 100
     await store.append(job, 0, data)
     await store.persist(job)

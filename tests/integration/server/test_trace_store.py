@@ -12,26 +12,14 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from conveyor.server import keys
-from conveyor.server.db import StatementObserver, create_engine, queries
+from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.storage import open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceStore
 
+from tests.integration.server.trace_support import engine, make_job, redis  # noqa: F401 (fixtures)
+
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def engine(database_url: str):  # noqa: ANN201
-    engine = create_engine(database_url, StatementObserver("raise"), pool_size=20)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def redis(redis_url: str):  # noqa: ANN201
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture(params=["redis", "redis-objects", "postgres"])
@@ -52,14 +40,6 @@ async def _durable_bytes(engine, store: TraceStore, job: int) -> bytes:  # noqa:
         return b"".join(chunk for _, chunk, _ in await queries.traces.read_chunks(conn, job, 0, 100))
 
 
-async def _job(engine) -> int:  # noqa: ANN001
-    async with engine.begin() as conn:
-        project = await queries.projects.insert(conn, "p", "/tmp/p", "main")
-        pipeline = await queries.pipelines.insert(conn, project["id"], "main", "0" * 40, {})
-        await queries.jobs.insert_many(conn, pipeline, project["id"], [{"name": "j", "stage": "test", "stage_idx": 0, "script": ["true"]}])
-        return (await queries.jobs.for_pipeline(conn, pipeline))[0]["id"]
-
-
 async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[int], offset: int = 0) -> int:
     for size in sizes:
         piece = data[offset : offset + size]
@@ -71,7 +51,7 @@ async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[i
 
 @pytest.mark.parametrize("length", [21, 48])  # a whole chunk and a partial one; three whole chunks
 async def test_concurrent_appends_at_one_offset_store_exactly_one_writers_bytes(engine, make_store, length) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = make_store(16)
     writes = [f"writer-{i}-".encode().ljust(length, b"abcdefgh"[i : i + 1]) for i in range(8)]
     results = await asyncio.gather(*(store.append(job, 0, data) for data in writes), return_exceptions=True)
@@ -85,7 +65,7 @@ async def test_concurrent_appends_at_one_offset_store_exactly_one_writers_bytes(
 
 
 async def test_appends_across_chunk_boundaries_read_back_at_any_offset(engine, make_store) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = make_store(10)
     data = bytes(range(97)) * 3
     assert await _append_all(store, job, data, [3, 10, 17, 1, 40, 220]) == len(data)
@@ -99,7 +79,7 @@ async def test_appends_across_chunk_boundaries_read_back_at_any_offset(engine, m
 
 
 async def test_persist_makes_every_byte_durable_with_its_size_and_crc(engine, make_store) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = make_store(10)
     data = b"0123456789" * 4 + b"tail"
     await _append_all(store, job, data, [7, 30, 7])
@@ -110,7 +90,7 @@ async def test_persist_makes_every_byte_durable_with_its_size_and_crc(engine, ma
 
 
 async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_redis(engine, redis) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8)
     await store.append(job, 0, b"abcdefghij")  # chunk 0 full, chunk 1 hot
     async with engine.connect() as conn:
@@ -122,7 +102,7 @@ async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_re
 
 
 async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_resend_completes_it(engine, redis) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8)
     data = bytes(range(40))
     await _append_all(store, job, data, [5, 6, 9])  # 20 bytes: chunks 0 and 1 sealed, 4 hot bytes
@@ -137,7 +117,7 @@ async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_
 
 
 async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_around(engine, redis) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8)
     await store.append(job, 0, b"abcdefghijk")  # chunk 1 holds "ijk"
     await redis.delete(keys.trace_chunk(job, 1))  # evicted
@@ -149,7 +129,7 @@ async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_a
 
 
 async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis) -> None:  # noqa: ANN001
-    job = await _job(engine)
+    job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8)
     await store.append(job, 0, b"abcdefghij")
     await store.persist(job)  # the final update: "ij" is durable too
