@@ -111,6 +111,7 @@ def build_services(settings: ServerSettings) -> Services:
     )
     reader = TraceReader(engine, traces, objects)
     trace_events = TraceEvents(redis)
+    job_tokens.on_revoked(trace_events.status_changed)  # tails end when the job does, by any path
     watchers = Watchers(
         redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ class JobTokenCache:
             ping_interval=ping_interval, reconnect_delay=reconnect_delay,
         )
         self._max_entries = max_entries
+        self._callbacks: list[Callable[[int], None]] = []
         self._rows: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.generation = 0
         self.listening = asyncio.Event()
@@ -95,12 +96,21 @@ class JobTokenCache:
         self.generation += 1
         self._rows.clear()
 
+    def on_revoked(self, callback: Callable[[int], None]) -> None:
+        """Also tell ``callback`` the id of every job whose revocation arrives (its status moved:
+        finished, canceling, canceled, requeued), e.g. so that live tails end at once."""
+        self._callbacks.append(callback)
+
     def _notified(self, payload: str) -> None:
         try:
-            self.revoke(int(payload))
+            job_id = int(payload)
         except ValueError:
             log.warning("job_revoked_malformed", payload=payload)
             self._rows.clear()
+            return
+        self.revoke(job_id)
+        for callback in self._callbacks:
+            callback(job_id)
 
     def _listening(self) -> None:
         self.generation += 1

@@ -165,6 +165,12 @@ class TraceEvents:
             self._latest.popitem(last=False)
         self._wake(self._waiters.get(job_id, ()), change)
 
+    def status_changed(self, job_id: int) -> None:
+        """The job's status moved (PostgreSQL said so, whatever code path moved it: the final
+        update, a cancel, the sweeper): its tails on this process re-check it now, not at their
+        next heartbeat, and end if the job did."""
+        self._wake(self._waiters.get(job_id, ()), Change(resync=True))
+
     def _wake(self, futures: object, change: Change) -> None:
         for future in list(futures):  # type: ignore[call-overload]
             if not future.done():
