@@ -246,20 +246,23 @@ class CpuMeter:
     PostgreSQL's figure is the postmaster with its reaped children plus the live backends.
     """
 
-    def __init__(self, server_pids: list[int], postgres_pid: int) -> None:
+    def __init__(self, server_pids: list[int], postgres_pid: int, redis_pid: int | None = None) -> None:
         self._servers = server_pids
         self._postgres = postgres_pid
+        self._redis = redis_pid
         self._start = self._sample()
 
-    def _sample(self) -> tuple[float, float, float]:
+    def _sample(self) -> tuple[float, ...]:
         tick = os.sysconf("SC_CLK_TCK")
         servers = sum(_cpu_ticks(pid) for pid in self._servers) / tick
         postgres = (_cpu_ticks(self._postgres) + sum(_cpu_ticks(pid) for pid in _children(self._postgres))) / tick
-        return time.process_time(), servers, postgres
+        redis = (_cpu_ticks(self._redis) / tick,) if self._redis is not None else ()
+        return time.process_time(), servers, postgres, *redis
 
     def stop(self) -> dict[str, float]:
+        """CPU seconds per process kind; ``redis_cpu_s`` only when a Redis pid was given."""
         end = self._sample()
-        names = ("bench_client_cpu_s", "servers_cpu_s", "postgresql_cpu_s")
+        names = ("bench_client_cpu_s", "servers_cpu_s", "postgresql_cpu_s", "redis_cpu_s")
         return {name: round(b - a, 2) for name, a, b in zip(names, self._start, end)}
 
 

@@ -13,7 +13,6 @@ by process: the bench's client, the server, PostgreSQL (all backends), Redis.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -43,17 +42,11 @@ async def _jobs(cluster: support.Cluster, svc: support.Services, database: str, 
     return jobs
 
 
-def _redis_cpu_s(pid: int) -> float:
-    return support._cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
-
-
 async def _measured(cluster: support.Cluster, svc: support.Services, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """``_stream`` with the CPU each process spent on it, in ms per PATCH."""
-    cpu = support.CpuMeter([s.proc.pid for s in cluster.servers], svc.postgres.proc.pid)
-    redis_before = _redis_cpu_s(svc.redis.proc.pid)
+    cpu = support.CpuMeter([s.proc.pid for s in cluster.servers], svc.postgres.proc.pid, svc.redis.proc.pid)
     result = await _stream(*args, **kwargs)
     used = cpu.stop()
-    used["redis_cpu_s"] = _redis_cpu_s(svc.redis.proc.pid) - redis_before
     done = max(1, result["patches"])
     result["cpu_ms_per_patch"] = {name.removesuffix("_cpu_s"): round(value * 1000 / done, 2) for name, value in used.items()}
     return result

@@ -116,7 +116,12 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
 
 
 def _set_keepalive(dbapi_connection: Any, config: keepalive.KeepaliveConfig) -> None:
-    transport = getattr(getattr(dbapi_connection, "_connection", None), "_transport", None)
+    set_asyncpg_keepalive(getattr(dbapi_connection, "_connection", None), config)
+
+
+def set_asyncpg_keepalive(conn: Any, config: keepalive.KeepaliveConfig) -> None:
+    """TCP keepalive on an asyncpg connection's socket (no-op on a unix socket)."""
+    transport = getattr(conn, "_transport", None)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         keepalive.apply(sock, config)

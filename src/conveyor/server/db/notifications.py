@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Callable
 
 import asyncpg
 import structlog
 
 from conveyor.protocol import keepalive
-from conveyor.server.db.engine import StatementObserver
+from conveyor.server.db.engine import StatementObserver, set_asyncpg_keepalive
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +55,7 @@ class ChannelListener:
             conn = None
             try:
                 conn = await asyncpg.connect(self._dsn, server_settings={"application_name": self.application_name})
-                _set_keepalive(conn, self._keepalive)
+                set_asyncpg_keepalive(conn, self._keepalive)
                 self._observer.observe(f'LISTEN "{self.channel}"')
                 await conn.add_listener(self.channel, self._notified)
                 self._on_listening()
@@ -83,9 +82,3 @@ def _plain_url(url: str) -> str:
             return "postgresql://" + url[len(prefix) :]
     return url
 
-
-def _set_keepalive(conn: asyncpg.Connection, config: keepalive.KeepaliveConfig) -> None:
-    transport = getattr(conn, "_transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        keepalive.apply(sock, config)

@@ -75,7 +75,6 @@ class ObstoreObjectStore(ObjectStore):
             if not _not_found(exc):
                 raise
 
-
     async def put_bytes(self, key: str, data: bytes) -> None:
         await obstore.put_async(self._store, key, data)
 

@@ -72,7 +72,7 @@ class DurableChunks:
         in_rows = not await self._put_objects(job_id, chunks, crcs)
         async with self._slots, (self._engine if final is not None else self._single).begin() as conn:
             kept = await queries.traces.seal_chunks(
-                conn, job_id, chunks, self.chunk_size, in_rows=in_rows, crcs=crcs, overwrite=overwrite
+                conn, job_id, chunks, crcs, self.chunk_size, in_rows=in_rows, overwrite=overwrite
             )
             if final is not None:
                 await queries.traces.set_size(conn, job_id, *final)

@@ -86,10 +86,10 @@ async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
 
 
 async def seal_chunks(
-    conn: AsyncConnection, job_id: int, chunks: Mapping[int, bytes | memoryview], chunk_size: int, *,
-    in_rows: bool = True, crcs: Mapping[int, int] | None = None, overwrite: bool = True,
+    conn: AsyncConnection, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int],
+    chunk_size: int, *, in_rows: bool = True, overwrite: bool = True,
 ) -> set[int]:
-    """Record chunks (index -> bytes) with their lengths and CRC-32s (``crcs``, or computed) in one
+    """Record chunks (index -> bytes) with their lengths and CRC-32s (index -> crc) in one
     statement and raise the job's durable size to the end of the last one written. With
     ``in_rows`` False the bytes are in the object store already and the rows say so (``data``
     NULL). Without ``overwrite`` an existing row is kept; returns the indexes not written."""
@@ -99,7 +99,7 @@ async def seal_chunks(
     params = {"job_id": job_id, "chunk_indexes": indexes,
               "pieces": [chunks[i] if in_rows else None for i in indexes],
               "sizes": [len(chunks[i]) for i in indexes],
-              "crc32s": [crcs[i] if crcs and i in crcs else zlib.crc32(chunks[i]) for i in indexes],
+              "crc32s": [crcs[i] for i in indexes],
               "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]]), "overwrite": overwrite}
     written = {row[0] for row in await conn.execute(sql.query("seal_chunks"), params)}
     return set(indexes) - written
