@@ -1,9 +1,10 @@
 """One reader for a job's log at any byte offset, wherever the bytes live right now.
 
-Live bytes, where they are still found, are the log (the archived object is a verified copy of
-them); the archiver flips ``trace_archived`` and deletes chunks in one transaction *after* the
-object is written, so a reader that runs out of live bytes checks the flag, once, and goes on
-from the object. A read that finds everything live costs no lookup of the flag at all.
+Order of truth: if the job's log is archived, the archived object (a verified copy of the live
+bytes); otherwise the live chunks. The archiver flips ``trace_archived`` and deletes chunks in one
+transaction *after* the object is written, so a reader that runs out of live bytes checks the flag
+once more and goes on from the object: two lookups of the flag per read of a live log, one for an
+archived log, which never touches the live stores (Redis may be down or restarted by then).
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ class TraceReader:
     async def stream(self, job_id: int, start: int = 0) -> AsyncIterator[bytes]:
         """The log from ``start`` to its current end, in pieces."""
         position = start
-        while piece := await self._live.read(job_id, position, READ_SIZE):
-            position += len(piece)
-            yield piece
-        if await self._archived(job_id):  # the live log is gone: the rest is in the object
-            async for piece in self._objects.open_read(archive_key(job_id), position):
+        if not await self._archived(job_id):  # an archived log never touches the live stores
+            while piece := await self._live.read(job_id, position, READ_SIZE):
+                position += len(piece)
                 yield piece
-        # else: the end of the live log, as of now
+            if not await self._archived(job_id):
+                return  # the end of the live log, as of now
+        # archived (before or while we read): the rest is in the object
+        async for piece in self._objects.open_read(archive_key(job_id), position):
+            yield piece
 
     async def read_all(self, job_id: int, start: int = 0) -> bytes:
         return b"".join([piece async for piece in self.stream(job_id, start)])
