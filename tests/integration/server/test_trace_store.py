@@ -49,18 +49,24 @@ async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[i
     return offset
 
 
-@pytest.mark.parametrize("length", [21, 48])  # a whole chunk and a partial one; three whole chunks
-async def test_concurrent_appends_at_one_offset_store_exactly_one_writers_bytes(engine, make_store, length) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(("head", "length"), [
+    (b"", 21),  # a whole chunk and a partial one
+    (b"", 48),  # three whole chunks
+    (b"head!", 27),  # completes the hot chunk 0 (sealed with its head from Redis), then a whole one
+])
+async def test_concurrent_appends_at_one_offset_store_exactly_one_writers_bytes(engine, make_store, head, length) -> None:  # noqa: ANN001
     job = await make_job(engine)
     store = make_store(16)
+    if head:
+        assert await store.append(job, 0, head) == len(head)
     writes = [f"writer-{i}-".encode().ljust(length, b"abcdefgh"[i : i + 1]) for i in range(8)]
-    results = await asyncio.gather(*(store.append(job, 0, data) for data in writes), return_exceptions=True)
-    winners = [writes[i] for i, r in enumerate(results) if isinstance(r, int)]
+    results = await asyncio.gather(*(store.append(job, len(head), data) for data in writes), return_exceptions=True)
+    winners = [head + writes[i] for i, r in enumerate(results) if isinstance(r, int)]
     losers = [r for r in results if isinstance(r, RangeMismatch)]
     assert len(winners) == 1 and len(losers) == 7
-    assert all(loser.size == length for loser in losers)
+    assert all(loser.size == len(head) + length for loser in losers)
     assert await store.read(job, 0, 1000) == winners[0]  # not a mix of writers, chunk by chunk
-    assert await store.persist(job) == (length, zlib.crc32(winners[0]))
+    assert await store.persist(job) == (len(winners[0]), zlib.crc32(winners[0]))
     assert await _durable_bytes(engine, store, job) == winners[0]
 
 

@@ -1,8 +1,9 @@
 -- Offset-checked append of one PATCH to a live log's hot chunks, atomically.
 -- KEYS[1]: the log's meta hash; KEYS[2..n]: the chunks the data touches, in order.
--- ARGV: offset, new size, new crc, ttl seconds, length already in the first chunk, then one
--- piece of data per chunk key (empty for a chunk the server made durable already: the script only
--- moves the size past it).
+-- ARGV: offset, new size, new crc, ttl seconds, length already in the first chunk, 1 when the
+-- server made the first chunk durable whole (its head from here and the PATCH's piece: the script
+-- drops its key), then one piece of data per chunk key (empty for a chunk the server made durable
+-- already: the script only moves the size past it).
 -- Returns {new size, 0}; {-1, size} on a wrong offset; {-2, 0} when the meta is gone (Redis lost
 -- it: restore from the durable chunks); {-3, size} when the first chunk does not hold what the
 -- meta says (lost hot chunk: restore).
@@ -17,9 +18,12 @@ end
 if redis.call('STRLEN', KEYS[2]) ~= tonumber(ARGV[5]) then
   return {-3, size}
 end
+if ARGV[6] == '1' then
+  redis.call('DEL', KEYS[2])
+end
 for i = 2, #KEYS do
-  if #ARGV[i + 4] > 0 then
-    redis.call('APPEND', KEYS[i], ARGV[i + 4])
+  if #ARGV[i + 5] > 0 then
+    redis.call('APPEND', KEYS[i], ARGV[i + 5])
     redis.call('EXPIRE', KEYS[i], ARGV[4])
   end
 end

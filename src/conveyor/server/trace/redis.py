@@ -80,15 +80,17 @@ class RedisTraceStore(TraceStore):
                 raise RangeMismatch(size)
             pieces = queries.traces.chunk_pieces(offset, data, self.chunk_size) or [(offset // self.chunk_size, b"")]
             new_size = offset + len(data)
-            whole, whole_crcs, new_crc = self._whole_chunks(pieces, crc)
-            # a chunk this PATCH fills from its first byte is made durable straight away, before
-            # the script makes it part of the log: durable before acknowledged, never through Redis
-            # first writer keeps a row (two processes may race on one offset); the winner rewrites
-            # any it did not write once its append has won
+            head = await self._completed_head(job_id, offset, pieces[0][1])
+            whole, whole_crcs, new_crc = self._whole_chunks(pieces, crc, head)
+            # a chunk this PATCH fills from its first byte, or completes (its head read back from
+            # Redis), is made durable straight away, before the script makes it part of the log:
+            # durable before acknowledged, and the PATCH's bytes never pass through Redis. The
+            # first writer keeps a row (two processes may race on one offset); the winner
+            # rewrites any it did not write once its append has won
             kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False)
             result = await self._append(
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
-                args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size,
+                args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size, int(head is not None),
                       *(b"" if index in whole else bytes(piece) for index, piece in pieces)],
             )
             status, current = int(result[0]), int(result[1])
@@ -110,18 +112,31 @@ class RedisTraceStore(TraceStore):
             return new_size
         raise RangeMismatch((await self._state(job_id))[0])
 
+    async def _completed_head(self, job_id: int, offset: int, first: bytes | memoryview) -> bytes | None:
+        """The bytes Redis holds of the hot chunk this PATCH's ``first`` piece completes, when it
+        completes one and Redis holds all of them (else the script finds out and restores)."""
+        index, within = divmod(offset, self.chunk_size)
+        if within == 0 or within + len(first) != self.chunk_size:
+            return None
+        head = await self._redis.get(keys.trace_chunk(job_id, index))
+        return head if head is not None and len(head) == within else None
+
     def _whole_chunks(
-        self, pieces: list[tuple[int, bytes | memoryview]], crc: int
+        self, pieces: list[tuple[int, bytes | memoryview]], crc: int, head: bytes | None = None
     ) -> tuple[dict[int, bytes | memoryview], dict[int, int], int]:
-        """The whole chunks among ``pieces`` with their own CRC-32s, and the log's CRC after all
-        of ``pieces``: every byte hashed once."""
+        """The chunks ``pieces`` make whole, with their own CRC-32s, and the log's CRC after all of
+        ``pieces``: a piece that fills a chunk, and the first piece joined to the hot ``head`` it
+        completes. Every byte of the PATCH is hashed once (the head's bytes once more)."""
         whole, crcs = {}, {}
-        for index, piece in pieces:
+        for position, (index, piece) in enumerate(pieces):
             if len(piece) == self.chunk_size:
                 whole[index], crcs[index] = piece, zlib.crc32(piece)
                 crc = self._chunk_crc.extend(crc, crcs[index])
-            else:
-                crc = zlib.crc32(piece, crc)
+                continue
+            if position == 0 and head is not None:
+                whole[index] = head + piece
+                crcs[index] = zlib.crc32(piece, zlib.crc32(head))
+            crc = zlib.crc32(piece, crc)
         return whole, crcs, crc
 
     async def size(self, job_id: int) -> int:
