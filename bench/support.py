@@ -266,6 +266,54 @@ class CpuMeter:
         return {name: round(b - a, 2) for name, a, b in zip(names, self._start, end)}
 
 
+def machine_ticks(stat: str | None = None) -> tuple[int, ...]:
+    """The machine's CPU time so far, all cores, in clock ticks: the first line of ``/proc/stat``
+    (or of ``stat``), its first eight fields: user, nice, system, idle, iowait, irq, softirq, steal."""
+    if stat is None:
+        with open("/proc/stat") as source:
+            stat = source.readline()
+    fields = stat.splitlines()[0].split()
+    if fields[0] != "cpu":
+        raise ValueError(f"not the machine-wide line of /proc/stat: {fields[0]!r}")
+    return tuple(int(value) for value in fields[1:9])
+
+
+def machine_split(ticks: Sequence[int]) -> dict[str, float | None]:
+    """Percentages of ``ticks`` (as ``machine_ticks`` orders them) spent in user (user + nice),
+    system, irq (irq + softirq), idle, and other (iowait + steal); ``busy`` is 100 - idle.
+    All None when no tick passed."""
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
+    total = sum(ticks)
+    parts = {"user": user + nice, "system": system, "irq": irq + softirq, "idle": idle, "other": iowait + steal}
+    if not total:
+        return {name: None for name in [*parts, "busy"]}
+    split: dict[str, float | None] = {name: round(value * 100 / total, 1) for name, value in parts.items()}
+    split["busy"] = round((total - idle) * 100 / total, 1)
+    return split
+
+
+class MachineCpu:
+    """How the whole machine's CPU was spent over one or more intervals (``start`` .. ``stop``):
+    ticks add up across intervals, ``split`` gives the percentages over all of them."""
+
+    def __init__(self) -> None:
+        self.ticks: tuple[int, ...] = (0,) * 8
+        self._start: tuple[int, ...] | None = None
+
+    def start(self) -> None:
+        self._start = machine_ticks()
+
+    def stop(self) -> None:
+        if self._start is None:
+            raise RuntimeError("MachineCpu.stop() without start()")
+        end = machine_ticks()
+        self.ticks = tuple(total + b - a for total, a, b in zip(self.ticks, self._start, end))
+        self._start = None
+
+    def split(self) -> dict[str, float | None]:
+        return machine_split(self.ticks)
+
+
 async def transactions(database_url: str) -> int:
     """Committed + rolled-back transactions of that database so far (``pg_stat_database``)."""
     import asyncpg
