@@ -35,7 +35,7 @@ from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
-from conveyor.server.storage import ObjectStore, S3Options, open_store
+from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
@@ -205,11 +205,16 @@ def _redis(settings: ServerSettings) -> Redis:
 
 
 def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, objects: ObjectStore) -> TraceStore:
-    if settings.trace_chunk_store not in ("object", "database"):
-        raise ValueError(f"trace_chunk_store {settings.trace_chunk_store!r} must be object or database")
+    if settings.trace_chunk_store not in ("auto", "object", "database"):
+        raise ValueError(f"trace_chunk_store {settings.trace_chunk_store!r} must be auto, object or database")
     if settings.trace_store == "redis":
-        in_objects = settings.trace_chunk_store == "object"
-        return RedisTraceStore(engine, redis, settings.trace_chunk_size, objects=objects if in_objects else None)
+        local = objects.local_root
+        if settings.trace_chunk_store == "database" or (settings.trace_chunk_store == "auto" and local is None):
+            return RedisTraceStore(engine, redis, settings.trace_chunk_size)
+        if local is None:  # S3: an object per chunk
+            return RedisTraceStore(engine, redis, settings.trace_chunk_size, objects=objects)
+        segments = SegmentFiles(local / "trace-segments", fsync=settings.trace_chunk_fsync)
+        return RedisTraceStore(engine, redis, settings.trace_chunk_size, segments=segments)
     if settings.trace_store == "postgres":
         return PostgresTraceStore(engine, settings.trace_chunk_size)
     raise ValueError(f"trace_store {settings.trace_store!r} must be resolved to redis or postgres (see embedded.start)")

@@ -56,11 +56,14 @@ class ServerSettings:
     # Redis with AOF, since a PATCH is acknowledged once Redis has it), "postgres" (every PATCH
     # one transaction), or "auto": redis when Redis has appendonly on, else postgres
     trace_store: str = "auto"
-    # where the redis store seals full chunks: "database" (the bytes in PostgreSQL rows: a live log
-    # stays readable while the object store is down) or "object" (the object store, a row per
-    # chunk in PostgreSQL, into the row when the store fails: keeps log bytes out of PostgreSQL,
-    # but a live log is unreadable while the store is down; bench/README.md has the costs)
-    trace_chunk_store: str = "database"
+    # where the redis store seals full chunks (a row per chunk in PostgreSQL either way, and the
+    # bytes into the row when their store fails; trace/durable.py): "database" (the bytes in the
+    # rows: a live log stays readable while the object store is down), "object" (a local object
+    # store: appended to segment files beside it; S3: an object per chunk, keeping log bytes out
+    # of PostgreSQL, but a live log is unreadable while S3 is down), or "auto": object when the
+    # object store is a local directory, else database. bench/README.md has the costs
+    trace_chunk_store: str = "auto"
+    trace_chunk_fsync: bool = True  # fdatasync a segment file before its chunks' rows commit
     trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production
     trace_size_limit: int = 100 * 1024 * 1024

@@ -1,9 +1,11 @@
-"""Sealed chunks (``trace.durable``) on real PostgreSQL, Redis and object stores (filesystem and
-S3 on a local moto server): chunks a PATCH carries whole never pass through Redis, object-store
-chunks are recorded by row, a failing store falls back to rows, and deletion is complete."""
+"""Sealed chunks (``trace.durable``) on real PostgreSQL, Redis, object stores (filesystem and S3
+on a local moto server) and segment files: chunks a PATCH carries whole never pass through Redis,
+chunks outside the rows are recorded by row, a failing store falls back to rows, and deletion is
+complete."""
 
 from __future__ import annotations
 
+import shutil
 import zlib
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 
 from conveyor.server import keys
-from conveyor.server.storage import ObjectStore, open_store
+from conveyor.server.storage import ObjectStore, SegmentFiles, open_store
 from conveyor.server.trace import RedisTraceStore
 from conveyor.server.trace.durable import chunk_key
 from tests.integration.server.test_object_store import make_store
@@ -107,6 +109,71 @@ async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine,
     (root / "traces").write_bytes(b"")  # a file where the store needs a directory: every put fails
     job = await make_job(engine)
     store = RedisTraceStore(engine, redis, chunk_size=8, objects=broken)
+    data = b"0123456789abcdefXYZ"
+    assert await store.append(job, 0, data) == 19
+    assert await _rows(engine, job) == [(0, data[:8], 8, zlib.crc32(data[:8])), (1, data[8:16], 8, zlib.crc32(data[8:16]))]
+    assert store.durable.object_failures == 2
+    assert await store.read(job, 0, 100) == data
+
+
+async def _segment_rows(engine, job: int) -> list[tuple[int, bool, str | None, int | None, int]]:  # noqa: ANN001
+    async with engine.connect() as conn:
+        result = await conn.execute(sa.text(
+            "SELECT chunk_index, data IS NULL, segment, segment_offset, data_size FROM trace_chunks WHERE job_id = :j ORDER BY 1"
+        ), {"j": job})
+        return [tuple(row) for row in result]
+
+
+async def test_segment_chunks_are_rows_pointing_into_one_file_per_process(engine, redis, tmp_path) -> None:  # noqa: ANN001
+    job = await make_job(engine)
+    segments = SegmentFiles(tmp_path / "segments")
+    store = RedisTraceStore(engine, redis, chunk_size=8, segments=segments)
+    data = bytes(range(45))
+    await store.append(job, 0, data[:5])  # hot
+    await store.append(job, 5, data[5:30])  # completes chunk 0, carries 1 and 2 whole, 6 bytes hot
+    rows = await _segment_rows(engine, job)
+    assert [row[:2] for row in rows] == [(0, True), (1, True), (2, True)]
+    (name,) = {row[2] for row in rows}
+    assert [row[3] for row in rows] == [0, 8, 16]  # appended in order, one write
+    assert (tmp_path / "segments" / str(job) / name).read_bytes() == data[:24]
+    other = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path / "segments"))
+    await other.append(job, 30, data[30:45])  # another process: its own file
+    assert len({row[2] for row in await _segment_rows(engine, job)}) == 2
+    assert await store.persist(job) == (45, zlib.crc32(data))
+    await redis.flushall()  # Redis lost everything: the rows and files alone answer
+    assert await store.read(job, 0, 100) == data
+    assert await other.read(job, 0, 100) == data
+
+
+async def test_deleting_a_log_removes_its_segment_files_of_every_process(engine, redis, tmp_path) -> None:  # noqa: ANN001
+    job, neighbour = await make_job(engine), await make_job(engine, "neighbour")
+    stores = [RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path)) for _ in range(2)]
+    await stores[0].append(job, 0, b"a" * 16)
+    await stores[1].append(job, 16, b"b" * 16)
+    await stores[0].append(neighbour, 0, b"c" * 16)
+    await stores[0].delete(job)
+    assert await _segment_rows(engine, job) == []
+    assert not (tmp_path / str(job)).exists()
+    assert await stores[1].read(neighbour, 0, 100) == b"c" * 16
+    await stores[0].append(job, 0, b"d" * 8)  # the same process writes the job again: a new file
+    assert await stores[1].read(job, 0, 100) == b"d" * 8
+
+
+async def test_a_deleted_segment_file_ends_a_read_there_like_a_gap(engine, redis, tmp_path) -> None:  # noqa: ANN001
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path))
+    await store.append(job, 0, b"a" * 8 + b"b" * 8 + b"c" * 8)
+    shutil.rmtree(tmp_path / str(job))  # the archiver deleted them under a reader
+    assert await store.durable.read(job, 0, 8) == []
+    assert await store.read(job, 0, 100) == b""
+
+
+async def test_a_failing_segment_file_seals_into_the_rows_and_is_counted(engine, redis, tmp_path) -> None:  # noqa: ANN001
+    segments = SegmentFiles(tmp_path / "segments")
+    shutil.rmtree(tmp_path / "segments")
+    (tmp_path / "segments").write_bytes(b"")  # a file where the directory should be: every append fails
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, segments=segments)
     data = b"0123456789abcdefXYZ"
     assert await store.append(job, 0, data) == 19
     assert await _rows(engine, job) == [(0, data[:8], 8, zlib.crc32(data[:8])), (1, data[8:16], 8, zlib.crc32(data[8:16]))]

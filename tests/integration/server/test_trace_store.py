@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
-from conveyor.server.storage import open_store
+from conveyor.server.storage import SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceStore
 
 from tests.integration.server.trace_support import engine, make_job, redis  # noqa: F401 (fixtures)
@@ -22,13 +22,16 @@ from tests.integration.server.trace_support import engine, make_job, redis  # no
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["redis", "redis-objects", "postgres"])
+@pytest.fixture(params=["redis", "redis-objects", "redis-segments", "postgres"])
 def make_store(request, engine, redis, tmp_path) -> Callable[[int], TraceStore]:  # noqa: ANN001
     if request.param == "redis":
         return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size)
     if request.param == "redis-objects":  # sealed chunks in a filesystem object store
         objects = open_store(None, tmp_path / "objects")
         return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size, objects=objects)
+    if request.param == "redis-segments":  # sealed chunks appended to segment files
+        segments = SegmentFiles(tmp_path / "segments")
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size, segments=segments)
     return lambda chunk_size: PostgresTraceStore(engine, chunk_size)
 
 
@@ -37,7 +40,7 @@ async def _durable_bytes(engine, store: TraceStore, job: int) -> bytes:  # noqa:
     if isinstance(store, RedisTraceStore):
         return b"".join(bytes(chunk) for _, chunk in await store.durable.read(job, 0, 100))
     async with engine.connect() as conn:
-        return b"".join(chunk for _, chunk, _ in await queries.traces.read_chunks(conn, job, 0, 100))
+        return b"".join(row.data or b"" for row in await queries.traces.read_chunks(conn, job, 0, 100))
 
 
 async def _append_all(store: TraceStore, job_id: int, data: bytes, sizes: list[int], offset: int = 0) -> int:

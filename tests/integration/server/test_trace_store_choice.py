@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,14 +44,25 @@ def test_postgres_is_taken_as_asked(redis_url: str, tmp_path: Path) -> None:
     assert trace_store(_settings(redis_url, tmp_path, trace_store="postgres")) == "postgres"
 
 
-@pytest.mark.parametrize(("chunk_store", "in_objects"), [(None, False), ("database", False), ("object", True)])
-async def test_where_sealed_chunks_go(redis_url: str, database_url: str, tmp_path: Path, chunk_store, in_objects) -> None:  # noqa: ANN001
-    """By default the rows: a live log must stay readable while the object store is down."""
+@pytest.mark.parametrize("object_store", ["filesystem", "s3"], indirect=True)
+@pytest.mark.parametrize("chunk_store", [None, "auto", "database", "object"])
+async def test_where_sealed_chunks_go(
+    redis_url: str, database_url: str, tmp_path: Path, object_store: dict[str, Any], chunk_store: str | None
+) -> None:
+    """By default: segment files beside a local object store; the rows with S3 (a live log must
+    stay readable while S3 is down), unless asked for objects."""
     chosen = {"trace_chunk_store": chunk_store} if chunk_store else {}
-    settings = _settings(redis_url, tmp_path, database_url=database_url, trace_store="redis", **chosen)
+    settings = _settings(redis_url, tmp_path, database_url=database_url, trace_store="redis", **object_store, **chosen)
     services = build_services(settings)
+    local = "object_store_endpoint" not in object_store
+    expected = {"database": "database", "object": "segments" if local else "objects"}.get(
+        chunk_store or "auto", "segments" if local else "database"
+    )
     try:
-        assert services.traces.durable.in_objects is in_objects
+        assert services.traces.durable.where == expected
+        if expected == "segments":
+            objects_dir = Path(object_store["object_store_url"].removeprefix("file://"))
+            assert services.traces.durable._segments.root == objects_dir / "trace-segments"
     finally:
         await services.engine.dispose()
         await services.redis.aclose()

@@ -23,9 +23,9 @@ async def redis(redis_url: str):  # noqa: ANN201
     await client.aclose()
 
 
-async def make_job(engine) -> int:  # noqa: ANN001
+async def make_job(engine, project_name: str = "p") -> int:  # noqa: ANN001
     async with engine.begin() as conn:
-        project = await queries.projects.insert(conn, "p", "/tmp/p", "main")
+        project = await queries.projects.insert(conn, project_name, f"/tmp/{project_name}", "main")
         pipeline = await queries.pipelines.insert(conn, project["id"], "main", "0" * 40, {})
         await queries.jobs.insert_many(conn, pipeline, project["id"], [{"name": "j", "stage": "test", "stage_idx": 0, "script": ["true"]}])
         return (await queries.jobs.for_pipeline(conn, pipeline))[0]["id"]

@@ -196,6 +196,9 @@ trace_chunks = sa.Table(
     sa.Column("data", sa.LargeBinary),  # NULL: the bytes are in the object store (trace.durable)
     sa.Column("data_size", sa.Integer),  # the chunk's length, set when sealed
     sa.Column("crc32", sa.BigInteger),  # set once the chunk is full (sealed)
+    # the bytes are in a segment file (storage.segments) of the job's: its name and the offset
+    sa.Column("segment", sa.Text),
+    sa.Column("segment_offset", sa.BigInteger),
 )
 
 # Archiving a finished job's log, when it did not succeed at the first try (jobs.trace_archived

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
 
 
 class ObjectStore(ABC):
+    local_root: Path | None = None  # the directory, for a store on the local filesystem
+
     @abstractmethod
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         """Write the object from ``chunks`` without holding it whole in memory; returns its size.

@@ -20,8 +20,9 @@ READ_CHUNK = 1024 * 1024  # pieces handed out by open_read, however large the ob
 
 
 class ObstoreObjectStore(ObjectStore):
-    def __init__(self, store: object) -> None:
+    def __init__(self, store: object, local_root: Path | None = None) -> None:
         self._store = store
+        self.local_root = local_root  # the directory of a local filesystem store (else None)
         # reading back a local file: ranged reads (obstore's local stream is ~10x slower than
         # them, measured on 0.12); remote: one streamed GET (moto reads the whole object for
         # every range request, and one request is cheaper against S3 too)
@@ -122,13 +123,10 @@ class _Counted:
 def open_store(url: str | None, default_dir: Path, s3: S3Options | None = None) -> ObstoreObjectStore:
     """The store for ``url``: ``file:///srv/objects``, ``s3://bucket[/prefix]`` (with ``s3``
     options), any other URL obstore knows, or unset: a directory under ``default_dir``."""
-    if not url:
-        default_dir.mkdir(parents=True, exist_ok=True)
-        return ObstoreObjectStore(LocalStore(str(default_dir), mkdir=True))
-    if url.startswith("file://"):
-        path = Path(url[len("file://") :])
+    if not url or url.startswith("file://"):
+        path = Path(url[len("file://") :]) if url else default_dir
         path.mkdir(parents=True, exist_ok=True)
-        return ObstoreObjectStore(LocalStore(str(path), mkdir=True))
+        return ObstoreObjectStore(LocalStore(str(path), mkdir=True), local_root=path)
     if url.startswith("s3://"):
         return ObstoreObjectStore(s3_store(url, s3 or S3Options()))
     return ObstoreObjectStore(from_url(url))

@@ -1,22 +1,26 @@
 """Where a live log's sealed chunks live: a row per chunk in ``trace_chunks`` (index, length,
-CRC-32), its bytes in the row (``trace_chunk_store = "database"``, the default) or, with
-``"object"``, in the object store under ``traces/<job>/chunks/<index>-<crc>``.
+CRC-32), and its bytes in one of three places (``trace_chunk_store``, chosen in ``server.app``):
 
-The rows cost PostgreSQL ~4-6 ms of CPU per MiB of log (TOAST tuples and WAL; bench/traces part
-a), which is why seals are few at a time (``concurrency``). Objects take log bytes out of the
-database, as GitLab's object-storage chunks do, but a live log is then unreadable while the store
-is down, and on a local ext4 directory creating and deleting a file per 128 KiB made the kernel's
-inode allocator the bottleneck (bench/README.md). With objects: the object is written before its
-row commits, and the row before the bytes are acknowledged; when the store fails, the chunk goes
-into its row instead (counted), so an outage loses nothing.
+- the row itself (``"database"``): PostgreSQL spends ~4-6 ms of CPU per MiB of log on them
+  (TOAST tuples and WAL; bench/traces part a), which is why seals are few at a time
+  (``concurrency``);
+- segment files (``storage.segments``; ``"object"`` with a local object store, the default then):
+  each process appends the chunks it seals to one file per job, and the row records the extent;
+- the object store, an object per chunk under ``traces/<job>/chunks/<index>-<crc>`` (``"object"``
+  with S3), as GitLab's object-storage chunks are; a live log is then unreadable while the store
+  is down. (On a local ext4 directory an object per 128 KiB made the kernel's inode allocator the
+  bottleneck, hence segment files there.)
 
-A reader that finds an object gone (the archiver deleted it after archiving) stops there, as it
-does at a missing row: the caller re-checks the archive.
+Outside the rows, the bytes are written before the row commits, and the row before the bytes
+are acknowledged; when the write fails, the chunk goes into its row instead (counted), so an
+outage loses nothing. A reader that finds the bytes gone (the archiver deleted them after
+archiving) stops there, as it does at a missing row: the caller re-checks the archive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import zlib
 from collections.abc import Mapping
 
@@ -24,7 +28,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.server.db import queries, single_statements
+from conveyor.server.db.queries.traces import StoredChunk
 from conveyor.server.storage import ObjectStore
+from conveyor.server.storage.segments import SegmentFiles
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +45,15 @@ def chunks_prefix(job_id: int) -> str:
     return f"traces/{job_id}/chunks/"
 
 
+def segments_directory(job_id: int) -> str:
+    """The job's directory of segment files, one per server process that sealed its chunks."""
+    return str(job_id)
+
+
 class DurableChunks:
     def __init__(
-        self, engine: AsyncEngine, objects: ObjectStore | None, chunk_size: int, concurrency: int = 2
+        self, engine: AsyncEngine, objects: ObjectStore | None, chunk_size: int, concurrency: int = 2,
+        segments: SegmentFiles | None = None,
     ) -> None:
         self._engine = engine
         # seals at once per process: 32 backends writing TOAST rows at once spent 7.3 ms of database
@@ -49,15 +61,16 @@ class DurableChunks:
         # costs a PATCH some wait, not the database its throughput
         self._slots = asyncio.Semaphore(concurrency)
         self._single = single_statements(engine)  # a seal without a final size is one statement
-        self._objects = objects
+        self._objects = None if segments is not None else objects
+        self._segments = segments
         self.chunk_size = chunk_size
         self.sealed = 0  # chunks made durable by this process (a metric)
-        self.object_failures = 0  # chunks that went into rows because the object store failed
+        self.object_failures = 0  # chunks that went into rows because the object store or segment file failed
 
     @property
-    def in_objects(self) -> bool:
-        """Whether sealed chunks go to the object store (else their bytes go in the rows)."""
-        return self._objects is not None
+    def where(self) -> str:
+        """Where sealed chunks' bytes go: "database" (the rows), "segments" or "objects"."""
+        return "segments" if self._segments is not None else "objects" if self._objects is not None else "database"
 
     async def seal(
         self, job_id: int, chunks: Mapping[int, bytes | memoryview], final: tuple[int, int] | None = None,
@@ -69,15 +82,33 @@ class DurableChunks:
         if not chunks and final is None:
             return set()
         crcs = {index: crcs[index] if crcs and index in crcs else zlib.crc32(data) for index, data in chunks.items()}
-        in_rows = not await self._put_objects(job_id, chunks, crcs)
+        segments = await self._append_segments(job_id, chunks)
+        in_rows = segments is None and not await self._put_objects(job_id, chunks, crcs)
         async with self._slots, (self._engine if final is not None else self._single).begin() as conn:
             kept = await queries.traces.seal_chunks(
-                conn, job_id, chunks, crcs, self.chunk_size, in_rows=in_rows, overwrite=overwrite
+                conn, job_id, chunks, crcs, self.chunk_size, in_rows=in_rows, overwrite=overwrite, segments=segments
             )
             if final is not None:
                 await queries.traces.set_size(conn, job_id, *final)
         self.sealed += len(chunks) - len(kept)
         return kept
+
+    async def _append_segments(self, job_id: int, chunks: Mapping[int, bytes | memoryview]) -> dict[int, tuple[str, int]] | None:
+        """Append ``chunks`` to this process's segment file of the job: index -> (file, offset)."""
+        if self._segments is None or not chunks:
+            return None
+        indexes = sorted(chunks)
+        try:
+            name, offset = await self._segments.append(segments_directory(job_id), [chunks[i] for i in indexes])
+        except OSError:
+            self.object_failures += len(chunks)
+            log.warning("trace_chunk_segment_failed", job_id=job_id, chunks=indexes, exc_info=True)
+            return None
+        where = {}
+        for index in indexes:
+            where[index] = (name, offset)
+            offset += len(chunks[index])
+        return where
 
     async def _put_objects(self, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int]) -> bool:
         if self._objects is None or not chunks:
@@ -94,25 +125,37 @@ class DurableChunks:
         """Up to ``limit`` consecutive chunks from ``first_index``, stopping at the first gap."""
         async with self._single.connect() as conn:
             rows = await queries.traces.read_chunks(conn, job_id, first_index, limit)
+        consecutive = list(itertools.takewhile(lambda pair: pair[0] == pair[1].index, enumerate(rows, first_index)))
+        rows = [row for _, row in consecutive]
+        from_segments = await self._read_segments(job_id, rows)
         out: list[tuple[int, bytes]] = []
-        for expected, (index, data, crc) in enumerate(rows, first_index):
-            if index != expected:
+        for row in rows:
+            data = row.data if row.data is not None else from_segments.get(row.index)
+            if data is None and row.segment is None and self._objects is not None:
+                data = await self._objects.get_bytes(chunk_key(job_id, row.index, row.crc32 or 0))
+            if data is None:  # archived and deleted under us (or a gap)
                 break
-            if data is None:
-                data = await self._objects.get_bytes(chunk_key(job_id, index, crc)) if self._objects else None
-                if data is None:  # archived and deleted under us
-                    break
-            out.append((index, data))
+            out.append((row.index, data))
         return out
+
+    async def _read_segments(self, job_id: int, rows: list[StoredChunk]) -> dict[int, bytes]:
+        located = [row for row in rows if row.data is None and row.segment is not None]
+        if not located or self._segments is None:
+            return {}
+        extents = [(row.segment, row.segment_offset or 0, row.size or 0) for row in located]
+        found = await self._segments.read(segments_directory(job_id), extents)
+        return {row.index: data for row, data in zip(located, found) if data is not None}
 
     async def lengths(self, job_id: int) -> dict[int, int]:
         async with self._single.connect() as conn:
             return await queries.traces.durable_chunks(conn, job_id)
 
     async def delete(self, job_id: int) -> None:
-        """Drop the rows, then the objects (a reader between the two finds rows without bytes and
-        stops, as at a gap)."""
+        """Drop the rows, then the segment files or objects (a reader between the two finds rows
+        whose bytes are gone and stops, as at a gap)."""
         async with self._engine.begin() as conn:
             await queries.traces.delete(conn, job_id)
+        if self._segments is not None:
+            await self._segments.delete(segments_directory(job_id))
         if self._objects is not None:
             await self._objects.delete_prefix(chunks_prefix(job_id))

@@ -35,7 +35,7 @@ class PostgresTraceStore(TraceStore):
             rows = await queries.traces.read_chunks(conn, job_id, first, wanted)
         out = bytearray()
         expected = first
-        for index, data, _crc in rows:
+        for index, data, *_where in rows:
             if index != expected or data is None:  # a gap: chunks are being deleted by the archiver
                 break
             out += data

@@ -6,9 +6,9 @@ Append: one Lua script checks the offset against the log's size and appends the 
 128 KiB chunk keys it touches, atomically, so any number of server processes take PATCHes for one
 job. A chunk that became full is then *sealed*: made durable with its CRC-32 and recorded in
 ``trace_chunks`` in one short transaction, and only after that deleted from Redis (at worst the
-bytes exist twice, never nowhere). A chunk one PATCH fills from its first byte (a large PATCH)
-skips Redis: it is sealed from the request's bytes first, and the script then only moves the size
-past it. Two processes racing on one offset both seal before the script picks one: the first
+bytes exist twice, never nowhere). A chunk one PATCH fills from its first byte (a large PATCH),
+or completes (its head read back from Redis), skips Redis: it is sealed first, and the script
+then only moves the size past it (and drops the head). Two processes racing on one offset both seal before the script picks one: the first
 writer keeps the row, and the winner rewrites it with its own bytes if it was not the first.
 ``persist`` seals everything, the partial last chunk too, before a job may finish.
 
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
-from conveyor.server.storage import ObjectStore
+from conveyor.server.storage import ObjectStore, SegmentFiles
 from conveyor.server.trace.base import TraceStore
 from conveyor.server.trace.crc import ChunkCrc
 from conveyor.server.trace.durable import DurableChunks
@@ -51,7 +51,7 @@ def _script(name: str) -> str:
 class RedisTraceStore(TraceStore):
     def __init__(
         self, engine: AsyncEngine, redis: Redis, chunk_size: int = 128 * 1024, ttl: int = TTL_SECONDS,
-        objects: ObjectStore | None = None,
+        objects: ObjectStore | None = None, segments: SegmentFiles | None = None,
     ) -> None:
         self._engine = engine
         self._redis = redis
@@ -59,7 +59,7 @@ class RedisTraceStore(TraceStore):
         self._ttl = ttl
         self._append = redis.register_script(_script("append.lua"))
         self._restore_script = redis.register_script(_script("restore.lua"))
-        self.durable = DurableChunks(engine, objects, chunk_size)  # sealed chunks: objects or rows
+        self.durable = DurableChunks(engine, objects, chunk_size, segments=segments)  # sealed chunks: rows, segments or objects
         self._chunk_crc = ChunkCrc(chunk_size)
         self._last: dict[int, tuple[int, int]] = {}  # job -> (size, crc) after this process's last append
 

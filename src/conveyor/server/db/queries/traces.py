@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,18 +59,29 @@ async def archived(conn: AsyncConnection, job_id: int) -> bool:
     return bool((await conn.execute(stmt)).scalar())
 
 
-async def read_chunks(
-    conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8
-) -> list[tuple[int, bytes | None, int | None]]:
-    """(index, bytes, crc32) of the chunks from ``first_index``; bytes None: the chunk is in the
-    object store (under a key made from its CRC-32)."""
+class StoredChunk(NamedTuple):
+    """A chunk's row: its bytes (``data``), or where they are: a segment file (``segment``,
+    ``segment_offset``, ``size`` bytes) or, with neither, the object store (a key made from the
+    CRC-32)."""
+
+    index: int
+    data: bytes | None
+    crc32: int | None
+    size: int | None
+    segment: str | None
+    segment_offset: int | None
+
+
+async def read_chunks(conn: AsyncConnection, job_id: int, first_index: int, limit: int = 8) -> list[StoredChunk]:
+    """The rows of the chunks from ``first_index``, in order."""
+    c = trace_chunks.c
     stmt = (
-        sa.select(trace_chunks.c.chunk_index, trace_chunks.c.data, trace_chunks.c.crc32)
-        .where(trace_chunks.c.job_id == job_id, trace_chunks.c.chunk_index >= first_index)
-        .order_by(trace_chunks.c.chunk_index)
+        sa.select(c.chunk_index, c.data, c.crc32, c.data_size, c.segment, c.segment_offset)
+        .where(c.job_id == job_id, c.chunk_index >= first_index)
+        .order_by(c.chunk_index)
         .limit(limit)
     )
-    return [(row[0], None if row[1] is None else bytes(row[1]), row[2]) for row in await conn.execute(stmt)]
+    return [StoredChunk(row[0], None if row[1] is None else bytes(row[1]), *row[2:]) for row in await conn.execute(stmt)]
 
 
 async def delete(conn: AsyncConnection, job_id: int) -> None:
@@ -88,16 +100,21 @@ async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
 async def seal_chunks(
     conn: AsyncConnection, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int],
     chunk_size: int, *, in_rows: bool = True, overwrite: bool = True,
+    segments: Mapping[int, tuple[str, int]] | None = None,
 ) -> set[int]:
     """Record chunks (index -> bytes) with their lengths and CRC-32s (index -> crc) in one
     statement and raise the job's durable size to the end of the last one written. With
-    ``in_rows`` False the bytes are in the object store already and the rows say so (``data``
-    NULL). Without ``overwrite`` an existing row is kept; returns the indexes not written."""
+    ``in_rows`` False the bytes are elsewhere already and the rows say where (``data`` NULL):
+    in ``segments`` (index -> (segment file, offset)) when given, else in the object store.
+    Without ``overwrite`` an existing row is kept; returns the indexes not written."""
     if not chunks:
         return set()
     indexes = sorted(chunks)
+    segments = segments or {}
     params = {"job_id": job_id, "chunk_indexes": indexes,
               "pieces": [chunks[i] if in_rows else None for i in indexes],
+              "segments": [segments[i][0] if i in segments else None for i in indexes],
+              "segment_offsets": [segments[i][1] if i in segments else None for i in indexes],
               "sizes": [len(chunks[i]) for i in indexes],
               "crc32s": [crcs[i] for i in indexes],
               "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]]), "overwrite": overwrite}

@@ -19,16 +19,19 @@ DO UPDATE SET data = trace_chunks.data || EXCLUDED.data
 -- name: seal_chunks
 -- Full (or final) chunks made durable with their lengths and CRC-32s, and the job's durable size
 -- raised to the end of the last one, in one statement. A NULL piece means the chunk's bytes were
--- written to the object store first. An existing row is replaced only with :overwrite (a chunk a
+-- written first to a segment file (segment, segment_offset) or, without one, to the object store.
+-- An existing row is replaced only with :overwrite (a chunk a
 -- PATCH carried whole is written before its append is known to win: first writer keeps the row,
 -- and the winner overwrites it afterwards if it was not the first). Returns the indexes written.
 WITH sealed AS (
-    INSERT INTO trace_chunks (job_id, chunk_index, data, data_size, crc32)
-    SELECT :job_id, piece.chunk_index, piece.data, piece.data_size, piece.crc32
+    INSERT INTO trace_chunks (job_id, chunk_index, data, data_size, crc32, segment, segment_offset)
+    SELECT :job_id, piece.chunk_index, piece.data, piece.data_size, piece.crc32, piece.segment, piece.segment_offset
     FROM unnest(CAST(:chunk_indexes AS integer[]), CAST(:pieces AS bytea[]), CAST(:sizes AS integer[]),
-                CAST(:crc32s AS bigint[])) AS piece (chunk_index, data, data_size, crc32)
+                CAST(:crc32s AS bigint[]), CAST(:segments AS text[]), CAST(:segment_offsets AS bigint[]))
+         AS piece (chunk_index, data, data_size, crc32, segment, segment_offset)
     ON CONFLICT (job_id, chunk_index)
-    DO UPDATE SET data = EXCLUDED.data, data_size = EXCLUDED.data_size, crc32 = EXCLUDED.crc32
+    DO UPDATE SET data = EXCLUDED.data, data_size = EXCLUDED.data_size, crc32 = EXCLUDED.crc32,
+                  segment = EXCLUDED.segment, segment_offset = EXCLUDED.segment_offset
     WHERE CAST(:overwrite AS boolean)
     RETURNING chunk_index
 ), durable AS (

@@ -1,0 +1,72 @@
+"""SegmentFiles on a real directory: appends land one after another in this process's file,
+never over each other, and read back by extent; a forgotten or deleted directory gets a new file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from conveyor.server.storage import segments as segments_module
+from conveyor.server.storage.segments import SegmentFiles
+
+
+async def test_appends_follow_each_other_in_one_file_per_directory(tmp_path: Path) -> None:
+    files = SegmentFiles(tmp_path)
+    first = await files.append("7", [b"abc", memoryview(b"defg")])
+    second = await files.append("7", [b"hi"])
+    other = await files.append("8", [b"zz"])
+    assert first[1] == 0 and second == (first[0], 7)
+    assert (tmp_path / "7" / first[0]).read_bytes() == b"abcdefghi"
+    assert other[1] == 0 and (tmp_path / "8" / other[0]).read_bytes() == b"zz"
+    assert await files.read("7", [(first[0], 3, 4), (first[0], 7, 2)]) == [b"defg", b"hi"]
+
+
+async def test_two_processes_never_share_a_file(tmp_path: Path) -> None:
+    a, b = SegmentFiles(tmp_path), SegmentFiles(tmp_path)
+    (name_a, _), (name_b, _) = await a.append("1", [b"a"]), await b.append("1", [b"b"])
+    assert name_a != name_b
+    assert sorted(p.name for p in (tmp_path / "1").iterdir()) == sorted([name_a, name_b])
+
+
+async def test_concurrent_appends_get_separate_extents(tmp_path: Path) -> None:
+    files = SegmentFiles(tmp_path, fsync=False)
+    pieces = [bytes([i]) * (100 + i) for i in range(20)]
+    places = await asyncio.gather(*(files.append("3", [piece]) for piece in pieces))
+    extents = [(name, offset, len(piece)) for (name, offset), piece in zip(places, pieces)]
+    assert await files.read("3", extents) == pieces
+
+
+async def test_missing_files_and_short_extents_read_as_none(tmp_path: Path) -> None:
+    files = SegmentFiles(tmp_path)
+    name, _ = await files.append("5", [b"12345"])
+    assert await files.read("5", [(name, 0, 6), ("nobody", 0, 1), (name, 1, 2)]) == [None, None, b"23"]
+    assert await files.read("6", [(name, 0, 1)]) == [None]
+
+
+async def test_a_deleted_or_forgotten_directory_gets_a_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = SegmentFiles(tmp_path)
+    name, _ = await files.append("9", [b"old"])
+    await files.delete("9")
+    assert not (tmp_path / "9").exists()
+    renewed, offset = await files.append("9", [b"new"])
+    assert renewed != name and offset == 0
+    monkeypatch.setattr(segments_module, "OPEN_FILES", 1)
+    await files.append("10", [b"x"])  # forgets "9": its next append starts a new file at 0
+    again, offset = await files.append("9", [b"more"])
+    assert again != renewed and offset == 0
+    assert (tmp_path / "9" / renewed).read_bytes() == b"new"
+
+
+async def test_a_short_write_is_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.pwritev
+
+    def at_most_three_bytes(fd: int, buffers: list[memoryview], offset: int) -> int:
+        return real(fd, [memoryview(b"".join(bytes(b) for b in buffers))[:3]], offset)
+
+    monkeypatch.setattr(segments_module.os, "pwritev", at_most_three_bytes)
+    files = SegmentFiles(tmp_path)
+    name, _ = await files.append("2", [b"abcd", b"efghij", b"k"])
+    assert (tmp_path / "2" / name).read_bytes() == b"abcdefghijk"
