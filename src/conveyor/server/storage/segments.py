@@ -9,9 +9,10 @@ once. Bytes once written are never overwritten: an append returns where its byte
 whoever records that location (a row in ``trace_chunks``) decides which bytes count. Two
 processes writing the same chunk write two extents; only the recorded one is ever read.
 
-Appends reserve their extent in the event loop (no lock, no seek) and write it in a thread
-(``os.pwritev``, then ``os.fdatasync`` unless ``fsync`` is off; a new file's directory entry is
-made durable too), so a returned location survives a crash as a committed row does.
+Appends reserve their extent in the event loop (no lock, no seek) and write it in a thread of
+their own pool (``os.pwritev``, then ``os.fdatasync`` unless ``fsync`` is off; a new file's
+directory entry is made durable too), so a returned location survives a crash as a committed row
+does, and a slow disk holds up appends, not the rest of the server's ``to_thread`` work.
 
 May import the standard library only.
 """
@@ -24,6 +25,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 Buffer = bytes | bytearray | memoryview
@@ -32,9 +34,10 @@ OPEN_FILES = 10_000  # directories whose file and end this process remembers; pa
 
 
 class SegmentFiles:
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, threads: int = 4) -> None:
         self.root = root
         self.fsync = fsync
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="segments")
         self._process = uuid.uuid4().hex[:16]
         self._numbers = itertools.count()
         self._ends: dict[str, tuple[str, int]] = {}  # directory -> (this process's file in it, its end)
@@ -51,7 +54,7 @@ class SegmentFiles:
         while len(self._ends) > OPEN_FILES:
             self._ends.pop(next(iter(self._ends)))
         # a failed write leaves its extent unused: the next append goes after it, nothing points in
-        await asyncio.to_thread(self._write, directory, name, pieces, start, created)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._write, directory, name, pieces, start, created)
         return name, start
 
     def _write(self, directory: str, name: str, pieces: Sequence[Buffer], offset: int, created: bool) -> None:
@@ -82,7 +85,7 @@ class SegmentFiles:
     async def read(self, directory: str, extents: Sequence[tuple[str, int, int]]) -> list[bytes | None]:
         """The bytes of each (file name, offset, size) in ``directory``; None for an extent whose
         file is gone (the directory was deleted) or that is shorter than ``size``."""
-        return await asyncio.to_thread(self._read, directory, extents)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._read, directory, extents)
 
     def _read(self, directory: str, extents: Sequence[tuple[str, int, int]]) -> list[bytes | None]:
         out: list[bytes | None] = []
@@ -106,7 +109,7 @@ class SegmentFiles:
     async def delete(self, directory: str) -> None:
         """Remove ``directory`` and every file in it (any process's); no error if absent."""
         self._ends.pop(directory, None)
-        await asyncio.to_thread(shutil.rmtree, self.root / directory, True)
+        await asyncio.get_running_loop().run_in_executor(self._pool, shutil.rmtree, self.root / directory, True)
 
 
 def _sync_directory(path: Path) -> None:
