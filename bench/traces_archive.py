@@ -13,8 +13,8 @@ is its own:
   archived and delete the chunks in one transaction.
 
 Both run against the filesystem store (the default); the archive also against S3 (a local moto
-server, ``tests/plugins/s3.py``), on a twin job whose chunk rows are copied in SQL (filling a
-GiB through the live store takes minutes). Memory: the child samples its own RSS (``/proc/self/status``)
+server, ``tests/plugins/s3.py``), on a twin job whose chunks are copied into rows (filling a
+GiB through the live store takes minutes; segment files live beside a local store only). Memory: the child samples its own RSS (``/proc/self/status``)
 every 10 ms while working; growth = peak during the work - RSS just before it (after imports and
 connecting). ``ru_maxrss`` is reported too. The goal is the issue's: under 100 MB of growth,
 whatever the log's size (stream, never load a log whole).
@@ -54,7 +54,7 @@ def _settings(database_url: str, redis_url: str, workdir: Path, store: dict[str,
     from conveyor.server.settings import ServerSettings
 
     # the live store a server uses on a Redis with AOF (the bench's Redis has it): hot chunks in
-    # Redis, sealed into PostgreSQL when full
+    # Redis, sealed when full into segment files beside a local object store, into rows with S3
     return ServerSettings(
         database_url=database_url, redis_url=redis_url, data_dir=workdir / "data", trace_store="redis", **store
     )
@@ -200,7 +200,7 @@ async def measure(svc: support.Services, quick: bool, size_mib: int | None = Non
     filesystem = _settings(database_url, svc.redis.url, svc.workdir, {"object_store_url": (svc.workdir / "objects").as_uri()})
     support.log(f"traces_archive: filling a {size // MIB} MiB live log")
     job_id = await _job_with_log(filesystem, size)
-    twin = await _clone_job(database_url, job_id)  # the same log again, for the S3 archive
+    twin = await _clone_job(filesystem, job_id)  # the same log again, for the S3 archive
     runs: dict[str, dict[str, Any]] = {}
     support.log("traces_archive: plain copy to the filesystem (baseline)")
     copies = [_run_child("copy", filesystem, job_id) for _ in range(2)]  # the faster: warm caches, as the archive has
@@ -218,24 +218,37 @@ async def measure(svc: support.Services, quick: bool, size_mib: int | None = Non
     return _report(runs, size)
 
 
-async def _clone_job(database_url: str, job_id: int) -> int:
-    """A second finished job with the same durable log (chunk rows copied in SQL)."""
-    import asyncpg
+async def _clone_job(settings: Any, job_id: int) -> int:
+    """A second finished job with the same durable log, its chunks as rows with their bytes (the
+    S3 archive runs with rows: segment files live beside a local object store only). The chunks
+    are read through the live store's own ``DurableChunks`` and written 64 at a time."""
+    import sqlalchemy as sa
 
-    conn = await asyncpg.connect(database_url)
+    from conveyor.server.app import build_services
+    from conveyor.server.db import queries
+
+    services = build_services(settings)
+    durable = services.traces.durable
     try:
-        async with conn.transaction():
-            twin = await conn.fetchval(
+        async with services.engine.begin() as conn:
+            twin = (await conn.execute(sa.text(
                 "INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, spec, started_at,"
                 " finished_at, trace_size, trace_crc32, trace_checksum)"
                 " SELECT pipeline_id, project_id, name || '-twin', stage, stage_idx, status, spec, started_at,"
-                " finished_at, trace_size, trace_crc32, trace_checksum FROM jobs WHERE id = $1 RETURNING id", job_id)
-            await conn.execute(
-                "INSERT INTO trace_chunks (job_id, chunk_index, data, crc32)"
-                " SELECT $2, chunk_index, data, crc32 FROM trace_chunks WHERE job_id = $1", job_id, twin)
+                " finished_at, trace_size, trace_crc32, trace_checksum FROM jobs WHERE id = :id RETURNING id"),
+                {"id": job_id})).scalar()
+        index = 0
+        while rows := await durable.read(job_id, index, 64):
+            chunks = dict(rows)
+            async with services.engine.begin() as conn:
+                await queries.traces.seal_chunks(
+                    conn, twin, chunks, {i: zlib.crc32(data) for i, data in chunks.items()}, durable.chunk_size
+                )
+            index = rows[-1][0] + 1
         return twin
     finally:
-        await conn.close()
+        await services.redis.aclose()
+        await services.engine.dispose()
 
 
 def _report(runs: dict[str, dict[str, Any]], size: int) -> dict[str, Any]:
