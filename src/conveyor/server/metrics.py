@@ -31,11 +31,11 @@ class Metrics:
         """Export a trace store's sealed-chunk counts (``RedisTraceStore.durable``)."""
         durable = getattr(store, "durable", None)
         Gauge(
-            "conveyor_trace_chunks_sealed_total", "Live log chunks made durable (object store or PostgreSQL)",
+            "conveyor_trace_chunks_sealed_total", "Live log chunks made durable (segment files, object store or PostgreSQL)",
             registry=self.registry,
         ).set_function(lambda: getattr(durable, "sealed", 0))
         Gauge(
             "conveyor_trace_chunk_object_failures_total",
-            "Live log chunks sealed into PostgreSQL rows because the object store failed",
+            "Live log chunks sealed into PostgreSQL rows because their segment file or the object store failed",
             registry=self.registry,
         ).set_function(lambda: getattr(durable, "object_failures", 0))
