@@ -18,6 +18,10 @@ import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import keepalive
@@ -41,6 +45,7 @@ from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
+REDIS_RETRIES = 3  # reconnects for one command whose connection broke
 
 
 @dataclass
@@ -197,7 +202,12 @@ def _redis(settings: ServerSettings) -> Redis:
     all ``redis_max_connections`` are busy; redis-py's default pool fails the command at once
     (``MaxConnectionsError``, a 500 on a log PATCH: seen with 500 jobs and 100 pollers).
     """
-    pool_options: dict = {"max_connections": settings.redis_max_connections, "timeout": REDIS_POOL_WAIT}
+    # a pooled connection Redis dropped (a restart) fails its next command; retried on a fresh
+    # one. Safe for every command the server sends: appends are offset-checked (a retried append
+    # that had landed answers 416 with the new size), the rest are idempotent or re-checked
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), REDIS_RETRIES)
+    pool_options: dict = {"max_connections": settings.redis_max_connections, "timeout": REDIS_POOL_WAIT,
+                          "retry": retry, "retry_on_error": [RedisConnectionError, RedisTimeoutError]}
     if not settings.redis_url.startswith("unix://"):
         options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
         pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
