@@ -86,9 +86,8 @@ def start_postgres() -> Postgres:
     proc = subprocess.Popen(
         [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
          "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15",
-         *[a for kv in os.environ.get("XPG", "").split() for a in ("-c", kv)]],
-        stdout=subprocess.DEVNULL, stderr=open("/tmp/xpg.log", "ab") if os.environ.get("XPG") else subprocess.DEVNULL, user=user,
+         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user,
     )
     wait_for_port(port, proc=proc)
     pg = Postgres(port, proc, data_dir, bin_dir, user)
