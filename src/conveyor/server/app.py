@@ -115,7 +115,7 @@ def build_services(settings: ServerSettings) -> Services:
         registry=metrics.registry,
     )
     reader = TraceReader(engine, traces, objects)
-    trace_events = TraceEvents(redis)
+    trace_events = TraceEvents(redis, subscriber=_redis(settings, retries=0))
     job_tokens.on_revoked(trace_events.status_changed)  # tails end when the job does, by any path
     watchers = Watchers(
         redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
@@ -195,19 +195,23 @@ def _object_store(settings: ServerSettings) -> ObjectStore:
     return open_store(settings.object_store_url, Path(settings.data_dir) / "objects", s3)
 
 
-def _redis(settings: ServerSettings) -> Redis:
+def _redis(settings: ServerSettings, *, retries: int = REDIS_RETRIES) -> Redis:
     """A Redis client whose TCP connections set keepalive (no-op on unix sockets).
 
     Its pool makes a command wait for a free connection (up to ``REDIS_POOL_WAIT`` seconds) when
     all ``redis_max_connections`` are busy; redis-py's default pool fails the command at once
     (``MaxConnectionsError``, a 500 on a log PATCH: seen with 500 jobs and 100 pollers).
+
+    A pooled connection Redis dropped (a restart) fails its next command; with ``retries`` it is
+    retried on a fresh one. Safe for every command the server sends: appends are offset-checked
+    (a retried append that had landed answers 416 with the new size), the rest are idempotent or
+    re-checked. Not for subscriptions (``retries=0``): redis-py would resubscribe unseen, and
+    what was published meanwhile would be lost without the subscriber knowing to re-read.
     """
-    # a pooled connection Redis dropped (a restart) fails its next command; retried on a fresh
-    # one. Safe for every command the server sends: appends are offset-checked (a retried append
-    # that had landed answers 416 with the new size), the rest are idempotent or re-checked
-    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), REDIS_RETRIES)
-    pool_options: dict = {"max_connections": settings.redis_max_connections, "timeout": REDIS_POOL_WAIT,
-                          "retry": retry, "retry_on_error": [RedisConnectionError, RedisTimeoutError]}
+    pool_options: dict = {"max_connections": settings.redis_max_connections, "timeout": REDIS_POOL_WAIT}
+    if retries:
+        pool_options.update(retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries),
+                            retry_on_error=[RedisConnectionError, RedisTimeoutError])
     if not settings.redis_url.startswith("unix://"):
         options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
         pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
@@ -262,6 +266,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await artifact_sweeper
             await services.redis.aclose()
+            await services.trace_events.aclose()
             await services.engine.dispose()
 
     app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)

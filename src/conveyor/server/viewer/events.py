@@ -51,8 +51,11 @@ class Change:
 class TraceEvents:
     """Per-process fan-out of trace appends and job ends; safe to use from any task of one loop."""
 
-    def __init__(self, redis: Redis, *, reconnect_delay: float = 0.5) -> None:
+    def __init__(self, redis: Redis, *, subscriber: Redis | None = None, reconnect_delay: float = 0.5) -> None:
         self._redis = redis
+        # the subscription's client must not reconnect by itself (no retries): a loss has to reach
+        # ``run`` so that every waiter re-reads what was published while it lasted
+        self._subscriber = subscriber or redis
         self._channel = keys.trace_channel()
         self._reconnect_delay = reconnect_delay
         self._latest: OrderedDict[int, Change] = OrderedDict()
@@ -185,7 +188,7 @@ class TraceEvents:
         """Hold the subscription until cancelled; resubscribe (and wake everyone) after a loss."""
         first = True
         while not self.closed:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self.subscribed.set()
@@ -218,3 +221,8 @@ class TraceEvents:
         """End every wait now (server shutdown): live tails return and their clients reconnect."""
         self.closed = True
         self._wake_all(Change(closed=True))
+
+    async def aclose(self) -> None:
+        """Close the subscriber's own client (after ``run`` is cancelled)."""
+        if self._subscriber is not self._redis:
+            await self._subscriber.aclose()

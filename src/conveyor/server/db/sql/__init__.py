@@ -26,5 +26,8 @@ def _blocks() -> dict[str, str]:
     return blocks
 
 
+@cache
 def query(name: str) -> sa.TextClause:
+    """The block's statement, built once: ``sa.text`` parses its bind parameters with a regex
+    (1.5% of the server's CPU under log PATCHes when built per call)."""
     return sa.text(_blocks()[name])
