@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import socket
 import zlib
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from conveyor.cli import sse
+from conveyor.server import keys
 from tests.plugins.cluster import start_servers  # noqa: F401 (fixture)
 from tests.plugins.live import ROOT_TOKEN
 from tests.plugins.repos import make_repo
@@ -211,6 +214,7 @@ async def test_trace_events_resubscribe_after_redis_drops_the_subscription(live_
     project, runner = claimed
     events, redis = live_server.services.trace_events, live_server.services.redis
     job_id = runner.job["id"]
+    await live_server.services.watchers.mark(job_id)  # as a viewer does: appends are announced
     await runner.patch(b"before the loss\n")
     killed = await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
     assert killed >= 1
@@ -221,6 +225,25 @@ async def test_trace_events_resubscribe_after_redis_drops_the_subscription(live_
     await runner.patch(b"after the loss\n")
     change = await waiting
     assert change is not None and change.size == len(runner.sent)  # delivered by the new subscription
+
+
+async def test_appends_are_announced_only_while_someone_watches(live_server, claimed) -> None:  # noqa: ANN001
+    """Unwatched, an append costs no message to every server process; watched, it is announced
+    from the append's own script, with the bytes inline."""
+    project, runner = claimed
+    services = live_server.services
+    job_id = runner.job["id"]
+    async with services.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+        await pubsub.subscribe(keys.trace_channel())
+        await runner.patch(b"nobody looks\n")
+        assert await pubsub.get_message(timeout=0.5) is None
+        await services.watchers.mark(job_id)
+        await runner.patch(b"someone looks\n")
+        message = await pubsub.get_message(timeout=5)
+    assert message is not None
+    assert json.loads(message["data"]) == {
+        "job_id": job_id, "size": len(runner.sent), "data": base64.b64encode(b"someone looks\n").decode()
+    }
 
 
 async def test_a_viewer_on_one_server_sees_patches_taken_by_another(start_servers, tmp_path: Path) -> None:  # noqa: ANN001, F811

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -10,6 +12,9 @@ from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, PayloadTooLarge, RangeMismatch
+
+if TYPE_CHECKING:
+    from conveyor.server.app import Services
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +77,20 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
     return PlainTextResponse(str(outcome.status_code), status_code=outcome.status_code, headers=extra)
 
 
+async def _append(svc: Services, job_id: int, start: int, body: bytes) -> int:
+    """Append and tell live viewers: in the append's own step when the store can (and then only
+    while someone watches), else by a publish after it."""
+    if not svc.traces.announces:
+        size = await svc.traces.append(job_id, start, body)
+        await svc.trace_events.publish_appended(job_id, size, body)
+        return size
+    announcement = svc.trace_events.announcement(job_id, start + len(body), body)
+    size = await svc.traces.append(job_id, start, body, announcement)
+    if announcement.watched is not None:
+        svc.watchers.saw(job_id, announcement.watched)
+    return size
+
+
 @router.patch("/jobs/{job_id}/trace")
 async def patch_trace(request: Request, job_id: int) -> Response:
     """Append at the Content-Range start if it equals the stored size; 416 + Range otherwise."""
@@ -92,8 +111,7 @@ async def patch_trace(request: Request, job_id: int) -> Response:
         if svc.limits.reaches_past_head(start, len(body)):  # past the size limit's head: the tail is kept
             size = await svc.limits.append(job_id, start, body)
         elif body:
-            size = await svc.traces.append(job_id, start, body)
-            await svc.trace_events.publish_appended(job_id, size, body)
+            size = await _append(svc, job_id, start, body)
         else:
             size = await svc.traces.size(job_id)
             if start != size:

@@ -6,9 +6,9 @@ May import ``server.db``, ``server.storage``, ``server.keys``, ``server.errors``
 ``conveyor.protocol``.
 """
 
-from conveyor.server.trace.base import TraceStore
+from conveyor.server.trace.base import Announcement, TraceStore
 from conveyor.server.trace.postgres import PostgresTraceStore
 from conveyor.server.trace.reader import TraceReader
 from conveyor.server.trace.redis import RedisTraceStore
 
-__all__ = ["PostgresTraceStore", "RedisTraceStore", "TraceReader", "TraceStore"]
+__all__ = ["Announcement", "PostgresTraceStore", "RedisTraceStore", "TraceReader", "TraceStore"]

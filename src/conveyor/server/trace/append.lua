@@ -4,7 +4,9 @@
 -- server made the first chunk durable whole (its head from here and the PATCH's piece: the script
 -- drops its key), then one piece of data per chunk key (empty for a chunk the server made durable
 -- already: the script only moves the size past it).
--- Returns {new size, 0}; {-1, size} on a wrong offset; {-2, 0} when the meta is gone (Redis lost
+-- Announced (one more key than chunks, two more arguments): the last key is the job's "being
+-- watched" flag; if it exists, the last two arguments (channel, message) are published.
+-- Returns {new size, 0, 1 if announced to watchers else 0}; {-1, size} on a wrong offset; {-2, 0} when the meta is gone (Redis lost
 -- it: restore from the durable chunks); {-3, size} when the first chunk does not hold what the
 -- meta says (lost hot chunk: restore).
 local size = redis.call('HGET', KEYS[1], 'size')
@@ -21,7 +23,12 @@ end
 if ARGV[6] == '1' then
   redis.call('DEL', KEYS[2])
 end
-for i = 2, #KEYS do
+local announced = #ARGV - 6 > #KEYS - 1
+local last = #KEYS
+if announced then
+  last = #KEYS - 1
+end
+for i = 2, last do
   if #ARGV[i + 5] > 0 then
     redis.call('APPEND', KEYS[i], ARGV[i + 5])
     redis.call('EXPIRE', KEYS[i], ARGV[4])
@@ -29,4 +36,9 @@ for i = 2, #KEYS do
 end
 redis.call('HSET', KEYS[1], 'size', ARGV[2], 'crc', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {tonumber(ARGV[2]), 0}
+local watched = 0
+if announced and redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  watched = 1
+  redis.call('PUBLISH', ARGV[#ARGV - 1], ARGV[#ARGV])
+end
+return {tonumber(ARGV[2]), 0, watched}

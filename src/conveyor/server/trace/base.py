@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass
+class Announcement:
+    """What to tell live viewers once an append has landed: ``message`` on ``channel``, only if
+    ``watch_key`` (the job's "being watched" flag) exists. A store that ``announces`` appends
+    does it in the append's own atomic step and sets ``watched``; the caller does it otherwise.
+
+    Checked in the same step as the append, skipping an unwatched job loses nothing: a viewer
+    sets the flag before it reads the log's size, so an append that found no flag came before
+    that read and the viewer sees its bytes.
+    """
+
+    watch_key: str
+    channel: str
+    message: str
+    watched: bool | None = None  # set by a store that announced
 
 
 class TraceStore(ABC):
@@ -14,9 +32,12 @@ class TraceStore(ABC):
     persists it (AOF) until ``persist`` copies it to PostgreSQL.
     """
 
+    announces = False  # whether append() delivers an Announcement itself
+
     @abstractmethod
-    async def append(self, job_id: int, offset: int, data: bytes) -> int:
-        """Append and return the new size; raises ``RangeMismatch(size)`` on a wrong offset."""
+    async def append(self, job_id: int, offset: int, data: bytes, announce: Announcement | None = None) -> int:
+        """Append and return the new size; raises ``RangeMismatch(size)`` on a wrong offset.
+        With ``announce``, a store that ``announces`` delivers it atomically with the append."""
 
     @abstractmethod
     async def size(self, job_id: int) -> int:

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
-from conveyor.server.trace.base import TraceStore
+from conveyor.server.trace.base import Announcement, TraceStore
 
 
 class PostgresTraceStore(TraceStore):
@@ -14,7 +14,7 @@ class PostgresTraceStore(TraceStore):
         self._engine = engine
         self.chunk_size = chunk_size
 
-    async def append(self, job_id: int, offset: int, data: bytes) -> int:
+    async def append(self, job_id: int, offset: int, data: bytes, announce: Announcement | None = None) -> int:
         async with self._engine.begin() as conn:
             new_size = await queries.traces.append(conn, job_id, offset, data, self.chunk_size)
             if new_size is None:

@@ -33,7 +33,7 @@ from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.storage import ObjectStore, SegmentFiles
-from conveyor.server.trace.base import TraceStore
+from conveyor.server.trace.base import Announcement, TraceStore
 from conveyor.server.trace.crc import ChunkCrc
 from conveyor.server.trace.durable import DurableChunks
 
@@ -69,7 +69,9 @@ class RedisTraceStore(TraceStore):
         while len(self._last) > LAST_KNOWN:
             self._last.pop(next(iter(self._last)))
 
-    async def append(self, job_id: int, offset: int, data: bytes) -> int:
+    announces = True  # the append script publishes the Announcement when the job is watched
+
+    async def append(self, job_id: int, offset: int, data: bytes, announce: Announcement | None = None) -> int:
         for attempt in range(3):
             # the CRC of bytes 0..offset: this process's last append to the job usually knows it
             # (a runner keeps its connection, so its PATCHes land on one process); the script
@@ -88,10 +90,12 @@ class RedisTraceStore(TraceStore):
             # first writer keeps a row (two processes may race on one offset); the winner
             # rewrites any it did not write once its append has won
             kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False)
+            announced = [announce.watch_key] if announce else []
             result = await self._append(
-                keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces)],
+                keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces), *announced],
                 args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size, int(head is not None),
-                      *(b"" if index in whole else bytes(piece) for index, piece in pieces)],
+                      *(b"" if index in whole else bytes(piece) for index, piece in pieces),
+                      *((announce.channel, announce.message) if announce else ())],
             )
             status, current = int(result[0]), int(result[1])
             if status == WRONG_OFFSET:
@@ -103,6 +107,8 @@ class RedisTraceStore(TraceStore):
             if status == LOST:
                 continue  # restored by the next _state
             self._remember(job_id, new_size, new_crc)
+            if announce is not None:
+                announce.watched = bool(int(result[2]))
             if kept:
                 await self._seal(job_id, {i: whole[i] for i in kept}, hot=False, crcs=whole_crcs)
             completed = [index for index, piece in pieces

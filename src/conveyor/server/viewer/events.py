@@ -3,7 +3,8 @@
 Cross-process sequence for one appended byte:
 
 1. Server B takes a PATCH; ``TraceStore.append`` returns the new size (the bytes are durable).
-2. B publishes ``{"job_id": J, "size": S}`` on ``keys.trace_channel()``.
+2. B publishes ``{"job_id": J, "size": S}`` on ``keys.trace_channel()`` (the Redis store does it
+   inside the append's script, and only while the job's "being watched" flag is set).
 3. Every server process receives it on its single subscription (``TraceEvents.run``), records
    S as J's latest size and wakes the local viewers waiting on J with a smaller known size.
 4. A woken viewer reads the new bytes through ``TraceReader`` and sends them.
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from conveyor.server import keys
+from conveyor.server.trace import Announcement
 
 log = structlog.get_logger(__name__)
 REMEMBERED_JOBS = 20_000  # latest sizes kept for jobs nobody waits on yet (closes the read/wait race)
@@ -67,10 +69,15 @@ class TraceEvents:
 
     async def publish_appended(self, job_id: int, size: int, data: bytes | None = None) -> None:
         """Call after an append of ``data`` returned ``size`` (the bytes are durable)."""
-        message: dict[str, object] = {"job_id": job_id, "size": size}
-        if data is not None and len(data) <= INLINE_LIMIT:
-            message["data"] = base64.b64encode(data).decode("ascii")
-        await self._publish(message)
+        await self._publish(_appended(job_id, size, data))
+
+    def announcement(self, job_id: int, size: int, data: bytes) -> Announcement:
+        """The message ``publish_appended`` would send, for a TraceStore that ``announces``: it
+        publishes it in the append's own step, and only while someone watches the job (a viewer
+        sets the flag before it reads the size: ``Announcement``), so unwatched logs cost no
+        message to every server process."""
+        message = json.dumps(_appended(job_id, size, data), separators=(",", ":"))
+        return Announcement(keys.trace_watched(job_id), self._channel, message)
 
     async def publish_finished(self, job_id: int, status: str) -> None:
         """Call after the transaction that made the job's status final has committed."""
@@ -226,3 +233,10 @@ class TraceEvents:
         """Close the subscriber's own client (after ``run`` is cancelled)."""
         if self._subscriber is not self._redis:
             await self._subscriber.aclose()
+
+
+def _appended(job_id: int, size: int, data: bytes | None) -> dict[str, object]:
+    message: dict[str, object] = {"job_id": job_id, "size": size}
+    if data is not None and len(data) <= INLINE_LIMIT:
+        message["data"] = base64.b64encode(data).decode("ascii")
+    return message

@@ -46,6 +46,10 @@ class Watchers:
         await self._redis.set(keys.trace_watched(job_id), b"1", ex=TTL)
         self._seen[job_id] = (True, time.monotonic())
 
+    def saw(self, job_id: int, flag: bool) -> None:
+        """A fresh reading of the flag from elsewhere (the append script reports it)."""
+        self._seen[job_id] = (flag, time.monotonic())
+
     async def watched(self, job_id: int) -> bool:
         now = time.monotonic()
         seen = self._seen.get(job_id)
