@@ -89,7 +89,7 @@ class RedisTraceStore(TraceStore):
             # durable before acknowledged, and the PATCH's bytes never pass through Redis. The
             # first writer keeps a row (two processes may race on one offset); the winner
             # rewrites any it did not write once its append has won
-            kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False)
+            kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False) if whole else set()
             announced = [announce.watch_key] if announce else []
             result = await self._append(
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces), *announced],
