@@ -53,14 +53,18 @@ async def stream(url: str, jobs: list[Any], body: bytes, seconds: float, *, disc
 
     started = time.monotonic()
     await asyncio.gather(*(one(job) for job in jobs))
-    elapsed = time.monotonic() - started
+    return round_result(patches, errors, first_errors, time.monotonic() - started, len(body))
+
+
+def round_result(patches: int, errors: int, first_errors: list[str], elapsed: float, body_size: int) -> dict[str, Any]:
+    """One round's figures, whichever client streamed it."""
     return {
         "patches": patches,
         "errors": errors,
         "first_errors": first_errors[:3],
         "seconds": round(elapsed, 2),
         "patches_per_s": round(patches / elapsed, 1),
-        "mib_per_s": round(patches * len(body) / elapsed / 2**20, 1),
+        "mib_per_s": round(patches * body_size / elapsed / 2**20, 1),
     }
 
 

@@ -118,14 +118,7 @@ async def _stream(url: str, jobs: list[Any], body: bytes, seconds: float, *, dis
         started = time.monotonic()
         await asyncio.gather(*(one(job) for job in jobs))
         elapsed = time.monotonic() - started
-    return {
-        "patches": patches,
-        "errors": errors,
-        "first_errors": first_errors[:3],
-        "seconds": round(elapsed, 2),
-        "patches_per_s": round(patches / elapsed, 1),
-        "mib_per_s": round(patches * len(body) / elapsed / 2**20, 1),
-    }
+    return raw_patch.round_result(patches, errors, first_errors, elapsed, len(body))
 
 
 CLIENTS = {"raw": raw_patch.stream, "httpx": _stream}

@@ -103,17 +103,21 @@ async def test_a_missing_chunk_object_ends_a_read_there_like_a_gap(engine, redis
     assert await store.read(job, 0, 100) == b""
 
 
-async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine, redis, tmp_path) -> None:  # noqa: ANN001
-    root = tmp_path / "objects"
-    broken = open_store(root.as_uri(), tmp_path)
-    (root / "traces").write_bytes(b"")  # a file where the store needs a directory: every put fails
+async def _assert_sealed_into_rows(engine, store: RedisTraceStore) -> None:  # noqa: ANN001
+    """Two whole chunks whose own store fails land in their rows, counted, and read back."""
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, objects=broken)
     data = b"0123456789abcdefXYZ"
     assert await store.append(job, 0, data) == 19
     assert await _rows(engine, job) == [(0, data[:8], 8, zlib.crc32(data[:8])), (1, data[8:16], 8, zlib.crc32(data[8:16]))]
     assert store.durable.object_failures == 2
     assert await store.read(job, 0, 100) == data
+
+
+async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine, redis, tmp_path) -> None:  # noqa: ANN001
+    root = tmp_path / "objects"
+    broken = open_store(root.as_uri(), tmp_path)
+    (root / "traces").write_bytes(b"")  # a file where the store needs a directory: every put fails
+    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, objects=broken))
 
 
 async def _segment_rows(engine, job: int) -> list[tuple[int, bool, str | None, int | None, int]]:  # noqa: ANN001
@@ -172,10 +176,4 @@ async def test_a_failing_segment_file_seals_into_the_rows_and_is_counted(engine,
     segments = SegmentFiles(tmp_path / "segments")
     shutil.rmtree(tmp_path / "segments")
     (tmp_path / "segments").write_bytes(b"")  # a file where the directory should be: every append fails
-    job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, segments=segments)
-    data = b"0123456789abcdefXYZ"
-    assert await store.append(job, 0, data) == 19
-    assert await _rows(engine, job) == [(0, data[:8], 8, zlib.crc32(data[:8])), (1, data[8:16], 8, zlib.crc32(data[8:16]))]
-    assert store.durable.object_failures == 2
-    assert await store.read(job, 0, 100) == data
+    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, segments=segments))
