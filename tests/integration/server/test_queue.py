@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from conveyor.server.db import StatementObserver, create_engine, queries
+from conveyor.server.queue import dispatch
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +90,22 @@ async def test_a_claim_visits_only_its_own_group_however_large_the_backlog(engin
     nodes = list(_plan_nodes(plan))
     removed = sum(node.get("Rows Removed by Filter", 0) for node in nodes)
     assert removed < 50, f"the claim filtered {removed} rows of other groups"
+
+
+async def test_a_claim_that_deadlocks_with_a_cancel_is_run_again_not_failed(engine) -> None:  # noqa: ANN001
+    """A cancel locks the pipeline, then its jobs; a claim locks a pending job, then the pipeline
+    (to start it). PostgreSQL aborts one of the two (CI: a 500 on a job request); the claim is
+    run again."""
+    ids, runners = await _pending_jobs(engine, 1)
+    async with engine.connect() as conn:
+        pipeline = (await conn.execute(sa.text("SELECT pipeline_id FROM jobs WHERE id = :id"), {"id": ids[0]})).scalar()
+    claimant = queries.jobs.Claimant(runners[0], None, [], run_untagged=True, protected_only=False)
+    async with engine.connect() as cancel:
+        await cancel.execute(sa.text("SET deadlock_timeout = '3s'"))  # the claim's check (1 s) runs first
+        await cancel.execute(sa.text("SELECT id FROM pipelines WHERE id = :id FOR UPDATE"), {"id": pipeline})
+        claiming = asyncio.create_task(dispatch.claim(engine, claimant, "token-hash"))
+        await asyncio.sleep(0.5)  # the claim holds the job and waits for the pipeline
+        await cancel.execute(sa.text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": ids[0]})
+        await cancel.commit()  # got the job's lock: the claim was the deadlock's victim
+    claimed = await claiming
+    assert claimed is not None and claimed[0]["id"] == ids[0]

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobPayload
 from conveyor.server import auth
-from conveyor.server.db import queries
+from conveyor.server.db import queries, transaction
 from conveyor.server.queue import payload
 from conveyor.server.queue.notify import Appetite, QueueNotifier
 from conveyor.server.sources import GitSources
@@ -37,6 +37,28 @@ if TYPE_CHECKING:
 class DispatchResult:
     job: JobPayload | None
     version: str
+
+
+async def claim(
+    engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str
+) -> tuple[RowMapping, list[RowMapping]] | None:
+    """The next job for ``claimant`` and its dependencies' artifacts, in one short transaction,
+    run again when PostgreSQL aborts it as a deadlock victim (``db.transaction``): a claim locks
+    a pending job, then its pipeline (to start it); a cancel locks the pipeline, then its jobs
+    (the project's lock order). Seen in CI as a 500 on a job request under concurrent cancels."""
+
+    async def work(conn: AsyncConnection) -> tuple[RowMapping, list[RowMapping]] | None:
+        job = await queries.jobs.claim(conn, claimant, token_hash)
+        if job is None:
+            return None
+        needs, only = job["spec"].get("needs"), job["spec"].get("dependencies")
+        dependencies: list[RowMapping] = []
+        # a first-stage job without needs has no one to depend on; `dependencies: []` none
+        if (job["stage_idx"] > 0 or needs) and only != []:
+            dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
+        return job, dependencies
+
+    return await transaction(engine, work)
 
 
 class Dispatcher:
@@ -92,17 +114,10 @@ class Dispatcher:
             protected_only=runner.access_level == "ref_protected",
         )
         token = auth.generate(auth.JOB_PREFIX)
-        async with self._engine.begin() as conn:
-            job = await queries.jobs.claim(conn, claimant, auth.digest(token))
-            if job is None:
-                return None
-            needs, only = job["spec"].get("needs"), job["spec"].get("dependencies")
-            dependencies = []
-            # a first-stage job without needs has no one to depend on; `dependencies: []` none
-            if (job["stage_idx"] > 0 or needs) and only != []:
-                dependencies = await queries.artifacts.for_dependencies(
-                    conn, job["pipeline_id"], job["stage_idx"], needs, only
-                )
+        claimed = await claim(self._engine, claimant, auth.digest(token))
+        if claimed is None:
+            return None
+        job, dependencies = claimed
         return self._payload(job, token, dependencies)
 
     def _payload(self, job: RowMapping, token: str, dependencies: list[RowMapping]) -> JobPayload:
