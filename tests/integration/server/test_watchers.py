@@ -43,3 +43,18 @@ async def test_a_viewer_on_another_process_counts_within_the_interval(redis, mon
     assert await here.update_interval(job) == 60  # still the reading of 0.2 s ago
     await asyncio.sleep(0.25)
     assert await here.update_interval(job) == 3
+
+
+async def test_readings_the_append_script_reports_are_pruned_too(redis, monkeypatch) -> None:  # noqa: ANN001
+    """Regression: ``saw`` (every PATCH) stored readings that only a Redis lookup pruned, and its
+    fresh readings meant no lookup ever ran: one entry per job ever PATCHed, forever."""
+    monkeypatch.setattr(watch, "REMEMBERED", 10)
+    monkeypatch.setattr(watch, "SEEN_FOR", 0.05)
+    watchers = Watchers(redis, interval=60, watched_interval=3)
+    for job in range(10):
+        watchers.saw(job, False)
+    await asyncio.sleep(0.1)  # those readings are stale now
+    for job in range(100, 112):
+        watchers.saw(job, True)
+    assert not any(job in watchers._seen for job in range(10))  # the stale readings are gone
+    assert await watchers.update_interval(111) == 3  # the fresh ones still answer

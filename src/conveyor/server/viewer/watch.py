@@ -21,6 +21,7 @@ REFRESH = 3.0  # seconds between refreshes by an attached viewer, well inside th
 # Redis EXISTS each was ~4% of the server's CPU under 4 KiB PATCHes; the flag already lapses
 # TTL seconds late, and a viewer on this process sets the reading at once
 SEEN_FOR = 1.0
+REMEMBERED = 10_000  # jobs a process keeps marks and readings of before dropping the stale ones
 
 
 class Watchers:
@@ -40,25 +41,25 @@ class Watchers:
         now = time.monotonic()
         if now - self._marked.get(job_id, -TTL) < REFRESH / 2:
             return
-        if len(self._marked) > 10_000:
+        if len(self._marked) > REMEMBERED:
             self._marked = {job: at for job, at in self._marked.items() if now - at < TTL}
         self._marked[job_id] = now
         await self._redis.set(keys.trace_watched(job_id), b"1", ex=TTL)
-        self._seen[job_id] = (True, time.monotonic())
+        self.saw(job_id, True)
 
     def saw(self, job_id: int, flag: bool) -> None:
-        """A fresh reading of the flag from elsewhere (the append script reports it)."""
-        self._seen[job_id] = (flag, time.monotonic())
-
-    async def watched(self, job_id: int) -> bool:
+        """A fresh reading of the flag (a viewer's mark, the append script's report, Redis)."""
         now = time.monotonic()
-        seen = self._seen.get(job_id)
-        if seen is not None and now - seen[1] < SEEN_FOR:
-            return seen[0]
-        flag = bool(await self._redis.exists(keys.trace_watched(job_id)))
-        if len(self._seen) > 10_000:
+        if len(self._seen) > REMEMBERED:
             self._seen = {job: entry for job, entry in self._seen.items() if now - entry[1] < SEEN_FOR}
         self._seen[job_id] = (flag, now)
+
+    async def watched(self, job_id: int) -> bool:
+        seen = self._seen.get(job_id)
+        if seen is not None and time.monotonic() - seen[1] < SEEN_FOR:
+            return seen[0]
+        flag = bool(await self._redis.exists(keys.trace_watched(job_id)))
+        self.saw(job_id, flag)
         return flag
 
     async def update_interval(self, job_id: int) -> int:
