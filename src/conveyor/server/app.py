@@ -227,7 +227,7 @@ def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, ob
             return RedisTraceStore(engine, redis, settings.trace_chunk_size)
         if local is None:  # S3: an object per chunk
             return RedisTraceStore(engine, redis, settings.trace_chunk_size, objects=objects)
-        segments = SegmentFiles(local / "trace-segments", fsync=settings.trace_chunk_fsync)
+        segments = SegmentFiles(local / "trace-segments", fsync=settings.trace_chunk_fsync, direct=settings.trace_chunk_direct)
         return RedisTraceStore(engine, redis, settings.trace_chunk_size, segments=segments)
     if settings.trace_store == "postgres":
         return PostgresTraceStore(engine, settings.trace_chunk_size)
@@ -265,6 +265,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             artifact_sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await artifact_sweeper
+            await services.traces.aclose()
             await services.redis.aclose()
             await services.trace_events.aclose()
             await services.engine.dispose()

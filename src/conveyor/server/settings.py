@@ -64,6 +64,7 @@ class ServerSettings:
     # object store is a local directory, else database. bench/README.md has the costs
     trace_chunk_store: str = "auto"
     trace_chunk_fsync: bool = True  # fdatasync a segment file before its chunks' rows commit
+    trace_chunk_direct: bool = True  # write segment files O_DIRECT, past the page cache (storage/segments.py)
     trace_redis_volatile_ok: bool = False  # allow "redis" without AOF (a lost hot chunk is resent by the runner)
     bench_routes: bool = False  # mount api/bench.py (bench/traces' accept-and-discard ceiling); never in production
     trace_size_limit: int = 100 * 1024 * 1024

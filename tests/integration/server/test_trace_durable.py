@@ -20,7 +20,7 @@ from conveyor.server.trace import RedisTraceStore
 from conveyor.server.trace.durable import chunk_key
 from tests.integration.server.test_object_store import make_store
 
-from tests.integration.server.trace_support import engine, make_job, redis  # noqa: F401 (fixtures)
+from tests.integration.server.trace_support import engine, hot, make_job, redis  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +43,9 @@ async def _redis_appends(redis: Redis) -> int:
     return int(stats.get("cmdstat_append", {}).get("calls", 0))
 
 
-async def test_chunks_a_patch_fills_whole_never_pass_through_redis(engine, redis) -> None:  # noqa: ANN001
+async def test_chunks_a_patch_fills_whole_never_pass_through_redis(engine, redis, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
     await redis.config_resetstat()
     assert await store.append(job, 0, b"A" * 24) == 24  # three whole chunks
     assert await _redis_appends(redis) == 0
@@ -64,9 +64,9 @@ async def test_chunks_a_patch_fills_whole_never_pass_through_redis(engine, redis
     assert await store.persist(job) == (len(data), zlib.crc32(data))
 
 
-async def test_object_store_chunks_are_rows_without_bytes_and_read_back(engine, redis, objects) -> None:  # noqa: ANN001
+async def test_object_store_chunks_are_rows_without_bytes_and_read_back(engine, redis, objects, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
+    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects, hot=hot)
     data = bytes(range(30))
     await store.append(job, 0, data[:5])
     await store.append(job, 5, data[5:30])  # completes chunk 0, carries 1 and 2 whole, 6 bytes hot
@@ -82,9 +82,9 @@ async def test_object_store_chunks_are_rows_without_bytes_and_read_back(engine, 
     assert await store.read(job, 0, 100) == data
 
 
-async def test_deleting_a_log_removes_rows_and_chunk_objects_not_the_archive(engine, redis, objects) -> None:  # noqa: ANN001
+async def test_deleting_a_log_removes_rows_and_chunk_objects_not_the_archive(engine, redis, objects, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
+    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects, hot=hot)
     await store.append(job, 0, b"x" * 20)
     await store.persist(job)
     await objects.put_bytes(f"traces/{job}/job.log", b"x" * 20)  # what the archiver wrote
@@ -94,9 +94,9 @@ async def test_deleting_a_log_removes_rows_and_chunk_objects_not_the_archive(eng
     assert await objects.get_bytes(f"traces/{job}/job.log") == b"x" * 20
 
 
-async def test_a_missing_chunk_object_ends_a_read_there_like_a_gap(engine, redis, objects) -> None:  # noqa: ANN001
+async def test_a_missing_chunk_object_ends_a_read_there_like_a_gap(engine, redis, objects, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects)
+    store = RedisTraceStore(engine, redis, chunk_size=8, objects=objects, hot=hot)
     await store.append(job, 0, b"a" * 8 + b"b" * 8 + b"c" * 8)
     await objects.delete_prefix(f"traces/{job}/chunks/")  # the archiver deleted them under a reader
     assert await store.durable.read(job, 0, 8) == []
@@ -113,11 +113,11 @@ async def _assert_sealed_into_rows(engine, store: RedisTraceStore) -> None:  # n
     assert await store.read(job, 0, 100) == data
 
 
-async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine, redis, tmp_path) -> None:  # noqa: ANN001
+async def test_a_failing_object_store_seals_into_the_rows_and_is_counted(engine, redis, tmp_path, hot) -> None:  # noqa: ANN001
     root = tmp_path / "objects"
     broken = open_store(root.as_uri(), tmp_path)
     (root / "traces").write_bytes(b"")  # a file where the store needs a directory: every put fails
-    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, objects=broken))
+    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, objects=broken, hot=hot))
 
 
 async def _segment_rows(engine, job: int) -> list[tuple[int, bool, str | None, int | None, int]]:  # noqa: ANN001
@@ -128,10 +128,10 @@ async def _segment_rows(engine, job: int) -> list[tuple[int, bool, str | None, i
         return [tuple(row) for row in result]
 
 
-async def test_segment_chunks_are_rows_pointing_into_one_file_per_process(engine, redis, tmp_path) -> None:  # noqa: ANN001
+async def test_segment_chunks_are_rows_pointing_into_one_file_per_process(engine, redis, tmp_path, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
     segments = SegmentFiles(tmp_path / "segments")
-    store = RedisTraceStore(engine, redis, chunk_size=8, segments=segments)
+    store = RedisTraceStore(engine, redis, chunk_size=8, segments=segments, hot=hot)
     data = bytes(range(45))
     await store.append(job, 0, data[:5])  # hot
     await store.append(job, 5, data[5:30])  # completes chunk 0, carries 1 and 2 whole, 6 bytes hot
@@ -140,7 +140,7 @@ async def test_segment_chunks_are_rows_pointing_into_one_file_per_process(engine
     (name,) = {row[2] for row in rows}
     assert [row[3] for row in rows] == [0, 8, 16]  # appended in order, one write
     assert (tmp_path / "segments" / str(job) / name).read_bytes() == data[:24]
-    other = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path / "segments"))
+    other = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path / "segments"), hot=hot)
     await other.append(job, 30, data[30:45])  # another process: its own file
     assert len({row[2] for row in await _segment_rows(engine, job)}) == 2
     assert await store.persist(job) == (45, zlib.crc32(data))
@@ -149,9 +149,9 @@ async def test_segment_chunks_are_rows_pointing_into_one_file_per_process(engine
     assert await other.read(job, 0, 100) == data
 
 
-async def test_deleting_a_log_removes_its_segment_files_of_every_process(engine, redis, tmp_path) -> None:  # noqa: ANN001
+async def test_deleting_a_log_removes_its_segment_files_of_every_process(engine, redis, tmp_path, hot) -> None:  # noqa: ANN001
     job, neighbour = await make_job(engine), await make_job(engine, "neighbour")
-    stores = [RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path)) for _ in range(2)]
+    stores = [RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path), hot=hot) for _ in range(2)]
     await stores[0].append(job, 0, b"a" * 16)
     await stores[1].append(job, 16, b"b" * 16)
     await stores[0].append(neighbour, 0, b"c" * 16)
@@ -163,17 +163,17 @@ async def test_deleting_a_log_removes_its_segment_files_of_every_process(engine,
     assert await stores[1].read(job, 0, 100) == b"d" * 8
 
 
-async def test_a_deleted_segment_file_ends_a_read_there_like_a_gap(engine, redis, tmp_path) -> None:  # noqa: ANN001
+async def test_a_deleted_segment_file_ends_a_read_there_like_a_gap(engine, redis, tmp_path, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path))
+    store = RedisTraceStore(engine, redis, chunk_size=8, segments=SegmentFiles(tmp_path), hot=hot)
     await store.append(job, 0, b"a" * 8 + b"b" * 8 + b"c" * 8)
     shutil.rmtree(tmp_path / str(job))  # the archiver deleted them under a reader
     assert await store.durable.read(job, 0, 8) == []
     assert await store.read(job, 0, 100) == b""
 
 
-async def test_a_failing_segment_file_seals_into_the_rows_and_is_counted(engine, redis, tmp_path) -> None:  # noqa: ANN001
+async def test_a_failing_segment_file_seals_into_the_rows_and_is_counted(engine, redis, tmp_path, hot) -> None:  # noqa: ANN001
     segments = SegmentFiles(tmp_path / "segments")
     shutil.rmtree(tmp_path / "segments")
     (tmp_path / "segments").write_bytes(b"")  # a file where the directory should be: every append fails
-    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, segments=segments))
+    await _assert_sealed_into_rows(engine, RedisTraceStore(engine, redis, chunk_size=8, segments=segments, hot=hot))

@@ -28,6 +28,7 @@ async def setup(database_url: str, redis_url: str, tmp_path):  # noqa: ANN001, A
     store = RedisTraceStore(engine, redis, chunk_size=4096)
     objects = open_store(None, tmp_path / "objects")
     yield engine, store, TraceReader(engine, store, objects), objects, statements
+    await store.aclose()
     await redis.aclose()
     await engine.dispose()
 

@@ -17,21 +17,21 @@ from conveyor.server.errors import RangeMismatch
 from conveyor.server.storage import SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceStore
 
-from tests.integration.server.trace_support import engine, make_job, redis  # noqa: F401 (fixtures)
+from tests.integration.server.trace_support import engine, hot, make_job, redis  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["redis", "redis-objects", "redis-segments", "postgres"])
-def make_store(request, engine, redis, tmp_path) -> Callable[[int], TraceStore]:  # noqa: ANN001
+def make_store(request, engine, redis, tmp_path, hot) -> Callable[[int], TraceStore]:  # noqa: ANN001
     if request.param == "redis":
-        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size)
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size=chunk_size, hot=hot)
     if request.param == "redis-objects":  # sealed chunks in a filesystem object store
         objects = open_store(None, tmp_path / "objects")
-        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size, objects=objects)
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size=chunk_size, objects=objects, hot=hot)
     if request.param == "redis-segments":  # sealed chunks appended to segment files
         segments = SegmentFiles(tmp_path / "segments")
-        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size, segments=segments)
+        return lambda chunk_size: RedisTraceStore(engine, redis, chunk_size=chunk_size, segments=segments, hot=hot)
     return lambda chunk_size: PostgresTraceStore(engine, chunk_size)
 
 
@@ -98,9 +98,9 @@ async def test_persist_makes_every_byte_durable_with_its_size_and_crc(engine, ma
     assert await _durable_bytes(engine, store, job) == data  # the durable side alone has the whole log
 
 
-async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_redis(engine, redis) -> None:  # noqa: ANN001
+async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_redis(engine, redis, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
     await store.append(job, 0, b"abcdefghij")  # chunk 0 full, chunk 1 hot
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.text("SELECT chunk_index, data, crc32 FROM trace_chunks WHERE job_id = :j"), {"j": job})).all()
@@ -110,9 +110,9 @@ async def test_a_full_chunk_is_sealed_into_postgresql_with_its_crc_and_leaves_re
     assert await store.read(job, 0, 100) == b"abcdefghij"
 
 
-async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_resend_completes_it(engine, redis) -> None:  # noqa: ANN001
+async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_resend_completes_it(engine, redis, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
     data = bytes(range(40))
     await _append_all(store, job, data, [5, 6, 9])  # 20 bytes: chunks 0 and 1 sealed, 4 hot bytes
     await redis.flushall()  # Redis restarted without persistence: the hot chunk is gone
@@ -125,9 +125,9 @@ async def test_redis_losing_a_live_log_falls_back_to_the_durable_chunks_and_the_
     assert await store.persist(job) == (len(data), zlib.crc32(data))
 
 
-async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_around(engine, redis) -> None:  # noqa: ANN001
+async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_around(engine, redis, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
     await store.append(job, 0, b"abcdefghijk")  # chunk 1 holds "ijk"
     await redis.delete(keys.trace_chunk(job, 1))  # evicted
     with pytest.raises(RangeMismatch) as mismatch:
@@ -137,9 +137,9 @@ async def test_a_lost_hot_chunk_under_a_surviving_meta_is_detected_not_written_a
     assert await store.read(job, 0, 100) == b"abcdefghijklmn"
 
 
-async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis) -> None:  # noqa: ANN001
+async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis, hot) -> None:  # noqa: ANN001
     job = await make_job(engine)
-    store = RedisTraceStore(engine, redis, chunk_size=8)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
     await store.append(job, 0, b"abcdefghij")
     await store.persist(job)  # the final update: "ij" is durable too
     await redis.flushall()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
+from conveyor.server.trace.hot_redis import HotRedis
 from conveyor.server.db import StatementObserver, create_engine, queries
 
 
@@ -19,6 +20,14 @@ async def engine(database_url: str):  # noqa: ANN201
 @pytest.fixture
 async def redis(redis_url: str):  # noqa: ANN201
     client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def hot(redis):  # noqa: ANN001, ANN201
+    """The append path's lean client, for a RedisTraceStore built on ``redis``; closed after the test."""
+    client = HotRedis.like(redis)
     yield client
     await client.aclose()
 

@@ -55,3 +55,6 @@ class TraceStore(ABC):
     @abstractmethod
     async def delete(self, job_id: int) -> None:
         """Drop the live data of a job whose log has been archived."""
+
+    async def aclose(self) -> None:  # noqa: B027 (most stores hold nothing to close)
+        """Close what the store opened itself (connections); called once, at shutdown."""

@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import zlib
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,6 +51,14 @@ def segments_directory(job_id: int) -> str:
     return str(job_id)
 
 
+class Sealed(NamedTuple):
+    """What ``DurableChunks.seal`` did: the indexes whose existing row it ``kept`` (not written,
+    without ``overwrite``), and the CRC-32 of every chunk it was given."""
+
+    kept: set[int]
+    crc32s: dict[int, int]
+
+
 class DurableChunks:
     def __init__(
         self, engine: AsyncEngine, objects: ObjectStore | None, chunk_size: int, concurrency: int = 2,
@@ -75,14 +84,16 @@ class DurableChunks:
     async def seal(
         self, job_id: int, chunks: Mapping[int, bytes | memoryview], final: tuple[int, int] | None = None,
         crcs: Mapping[int, int] | None = None, *, overwrite: bool = True,
-    ) -> set[int]:
+    ) -> Sealed:
         """Make ``chunks`` durable and record them (and the log's ``final`` (size, crc)) in one
-        transaction. ``crcs``: their CRC-32s when the caller has them already. Without
-        ``overwrite`` a chunk that has a row already keeps it; returns the indexes not written."""
+        transaction. ``crcs``: their CRC-32s when the caller has them already (else hashed by
+        the segment writer, or here). Without ``overwrite`` a chunk that has a row already keeps
+        it (``Sealed.kept``)."""
         if not chunks and final is None:
-            return set()
-        crcs = {index: crcs[index] if crcs and index in crcs else zlib.crc32(data) for index, data in chunks.items()}
-        segments = await self._append_segments(job_id, chunks)
+            return Sealed(set(), {})
+        segments, hashed = await self._append_segments(job_id, chunks)
+        known = {**hashed, **(crcs or {})}
+        crcs = {index: known[index] if index in known else zlib.crc32(data) for index, data in chunks.items()}
         in_rows = segments is None and not await self._put_objects(job_id, chunks, crcs)
         async with self._slots, (self._engine if final is not None else self._single).begin() as conn:
             kept = await queries.traces.seal_chunks(
@@ -91,24 +102,27 @@ class DurableChunks:
             if final is not None:
                 await queries.traces.set_size(conn, job_id, *final)
         self.sealed += len(chunks) - len(kept)
-        return kept
+        return Sealed(kept, crcs)
 
-    async def _append_segments(self, job_id: int, chunks: Mapping[int, bytes | memoryview]) -> dict[int, tuple[str, int]] | None:
-        """Append ``chunks`` to this process's segment file of the job: index -> (file, offset)."""
+    async def _append_segments(
+        self, job_id: int, chunks: Mapping[int, bytes | memoryview]
+    ) -> tuple[dict[int, tuple[str, int]] | None, dict[int, int]]:
+        """Append ``chunks`` to this process's segment file of the job: (index -> (file, offset),
+        index -> CRC-32); (None, {}) without segment files or when the write failed."""
         if self._segments is None or not chunks:
-            return None
+            return None, {}
         indexes = sorted(chunks)
         try:
-            name, offset = await self._segments.append(segments_directory(job_id), [chunks[i] for i in indexes])
+            placed = await self._segments.append(segments_directory(job_id), [chunks[i] for i in indexes])
         except OSError:
             self.object_failures += len(chunks)
             log.warning("trace_chunk_segment_failed", job_id=job_id, chunks=indexes, exc_info=True)
-            return None
-        where = {}
+            return None, {}
+        where, offset = {}, placed.offset
         for index in indexes:
-            where[index] = (name, offset)
+            where[index] = (placed.name, offset)
             offset += len(chunks[index])
-        return where
+        return where, dict(zip(indexes, placed.crc32s))
 
     async def _put_objects(self, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int]) -> bool:
         if self._objects is None or not chunks:

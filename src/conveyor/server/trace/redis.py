@@ -35,7 +35,8 @@ from conveyor.server.errors import RangeMismatch
 from conveyor.server.storage import ObjectStore, SegmentFiles
 from conveyor.server.trace.base import Announcement, TraceStore
 from conveyor.server.trace.crc import ChunkCrc
-from conveyor.server.trace.durable import DurableChunks
+from conveyor.server.trace.durable import DurableChunks, Sealed
+from conveyor.server.trace.hot_redis import HotRedis
 
 log = structlog.get_logger(__name__)
 
@@ -51,10 +52,11 @@ def _script(name: str) -> str:
 class RedisTraceStore(TraceStore):
     def __init__(
         self, engine: AsyncEngine, redis: Redis, chunk_size: int = 128 * 1024, ttl: int = TTL_SECONDS,
-        objects: ObjectStore | None = None, segments: SegmentFiles | None = None,
+        objects: ObjectStore | None = None, segments: SegmentFiles | None = None, hot: HotRedis | None = None,
     ) -> None:
         self._engine = engine
         self._redis = redis
+        self._hot = hot or HotRedis.like(redis)  # the append script and head reads: every PATCH's commands
         self.chunk_size = chunk_size
         self._ttl = ttl
         self._append = redis.register_script(_script("append.lua"))
@@ -83,18 +85,20 @@ class RedisTraceStore(TraceStore):
             pieces = queries.traces.chunk_pieces(offset, data, self.chunk_size) or [(offset // self.chunk_size, b"")]
             new_size = offset + len(data)
             head = await self._completed_head(job_id, offset, pieces[0][1])
-            whole, whole_crcs, new_crc = self._whole_chunks(pieces, crc, head)
+            whole = self._whole_chunks(pieces, head)
             # a chunk this PATCH fills from its first byte, or completes (its head read back from
             # Redis), is made durable straight away, before the script makes it part of the log:
             # durable before acknowledged, and the PATCH's bytes never pass through Redis. The
             # first writer keeps a row (two processes may race on one offset); the winner
             # rewrites any it did not write once its append has won
-            kept = await self._seal(job_id, whole, hot=False, crcs=whole_crcs, overwrite=False) if whole else set()
+            sealed = await self._seal(job_id, whole, hot=False, overwrite=False) if whole else Sealed(set(), {})
+            new_crc = self._log_crc(crc, pieces, sealed.crc32s)
             announced = [announce.watch_key] if announce else []
-            result = await self._append(
+            result: list[int] = await self._hot.evalsha(  # type: ignore[assignment]
+                self._append.sha, self._append.script,
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces), *announced],
                 args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size, int(head is not None),
-                      *(b"" if index in whole else bytes(piece) for index, piece in pieces),
+                      *(b"" if index in whole else piece for index, piece in pieces),
                       *((announce.channel, announce.message) if announce else ())],
             )
             status, current = int(result[0]), int(result[1])
@@ -109,8 +113,8 @@ class RedisTraceStore(TraceStore):
             self._remember(job_id, new_size, new_crc)
             if announce is not None:
                 announce.watched = bool(int(result[2]))
-            if kept:
-                await self._seal(job_id, {i: whole[i] for i in kept}, hot=False, crcs=whole_crcs)
+            if sealed.kept:
+                await self._seal(job_id, {i: whole[i] for i in sealed.kept}, hot=False, crcs=sealed.crc32s)
             completed = [index for index, piece in pieces
                          if index not in whole and (index + 1) * self.chunk_size <= new_size]
             if completed:
@@ -124,26 +128,29 @@ class RedisTraceStore(TraceStore):
         index, within = divmod(offset, self.chunk_size)
         if within == 0 or within + len(first) != self.chunk_size:
             return None
-        head = await self._redis.get(keys.trace_chunk(job_id, index))
+        head = await self._hot.get(keys.trace_chunk(job_id, index))
         return head if head is not None and len(head) == within else None
 
-    def _whole_chunks(
-        self, pieces: list[tuple[int, bytes | memoryview]], crc: int, head: bytes | None = None
-    ) -> tuple[dict[int, bytes | memoryview], dict[int, int], int]:
-        """The chunks ``pieces`` make whole, with their own CRC-32s, and the log's CRC after all of
-        ``pieces``: a piece that fills a chunk, and the first piece joined to the hot ``head`` it
-        completes. Every byte of the PATCH is hashed once (the head's bytes once more)."""
-        whole, crcs = {}, {}
+    def _whole_chunks(self, pieces: list[tuple[int, bytes | memoryview]], head: bytes | None) -> dict[int, bytes | memoryview]:
+        """The chunks ``pieces`` make whole: a piece that fills a chunk, and the first piece joined
+        to the hot ``head`` it completes."""
+        whole: dict[int, bytes | memoryview] = {}
         for position, (index, piece) in enumerate(pieces):
             if len(piece) == self.chunk_size:
-                whole[index], crcs[index] = piece, zlib.crc32(piece)
-                crc = self._chunk_crc.extend(crc, crcs[index])
-                continue
-            if position == 0 and head is not None:
+                whole[index] = piece
+            elif position == 0 and head is not None:
                 whole[index] = head + piece
-                crcs[index] = zlib.crc32(piece, zlib.crc32(head))
-            crc = zlib.crc32(piece, crc)
-        return whole, crcs, crc
+        return whole
+
+    def _log_crc(self, crc: int, pieces: list[tuple[int, bytes | memoryview]], chunk_crcs: dict[int, int]) -> int:
+        """The log's CRC-32 after ``pieces``, from its ``crc`` before them: a whole chunk's own
+        CRC (``chunk_crcs``, hashed by the seal) extends it without hashing the chunk again."""
+        for index, piece in pieces:
+            if len(piece) == self.chunk_size and index in chunk_crcs:
+                crc = self._chunk_crc.extend(crc, chunk_crcs[index])
+            else:
+                crc = zlib.crc32(piece, crc)
+        return crc
 
     async def size(self, job_id: int) -> int:
         value = await self._redis.hget(keys.trace_meta(job_id), "size")
@@ -184,6 +191,9 @@ class RedisTraceStore(TraceStore):
         await self.durable.delete(job_id)
         await self._forget(job_id)
 
+    async def aclose(self) -> None:
+        await self._hot.aclose()
+
     @property
     def sealed_chunks(self) -> int:
         """Chunks this process made durable (a metric)."""
@@ -221,15 +231,15 @@ class RedisTraceStore(TraceStore):
         await self._seal(job_id, chunks)
 
     async def _seal(self, job_id: int, chunks: dict[int, bytes | memoryview], final: tuple[int, int] | None = None,
-                    hot: bool = True, crcs: dict[int, int] | None = None, overwrite: bool = True) -> set[int]:
+                    hot: bool = True, crcs: dict[int, int] | None = None, overwrite: bool = True) -> Sealed:
         """Make ``chunks`` durable in one transaction, recording the ``final`` (size, crc) too if
         given; then, if they were ``hot``, drop the full ones from Redis (a partial last chunk
         stays hot): at worst the bytes exist twice, never nowhere."""
-        kept = await self.durable.seal(job_id, chunks, final, crcs, overwrite=overwrite)
+        sealed = await self.durable.seal(job_id, chunks, final, crcs, overwrite=overwrite)
         full = [keys.trace_chunk(job_id, index) for index, data in chunks.items() if len(data) == self.chunk_size]
         if hot and full:
             await self._redis.delete(*full)
-        return kept
+        return sealed
 
     async def _forget(self, job_id: int) -> None:
         self._last.pop(job_id, None)
