@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def services(request: Request) -> Services:
-    return request.state.services
+    # the lifespan state as the scope carries it: ``request.state`` builds a State object per
+    # request (2% of a 4 KiB log PATCH's CPU)
+    return request.scope["state"]["services"]
 
 
 async def require_admin(request: Request) -> None:

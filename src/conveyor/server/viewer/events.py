@@ -76,7 +76,12 @@ class TraceEvents:
         publishes it in the append's own step, and only while someone watches the job (a viewer
         sets the flag before it reads the size: ``Announcement``), so unwatched logs cost no
         message to every server process."""
-        message = json.dumps(_appended(job_id, size, data), separators=(",", ":"))
+        # what json.dumps(_appended(...)) gives, formatted directly (base64 needs no escaping):
+        # built for every PATCH, json.dumps was 4% of a 4 KiB one's CPU
+        if len(data) <= INLINE_LIMIT:
+            message = f'{{"job_id":{job_id},"size":{size},"data":"{base64.b64encode(data).decode("ascii")}"}}'
+        else:
+            message = f'{{"job_id":{job_id},"size":{size}}}'
         return Announcement(keys.trace_watched(job_id), self._channel, message)
 
     async def publish_finished(self, job_id: int, status: str) -> None:

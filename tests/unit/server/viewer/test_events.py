@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 
@@ -68,3 +70,16 @@ def test_recent_bytes_are_kept_for_followed_jobs_only_and_only_when_contiguous()
     assert events.recent(5, 50_010 + 40_000 - 32 * 1024) == b"z" * (32 * 1024) and events.recent(5, 50_010) is None
     events.unfollow(5)
     assert events.recent(5, 90_000) is None
+
+
+@pytest.mark.parametrize("data", [b"", b'line "quoted" \\ \n\xff\x00', bytes(range(256)) * 64, b"x" * (16 * 1024 + 1)])
+def test_an_announcement_is_the_message_a_publish_sends(data: bytes) -> None:
+    """The append script's message is formatted by hand (no json.dumps per PATCH): it must be the
+    same JSON, bytes inline up to INLINE_LIMIT, that the subscription parses."""
+    from conveyor.server.viewer import events as module
+
+    announcement = _events().announcement(42, 1000 + len(data), data)
+    assert announcement.message == json.dumps(module._appended(42, 1000 + len(data), data), separators=(",", ":"))
+    parsed = json.loads(announcement.message)
+    assert parsed["size"] == 1000 + len(data)
+    assert (base64.b64decode(parsed["data"]) == data) if len(data) <= module.INLINE_LIMIT else "data" not in parsed

@@ -1,0 +1,36 @@
+"""bench/traces' accept-and-discard route (``api/bench.py``): mounted only with ``bench_routes``;
+answers as the trace PATCH does, and with ``?durable=1`` writes the body to a segment file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server_settings(server_settings):  # noqa: ANN001, ANN201
+    return server_settings.with_overrides(bench_routes=True)
+
+
+async def test_the_discard_route_answers_like_a_trace_patch_and_the_floor_writes_the_body(live_server) -> None:  # noqa: ANN001
+    body = bytes(range(256)) * 1100  # 275 KiB: three 128 KiB pieces
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        response = await client.patch("/bench/discard/7/trace", content=b"abc", headers={"Content-Range": "10-12"})
+        assert response.status_code == 202 and response.headers["Range"] == "0-13"
+        response = await client.patch("/bench/discard/7/trace?durable=1", content=body, headers={"Content-Range": f"0-{len(body) - 1}"})
+        assert response.status_code == 202 and response.headers["Range"] == f"0-{len(body)}"
+    root = Path(live_server.settings.object_store_url.removeprefix("file://")) / "bench-segments" / "bench-7"
+    files = list(root.iterdir())
+    assert len(files) == 1 and files[0].read_bytes()[: len(body)] == body  # zero-padded past it when O_DIRECT
+
+
+def test_the_route_is_absent_by_default(tmp_path: Path, database_url: str, redis_url: str) -> None:
+    from conveyor.server.app import create_app
+    from conveyor.server.settings import ServerSettings
+
+    app = create_app(ServerSettings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path))
+    assert not any(getattr(route, "path", "").startswith("/bench/") for route in app.routes)
