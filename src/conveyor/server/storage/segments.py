@@ -36,7 +36,6 @@ import os
 import shutil
 import threading
 import uuid
-import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,13 +45,16 @@ Buffer = bytes | bytearray | memoryview
 
 
 class Placed(NamedTuple):
-    """Where an append's bytes are: ``name`` (the file in its directory), ``offset`` (of the first
-    byte; the pieces follow each other), and each piece's CRC-32, worked out by the writer thread
-    (zlib lets go of the GIL: the event loop does not hash what it hands over)."""
+    """Where an append's bytes are: ``name`` (the file in its directory) and ``offset`` (of the
+    first byte; the pieces follow each other).
+
+    The pieces are not hashed here: zlib lets go of the GIL for every piece, and each handover
+    back cost a context switch with the event loop. Hashing 128 KiB pieces in this thread took
+    the discard route plus a segment write of each 1 MiB body from 1.84 to 2.53 ms of server CPU
+    per PATCH, more than hashing them in the event loop (0.25 ms per MiB)."""
 
     name: str
     offset: int
-    crc32s: tuple[int, ...]
 
 OPEN_FILES = 10_000  # directories whose file and end this process remembers; past it, a new file
 ALIGN = 4096  # O_DIRECT's alignment of file offsets, lengths and memory (every common block size divides it)
@@ -88,11 +90,10 @@ class SegmentFiles:
         while len(self._ends) > OPEN_FILES:
             self._ends.pop(next(iter(self._ends)))
         # a failed write leaves its extent unused: the next append goes after it, nothing points in
-        crc32s = await asyncio.get_running_loop().run_in_executor(self._pool, self._write, directory, name, pieces, start, created)
-        return Placed(name, start, crc32s)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self._write, directory, name, pieces, start, created)
+        return Placed(name, start)
 
-    def _write(self, directory: str, name: str, pieces: Sequence[Buffer], offset: int, created: bool) -> tuple[int, ...]:
-        crc32s = tuple(zlib.crc32(piece) for piece in pieces)
+    def _write(self, directory: str, name: str, pieces: Sequence[Buffer], offset: int, created: bool) -> None:
         folder = self.root / directory
         direct = self.direct
         fd = self._open(folder, name, direct)
@@ -111,7 +112,6 @@ class SegmentFiles:
             os.close(fd)
         if created and self.fsync:
             _sync_directory(folder)  # the new file's name, so the extent can be found again
-        return crc32s
 
     def _open(self, folder: Path, name: str, direct: bool) -> int | None:
         """The segment file opened for writing (created, with its directory, if need be); None

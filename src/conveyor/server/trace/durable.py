@@ -86,14 +86,12 @@ class DurableChunks:
         crcs: Mapping[int, int] | None = None, *, overwrite: bool = True,
     ) -> Sealed:
         """Make ``chunks`` durable and record them (and the log's ``final`` (size, crc)) in one
-        transaction. ``crcs``: their CRC-32s when the caller has them already (else hashed by
-        the segment writer, or here). Without ``overwrite`` a chunk that has a row already keeps
-        it (``Sealed.kept``)."""
+        transaction. ``crcs``: their CRC-32s when the caller has them already. Without
+        ``overwrite`` a chunk that has a row already keeps it (``Sealed.kept``)."""
         if not chunks and final is None:
             return Sealed(set(), {})
-        segments, hashed = await self._append_segments(job_id, chunks)
-        known = {**hashed, **(crcs or {})}
-        crcs = {index: known[index] if index in known else zlib.crc32(data) for index, data in chunks.items()}
+        crcs = {index: crcs[index] if crcs and index in crcs else zlib.crc32(data) for index, data in chunks.items()}
+        segments = await self._append_segments(job_id, chunks)
         in_rows = segments is None and not await self._put_objects(job_id, chunks, crcs)
         async with self._slots, (self._engine if final is not None else self._single).begin() as conn:
             kept = await queries.traces.seal_chunks(
@@ -104,25 +102,23 @@ class DurableChunks:
         self.sealed += len(chunks) - len(kept)
         return Sealed(kept, crcs)
 
-    async def _append_segments(
-        self, job_id: int, chunks: Mapping[int, bytes | memoryview]
-    ) -> tuple[dict[int, tuple[str, int]] | None, dict[int, int]]:
-        """Append ``chunks`` to this process's segment file of the job: (index -> (file, offset),
-        index -> CRC-32); (None, {}) without segment files or when the write failed."""
+    async def _append_segments(self, job_id: int, chunks: Mapping[int, bytes | memoryview]) -> dict[int, tuple[str, int]] | None:
+        """Append ``chunks`` to this process's segment file of the job: index -> (file, offset);
+        None without segment files or when the write failed."""
         if self._segments is None or not chunks:
-            return None, {}
+            return None
         indexes = sorted(chunks)
         try:
             placed = await self._segments.append(segments_directory(job_id), [chunks[i] for i in indexes])
         except OSError:
             self.object_failures += len(chunks)
             log.warning("trace_chunk_segment_failed", job_id=job_id, chunks=indexes, exc_info=True)
-            return None, {}
+            return None
         where, offset = {}, placed.offset
         for index in indexes:
             where[index] = (placed.name, offset)
             offset += len(chunks[index])
-        return where, dict(zip(indexes, placed.crc32s))
+        return where
 
     async def _put_objects(self, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int]) -> bool:
         if self._objects is None or not chunks:
