@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 async def stream(url: str, jobs: list[Any], body: bytes, seconds: float, *, discard: bool,
                  offsets: dict[int, int], durable: bool = False) -> dict[str, Any]:
     """``traces_patch._stream``'s contract: each job PATCHes ``body`` back to back for ``seconds``;
-    with ``durable`` (and ``discard``) to the discard route's durable floor (``api/bench.py``)."""
+    with ``durable`` (and ``discard``) to the discard route's durable twin (``api/bench.py``)."""
     address = urlsplit(url)
     patches, errors = 0, 0
     first_errors: list[str] = []
@@ -30,8 +30,7 @@ async def stream(url: str, jobs: list[Any], body: bytes, seconds: float, *, disc
         nonlocal patches, errors
         reader, writer = await asyncio.open_connection(address.hostname, address.port)
         offset = offsets.get(job.id, 0) if not discard else 0
-        path = f"/bench/discard/{job.id}/trace" if discard else f"/api/v4/jobs/{job.id}/trace"
-        path += "?durable=1" if discard and durable else ""
+        path = f"/bench/{'durable' if durable else 'discard'}/{job.id}/trace" if discard else f"/api/v4/jobs/{job.id}/trace"
         try:
             while time.monotonic() < deadline:
                 head = (f"PATCH {path} HTTP/1.1\r\nHost: {address.netloc}\r\nJOB-TOKEN: {job.token}\r\n"

@@ -18,7 +18,7 @@ client is one asyncio process), so each store and body size runs ``rounds`` roun
 phase then one stored phase, interleaved so a slow drift of the machine hits both; a phase reports
 the median PATCH/s and MiB/s over its rounds with the per-round values, and the ratio is
 median(stored) / median(discard). For the default store's 1 MiB bodies a third phase per round,
-the "durable floor", PATCHes the discard route with ``?durable=1``: it writes each body into a
+the "durable floor", PATCHes the discard route's twin ``/bench/durable/:id/trace``: it writes each body into a
 segment file as the store writes the whole chunks a PATCH carries (O_DIRECT, fdatasync, CRC-32
 per 128 KiB) and does nothing else, so its ratio bounds what a store that puts those bytes on
 disk before answering can reach on this machine. (4 KiB PATCHes are acknowledged from Redis with

@@ -1,5 +1,5 @@
 """bench/traces' accept-and-discard route (``api/bench.py``): mounted only with ``bench_routes``;
-answers as the trace PATCH does, and with ``?durable=1`` writes the body to a segment file."""
+answers as the trace PATCH does; its durable twin also writes the body to a segment file."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def test_the_discard_route_answers_like_a_trace_patch_and_the_floor_writes
     async with httpx.AsyncClient(base_url=live_server.url) as client:
         response = await client.patch("/bench/discard/7/trace", content=b"abc", headers={"Content-Range": "10-12"})
         assert response.status_code == 202 and response.headers["Range"] == "0-13"
-        response = await client.patch("/bench/discard/7/trace?durable=1", content=body, headers={"Content-Range": f"0-{len(body) - 1}"})
+        response = await client.patch("/bench/durable/7/trace", content=body, headers={"Content-Range": f"0-{len(body) - 1}"})
         assert response.status_code == 202 and response.headers["Range"] == f"0-{len(body)}"
     root = Path(live_server.settings.object_store_url.removeprefix("file://")) / "bench-segments" / "bench-7"
     files = list(root.iterdir())

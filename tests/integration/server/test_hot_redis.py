@@ -117,3 +117,19 @@ def test_replies_parse_only_once_they_have_all_arrived() -> None:
         assert parse(reply[:cut], 0) is None
     assert parse(reply, 0) == ([1, b"hello", None], len(reply))
     assert b"".join(pack(["SET", "k", 12, memoryview(b"v")])) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n$1\r\nv\r\n"
+
+
+async def test_commands_made_in_one_turn_of_the_loop_go_out_in_one_write(redis) -> None:  # noqa: ANN001
+    hot = HotRedis.like(redis)
+    try:
+        await hot.get("conveyor:test:hot:warm")  # connected
+        pipe = hot._pipes[0]
+        writes: list[bytes] = []
+        real_write = pipe.transport.write
+        pipe.transport.write = lambda data: (writes.append(data), real_write(data))[1]  # type: ignore[method-assign]
+        await redis.set("conveyor:test:hot:b", b"v")
+        assert await asyncio.gather(*(hot.get("conveyor:test:hot:b") for _ in range(10))) == [b"v"] * 10
+        assert len(writes) == 1 and writes[0].count(b"GET") == 10
+    finally:
+        await hot.aclose()
+        await redis.delete("conveyor:test:hot:b")

@@ -2,7 +2,7 @@
 the same stack (read the body under the same cap, parse Content-Range, answer 202 with Range)
 with nothing authenticated or stored. Mounted only when ``bench_routes`` is set; never otherwise.
 
-With ``?durable=1`` the route also makes the body durable the way the default store makes whole
+Its twin ``/bench/durable/:id/trace`` also makes the body durable the way the default store makes whole
 chunks durable (appended to a segment file beside the local object store, with the server's
 O_DIRECT and fdatasync settings, in 128 KiB pieces, each hashed in the event loop), and nothing else: the floor
 that disk writing alone sets under the store.
@@ -25,20 +25,30 @@ _floors: dict[int, SegmentFiles] = {}  # id(services) -> the durable floor's seg
 
 
 @router.patch("/bench/discard/{job_id}/trace")
-async def discard_trace(request: Request, job_id: int, durable: bool = False) -> Response:
+async def discard_trace(request: Request, job_id: int) -> Response:
     body = await read_capped(request, MAX_PATCH_BODY)
     start, _end = wire.parse_content_range(request.headers[headers.CONTENT_RANGE])
-    if durable:
-        chunk = services(request).settings.trace_chunk_size
-        pieces = [memoryview(body)[i : i + chunk] for i in range(0, len(body), chunk)]
-        for piece in pieces:  # hashed in the event loop, as the store hashes whole chunks
-            zlib.crc32(piece)
-        await _segments(request).append(f"bench-{job_id}", pieces)
+    return _accepted(start + len(body))
+
+
+@router.patch("/bench/durable/{job_id}/trace")
+async def durable_trace(request: Request, job_id: int) -> Response:
+    body = await read_capped(request, MAX_PATCH_BODY)
+    start, _end = wire.parse_content_range(request.headers[headers.CONTENT_RANGE])
+    chunk = services(request).settings.trace_chunk_size
+    pieces = [memoryview(body)[i : i + chunk] for i in range(0, len(body), chunk)]
+    for piece in pieces:  # hashed in the event loop, as the store hashes whole chunks
+        zlib.crc32(piece)
+    await _segments(request).append(f"bench-{job_id}", pieces)
+    return _accepted(start + len(body))
+
+
+def _accepted(size: int) -> Response:
     return Response(
         status_code=202,
         headers={
             headers.JOB_STATUS: "running",
-            headers.RANGE: wire.format_range(start + len(body)),
+            headers.RANGE: wire.format_range(size),
             headers.TRACE_UPDATE_INTERVAL: "3",
         },
     )

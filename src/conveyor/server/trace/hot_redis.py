@@ -6,8 +6,10 @@ condition, retry wrapper, timeout context, command packing, RESP3 parser), about
 server's CPU for a 4 KiB PATCH; this client spends 19 us (bench/README.md, part a). Everything
 else the server asks of Redis still goes through redis-py.
 
-Commands share a few connections, each pipelined: a command is written when it is made, and its
-reply is the next unclaimed one on that connection (Redis answers in order). A connection that
+Commands share a connection (or a few), pipelined: a command is queued when it is made and the
+queue is written once per turn of the event loop, so the appends of PATCHes that arrive together
+cost one ``send`` and one Redis wake-up, not one each; a reply is the next unclaimed one on its
+connection (Redis answers in order). A connection that
 fails fails every command waiting on it, and the next command opens a new one; a failed command
 is retried ``retries`` times with jittered backoff, as the server's redis-py pool does (safe for
 these two: the append is offset-checked, a GET reads). Every TCP connection sets keepalives.
@@ -33,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 Arg = bytes | bytearray | memoryview | str | int
-CONNECTIONS = 4
+CONNECTIONS = 1  # one connection batches best; more only spread a reconnect's cost
 RETRIES = 3
 
 
@@ -45,6 +47,7 @@ class _Pipe(asyncio.Protocol):
         self.lost: Exception | None = None
         self._buffer = bytearray()
         self._waiting: collections.deque[asyncio.Future[object]] = collections.deque()
+        self._queued: list[bytes] = []  # commands to write at the end of this turn of the loop
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -71,10 +74,18 @@ class _Pipe(asyncio.Protocol):
     def send(self, parts: list[bytes]) -> asyncio.Future[object]:
         if self.lost is not None or self.transport is None or self.transport.is_closing():
             raise self.lost or RedisConnectionError("Redis connection closed")
-        waiter: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[object] = loop.create_future()
         self._waiting.append(waiter)
-        self.transport.writelines(parts)
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued += parts
         return waiter
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(queued))  # else connection_lost fails their waiters
 
     @property
     def usable(self) -> bool:
