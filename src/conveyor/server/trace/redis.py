@@ -12,6 +12,9 @@ then only moves the size past it (and drops the head). Two processes racing on o
 writer keeps the row, and the winner rewrites it with its own bytes if it was not the first.
 ``persist`` seals everything, the partial last chunk too, before a job may finish.
 
+Every PATCH's own commands (the append script, a completed chunk's head) go through
+``HotRedis``, a lean pipelined client; the rest through redis-py.
+
 Acknowledging a byte that lives only in Redis is safe only when Redis persists it (AOF): the
 server picks this store then (``server.app``); otherwise ``PostgresTraceStore``.
 
