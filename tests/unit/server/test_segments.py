@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 from pathlib import Path
 
@@ -102,3 +103,20 @@ async def test_a_file_system_without_direct_io_gets_buffered_writes(tmp_path: Pa
     later = await files.append("1", [b"world"])
     assert later.offset % segments_module.ALIGN == 0  # the end reserved while still direct
     assert await files.read("1", [(later.name, later.offset, 5)]) == [b"world"]
+
+
+async def test_direct_writes_refused_after_the_open_fall_back_to_buffered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system may take O_DIRECT at the open and refuse the writes (EINVAL: a larger
+    alignment than ALIGN): the bytes are written buffered, and so is everything after."""
+    real = os.pwritev
+
+    def refusing_direct_writes(fd: int, buffers: list[memoryview], offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(segments_module.os, "pwritev", refusing_direct_writes)
+    files = SegmentFiles(tmp_path, direct=True)
+    placed = await files.append("3", [b"abc", b"defg"])
+    assert not files.direct
+    assert await files.read("3", [(placed.name, placed.offset, 7)]) == [b"abcdefg"]

@@ -95,11 +95,18 @@ class SegmentFiles:
 
     def _write(self, directory: str, name: str, pieces: Sequence[Buffer], offset: int, created: bool) -> None:
         folder = self.root / directory
-        direct = self.direct
+        if not (self.direct and self._write_once(folder, name, pieces, offset, direct=True)):
+            self._write_once(folder, name, pieces, offset, direct=False)
+        if created and self.fsync:
+            _sync_directory(folder)  # the new file's name, so the extent can be found again
+
+    def _write_once(self, folder: Path, name: str, pieces: Sequence[Buffer], offset: int, *, direct: bool) -> bool:
+        """Write (and fdatasync) ``pieces`` at ``offset``; False when ``direct`` and the file
+        system refuses O_DIRECT, at the open or at the write: buffered from now on."""
         fd = self._open(folder, name, direct)
-        if fd is None:  # the file system refuses O_DIRECT: buffered from now on
-            direct = self.direct = False
-            fd = self._open(folder, name, direct)
+        if fd is None:
+            self.direct = False
+            return False
         try:
             views = [memoryview(piece).cast("B") for piece in pieces]
             if direct:
@@ -108,10 +115,14 @@ class SegmentFiles:
                 _write_all(fd, views, offset)
             if self.fsync:
                 os.fdatasync(fd)
+        except OSError as exc:
+            if not (direct and exc.errno == errno.EINVAL):
+                raise
+            self.direct = False  # opened O_DIRECT, yet the writes are refused (alignment)
+            return False
         finally:
             os.close(fd)
-        if created and self.fsync:
-            _sync_directory(folder)  # the new file's name, so the extent can be found again
+        return True
 
     def _open(self, folder: Path, name: str, direct: bool) -> int | None:
         """The segment file opened for writing (created, with its directory, if need be); None
