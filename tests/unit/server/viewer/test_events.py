@@ -74,12 +74,20 @@ def test_recent_bytes_are_kept_for_followed_jobs_only_and_only_when_contiguous()
 
 @pytest.mark.parametrize("data", [b"", b'line "quoted" \\ \n\xff\x00', bytes(range(256)) * 64, b"x" * (16 * 1024 + 1)])
 def test_an_announcement_is_the_message_a_publish_sends(data: bytes) -> None:
-    """The append script's message is formatted by hand (no json.dumps per PATCH): it must be the
-    same JSON, bytes inline up to INLINE_LIMIT, that the subscription parses."""
+    """An append's message is formatted by hand (no json.dumps per PATCH), for the append script
+    and for a publish alike: it must be the same JSON, bytes inline up to INLINE_LIMIT, that the
+    subscription parses."""
     from conveyor.server.viewer import events as module
 
     announcement = _events().announcement(42, 1000 + len(data), data)
-    assert announcement.message == json.dumps(module._appended(42, 1000 + len(data), data), separators=(",", ":"))
+    inline = {"data": base64.b64encode(data).decode("ascii")} if len(data) <= module.INLINE_LIMIT else {}
+    assert announcement.message == json.dumps({"job_id": 42, "size": 1000 + len(data), **inline}, separators=(",", ":"))
     parsed = json.loads(announcement.message)
     assert parsed["size"] == 1000 + len(data)
     assert (base64.b64decode(parsed["data"]) == data) if len(data) <= module.INLINE_LIMIT else "data" not in parsed
+
+
+def test_a_publish_without_the_bytes_carries_only_the_size() -> None:
+    from conveyor.server.viewer import events as module
+
+    assert json.loads(module._appended(7, 12, None)) == {"job_id": 7, "size": 12}
