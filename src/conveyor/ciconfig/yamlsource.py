@@ -13,17 +13,23 @@ could crash the process instead of raising ``RecursionError``.
 Hostile input is refused cheaply, before anything is constructed: text over 1 MiB, more than
 100,000 nodes (counted while composing, and again once aliases are expanded: a "billion laughs"
 document is small as text but huge as data), recursive aliases, and more than 100 levels of
-nesting (GitLab's ``max_yaml_depth``; deeper text fails on Python's recursion limit first).
+nesting (GitLab's ``max_yaml_depth``), counted while composing; libyaml's own nesting limit
+(newer builds have one) gives the same message.
+
+Merge keys are resolved here, as Psych resolves them (``flatten_mapping``), not by PyYAML, whose
+order changed between releases: Conveyor's YAML semantics do not depend on the PyYAML installed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -90,6 +96,16 @@ class _TooManyNodes(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PARSER_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml 0.2.5's own limit (PyYAML 6.0.4 wheels)
+
+
 class _Composing(Composer, SafeConstructor, Resolver):
     """Composing, resolving and constructing, whichever parser produces the events. Listed
     before the parser in a loader's bases, so that Python's composer is the one used."""
@@ -100,6 +116,7 @@ class _Composing(Composer, SafeConstructor, Resolver):
         Resolver.__init__(self)
         self.bad_references: list[int] = []  # lines of malformed !reference tags
         self.composed = 0
+        self.depth = 0
         self.filename = ""
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
@@ -107,6 +124,55 @@ class _Composing(Composer, SafeConstructor, Resolver):
         if self.composed > MAX_NODES:
             raise _TooManyNodes
         return Composer.compose_node(self, parent, index)
+
+    def compose_sequence_node(self, anchor: str | None) -> Node:
+        with self._nested():
+            return Composer.compose_sequence_node(self, anchor)
+
+    def compose_mapping_node(self, anchor: str | None) -> Node:
+        with self._nested():
+            return Composer.compose_mapping_node(self, anchor)
+
+    @contextmanager
+    def _nested(self) -> Iterator[None]:
+        """Nesting is counted as the text is composed, whichever parser and PyYAML version: the
+        limit is Conveyor's, not Python's recursion limit or libyaml's own (which some builds
+        have and others lack)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark.line + 1)
+            yield
+        finally:
+            self.depth -= 1
+
+    def flatten_mapping(self, node: MappingNode) -> None:
+        """Resolve ``<<`` merge keys as GitLab's Psych does, whatever PyYAML is installed.
+
+        Pairs are taken in document order and a later pair wins: a key written after ``<<``
+        overrides the merged one, a key written before it is overridden. In ``<<: [*a, *b]``
+        the earlier mapping wins for a key both define. (PyYAML 6.0.4 made the later one win.)
+        """
+        pairs: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                pairs.append((key_node, value_node))
+                continue
+            if isinstance(value_node, MappingNode):
+                sources = [value_node]
+            elif isinstance(value_node, SequenceNode) and all(
+                isinstance(item, MappingNode) for item in value_node.value
+            ):
+                sources = list(reversed(value_node.value))
+            else:
+                raise ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    "expected a mapping or list of mappings for merging", value_node.start_mark,
+                )
+            for source in sources:
+                self.flatten_mapping(source)
+                pairs.extend(source.value)
+        node.value = pairs
 
 
 class _PythonLoader(_Composing, Reader, Scanner, Parser):
@@ -196,7 +262,10 @@ def parse(text: str, filename: str) -> Document:
         bad_references = loader.bad_references
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise fail(_describe(exc), mark.line + 1 if mark else None) from None
+        line = mark.line + 1 if mark else None
+        if exc.problem == _PARSER_TOO_DEEP:
+            raise fail(TOO_DEEP, line) from None
+        raise fail(_describe(exc), line) from None
     except yaml.reader.ReaderError as exc:
         message = f"(unacceptable character #x{exc.character:04x}: {exc.reason})"
         raise fail(message, _line_at(text, exc.position)) from None
@@ -206,6 +275,8 @@ def parse(text: str, filename: str) -> Document:
         raise fail("(the file is not valid UTF-8 text)") from None
     except RecursionError:
         raise fail(TOO_DEEP) from None
+    except _TooDeep as exc:
+        raise fail(TOO_DEEP, exc.line) from None
     except _TooManyNodes:
         raise fail(too_big) from None
     finally:

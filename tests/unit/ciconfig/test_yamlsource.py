@@ -132,6 +132,21 @@ def test_very_deep_nesting_is_refused(each_parser: None) -> None:
     assert message == "The parsed YAML is too deep"
 
 
+@pytest.mark.parametrize("depth", [99, 100, 101, 500])
+def test_the_nesting_limit_is_conveyors_not_the_parsers(each_parser: None, depth: int) -> None:
+    """Exactly 100 levels pass and 101 fail, in flow and block style, with either parser:
+    libyaml's own limit (newer builds) and Python's recursion limit never decide."""
+    levels = depth - 1  # the job's mapping is one level
+    flow = "job:\n  script: x\n  variables: " + "{a: " * (levels - 1) + "x" + "}" * (levels - 1) + "\n"
+    block = "job:\n  script: x\n  variables:\n" + "".join("  " * (i + 2) + "a:\n" for i in range(levels - 2)) + "  " * levels + "a: x\n"
+    for text in (flow, block):
+        found = issues(text)
+        if depth <= 100:
+            assert not any("too deep" in message for _, message in found), found
+        else:
+            assert [message for _, message in found] == ["The parsed YAML is too deep"]
+
+
 def test_large_flat_document_is_refused_while_composing(
     each_parser: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,3 +278,42 @@ def test_multiple_merge_keys(each_parser: None) -> None:
     )
     job = config.jobs["job"]
     assert (job.stage, job.timeout, job.script) == ("build", 600, ["b"])
+
+
+def test_keys_resolve_in_document_order_around_a_merge_key_as_psych_does(each_parser: None) -> None:
+    """GitLab reads YAML with Psych: pairs apply in order, so a key before ``<<`` is overridden
+    by the merge and a key after it overrides the merge."""
+    config = load(
+        """
+        .t: &t {stage: deploy, script: [from-template], timeout: 5m}
+        job:
+          stage: build
+          <<: *t
+          script: [own]
+        """
+    )
+    job = config.jobs["job"]
+    assert (job.stage, job.script, job.timeout) == ("deploy", ["own"], 300)
+
+
+def test_merged_templates_merge_their_own_templates_first(each_parser: None) -> None:
+    config = load(
+        """
+        .root: &root {stage: test, timeout: 1m, script: [root]}
+        .mid: &mid
+          <<: *root
+          timeout: 2m
+        .other: &other {timeout: 9m, stage: deploy}
+        job:
+          <<: [*mid, *other]
+        """
+    )
+    job = config.jobs["job"]
+    assert (job.stage, job.timeout, job.script) == ("test", 120, ["root"])
+
+
+@pytest.mark.parametrize("value", ["5", "[1, 2]", "[*a, 3]"])
+def test_merging_something_other_than_mappings_is_refused(each_parser: None, value: str) -> None:
+    [(line, message)] = issues(f".a: &a {{stage: build}}\njob:\n  script: x\n  <<: {value}\n")
+    assert line == 4
+    assert message == "(expected a mapping or list of mappings for merging while constructing a mapping at line 3 column 3)"
