@@ -6,9 +6,10 @@ May import SQLAlchemy, asyncpg, alembic and ``conveyor.protocol``; nothing else 
 imports the database driver directly. asyncpg errors are translated here.
 """
 
-from conveyor.server.db import queries, tables
-from conveyor.server.db.engine import SavepointDetected, StatementObserver, create_engine
+from conveyor.server.db import comments, queries, tables
+from conveyor.server.db.comments import Commenter
+from conveyor.server.db.engine import ConnectionBounds, SavepointDetected, StatementObserver, create_engine
 from conveyor.server.db.migrate import upgrade
 from conveyor.server.db.transactions import single_statements, transaction
 
-__all__ = ["SavepointDetected", "StatementObserver", "create_engine", "queries", "single_statements", "tables", "transaction", "upgrade"]
+__all__ = ["Commenter", "ConnectionBounds", "SavepointDetected", "StatementObserver", "comments", "create_engine", "queries", "single_statements", "tables", "transaction", "upgrade"]
