@@ -1,12 +1,12 @@
 """Per-request context for the database (ASGI middleware, wired in ``app.py``): sqlcommenter tags and
 the read-your-writes session.
 
-A plain ASGI middleware (no per-request objects beyond what it sets): it finds the route the
-request will take, then runs the rest of the request with
+A plain ASGI middleware: it runs the rest of the request with
 
 - the query-comment tags ``route`` (``"PATCH /api/v4/jobs/{job_id}/trace"``), ``request_id``
   (the client's ``X-Request-Id`` or a new one, echoed in the response) and ``job_id`` (from the
-  path) on every statement it sends (``db/comments.py``);
+  path) on every statement it sends (``db/comments.py``; route and job id are read from the
+  ASGI scope when each statement is sent, after routing has filled them in);
 - the ``WriteSession`` of its token (admin ``PRIVATE-TOKEN``/``Bearer``, ``JOB-TOKEN``, runner
   token), shared by that token's requests for a while, so a listing read from a replica after the
   same client's write sees the write (``db/replicas.py``).
@@ -19,7 +19,6 @@ import re
 import uuid
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.server.db import comments, replicas
@@ -41,8 +40,6 @@ class DatabaseContext:
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")
         if not _REQUEST_ID.match(request_id):
             request_id = uuid.uuid4().hex
-        route, params = _route(scope)
-        job_id = params.get("job_id")
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -50,19 +47,9 @@ class DatabaseContext:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with comments.tagged(route=route, request_id=request_id, job_id=job_id), \
+        with comments.tagged_request(scope, request_id), \
                 replicas.write_session(self.sessions.get(_token_key(headers))):
             await self.app(scope, receive, send_with_id)
-
-
-def _route(scope: Scope) -> tuple[str, dict[str, Any]]:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            return f"{scope['method']} {getattr(route, 'path', scope['path'])}", child.get("path_params", {})
-    return f"{scope['method']} (unrouted)", {}
 
 
 def _token_key(headers: dict[bytes, bytes]) -> str | None:

@@ -27,6 +27,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MODES = ("full", "route", "off")
 _PER_REQUEST = frozenset({"request_id", "job_id"})
 _tags: ContextVar[dict[str, str] | None] = ContextVar("conveyor_sql_tags", default=None)
+_request: ContextVar[dict[str, Any] | None] = ContextVar("conveyor_sql_request", default=None)
+
+
+@contextlib.contextmanager
+def tagged_request(scope: dict[str, Any], request_id: str) -> Iterator[None]:
+    """Statements of this HTTP request carry its route and ``job_id``, read from the ASGI ``scope``
+    when each statement is sent (routing fills them in after the middleware has run), and ``request_id``."""
+    token = _request.set(scope)
+    try:
+        with tagged(request_id=request_id):
+            yield
+    finally:
+        _request.reset(token)
+
+
+def _request_tags() -> dict[str, str]:
+    scope = _request.get()
+    if scope is None:
+        return {}
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    tags = {"route": f"{scope.get('method', '')} {scope.get('root_path', '')}{path}" if path else f"{scope.get('method', '')} (unrouted)"}
+    job_id = (scope.get("path_params") or {}).get("job_id")
+    if job_id is not None:
+        tags["job_id"] = str(job_id)
+    return tags
 
 
 @contextlib.contextmanager
@@ -76,7 +102,7 @@ class Commenter:
             event.listen(engine.sync_engine, "before_cursor_execute", self._before_cursor_execute, retval=True)
 
     def text(self) -> str:
-        tags = {"application": self.application, **(_tags.get() or {})}
+        tags = {"application": self.application, **_request_tags(), **(_tags.get() or {})}
         if self.mode == "route":
             tags = {k: v for k, v in tags.items() if k not in _PER_REQUEST}
         return comment(tags)
