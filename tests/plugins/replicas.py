@@ -39,7 +39,7 @@ def replica_url(replica: services.Postgres, database_url: str) -> Iterator[str]:
 
 def wait_replayed(primary: services.Postgres, replica: services.Postgres, timeout: float = 30) -> None:
     """Until the replica has replayed everything the primary wrote so far."""
-    target = primary.psql("SELECT pg_current_wal_lsn()").strip()
+    target = primary.psql("SELECT pg_current_wal_insert_lsn()").strip()
     deadline = time.monotonic() + timeout
     while replica.psql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn").strip() != "t":
         if time.monotonic() > deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -58,9 +59,10 @@ class Postgres:
         return out.stdout
 
     def halt(self) -> None:
-        """Stop the server (fast shutdown), keeping its data directory for ``resume``."""
+        """Stop the server (fast shutdown: SIGINT; SIGTERM would wait for every client to leave),
+        keeping its data directory for ``resume``."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:

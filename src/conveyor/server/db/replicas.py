@@ -10,7 +10,7 @@ Read-your-writes, as GitLab's load balancer does it (``gitlab-server-internals.m
    (``write_session()``; the middleware shares one per admin or job token for ``STICKY_SECONDS``).
 2. A statement on the primary that may write (anything but ``SELECT``/``SHOW``/transaction
    control) marks the session as having written. Nothing is asked of PostgreSQL on the write path.
-3. The session's next replica-eligible read first asks the primary for ``pg_current_wal_lsn()``
+3. The session's next replica-eligible read first asks the primary for ``pg_current_wal_insert_lsn()``
    once: a position at or after every write the session made.
 4. A replica is used only if its ``pg_last_wal_replay_lsn()`` is at or past that position. Its
    replay position and lag are remembered for ``check_interval`` seconds, so a hot replica costs
@@ -48,7 +48,7 @@ _REPLICA_STATE = sa.text(
     "CASE WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
     "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS lag"
 )
-_PRIMARY_LSN = sa.text("SELECT pg_current_wal_lsn()::text")
+_PRIMARY_LSN = sa.text("SELECT pg_current_wal_insert_lsn()::text")  # past every commit, flushed or not
 _UNREACHABLE = (OSError, TimeoutError, InterfaceError, OperationalError, DBAPIError)
 
 
