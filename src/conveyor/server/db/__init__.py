@@ -1,6 +1,8 @@
 """All SQL: the schema (``tables.py``), one query module per entity (``queries/``), named SQL
-blocks (``sql/``), the engine with its statement hook (``engine.py``), LISTEN connections of their
-own (``notifications.py``) and Alembic migrations.
+blocks (``sql/``), the engine (``engine.py``) with its statement observer (``observer.py``) and
+sqlcommenter query comments (``comments.py``), stale-tolerant reads from replicas
+(``replicas.py``), the checks of ``conveyor doctor postgres`` (``doctor.py``), LISTEN connections
+of their own (``notifications.py``) and Alembic migrations.
 
 May import SQLAlchemy, asyncpg, alembic and ``conveyor.protocol``; nothing else of the server
 imports the database driver directly. asyncpg errors are translated here.
