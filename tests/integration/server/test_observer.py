@@ -128,3 +128,14 @@ async def test_server_exports_subtransaction_counters_and_transaction_histogram(
     assert values["conveyor_db_transaction_duration_seconds_count"] == values["conveyor_db_transactions_total"]
     settings = live_server.services.settings
     assert (settings.db_statement_timeout, settings.db_idle_in_transaction_timeout) == (60.0, 60.0)
+
+
+def test_server_fixtures_count_a_savepoint_the_server_only_logged(tmp_path: Path) -> None:
+    """A server process killed before its /metrics were read still fails the test: its JSON line counts."""
+    from tests.plugins.live import ServerProcess
+
+    log = tmp_path / "server.log"
+    log.write_text('{"event": "savepoint_detected", "statement": "SAVEPOINT sa_savepoint_1", "policy": "raise"}\n')
+    server = ServerProcess({}, 1, log)
+    server.stop()  # never started: nothing to ask, the log remains
+    assert server.savepoints_seen == 1.0
