@@ -4,6 +4,7 @@ replay paused), run as the real CLI process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -67,7 +68,6 @@ async def test_the_manufactured_danger_is_reported(database_url: str, replica_ur
             await holder.execute(f"SAVEPOINT s{i}")
             await holder.execute("INSERT INTO doctor_victim VALUES ($1)", i)
         replica.psql("SELECT pg_wal_replay_pause()")
-        import asyncio
         await asyncio.sleep(1.2)  # and the transaction is now "long" by the thresholds below
         done = _doctor(database_url, replica_url, "--json", "--long-transaction", "1", "--idle-in-transaction", "1")
         table = _doctor(database_url, replica_url, "--long-transaction", "1")
