@@ -128,6 +128,9 @@ class ServerProcess:
         if self.proc and self.proc.stdout and not self.proc.stdout.closed:
             leftover = self.proc.stdout.read()
         self._close()
+        # the observer's JSON lines count too: a process killed before its metrics were read
+        logged = self.log_path.read_text(errors="replace").count('"event": "savepoint_detected"') if self.log_path.exists() else 0
+        self.savepoints_seen = max(self.savepoints_seen, float(logged))
         return leftover
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -45,6 +46,7 @@ class Postgres:
     data_dir: Path
     bin_dir: Path
     user: str | None
+    argv: tuple[str, ...] = ()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -56,21 +58,81 @@ class Postgres:
         )
         return out.stdout
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: SIGINT; SIGTERM would wait for every client to leave),
+        keeping its data directory for ``resume``."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+
+    def resume(self) -> None:
+        """Start the server again on the same port and data directory; wait until it answers."""
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=self.user)
+        wait_for_port(self.port, proc=self.proc)
+        _wait_ready(self)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+SERVER_OPTIONS = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                  "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15")
+
+
+def _pgserver_binaries() -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from pgserver import _commands, utils
-    bin_dir = Path(_commands.POSTGRES_BIN_PATH)
+        from pgserver import _commands
+    return Path(_commands.POSTGRES_BIN_PATH)
+
+
+def _serve(bin_dir: Path, data_dir: Path, user: str | None, *options: str) -> Postgres:
+    port = free_port()
+    argv = (str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
+            *SERVER_OPTIONS, *options)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user)
+    wait_for_port(port, proc=proc)
+    pg = Postgres(port, proc, data_dir, bin_dir, user, argv)
+    _wait_ready(pg)
+    return pg
+
+
+def _wait_ready(pg: Postgres) -> None:
+    deadline = time.monotonic() + 30
+    while True:  # the port opens a moment before connections are accepted
+        try:
+            pg.psql("SELECT 1")
+            return
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def start_replica(primary: Postgres, *options: str) -> Postgres:
+    """A streaming hot standby of ``primary`` (``pg_basebackup -R``, WAL streamed during the copy)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="conveyor-pg-replica-"))
+    if primary.user:
+        shutil.chown(data_dir, primary.user, primary.user)
+    os.chmod(data_dir, 0o700)
+    subprocess.run(
+        [str(primary.bin_dir / "pg_basebackup"), "-D", str(data_dir), "-h", "127.0.0.1", "-p", str(primary.port),
+         "-U", "postgres", "-R", "-X", "stream", "--no-sync", "-c", "fast"],
+        check=True, capture_output=True, user=primary.user,
+    )
+    return _serve(primary.bin_dir, data_dir, primary.user, "-c", "hot_standby=on", *options)
+
+
+def start_postgres(*options: str) -> Postgres:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver import utils
+    bin_dir = _pgserver_binaries()
     data_dir = Path(tempfile.mkdtemp(prefix="conveyor-pg-"))
     user = None
     if os.geteuid() == 0:
@@ -82,24 +144,7 @@ def start_postgres() -> Postgres:
         [str(bin_dir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
         check=True, capture_output=True, user=user,
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user,
-    )
-    wait_for_port(port, proc=proc)
-    pg = Postgres(port, proc, data_dir, bin_dir, user)
-    deadline = time.monotonic() + 30
-    while True:  # the port opens a moment before connections are accepted
-        try:
-            pg.psql("SELECT 1")
-            return pg
-        except subprocess.CalledProcessError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    return _serve(bin_dir, data_dir, user, *options)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
+from conveyor.cli.doctor_postgres import doctor_postgres
 from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
@@ -20,6 +21,9 @@ pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_hel
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(runner_app, name="runner")
+doctor_app = typer.Typer(help="Check the services Conveyor runs on.", no_args_is_help=True)
+app.add_typer(doctor_app, name="doctor")
+doctor_app.command("postgres")(doctor_postgres)
 console = Console()
 err = Console(stderr=True)
 

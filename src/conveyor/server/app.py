@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,9 @@ from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, JobTokenCache, Projects, Runners
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
-from conveyor.server.db import StatementObserver, create_engine, upgrade
+from conveyor.server.context import DatabaseContext
+from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, upgrade
+from conveyor.server.db.replicas import Reads, Replica, write_session
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.actions import JobActions
@@ -53,6 +55,7 @@ class Services:
     settings: ServerSettings
     engine: AsyncEngine
     observer: StatementObserver
+    reads: Reads  # stale-tolerant reads: a caught-up replica, else the primary (db/replicas.py)
     redis: Redis
     objects: ObjectStore
     traces: TraceStore
@@ -90,10 +93,14 @@ class Services:
 def build_services(settings: ServerSettings) -> Services:
     if not settings.database_url or not settings.redis_url:
         raise ValueError("create_app needs resolved database and redis URLs (see embedded.start)")
-    observer = StatementObserver(settings.savepoint_policy)
-    engine = create_engine(
-        settings.database_url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive,
-        ping_after_idle=settings.db_ping_after_idle,
+    observer = StatementObserver(settings.savepoint_policy, long_transaction=settings.db_long_transaction_threshold)
+    engine = _engine(settings, settings.database_url, observer)
+    reads = Reads(
+        engine,
+        [Replica(url, _engine(settings, url, observer)) for url in settings.replica_urls],
+        max_lag=settings.db_replica_max_lag,
+        retry_interval=settings.db_replica_retry_interval,
+        check_interval=settings.db_replica_check_interval,
     )
     redis = _redis(settings)
     objects = _object_store(settings)
@@ -114,7 +121,7 @@ def build_services(settings: ServerSettings) -> Services:
         retry=RetryPolicy(settings.archive_retry_base_delay, settings.archive_retry_max_delay),
         registry=metrics.registry,
     )
-    reader = TraceReader(engine, traces, objects)
+    reader = TraceReader(engine, traces, objects, reads=reads)
     trace_events = TraceEvents(redis, subscriber=_redis(settings, retries=0))
     job_tokens.on_revoked(trace_events.status_changed)  # tails end when the job does, by any path
     watchers = Watchers(
@@ -124,6 +131,7 @@ def build_services(settings: ServerSettings) -> Services:
         settings=settings,
         engine=engine,
         observer=observer,
+        reads=reads,
         redis=redis,
         objects=objects,
         traces=traces,
@@ -163,7 +171,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources),
+        pipelines=Pipelines(engine, sources, reads=reads),
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
@@ -180,6 +188,22 @@ def build_services(settings: ServerSettings) -> Services:
             retry=settings.sse_retry,
         ),
     )
+
+
+def _engine(settings: ServerSettings, url: str, observer: StatementObserver) -> AsyncEngine:
+    """The primary's engine or a replica's: same observer, query comments and server-side bounds."""
+    bounds = ConnectionBounds(settings.db_statement_timeout, settings.db_idle_in_transaction_timeout, "conveyor-server")
+    return create_engine(
+        url, observer, pool_size=settings.db_pool_size, keepalive_config=settings.keepalive,
+        ping_after_idle=settings.db_ping_after_idle, bounds=bounds, commenter=Commenter(settings.db_query_comments),
+    )
+
+
+async def _background(name: str, work: Awaitable[None]) -> None:
+    """A background task whose statements say ``task=<name>`` (sqlcommenter) and whose writes
+    make its own later replica reads wait for them."""
+    with comments.tagged(task=name), write_session():
+        await work
 
 
 def _object_store(settings: ServerSettings) -> ObjectStore:
@@ -243,14 +267,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if generated:
             print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
         app.state.services = services
-        archiver = asyncio.create_task(services.archiver.run(), name="trace-archiver")
-        artifact_sweeper = asyncio.create_task(services.artifacts.run(), name="artifact-sweeper")
+        archiver = asyncio.create_task(_background("trace-archiver", services.archiver.run()), name="trace-archiver")
+        artifact_sweeper = asyncio.create_task(_background("artifact-sweeper", services.artifacts.run()), name="artifact-sweeper")
         background = [
-            asyncio.create_task(services.notifier.run(), name="queue-notifier"),
-            asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
-            asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
-            asyncio.create_task(services.trace_events.run(), name="trace-events"),
-            asyncio.create_task(services.job_tokens.run(), name="job-revocations"),
+            asyncio.create_task(_background("queue-notifier", services.notifier.run()), name="queue-notifier"),
+            asyncio.create_task(_background("queue-sweeper", services.sweeper.run()), name="queue-sweeper"),
+            asyncio.create_task(_background("queue-scheduler", services.scheduler.run()), name="queue-scheduler"),
+            asyncio.create_task(_background("trace-events", services.trace_events.run()), name="trace-events"),
+            asyncio.create_task(_background("job-revocations", services.job_tokens.run()), name="job-revocations"),
         ]
         try:
             yield {"services": services}
@@ -268,9 +292,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await services.traces.aclose()
             await services.redis.aclose()
             await services.trace_events.aclose()
+            await services.reads.dispose()
             await services.engine.dispose()
 
     app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(DatabaseContext)
     api.errors.install(app)
     app.include_router(api.health.router)
     app.include_router(api.registration.router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from conveyor.server.db import StatementObserver
 
@@ -10,12 +12,13 @@ from conveyor.server.db import StatementObserver
 class Metrics:
     def __init__(self, observer: StatementObserver) -> None:
         self.registry = CollectorRegistry()
-        Gauge("conveyor_db_statements_total", "SQL statements sent", registry=self.registry).set_function(
-            lambda: observer.statements
+        self.registry.register(_ObserverCounters(observer))
+        durations = Histogram(
+            "conveyor_db_transaction_duration_seconds", "Length of each transaction, first statement to commit or rollback",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
         )
-        Gauge(
-            "conveyor_db_savepoints_total", "SAVEPOINTs sent (must stay 0)", registry=self.registry
-        ).set_function(lambda: observer.savepoints)
+        observer.add_transaction_listener(lambda duration, _record: durations.observe(duration))
         self.live_viewers = Gauge(
             "conveyor_trace_live_viewers", "Live log tails (SSE) open on this process", registry=self.registry
         )
@@ -39,3 +42,23 @@ class Metrics:
             "Live log chunks sealed into PostgreSQL rows because their segment file or the object store failed",
             registry=self.registry,
         ).set_function(lambda: getattr(durable, "object_failures", 0))
+
+
+class _ObserverCounters(Collector):
+    """The statement observer's counts as Prometheus counters, read at each scrape."""
+
+    COUNTERS = (
+        ("conveyor_db_statements", "SQL statements sent", "statements"),
+        ("conveyor_db_savepoints", "SAVEPOINTs sent (must stay 0)", "savepoints"),
+        ("conveyor_db_savepoint_releases", "RELEASE SAVEPOINTs sent (must stay 0)", "releases"),
+        ("conveyor_db_savepoint_rollbacks", "ROLLBACK TO SAVEPOINTs sent (must stay 0)", "rollbacks_to"),
+        ("conveyor_db_transactions", "Transactions committed or rolled back", "transactions"),
+        ("conveyor_db_transactions_logged", "Transactions logged for a savepoint or their length", "logged_transactions"),
+    )
+
+    def __init__(self, observer: StatementObserver) -> None:
+        self._observer = observer
+
+    def collect(self):  # noqa: ANN201
+        for name, help_text, attribute in self.COUNTERS:
+            yield CounterMetricFamily(name, help_text, value=getattr(self._observer, attribute))

@@ -72,6 +72,17 @@ class ServerSettings:
     job_timeout: int = 3600
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
+    # the statement observer (db/observer.py) logs a transaction this long or longer as a JSON line
+    db_long_transaction_threshold: float = 10.0
+    db_statement_timeout: float = 60.0  # seconds, PostgreSQL statement_timeout on every connection (0: none)
+    db_idle_in_transaction_timeout: float = 60.0  # seconds, idle_in_transaction_session_timeout (0: none)
+    db_query_comments: str = "full"  # sqlcommenter tags on every statement: full, route or off (db/comments.py)
+    # read replicas (db/replicas.py): comma-separated URLs; stale-tolerant reads go to one that has
+    # replayed past the request's last write, else to the primary
+    database_replica_urls: str | None = None
+    db_replica_max_lag: float = 30.0  # seconds behind the primary past which a replica is skipped
+    db_replica_retry_interval: float = 10.0  # seconds a down or lagging replica is left alone
+    db_replica_check_interval: float = 1.0  # seconds a replica's replay position is trusted without asking again
     db_pool_size: int = 10
     db_ping_after_idle: float = 10.0  # seconds a pooled connection may idle before a checkout pings it
     # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
@@ -106,6 +117,10 @@ class ServerSettings:
     @property
     def keepalive(self) -> KeepaliveConfig:
         return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count)
+
+    @property
+    def replica_urls(self) -> list[str]:
+        return [url.strip() for url in (self.database_replica_urls or "").split(",") if url.strip()]
 
     @property
     def base_url(self) -> str:
@@ -164,6 +179,8 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
         raise SettingsError(f"setting {name} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}") from exc
     if name == "savepoint_policy" and value not in ("log", "raise"):
         raise SettingsError("savepoint_policy must be 'log' or 'raise'")
+    if name == "db_query_comments" and value not in ("full", "route", "off"):
+        raise SettingsError("db_query_comments must be 'full', 'route' or 'off'")
     return value
 
 

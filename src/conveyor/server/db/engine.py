@@ -1,72 +1,40 @@
-"""The async engine and the one hook every SQL statement passes through.
-
-``StatementObserver`` sees each statement before it reaches PostgreSQL. It counts them and it
-watches for subtransactions: Conveyor issues zero ``SAVEPOINT``s (one savepoint while a long
-transaction runs makes replicas thrash ``pg_subtrans``). Policy ``log`` counts the savepoint and
-logs it with a backtrace; policy ``raise`` refuses the statement, which is what tests use.
-Listeners (a future "doctor", metrics) subscribe with ``add_listener``.
+"""The async engine: every statement passes the ``StatementObserver`` (``observer.py``) and,
+when given, the sqlcommenter ``Commenter`` (``comments.py``); every connection sets TCP keepalive
+and the server-side bounds ``statement_timeout`` and ``idle_in_transaction_session_timeout``.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import time
-import traceback
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from conveyor.protocol import keepalive
-from conveyor.protocol.errors import ConveyorError
+from conveyor.server.db.comments import Commenter
+from conveyor.server.db.observer import SavepointDetected, StatementObserver
 
-log = structlog.get_logger(__name__)
-
-_SUBTRANSACTION = re.compile(r"^\s*SAVEPOINT\b", re.I)  # opening one; RELEASE/ROLLBACK TO follow it
-
-Listener = Callable[[str, Any], None]
+__all__ = ["ConnectionBounds", "SavepointDetected", "StatementObserver", "create_engine", "set_asyncpg_keepalive", "to_asyncpg_url"]
 
 
-class SavepointDetected(ConveyorError):
-    """A SAVEPOINT (subtransaction) was sent to PostgreSQL; Conveyor issues none."""
+@dataclass(frozen=True)
+class ConnectionBounds:
+    """Server-side limits set on every connection (seconds; 0 turns one off)."""
 
+    statement_timeout: float = 60.0
+    idle_in_transaction_timeout: float = 60.0
+    application_name: str = "conveyor"
 
-class StatementObserver:
-    """Counts statements and subtransactions; one per engine. Thread-safe enough for counters."""
-
-    def __init__(self, policy: str = "log") -> None:
-        if policy not in ("log", "raise"):
-            raise ValueError("policy must be 'log' or 'raise'")
-        self.policy = policy
-        self.statements = 0
-        self.savepoints = 0
-        self.last_savepoint_stack: str | None = None
-        self._listeners: list[Listener] = []
-
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(statement, parameters)`` for every statement, before it runs."""
-        self._listeners.append(listener)
-
-    def attach(self, engine: AsyncEngine) -> None:
-        event.listen(engine.sync_engine, "before_cursor_execute", self._before_cursor_execute)
-
-    def observe(self, statement: str, parameters: Any = None) -> None:
-        self.statements += 1
-        for listener in self._listeners:
-            listener(statement, parameters)
-        if _SUBTRANSACTION.match(statement):
-            self.savepoints += 1
-            self.last_savepoint_stack = "".join(traceback.format_stack(limit=40))
-            log.error("savepoint_detected", statement=statement, stack=self.last_savepoint_stack)
-            if self.policy == "raise":
-                raise SavepointDetected(f"subtransaction refused: {statement}")
-
-    def _before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        self.observe(statement, parameters)
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": str(int(self.statement_timeout * 1000)),
+            "idle_in_transaction_session_timeout": str(int(self.idle_in_transaction_timeout * 1000)),
+            "application_name": self.application_name,
+        }
 
 
 def create_engine(
@@ -76,12 +44,19 @@ def create_engine(
     pool_size: int = 10,
     keepalive_config: keepalive.KeepaliveConfig | None = None,
     ping_after_idle: float = 10.0,
+    bounds: ConnectionBounds | None = None,
+    commenter: Commenter | None = None,
 ) -> AsyncEngine:
-    """An asyncpg engine whose every statement passes ``observer``, whose TCP connections to
+    """An asyncpg engine whose every statement passes ``observer`` (and ``commenter``), whose TCP connections to
     PostgreSQL set keepalive (asyncpg has no option for it, so it is set on connect), and which
     pings a pooled connection only when it sat idle ``ping_after_idle`` seconds or more."""
-    engine = create_async_engine(to_asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size)
-    observer.attach(engine)
+    engine = create_async_engine(
+        to_asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size,
+        connect_args={"server_settings": (bounds or ConnectionBounds()).server_settings()},
+    )
+    observer.attach(engine)  # first: it sees each statement as written, before any comment
+    if commenter is not None:
+        commenter.attach(engine)
     config = keepalive_config or keepalive.KeepaliveConfig()
     event.listen(engine.sync_engine, "connect", lambda dbapi_conn, _record: _set_keepalive(dbapi_conn, config))
     _ping_when_idle(engine, ping_after_idle)

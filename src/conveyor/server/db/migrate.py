@@ -22,6 +22,8 @@ def alembic_config() -> Config:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` in one transaction (transactional DDL, no savepoints)."""
     async with engine.begin() as conn:
+        # a migration may rewrite a large table: the connection's statement_timeout is not for it
+        await conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         await conn.run_sync(_upgrade, revision)
 

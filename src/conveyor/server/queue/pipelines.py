@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor import ciconfig, pipeline
 from conveyor.protocol import JobSpec
 from conveyor.server.db import queries
+from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt
 from conveyor.server.queue.progress import advance
@@ -31,9 +32,10 @@ class CreatedPipeline:
 
 
 class Pipelines:
-    def __init__(self, engine: AsyncEngine, sources: GitSources) -> None:
+    def __init__(self, engine: AsyncEngine, sources: GitSources, *, reads: Reads | None = None) -> None:
         self._engine = engine
         self._sources = sources
+        self._reads = reads or Reads(engine, [])
 
     async def create(
         self, project: RowMapping, ref: str | None = None, variables: dict[str, str] | None = None
@@ -112,8 +114,8 @@ class Pipelines:
         return row
 
     async def jobs(self, pipeline_id: int, *, include_retried: bool = False) -> list[RowMapping]:
-        async with self._engine.connect() as conn:
-            return await queries.jobs.for_pipeline(conn, pipeline_id, include_retried=include_retried)
+        """A listing: from a caught-up replica when there is one."""
+        return await self._reads.run(lambda conn: queries.jobs.for_pipeline(conn, pipeline_id, include_retried=include_retried))
 
     async def job(self, project_id: int, job_id: int) -> RowMapping:
         async with self._engine.connect() as conn:
@@ -123,5 +125,5 @@ class Pipelines:
         return row
 
     async def list(self, project_id: int) -> list[RowMapping]:
-        async with self._engine.connect() as conn:
-            return await queries.pipelines.list_for_project(conn, project_id)
+        """A listing: from a caught-up replica when there is one."""
+        return await self._reads.run(lambda conn: queries.pipelines.list_for_project(conn, project_id))

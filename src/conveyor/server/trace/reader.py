@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.server.db import queries, single_statements
+from conveyor.server.db.replicas import Reads
 from conveyor.server.storage import ObjectStore
 from conveyor.server.trace.base import TraceStore
 
@@ -25,8 +26,9 @@ def archive_key(job_id: int) -> str:
 
 
 class TraceReader:
-    def __init__(self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore) -> None:
+    def __init__(self, engine: AsyncEngine, live: TraceStore, objects: ObjectStore, *, reads: Reads | None = None) -> None:
         self._reads = single_statements(engine)
+        self._replicas = reads or Reads(engine, [])
         self._live = live
         self._objects = objects
 
@@ -36,7 +38,10 @@ class TraceReader:
     async def stream(self, job_id: int, start: int = 0) -> AsyncIterator[bytes]:
         """The log from ``start`` to its current end, in pieces."""
         position = start
-        if not await self._archived(job_id):  # an archived log never touches the live stores
+        # ``trace_archived`` only ever goes from false to true, so a replica may answer the first
+        # lookup: "archived" from any replica is true; "not archived" is checked on the primary
+        # once the live bytes run out, as it always was
+        if not await self._replicas.run(lambda conn: queries.traces.archived(conn, job_id)):
             while piece := await self._live.read(job_id, position, READ_SIZE):
                 position += len(piece)
                 yield piece
