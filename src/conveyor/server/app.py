@@ -28,7 +28,8 @@ from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, JobTokenCache, Projects, Runners
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
-from conveyor.server.db import StatementObserver, create_engine, upgrade
+from conveyor.server.db import StatementObserver, create_engine, queries, upgrade
+from conveyor.server.errors import SettingsError
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.actions import JobActions
@@ -40,6 +41,7 @@ from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
+from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
@@ -76,6 +78,8 @@ class Services:
     trace_events: TraceEvents
     watchers: Watchers
     live_tail: LiveTail
+    secrets: SecretBox
+    variables: Variables
 
     async def ready(self) -> bool:
         try:
@@ -101,6 +105,8 @@ def build_services(settings: ServerSettings) -> Services:
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
+    secrets = SecretBox(settings.secrets_key)
+    job_variables = JobVariables(engine, secrets)
     job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
     job_updates = JobUpdates(
         engine,
@@ -143,6 +149,7 @@ def build_services(settings: ServerSettings) -> Services:
             server_url=settings.base_url,
             default_timeout=settings.job_timeout,
             long_poll_timeout=settings.long_poll_timeout,
+            job_variables=job_variables,
         ),
         notifier=notifier,
         sweeper=Sweeper(
@@ -163,7 +170,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources),
+        pipelines=Pipelines(engine, sources, job_variables.for_rules),
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
@@ -179,6 +186,8 @@ def build_services(settings: ServerSettings) -> Services:
             heartbeat=settings.sse_heartbeat,
             retry=settings.sse_retry,
         ),
+        secrets=secrets,
+        variables=Variables(engine, secrets),
     )
 
 
@@ -234,11 +243,26 @@ def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, ob
     raise ValueError(f"trace_store {settings.trace_store!r} must be resolved to redis or postgres (see embedded.start)")
 
 
+async def _check_secrets_key(services: Services) -> None:
+    """Refuse to start without CONVEYOR_SECRETS_KEY when encrypted secrets are stored."""
+    if services.secrets.configured:
+        return
+    async with services.engine.connect() as conn:
+        stored = await queries.variables.any_stored(conn)
+    if stored:
+        await services.engine.dispose()
+        raise SettingsError(
+            "CONVEYOR_SECRETS_KEY is not set, but the database holds encrypted CI/CD variables or hook "
+            "secrets: set it to the key they were stored with"
+        )
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         services = build_services(settings)
         await upgrade(services.engine)
+        await _check_secrets_key(services)
         generated = await services.admin_tokens.ensure_root(settings.initial_root_token)
         if generated:
             print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
@@ -277,6 +301,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.runner_v4.router)
     app.include_router(api.artifacts.router)
     app.include_router(api.projects.router)
+    app.include_router(api.variables.router)
     if settings.bench_routes:
         app.include_router(api.bench.router)
     app.include_router(api.viewer.router)

@@ -7,7 +7,9 @@ ConveyorError
       ├── Forbidden             403 (wrong runner/job token, job not running)
       ├── NotFound              404
       ├── BadRequest            400
-      │    └── GitError         (sources/git.py) a git command failed
+      │    ├── GitError         (sources/git.py) a git command failed
+      │    ├── Invalid          GitLab's model validation: {"message": {"attr": ["msg"]}}
+      │    └── ParamError       Grape's parameter validation: {"error": "ref is missing"}
       ├── Conflict              409
       ├── Gone                  410 (legacy runner registration is switched off)
       ├── PayloadTooLarge       413
@@ -56,6 +58,18 @@ class BadRequest(ServerError):
     """400 Bad Request"""
 
     status_code = 400
+
+
+class Invalid(BadRequest):
+    """400 Bad Request with GitLab's model-validation body, ``{"message": {attr: [msg, ...]}}``."""
+
+    def __init__(self, details: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k} {' '.join(v)}" for k, v in details.items()))
+        self.details = details
+
+
+class ParamError(BadRequest):
+    """400 Bad Request with Grape's body, ``{"error": "<param> is missing"}``."""
 
 
 class Conflict(ServerError):

@@ -93,6 +93,14 @@ class ServerSettings:
     # archiving finished jobs' logs: a failed attempt waits base * 2**(attempts-1), capped, jittered
     archive_retry_base_delay: int = 30
     archive_retry_max_delay: int = 3600
+    # Fernet key(s), comma-separated, newest first: encrypts CI/CD variables, hook and webhook
+    # secrets at rest (server/variables/crypto.py). Unset: such secrets cannot be stored, and a
+    # server whose database holds some refuses to start.
+    secrets_key: str | None = None
+    poll_pass_interval: int = 5  # seconds between passes looking for projects due to be polled
+    schedule_pass_interval: int = 10  # seconds between passes looking for due pipeline schedules
+    hook_retry_base_delay: int = 10  # webhooks out: a failed delivery waits base * 2**(attempts-1)
+    hook_max_attempts: int = 5
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup

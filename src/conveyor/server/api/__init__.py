@@ -4,6 +4,17 @@ May import the server's services (``queue``, ``trace``, ``archive``, ``viewer``)
 ``conveyor.protocol``; services come from the app's lifespan state (``deps.services``).
 """
 
-from conveyor.server.api import artifacts, bench, errors, health, projects, registration, runner_v4, viewer
+from conveyor.server.api import (
+    artifacts,
+    bench,
+    errors,
+    health,
+    params,
+    projects,
+    registration,
+    runner_v4,
+    variables,
+    viewer,
+)
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "viewer"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "viewer"]

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from conveyor.ciconfig import ConfigError
 from conveyor.protocol import headers
 from conveyor.protocol.trace import BadContentRange
-from conveyor.server.errors import Forbidden, RangeMismatch, ServerError
+from conveyor.server.errors import Forbidden, Invalid, ParamError, RangeMismatch, ServerError
 
 
 def install(app: FastAPI) -> None:
@@ -21,6 +21,10 @@ def install(app: FastAPI) -> None:
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServerError)
+    if isinstance(exc, Invalid):
+        return JSONResponse({"message": exc.details}, status_code=exc.status_code)
+    if isinstance(exc, ParamError):
+        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
     response = JSONResponse({"message": str(exc)}, status_code=exc.status_code)
     if isinstance(exc, RangeMismatch):
         response.headers[headers.RANGE] = f"0-{exc.size}"

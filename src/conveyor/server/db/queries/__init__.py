@@ -14,6 +14,7 @@ from conveyor.server.db.queries import (
     runners,
     tokens,
     traces,
+    variables,
 )
 
-__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces", "variables"]
