@@ -31,7 +31,9 @@ from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.db import StatementObserver, create_engine, queries, upgrade
 from conveyor.server.errors import SettingsError
 from conveyor.server.metrics import Metrics
+from conveyor.server.automation import HookDeliverer, Hooks, Poller, PushReceiver, ScheduleFirer, Schedules, Triggers
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.pipelines import CreatedPipeline
 from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
@@ -48,6 +50,19 @@ from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
 REDIS_RETRIES = 3  # reconnects for one command whose connection broke
+
+
+@dataclass
+class Automation:
+    """The room of pipelines that start themselves (server/automation/)."""
+
+    triggers: Triggers
+    pushes: PushReceiver
+    poller: Poller
+    schedules: Schedules
+    schedule_firer: ScheduleFirer
+    hooks: Hooks
+    hook_deliverer: HookDeliverer
 
 
 @dataclass
@@ -80,6 +95,7 @@ class Services:
     live_tail: LiveTail
     secrets: SecretBox
     variables: Variables
+    automation: Automation
 
     async def ready(self) -> bool:
         try:
@@ -126,6 +142,16 @@ def build_services(settings: ServerSettings) -> Services:
     watchers = Watchers(
         redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
     )
+    dispatcher = Dispatcher(
+        engine,
+        notifier,
+        sources,
+        server_url=settings.base_url,
+        default_timeout=settings.job_timeout,
+        long_poll_timeout=settings.long_poll_timeout,
+        job_variables=job_variables,
+    )
+    pipelines = Pipelines(engine, sources, job_variables.for_rules)
     return Services(
         settings=settings,
         engine=engine,
@@ -142,15 +168,7 @@ def build_services(settings: ServerSettings) -> Services:
             default_expire_in=settings.artifact_default_expire_in,
             sweep_interval=settings.sweep_interval,
         ),
-        dispatcher=Dispatcher(
-            engine,
-            notifier,
-            sources,
-            server_url=settings.base_url,
-            default_timeout=settings.job_timeout,
-            long_poll_timeout=settings.long_poll_timeout,
-            job_variables=job_variables,
-        ),
+        dispatcher=dispatcher,
         notifier=notifier,
         sweeper=Sweeper(
             engine,
@@ -170,7 +188,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources, job_variables.for_rules),
+        pipelines=pipelines,
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
@@ -188,6 +206,31 @@ def build_services(settings: ServerSettings) -> Services:
         ),
         secrets=secrets,
         variables=Variables(engine, secrets),
+        automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
+    )
+
+
+def _automation(
+    settings: ServerSettings, engine: AsyncEngine, sources: GitSources, pipelines: Pipelines,
+    dispatcher: Dispatcher, secrets: SecretBox,
+) -> Automation:
+    async def started(created: CreatedPipeline) -> None:
+        if created.enqueued:
+            await dispatcher.tick(created.enqueued)
+
+    pushes = PushReceiver(engine, pipelines, secrets)
+    schedules = Schedules(engine, pipelines, secrets)
+    return Automation(
+        triggers=Triggers(engine, pipelines),
+        pushes=pushes,
+        poller=Poller(engine, sources, pushes, started, interval=settings.poll_pass_interval),
+        schedules=schedules,
+        schedule_firer=ScheduleFirer(engine, schedules, started, interval=settings.schedule_pass_interval),
+        hooks=Hooks(engine, secrets),
+        hook_deliverer=HookDeliverer(
+            engine, secrets, server_url=settings.base_url, keepalive_config=settings.keepalive,
+            base_delay=settings.hook_retry_base_delay, max_attempts=settings.hook_max_attempts,
+        ),
     )
 
 
@@ -275,6 +318,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
             asyncio.create_task(services.trace_events.run(), name="trace-events"),
             asyncio.create_task(services.job_tokens.run(), name="job-revocations"),
+            asyncio.create_task(services.automation.schedule_firer.run(), name="pipeline-schedules"),
+            asyncio.create_task(services.automation.poller.run(), name="repository-poller"),
+            asyncio.create_task(services.automation.hook_deliverer.run(), name="hook-deliverer"),
         ]
         try:
             yield {"services": services}
@@ -290,6 +336,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await artifact_sweeper
             await services.traces.aclose()
+            await services.automation.hook_deliverer.aclose()
             await services.redis.aclose()
             await services.trace_events.aclose()
             await services.engine.dispose()
@@ -302,6 +349,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.artifacts.router)
     app.include_router(api.projects.router)
     app.include_router(api.variables.router)
+    app.include_router(api.triggers.router)
+    app.include_router(api.triggers.public)
+    app.include_router(api.schedules.router)
+    app.include_router(api.hooks.router)
+    app.include_router(api.pushes.router)
+    app.include_router(api.pushes.public)
     if settings.bench_routes:
         app.include_router(api.bench.router)
     app.include_router(api.viewer.router)

@@ -9,12 +9,16 @@ from conveyor.server.api import (
     bench,
     errors,
     health,
+    hooks,
     params,
     projects,
+    pushes,
     registration,
     runner_v4,
+    schedules,
+    triggers,
     variables,
     viewer,
 )
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "viewer"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer"]

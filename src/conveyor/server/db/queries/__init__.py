@@ -7,14 +7,18 @@ and no waiting inside it.
 from conveyor.server.db.queries import (
     archives,
     artifacts,
+    hooks,
     jobs,
     pipelines,
     projects,
     resource_groups,
     runners,
+    schedules,
+    sources,
     tokens,
     traces,
+    triggers,
     variables,
 )
 
-__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces", "variables"]
+__all__ = ["archives", "artifacts", "hooks", "jobs", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

@@ -32,6 +32,30 @@ def _variable_columns() -> list[sa.Column]:
     ]
 
 
+# Webhooks out: a status change of a pipeline or job enqueues one delivery per project hook that
+# wants the event, in the transition's own transaction (an INSERT, no network; no EXCEPTION
+# block, so no subtransaction). The body is built and sent later (server/automation/hooks.py).
+HOOK_FUNCTION = """
+CREATE FUNCTION conveyor_hook_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'pipelines' THEN
+        INSERT INTO hook_deliveries (hook_id, event, event_uuid, payload, next_attempt_at)
+        SELECT h.id, 'Pipeline Hook', gen_random_uuid()::text,
+               jsonb_build_object('object_kind', 'pipeline', 'id', NEW.id, 'status', NEW.status), now()
+        FROM project_hooks h WHERE h.project_id = NEW.project_id AND h.pipeline_events;
+    ELSE
+        INSERT INTO hook_deliveries (hook_id, event, event_uuid, payload, next_attempt_at)
+        SELECT h.id, 'Job Hook', gen_random_uuid()::text,
+               jsonb_build_object('object_kind', 'build', 'id', NEW.id, 'status', NEW.status), now()
+        FROM project_hooks h WHERE h.project_id = NEW.project_id AND h.job_events;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+CHANGED = "OLD.status IS DISTINCT FROM NEW.status"
+
+
 def upgrade() -> None:
     op.create_table(
         'instance_variables',
@@ -176,9 +200,20 @@ def upgrade() -> None:
     )
     op.create_index('ix_hook_deliveries_next_attempt_at', 'hook_deliveries', ['next_attempt_at'], postgresql_where=sa.text('next_attempt_at IS NOT NULL'))
     op.create_index('ix_hook_deliveries_hook_id_id', 'hook_deliveries', ['hook_id', 'id'])
+    op.execute(HOOK_FUNCTION)
+    for table in ('pipelines', 'jobs'):
+        op.execute(f"CREATE TRIGGER {table}_hook_on_insert AFTER INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION conveyor_hook_event()")
+        op.execute(
+            f"CREATE TRIGGER {table}_hook_on_update AFTER UPDATE OF status ON {table} FOR EACH ROW"
+            f" WHEN ({CHANGED}) EXECUTE FUNCTION conveyor_hook_event()"
+        )
 
 
 def downgrade() -> None:
+    for table in ('pipelines', 'jobs'):
+        op.execute(f"DROP TRIGGER {table}_hook_on_update ON {table}")
+        op.execute(f"DROP TRIGGER {table}_hook_on_insert ON {table}")
+    op.execute("DROP FUNCTION conveyor_hook_event()")
     op.drop_table('hook_deliveries')
     op.drop_table('project_hooks')
     op.drop_table('push_events')

@@ -1,0 +1,94 @@
+"""Push webhooks in: verify, deduplicate, and start the pipeline of the pushed commit.
+
+One delivery, step by step:
+1. Which forge sent it, and its secret (``forges.verify``): 401 and nothing else when wrong.
+2. Not a push (ping, issues...): answered, ignored. A deleted ref, ``[ci skip]``: ignored.
+3. One short transaction records the push; a delivery id or ref+sha seen before records
+   nothing, and the pipeline of the first is the answer (one pipeline per push, however often
+   a forge redelivers, and whether the webhook or the poller saw it first).
+4. The pipeline is created from the pushed commit (the project's mirror is fetched, with git's
+   timeout and the credentials in the project's URL): ``CI_PIPELINE_SOURCE=push``, the push's
+   ``before`` as ``CI_COMMIT_BEFORE_SHA`` and ``rules:changes`` over ``before..after``.
+   If that fails the record is dropped, so a redelivery tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from conveyor.server.automation import forges
+from conveyor.server.db import queries
+from conveyor.server.queue.pipelines import CreatedPipeline, Origin, Pipelines
+from conveyor.server.variables import SecretBox
+
+SKIP_MARKERS = ("[ci skip]", "[skip ci]")
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    status: str  # created, duplicate, ignored
+    reason: str = ""
+    pipeline_id: int | None = None
+    created: CreatedPipeline | None = None
+
+
+class PushReceiver:
+    def __init__(self, engine: AsyncEngine, pipelines: Pipelines, box: SecretBox) -> None:
+        self._engine = engine
+        self._pipelines = pipelines
+        self._box = box
+
+    async def set_secret(self, project_id: int, secret: str | None) -> None:
+        async with self._engine.begin() as conn:
+            await queries.sources.configure(
+                conn, project_id, {"webhook_secret": self._box.encrypt(secret) if secret else None}
+            )
+
+    async def describe(self, project_id: int) -> dict[str, object]:
+        """What is configured (never the secret itself)."""
+        async with self._engine.connect() as conn:
+            row = await queries.sources.get(conn, project_id)
+        return {
+            "webhook_secret_set": bool(row and row["webhook_secret"]),
+            "poll_interval": row["poll_interval"] if row else 0,
+        }
+
+    async def receive(self, project: RowMapping, headers: Mapping[str, str], body: bytes) -> PushOutcome:
+        forge = forges.forge_of(headers)
+        async with self._engine.connect() as conn:
+            source = await queries.sources.get(conn, project["id"])
+        stored = source["webhook_secret"] if source else None
+        forges.verify(forge or "gitlab", headers, body, self._box.decrypt(stored) if stored else None)
+        if forge is None or forges.event_of(forge, headers) not in forges.PUSH_EVENTS[forge]:
+            return PushOutcome("ignored", "not a push event")
+        push = forges.parse(forge, headers, body)
+        if push.deleted:
+            return PushOutcome("ignored", "ref deleted")
+        if any(marker in push.message.lower() for marker in SKIP_MARKERS):
+            return PushOutcome("ignored", "[ci skip]")
+        return await self.start(project, forge, push)
+
+    async def start(self, project: RowMapping, forge: str, push: forges.Push) -> PushOutcome:
+        """Record ``push`` once and create its pipeline (also the poller's way in)."""
+        values = {"forge": forge, "delivery_id": push.delivery_id, "ref": push.ref,
+                  "before_sha": push.before, "sha": push.after}
+        async with self._engine.begin() as conn:
+            push_id = await queries.sources.record_push(conn, project["id"], values)
+            if push_id is None:
+                earlier = await queries.sources.push_pipeline(conn, project["id"], push.delivery_id, push.ref, push.after)
+        if push_id is None:
+            return PushOutcome("duplicate", "this push was seen before", earlier)
+        origin = Origin(source="push", before_sha=push.before, sha=push.after, tag=push.tag)
+        try:
+            created = await self._pipelines.create(project, push.ref, {}, origin)
+        except BaseException:
+            async with self._engine.begin() as conn:
+                await queries.sources.forget_push(conn, push_id)
+            raise
+        async with self._engine.begin() as conn:
+            await queries.sources.link_push(conn, push_id, created.id)
+        return PushOutcome("created", pipeline_id=created.id, created=created)
