@@ -33,31 +33,31 @@ async def _project_id(request: Request, project: str) -> int:
 
 @router.get("/projects/{project}/triggers")
 async def list_triggers(request: Request, project: str) -> list[dict[str, Any]]:
-    return await services(request).triggers.list(await _project_id(request, project))
+    return await services(request).automation.triggers.list(await _project_id(request, project))
 
 
 @router.get("/projects/{project}/triggers/{trigger_id}")
 async def get_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
-    return await services(request).triggers.get(await _project_id(request, project), trigger_id)
+    return await services(request).automation.triggers.get(await _project_id(request, project), trigger_id)
 
 
 @router.post("/projects/{project}/triggers", status_code=201)
 async def create_trigger(request: Request, project: str) -> dict[str, Any]:
     found = await params.read(request)
     description = params.text(found, "description", required=True) or ""
-    return await services(request).triggers.create(await _project_id(request, project), description, _date(found, "expires_at"))
+    return await services(request).automation.triggers.create(await _project_id(request, project), description, _date(found, "expires_at"))
 
 
 @router.put("/projects/{project}/triggers/{trigger_id}")
 async def update_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
     found = await params.read(request)
     values = {"description": params.text(found, "description")} if "description" in found else {}
-    return await services(request).triggers.update(await _project_id(request, project), trigger_id, values)
+    return await services(request).automation.triggers.update(await _project_id(request, project), trigger_id, values)
 
 
 @router.delete("/projects/{project}/triggers/{trigger_id}", status_code=204)
 async def delete_trigger(request: Request, project: str, trigger_id: int) -> Response:
-    await services(request).triggers.delete(await _project_id(request, project), trigger_id)
+    await services(request).automation.triggers.delete(await _project_id(request, project), trigger_id)
     return Response(status_code=204)
 
 
@@ -78,7 +78,7 @@ async def _trigger(request: Request, project: str, ref: str | None, *, forge_bod
     ref = ref or params.text(found, "ref", required=True) or ""
     # the path form is what a forge's webhook calls: its body reaches the jobs (TRIGGER_PAYLOAD)
     body = (await request.body()).decode(errors="replace") if forge_body else None
-    created = await svc.triggers.run(
+    created = await svc.automation.triggers.run(
         row,
         params.text(found, "token"),
         ref.removeprefix("refs/heads/"),
