@@ -4,6 +4,7 @@ never reaches the stored log, a job or pipeline response, or an error."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gitlab
@@ -13,6 +14,7 @@ from urllib.parse import quote, quote_plus
 
 from tests.plugins.live import ROOT_TOKEN, ServerProcess
 from tests.plugins.repos import make_repo
+from tests.e2e.test_cli import conveyor
 
 pytestmark = pytest.mark.e2e
 
@@ -104,6 +106,28 @@ def test_variables_api_and_masking_end_to_end(server_process, admin, start_runne
         admin.http.get(f"/projects/{project_id}/pipelines").text,
     ]
     assert all(SECRET not in text and quote(SECRET, safe="") not in text for text in responses)
+
+    # the CLI: conveyor variables / schedules / hooks, project add --poll
+    cli = ("--url", server_process.url, "--token", ROOT_TOKEN)
+    assert conveyor("variables", "set", "CLI_VAR", "one", "--project", str(project_id), *cli).returncode == 0
+    assert conveyor("variables", "set", "CLI_VAR", "two", "--project", str(project_id), *cli).returncode == 0
+    listed = json.loads(conveyor("variables", "list", "--project", str(project_id), *cli).stdout)
+    assert {"key": "CLI_VAR", "value": "two"}.items() <= next(v for v in listed if v["key"] == "CLI_VAR").items()
+    weak = conveyor("variables", "set", "WEAK", "short", "--masked", *cli)
+    assert weak.returncode == 1 and "is invalid" in weak.stderr
+    assert conveyor("variables", "delete", "CLI_VAR", "--project", str(project_id), *cli).returncode == 0
+    made = conveyor("schedules", "create", str(project_id), "--cron", "0 4 * * 1", "--description", "weekly",
+                    "--timezone", "Europe/Berlin", "-v", "A=1", *cli)
+    assert made.returncode == 0, made.stderr
+    schedule_id = json.loads(made.stdout.split("\n}\n")[0] + "}")["id"]
+    assert json.loads(conveyor("schedules", "list", str(project_id), *cli).stdout)[0]["cron_timezone"] == "Europe/Berlin"
+    assert conveyor("schedules", "delete", str(project_id), str(schedule_id), *cli).returncode == 0
+    hook = conveyor("hooks", "add", str(project_id), "http://127.0.0.1:9/hook", "--secret", "s", *cli)
+    assert hook.returncode == 0 and "token" not in json.loads(hook.stdout)
+    assert conveyor("hooks", "deliveries", str(project_id), str(json.loads(hook.stdout)["id"]), *cli).returncode == 0
+    make_repo(tmp_path / "polled", PIPELINE)
+    polled = conveyor("project", "add", str(tmp_path / "polled"), "--poll", "60", "--webhook-secret", "w", *cli)
+    assert json.loads(polled.stdout)["sources"] == {"webhook_secret_set": True, "poll_interval": 60}
 
     # a restart without the key refuses to start, saying why, since encrypted variables exist
     server_process.stop()

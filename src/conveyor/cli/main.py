@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
+from conveyor.cli.automation import hooks_app, schedules_app, variables_app
 from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
@@ -20,6 +21,9 @@ pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_hel
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(runner_app, name="runner")
+app.add_typer(variables_app, name="variables")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(hooks_app, name="hooks")
 console = Console()
 err = Console(stderr=True)
 
@@ -110,11 +114,23 @@ def project_add(
     url: UrlOption = "http://127.0.0.1:8080",
     token: TokenOption = "",
     name: Annotated[Optional[str], typer.Option(help="Project name (default: the directory name).")] = None,
+    poll: Annotated[Optional[int], typer.Option("--poll", help="Poll the repository every N seconds.")] = None,
+    webhook_secret: Annotated[
+        Optional[str], typer.Option("--webhook-secret", help="Secret of push webhooks (POST /projects/:id/webhook).")
+    ] = None,
 ) -> None:
-    """Register a repository with a running server."""
+    """Register a repository with a running server; optionally poll it, or accept push webhooks."""
     if source and "://" not in source and not source.startswith("git@"):
         source = str(Path(source).resolve())
-    _print(_call(url, token, lambda client: client.add_project(source, name)))
+    sources = {k: v for k, v in {"poll_interval": poll, "webhook_secret": webhook_secret}.items() if v is not None}
+
+    async def add(client: AdminClient) -> dict:
+        project = await client.add_project(source, name)
+        if sources:
+            project["sources"] = await client.request("PUT", f"/projects/{project['id']}/sources", sources)
+        return project
+
+    _print(_call(url, token, add))
 
 
 @pipeline_app.command("create")
