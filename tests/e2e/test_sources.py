@@ -266,13 +266,13 @@ def test_pipelines_start_themselves(server_process, admin, start_runner, postgre
     finally:
         second_server.stop()
     server_process.stop()
-    # down for "an hour" of minutely ticks: one pipeline after the restart, not sixty
-    postgres.psql(f"UPDATE pipeline_schedules SET cron = '* * * * *', next_run_at = now() - interval '1 hour' WHERE id = {schedule_id}", database)
+    # down for three days of a daily schedule: one pipeline after the restart, not three
+    postgres.psql(f"UPDATE pipeline_schedules SET next_run_at = now() - interval '3 days' WHERE id = {schedule_id}", database)
     server_process.start()
     _wait_for(lambda: len(schedule.pipelines.list(get_all=True)) == 3)
     time.sleep(2.5)
     assert len(schedule.pipelines.list(get_all=True)) == 3
-    assert project.pipelineschedules.get(schedule_id).next_run_at > next_run_at[:0]
+    assert project.pipelineschedules.get(schedule_id).next_run_at == next_run_at  # the next 03:00 in Paris again
     project.pipelineschedules.delete(schedule_id)
 
     # --- webhooks out: the first delivery failed (500) and was retried; every event arrived

@@ -102,7 +102,7 @@ def _variable(row: Mapping[str, Any], decrypt: Any) -> Variable:
 
 
 class JobVariables:
-    """Loads what ``user_variables`` needs for one claimed job (three short reads)."""
+    """CI/CD variables as pipeline creation's rules see them, and as a claimed job gets them."""
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -116,18 +116,22 @@ class JobVariables:
         return {v.key: v.value for v in chosen}
 
     async def for_job(self, job: Mapping[str, Any]) -> PipelineFacts:
-        async with self._engine.connect() as conn:
-            pipeline = await queries.pipelines.get(conn, job["pipeline_id"])
-            instance, project = await queries.variables.for_job(conn, job["project_id"])
-        assert pipeline is not None
+        """The facts of a claimed job: the claim's row carries its pipeline's columns and the
+        CI/CD variables (``ci_variables``, sql/queue.sql), so this reads nothing more."""
         spec = job["spec"] or {}
         environment = (spec.get("predefined_variables") or {}).get("CI_ENVIRONMENT_NAME")
+        stored = job["ci_variables"] or []
+        pipeline = {
+            "ref": job["pipeline_ref"], "source": job["pipeline_source"], "before_sha": job["pipeline_before_sha"],
+            "tag": job["pipeline_tag"], "variables": job["pipeline_variables"],
+            "file_variables": job["pipeline_file_variables"],
+        }
+        own = PipelineFacts.of(pipeline)
         variables = user_variables(
-            instance, project, pipeline["variables"] or {},
+            [v for v in stored if v["level"] == 0], [v for v in stored if v["level"] == 1], pipeline["variables"] or {},
             protected=bool(job["protected"]), environment=environment,
             decrypt=self._box.decrypt, file_keys=pipeline["file_variables"] or (),
         )
-        own = PipelineFacts.of(pipeline)
         return PipelineFacts(
             source=own.source, before_sha=own.before_sha, tag=own.tag, predefined=own.predefined, variables=variables
         )
