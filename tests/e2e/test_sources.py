@@ -34,6 +34,15 @@ show:
   script:
     - echo "source=$CI_PIPELINE_SOURCE triggered=$CI_PIPELINE_TRIGGERED before=$CI_COMMIT_BEFORE_SHA"
     - echo "ref=$CI_COMMIT_REF_NAME tag=${CI_COMMIT_TAG:-none} branch=${CI_COMMIT_BRANCH:-none} var=${DEPLOY_TARGET:-none} masked=$MASKED_VAR"
+chain:
+  rules:
+    - if: $CHAIN == "yes"
+  script:
+    - >-
+      python3 -c 'import json, os, urllib.request as u;
+      data = json.dumps({"token": os.environ["CI_JOB_TOKEN"], "ref": "main", "variables": {"DEPLOY_TARGET": "chained"}}).encode();
+      r = u.urlopen(u.Request(os.environ["CI_API_V4_URL"] + "/projects/" + os.environ["CI_PROJECT_ID"] + "/trigger/pipeline", data, {"Content-Type": "application/json"}));
+      print("chained", json.load(r)["source"])'
 docs:
   rules:
     - changes: [docs/**]
@@ -131,12 +140,16 @@ def test_pipelines_start_themselves(server_process, admin, start_runner, postgre
     trigger.description = "deploy it"
     trigger.save()
     assert project.triggers.get(trigger.id).description == "deploy it"
-    triggered = project.trigger_pipeline("main", token, variables={"DEPLOY_TARGET": "staging"})
+    triggered = project.trigger_pipeline("main", token, variables={"DEPLOY_TARGET": "staging", "CHAIN": "yes"})
     assert triggered.source == "trigger"
     logs = finished(triggered.id)
     assert "source=trigger triggered=true before=" + "0" * 40 in logs["show"]
     assert "var=staging" in logs["show"] and "masked=[MASKED]" in logs["show"]
     assert "docs" in logs  # rules:changes without a push is true, as GitLab
+    assert "chained pipeline" in logs["chain"]  # a job's CI_JOB_TOKEN triggers: source "pipeline"
+    chained = _wait_for(lambda: [p for p in admin.http.get(f"/projects/{project_id}/pipelines").json()
+                                 if p["source"] == "pipeline"])
+    assert "source=pipeline triggered=true" in finished(chained[0]["id"])["show"]
     form = httpx.post(f"{url}/projects/{project_id}/trigger/pipeline",
                       data={"token": token, "ref": "main", "variables[DEPLOY_TARGET]": "prod"})
     assert form.status_code == 201, form.text

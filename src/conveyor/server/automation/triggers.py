@@ -62,7 +62,8 @@ class Triggers:
         from_hook: bool = False,
         payload: str | None = None,
     ) -> CreatedPipeline:
-        """Start a pipeline for a trigger token: ``CI_PIPELINE_SOURCE=trigger``.
+        """Start a pipeline for a trigger token (``CI_PIPELINE_SOURCE=trigger``) or a running
+        job's ``CI_JOB_TOKEN`` (``pipeline``, as GitLab's multi-project triggers).
 
         Args:
             from_hook: the call carries ``X-Gitlab-Event: Pipeline Hook`` (a hook calling a
@@ -80,14 +81,23 @@ class Triggers:
             raise BadRequest(NOT_A_MAP)
         today = datetime.now(timezone.utc).date()
         async with self._engine.begin() as conn:
-            trigger = await queries.triggers.use(conn, project["id"], auth.digest(token or ""), today)
-        if trigger is None:
+            if (token or "").startswith(auth.JOB_PREFIX):  # CI_JOB_TOKEN of a running job
+                job = await queries.triggers.running_job(conn, auth.digest(token or ""))
+                trigger = None
+            else:
+                job = None
+                trigger = await queries.triggers.use(conn, project["id"], auth.digest(token or ""), today)
+        if trigger is None and job is None:
             raise NotFound("404 Not Found")
         files: tuple[str, ...] = ()
         if payload is not None:
             variables = {**variables, "TRIGGER_PAYLOAD": payload}
             files = ("TRIGGER_PAYLOAD",)
-        origin = Origin(source="trigger", trigger_id=trigger["id"], file_variables=files)
+        origin = Origin(
+            source="pipeline" if job is not None else "trigger",
+            trigger_id=trigger["id"] if trigger is not None else None,
+            file_variables=files,
+        )
         return await self._pipelines.create(project, ref, variables, origin)
 
     async def _one(self, project_id: int, trigger_id: int) -> RowMapping:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import pipeline_triggers
+from conveyor.server.db.tables import jobs, pipeline_triggers
 
 
 async def insert(conn: AsyncConnection, project_id: int, token_hash: str, head: str, values: dict[str, Any]) -> RowMapping:
@@ -58,5 +58,13 @@ async def use(conn: AsyncConnection, project_id: int, token_hash: str, today: da
         )
         .values(last_used=sa.func.now())
         .returning(*pipeline_triggers.c)
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def running_job(conn: AsyncConnection, token_hash: str) -> RowMapping | None:
+    """The running job whose ``CI_JOB_TOKEN`` has this digest (the trigger endpoint accepts it)."""
+    stmt = sa.select(jobs.c.id, jobs.c.project_id, jobs.c.pipeline_id).where(
+        jobs.c.token_hash == token_hash, jobs.c.status == "running"
     )
     return (await conn.execute(stmt)).mappings().first()
