@@ -92,3 +92,10 @@ def test_git_errors_never_carry_url_credentials() -> None:
     """Regression: a failed clone of https://user:token@host put the token in the API's error."""
     message = "git clone --mirror https://deploy:glpat-abc123@git.example.com/g/p.git failed: fatal"
     assert redact(message) == "git clone --mirror https://[MASKED]@git.example.com/g/p.git failed: fatal"
+
+
+def test_webhook_bodies_never_carry_masked_values() -> None:
+    from conveyor.server.automation.hookbodies import scrub
+
+    body = {"object_attributes": {"variables": [{"key": "K", "value": "pre-Sup3r/S3cret=-post"}]}, "n": 1}
+    assert scrub(body, ["Sup3r/S3cret="]) == {"object_attributes": {"variables": [{"key": "K", "value": "pre-[MASKED]-post"}]}, "n": 1}
