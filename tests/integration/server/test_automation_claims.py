@@ -23,6 +23,9 @@ async def engine(database_url: str):  # noqa: ANN201
         await conn.execute(pipeline_schedules.insert().values(
             project_id=project["id"], description="d", ref="main", cron="0 3 * * *",
             next_run_at=datetime.now(timezone.utc) - timedelta(days=3)))
+        await conn.execute(pipeline_schedules.insert().values(  # switched off: never taken
+            project_id=project["id"], description="off", ref="main", cron="* * * * *", active=False,
+            next_run_at=datetime.now(timezone.utc) - timedelta(days=3)))
         hook = (await conn.execute(project_hooks.insert().values(
             project_id=project["id"], url="http://127.0.0.1:9/", uuid="u", pipeline_events=True,
         ).returning(project_hooks.c.id))).scalar_one()
@@ -49,7 +52,7 @@ async def test_a_due_schedule_is_taken_by_one_process(engine) -> None:  # noqa: 
         async with engine.begin() as second:
             assert await queries.schedules.claim_due(second, 10) == []
         await queries.schedules.set_next_run(first, due[0]["id"], datetime.now(timezone.utc) + timedelta(hours=5))
-    assert len(due) == 1
+    assert [row["description"] for row in due] == ["d"]
     async with engine.begin() as later:
         assert await queries.schedules.claim_due(later, 10) == []
 

@@ -74,12 +74,13 @@ class PushReceiver:
 
     async def start(self, project: RowMapping, forge: str, push: forges.Push) -> PushOutcome:
         """Record ``push`` once and create its pipeline (also the poller's way in)."""
-        values = {"forge": forge, "delivery_id": push.delivery_id, "ref": push.ref,
+        full_ref = ("refs/tags/" if push.tag else "refs/heads/") + push.ref  # a tag and a branch may share a name
+        values = {"forge": forge, "delivery_id": push.delivery_id, "ref": full_ref,
                   "before_sha": push.before, "sha": push.after}
         async with self._engine.begin() as conn:
             push_id = await queries.sources.record_push(conn, project["id"], values)
             if push_id is None:
-                earlier = await queries.sources.push_pipeline(conn, project["id"], push.delivery_id, push.ref, push.after)
+                earlier = await queries.sources.push_pipeline(conn, project["id"], push.delivery_id, full_ref, push.after)
         if push_id is None:
             return PushOutcome("duplicate", "this push was seen before", earlier)
         origin = Origin(source="push", before_sha=push.before, sha=push.after, tag=push.tag)
