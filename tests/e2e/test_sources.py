@@ -102,6 +102,14 @@ def _wait_for(check: Any, timeout: float = 60.0) -> Any:
 
 
 @pytest.fixture
+def receiver() -> Any:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture
 def server_env() -> dict[str, str]:
     return {
         "CONVEYOR_SECRETS_KEY": Fernet.generate_key().decode(),
@@ -111,14 +119,15 @@ def server_env() -> dict[str, str]:
     }
 
 
-def test_pipelines_start_themselves(server_process, admin, start_runner, postgres, database_url, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pipelines_start_themselves(  # noqa: PLR0915
+    server_process, admin, start_runner, postgres, database_url, receiver, tmp_path: Path,  # noqa: ANN001
+) -> None:
     repo = tmp_path / "repo"
     first = make_repo(repo, PIPELINE)
     project_id = admin.project(str(repo))["id"]
     gl = gitlab.Gitlab(server_process.url, private_token=ROOT_TOKEN)
     project = gl.projects.get(project_id, lazy=True)
     project.variables.create({"key": "MASKED_VAR", "value": MASKED, "masked": True})
-    receiver = Receiver()
     hook = project.hooks.create({"url": receiver.url, "token": "out-secret", "pipeline_events": True, "job_events": True})
     assert hook.pipeline_events and hook.job_events and "token" not in hook.attributes
     start_runner(server_process.url, admin.runner_token())
@@ -307,5 +316,7 @@ def test_pipelines_start_themselves(server_process, admin, start_runner, postgre
     assert not project.hooks.get(hook.id).job_events
     hook.test("pipeline_events")
     assert len(project.hooks.list(get_all=True)) == 1
+    with pytest.raises(gitlab.GitlabCreateError) as bad_url:
+        project.hooks.create({"url": "ftp://nowhere"})
+    assert (bad_url.value.response_code, bad_url.value.error_message) == (422, "Invalid url given")
     project.hooks.delete(hook.id)
-    receiver.server.shutdown()

@@ -10,7 +10,10 @@ ConveyorError
       │    ├── GitError         (sources/git.py) a git command failed
       │    ├── Invalid          GitLab's model validation: {"message": {"attr": ["msg"]}}
       │    └── ParamError       Grape's parameter validation: {"error": "ref is missing"}
+      ├── SecretsKeyMissing     500 (CONVEYOR_SECRETS_KEY unset where a secret is stored or read)
       ├── Conflict              409
+      ├── Unprocessable         422
+      │    └── InvalidUrl       {"error": "Invalid url given"} (a hook's URL)
       ├── Gone                  410 (legacy runner registration is switched off)
       ├── PayloadTooLarge       413
       ├── RangeMismatch         416 (carries the server's size)
@@ -26,6 +29,7 @@ class ServerError(ConveyorError):
     """Server error."""
 
     status_code = 500
+    body_key = "message"  # GitLab's helpers answer {"message": ...}; Grape's validations {"error": ...}
 
 
 class SettingsError(ServerError):
@@ -70,6 +74,25 @@ class Invalid(BadRequest):
 
 class ParamError(BadRequest):
     """400 Bad Request with Grape's body, ``{"error": "<param> is missing"}``."""
+
+    body_key = "error"
+
+
+class SecretsKeyMissing(ServerError):
+    """CONVEYOR_SECRETS_KEY is not set: secrets cannot be stored or read (generate one with
+    `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)."""
+
+
+class Unprocessable(ServerError):
+    """422 Unprocessable Entity"""
+
+    status_code = 422
+
+
+class InvalidUrl(Unprocessable):
+    """Invalid url given"""
+
+    body_key = "error"
 
 
 class Conflict(ServerError):

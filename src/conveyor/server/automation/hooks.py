@@ -26,18 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import keepalive
 from conveyor.server.automation import hookbodies
 from conveyor.server.db import queries
-from conveyor.server.errors import NotFound, ServerError
+from conveyor.server.errors import InvalidUrl, NotFound, ServerError
 from conveyor.server.variables import SecretBox
 
 log = structlog.get_logger(__name__)
 EVENTS = ("push_events", "tag_push_events", "pipeline_events", "job_events")
 USER_AGENT = "GitLab/17.0.0 (Conveyor)"
-
-
-class InvalidUrl(ServerError):
-    """Invalid url given"""
-
-    status_code = 422
 
 
 class Hooks:

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from conveyor.server.errors import ServerError, SettingsError
+from conveyor.server.errors import SecretsKeyMissing, SettingsError
 
-
-class SecretsKeyMissing(ServerError):
-    """CONVEYOR_SECRETS_KEY is not set: secrets cannot be stored or read (generate one with
-    `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)."""
-
-    status_code = 500
+__all__ = ["SecretBox", "SecretsKeyMissing"]
 
 
 class SecretBox:
