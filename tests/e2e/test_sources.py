@@ -34,6 +34,7 @@ show:
   script:
     - echo "source=$CI_PIPELINE_SOURCE triggered=$CI_PIPELINE_TRIGGERED before=$CI_COMMIT_BEFORE_SHA"
     - echo "ref=$CI_COMMIT_REF_NAME tag=${CI_COMMIT_TAG:-none} branch=${CI_COMMIT_BRANCH:-none} var=${DEPLOY_TARGET:-none} masked=$MASKED_VAR"
+    - if [ -n "$TRIGGER_PAYLOAD" ]; then echo "payload=$(cat "$TRIGGER_PAYLOAD")"; fi
 chain:
   rules:
     - if: $CHAIN == "yes"
@@ -163,6 +164,11 @@ def test_pipelines_start_themselves(  # noqa: PLR0915
                       data={"token": token, "ref": "main", "variables[DEPLOY_TARGET]": "prod"})
     assert form.status_code == 201, form.text
     assert "var=prod" in finished(form.json()["id"])["show"]
+    as_forge_hook = httpx.post(f"{url}/projects/{project_id}/ref/main/trigger/pipeline?token={token}",
+                               json={"object_kind": "push", "hello": "forge"})
+    assert as_forge_hook.status_code == 201, as_forge_hook.text
+    forge_log = finished(as_forge_hook.json()["id"])["show"]
+    assert 'payload={"object_kind":"push","hello":"forge"}' in forge_log  # the body as sent
     before = pipeline_count()
     bad = httpx.post(f"{url}/projects/{project_id}/trigger/pipeline", json={"token": "glptt-wrong", "ref": "main"})
     assert (bad.status_code, bad.json()) == (404, {"message": "404 Not Found"})
