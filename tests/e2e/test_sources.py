@@ -117,6 +117,7 @@ def server_env() -> dict[str, str]:
         "CONVEYOR_POLL_PASS_INTERVAL": "1",
         "CONVEYOR_SCHEDULE_PASS_INTERVAL": "1",
         "CONVEYOR_HOOK_RETRY_BASE_DELAY": "1",
+        "CONVEYOR_HOOK_ALLOW_LOCAL": "true",  # the receiver listens on 127.0.0.1
     }
 
 

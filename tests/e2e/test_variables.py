@@ -122,7 +122,9 @@ def test_variables_api_and_masking_end_to_end(server_process, admin, start_runne
     schedule_id = json.loads(made.stdout.split("\n}\n")[0] + "}")["id"]
     assert json.loads(conveyor("schedules", "list", str(project_id), *cli).stdout)[0]["cron_timezone"] == "Europe/Berlin"
     assert conveyor("schedules", "delete", str(project_id), str(schedule_id), *cli).returncode == 0
-    hook = conveyor("hooks", "add", str(project_id), "http://127.0.0.1:9/hook", "--secret", "s", *cli)
+    blocked = conveyor("hooks", "add", str(project_id), "http://127.0.0.1:9/hook", *cli)
+    assert blocked.returncode == 1 and "Requests to the local network are not allowed" in blocked.stderr
+    hook = conveyor("hooks", "add", str(project_id), "http://hooks.example.invalid/hook", "--secret", "s", *cli)
     assert hook.returncode == 0 and "token" not in json.loads(hook.stdout)
     assert conveyor("hooks", "deliveries", str(project_id), str(json.loads(hook.stdout)["id"]), *cli).returncode == 0
     make_repo(tmp_path / "polled", PIPELINE)

@@ -226,7 +226,7 @@ def _automation(
         poller=Poller(engine, sources, pushes, started, interval=settings.poll_pass_interval),
         schedules=schedules,
         schedule_firer=ScheduleFirer(engine, schedules, started, interval=settings.schedule_pass_interval),
-        hooks=Hooks(engine, secrets),
+        hooks=Hooks(engine, secrets, allow_local=settings.hook_allow_local),
         hook_deliverer=HookDeliverer(
             engine, secrets, server_url=settings.base_url, keepalive_config=settings.keepalive,
             base_delay=settings.hook_retry_base_delay, max_attempts=settings.hook_max_attempts,

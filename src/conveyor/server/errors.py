@@ -13,7 +13,8 @@ ConveyorError
       ├── SecretsKeyMissing     500 (CONVEYOR_SECRETS_KEY unset where a secret is stored or read)
       ├── Conflict              409
       ├── Unprocessable         422
-      │    └── InvalidUrl       {"error": "Invalid url given"} (a hook's URL)
+      │    ├── InvalidUrl       {"error": "Invalid url given"} (a hook's URL)
+      │    └── BlockedUrl       {"message": {"url": ["is blocked: ..."]}} (into the local network)
       ├── Gone                  410 (legacy runner registration is switched off)
       ├── PayloadTooLarge       413
       ├── RangeMismatch         416 (carries the server's size)
@@ -121,3 +122,11 @@ class RangeMismatch(ServerError):
     def __init__(self, size: int, message: str | None = None) -> None:
         super().__init__(message or "416 Range Not Satisfiable")
         self.size = size
+
+
+class BlockedUrl(Unprocessable):
+    """422 with GitLab's model-validation body: the URL points into the local network."""
+
+    def __init__(self) -> None:
+        self.details = {"url": ["is blocked: Requests to the local network are not allowed"]}
+        super().__init__("url is blocked: Requests to the local network are not allowed")

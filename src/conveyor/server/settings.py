@@ -101,6 +101,9 @@ class ServerSettings:
     schedule_pass_interval: int = 10  # seconds between passes looking for due pipeline schedules
     hook_retry_base_delay: int = 10  # webhooks out: a failed delivery waits base * 2**(attempts-1)
     hook_max_attempts: int = 5
+    # hooks may target loopback, private and link-local addresses (GitLab's "allow requests to the
+    # local network from webhooks", off by default: a hook must not reach the server's own network)
+    hook_allow_local: bool = False
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup

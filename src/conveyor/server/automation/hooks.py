@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import keepalive
 from conveyor.server.automation import hookbodies
 from conveyor.server.db import queries
-from conveyor.server.errors import InvalidUrl, NotFound, ServerError
+from conveyor.server.errors import BlockedUrl, InvalidUrl, NotFound, ServerError
+from conveyor.server.sources.remote import is_local
 from conveyor.server.variables import SecretBox
 
 log = structlog.get_logger(__name__)
@@ -35,12 +36,13 @@ USER_AGENT = "GitLab/17.0.0 (Conveyor)"
 
 
 class Hooks:
-    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox, *, allow_local: bool = False) -> None:
         self._engine = engine
         self._box = box
+        self._allow_local = allow_local
 
     async def create(self, project_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        _check_url(values.get("url"))
+        await self._check_url(values.get("url"))
         values = {**values, "uuid": str(uuid.uuid4())}
         if values.get("token"):
             values["token"] = self._box.encrypt(values["token"])
@@ -57,7 +59,7 @@ class Hooks:
     async def update(self, project_id: int, hook_id: int, values: dict[str, Any]) -> dict[str, Any]:
         await self._one(project_id, hook_id)
         if "url" in values:
-            _check_url(values["url"])
+            await self._check_url(values["url"])
         if "token" in values:
             values["token"] = self._box.encrypt(values["token"]) if values["token"] else None
         async with self._engine.begin() as conn:
@@ -103,11 +105,13 @@ class Hooks:
             raise NotFound("404 Not found")
         return row
 
-
-def _check_url(url: Any) -> None:
-    parsed = urlparse(str(url or ""))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidUrl()
+    async def _check_url(self, url: Any) -> None:
+        """An http(s) URL, and not into the local network unless ``hook_allow_local``."""
+        parsed = urlparse(str(url or ""))
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise InvalidUrl()
+        if not self._allow_local and await asyncio.to_thread(is_local, parsed.hostname):
+            raise BlockedUrl()
 
 
 def present(row: RowMapping) -> dict[str, Any]:
