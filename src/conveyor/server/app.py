@@ -218,12 +218,12 @@ def _automation(
         if created.enqueued:
             await dispatcher.tick(created.enqueued)
 
-    pushes = PushReceiver(engine, pipelines, secrets)
+    pushes = PushReceiver(engine, pipelines, secrets, started, answer_within=settings.webhook_answer_within)
     schedules = Schedules(engine, pipelines, secrets)
     return Automation(
         triggers=Triggers(engine, pipelines),
         pushes=pushes,
-        poller=Poller(engine, sources, pushes, started, interval=settings.poll_pass_interval),
+        poller=Poller(engine, sources, pushes, interval=settings.poll_pass_interval),
         schedules=schedules,
         schedule_firer=ScheduleFirer(engine, schedules, started, interval=settings.schedule_pass_interval),
         hooks=Hooks(engine, secrets, allow_local=settings.hook_allow_local),
@@ -337,6 +337,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 await artifact_sweeper
             await services.traces.aclose()
             await services.automation.hook_deliverer.aclose()
+            await services.automation.pushes.aclose()
             await services.redis.aclose()
             await services.trace_events.aclose()
             await services.engine.dispose()

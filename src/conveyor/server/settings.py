@@ -97,6 +97,7 @@ class ServerSettings:
     # secrets at rest (server/variables/crypto.py). Unset: such secrets cannot be stored, and a
     # server whose database holds some refuses to start.
     secrets_key: str | None = None
+    webhook_answer_within: float = 8.0  # a push webhook is answered 202 if its pipeline takes longer
     poll_pass_interval: int = 5  # seconds between passes looking for projects due to be polled
     schedule_pass_interval: int = 10  # seconds between passes looking for due pipeline schedules
     hook_retry_base_delay: int = 10  # webhooks out: a failed delivery waits base * 2**(attempts-1)

@@ -26,10 +26,8 @@ async def receive_push(request: Request, project: str) -> JSONResponse:
         return JSONResponse({"message": "401 Unauthorized"}, status_code=401)
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    outcome = await svc.automation.pushes.receive(row, headers, body)
-    if outcome.created is not None and outcome.created.enqueued:
-        await svc.dispatcher.tick(outcome.created.enqueued)
-    status = 201 if outcome.status == "created" else 200
+    outcome = await svc.automation.pushes.receive(row, headers, body)  # it wakes the dispatcher
+    status = {"created": 201, "accepted": 202}.get(outcome.status, 200)
     return JSONResponse({"status": outcome.status, "reason": outcome.reason, "pipeline_id": outcome.pipeline_id},
                         status_code=status)
 

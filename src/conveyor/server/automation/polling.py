@@ -24,13 +24,10 @@ log = structlog.get_logger(__name__)
 
 
 class Poller:
-    def __init__(
-        self, engine: AsyncEngine, sources: GitSources, receiver: PushReceiver, on_created: object, interval: float
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, sources: GitSources, receiver: PushReceiver, interval: float) -> None:
         self._engine = engine
         self._sources = sources
         self._receiver = receiver
-        self._on_created = on_created  # async (CreatedPipeline) -> None: wake the dispatcher
         self._interval = interval
 
     async def configure(self, project_id: int, poll_interval: int) -> None:
@@ -77,8 +74,7 @@ class Poller:
                 except Exception as exc:
                     log.warning("polled pipeline not created", project=project_id, ref=ref, error=str(exc))
                     continue
-                if outcome.created is not None:
-                    await self._on_created(outcome.created)
+                if outcome.created is not None:  # the receiver woke the dispatcher
                     created.append(outcome.created.id)
         async with self._engine.begin() as conn:
             await queries.sources.set_heads(conn, project_id, heads)

@@ -10,12 +10,18 @@ One delivery, step by step:
    timeout and the credentials in the project's URL): ``CI_PIPELINE_SOURCE=push``, the push's
    ``before`` as ``CI_COMMIT_BEFORE_SHA`` and ``rules:changes`` over ``before..after``.
    If that fails the record is dropped, so a redelivery tries again.
+5. A forge gives up on a webhook after about ten seconds (GitHub): when creating the pipeline
+   takes longer than ``answer_within`` (a large repository to fetch), the answer is 202
+   ``accepted`` and the creation goes on in the background.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+
+import structlog
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,22 +31,40 @@ from conveyor.server.db import queries
 from conveyor.server.queue.pipelines import CreatedPipeline, Origin, Pipelines
 from conveyor.server.variables import SecretBox
 
+log = structlog.get_logger(__name__)
 SKIP_MARKERS = ("[ci skip]", "[skip ci]")
 
 
 @dataclass(frozen=True)
 class PushOutcome:
-    status: str  # created, duplicate, ignored
+    status: str  # created, accepted (still being created), duplicate, ignored
     reason: str = ""
     pipeline_id: int | None = None
     created: CreatedPipeline | None = None
 
 
 class PushReceiver:
-    def __init__(self, engine: AsyncEngine, pipelines: Pipelines, box: SecretBox) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        pipelines: Pipelines,
+        box: SecretBox,
+        on_created: Callable[[CreatedPipeline], Awaitable[None]] | None = None,
+        answer_within: float = 8.0,
+    ) -> None:
         self._engine = engine
         self._pipelines = pipelines
         self._box = box
+        self._on_created = on_created  # wakes the dispatcher
+        self._answer_within = answer_within
+        self._background: set[asyncio.Task[CreatedPipeline]] = set()
+
+    async def aclose(self) -> None:
+        """Stop creations still running in the background (their pushes are forgotten, so the
+        forge's redelivery or the next poll starts them again)."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def set_secret(self, project_id: int, secret: str | None) -> None:
         async with self._engine.begin() as conn:
@@ -70,10 +94,13 @@ class PushReceiver:
             return PushOutcome("ignored", "ref deleted")
         if any(marker in push.message.lower() for marker in SKIP_MARKERS):
             return PushOutcome("ignored", "[ci skip]")
-        return await self.start(project, forge, push)
+        return await self.start(project, forge, push, background_after=self._answer_within)
 
-    async def start(self, project: RowMapping, forge: str, push: forges.Push) -> PushOutcome:
-        """Record ``push`` once and create its pipeline (also the poller's way in)."""
+    async def start(
+        self, project: RowMapping, forge: str, push: forges.Push, *, background_after: float | None = None
+    ) -> PushOutcome:
+        """Record ``push`` once and create its pipeline (also the poller's way in); after
+        ``background_after`` seconds (None: never) the creation goes on in the background."""
         full_ref = ("refs/tags/" if push.tag else "refs/heads/") + push.ref  # a tag and a branch may share a name
         values = {"forge": forge, "delivery_id": push.delivery_id, "ref": full_ref,
                   "before_sha": push.before, "sha": push.after}
@@ -83,6 +110,16 @@ class PushReceiver:
                 earlier = await queries.sources.push_pipeline(conn, project["id"], push.delivery_id, full_ref, push.after)
         if push_id is None:
             return PushOutcome("duplicate", "this push was seen before", earlier)
+        task = asyncio.create_task(self._create(project, push, push_id), name=f"push-{push_id}")
+        done, _ = await asyncio.wait({task}, timeout=background_after)
+        if task not in done:
+            self._background.add(task)
+            task.add_done_callback(self._finished)
+            return PushOutcome("accepted", "the pipeline is being created")
+        created = task.result()  # a failure is the forge's answer (400 and GitLab's words)
+        return PushOutcome("created", pipeline_id=created.id, created=created)
+
+    async def _create(self, project: RowMapping, push: forges.Push, push_id: int) -> CreatedPipeline:
         origin = Origin(source="push", before_sha=push.before, sha=push.after, tag=push.tag)
         try:
             created = await self._pipelines.create(project, push.ref, {}, origin)
@@ -92,4 +129,11 @@ class PushReceiver:
             raise
         async with self._engine.begin() as conn:
             await queries.sources.link_push(conn, push_id, created.id)
-        return PushOutcome("created", pipeline_id=created.id, created=created)
+        if self._on_created is not None:
+            await self._on_created(created)
+        return created
+
+    def _finished(self, task: asyncio.Task[CreatedPipeline]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("pushed pipeline not created", error=str(task.exception()))
