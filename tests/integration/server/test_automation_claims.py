@@ -67,3 +67,20 @@ async def test_a_delivery_is_leased_to_one_process(engine) -> None:  # noqa: ANN
         assert await queries.hooks.claim_due(later, 10) == []
     async with engine.connect() as conn:
         assert (await conn.execute(sa.select(hook_deliveries.c.next_attempt_at))).scalar_one() is not None
+
+
+async def test_a_failing_hook_rests_after_four_failures(engine) -> None:  # noqa: ANN001
+    async with engine.begin() as conn:
+        hook_id = (await conn.execute(sa.select(project_hooks.c.id))).scalar_one()
+        for _ in range(3):
+            await queries.hooks.record_outcome(conn, hook_id, False)
+    async with engine.begin() as conn:  # three failures: still sent
+        assert (await conn.execute(sa.select(project_hooks.c.disabled_until))).scalar_one() is None
+        await queries.hooks.record_outcome(conn, hook_id, False)
+    async with engine.begin() as conn:
+        until = (await conn.execute(sa.select(project_hooks.c.disabled_until))).scalar_one()
+        assert timedelta(seconds=50) < until - datetime.now(timezone.utc) < timedelta(seconds=70)
+        assert await queries.hooks.claim_due(conn, 10) == []  # its delivery waits
+        await queries.hooks.record_outcome(conn, hook_id, True)
+    async with engine.begin() as conn:
+        assert len(await queries.hooks.claim_due(conn, 10)) == 1

@@ -8,6 +8,9 @@ Delivery, step by step, never inside a job or pipeline transition:
    secret), ``X-Gitlab-Event-UUID``, ``X-Gitlab-Webhook-UUID``, ``Idempotency-Key``.
 3. A 2xx ends it; anything else waits base * 2**(attempts-1) and is tried again, up to the
    attempt limit. Every attempt's outcome stays in the row: the delivery log.
+4. As GitLab, a hook failing 4 attempts in a row rests (``alert_status: temporarily_disabled``,
+   ``disabled_until``) for a minute, doubling with each further failure up to a day; its
+   deliveries wait meanwhile. A success re-enables it.
 """
 
 from __future__ import annotations
@@ -120,9 +123,15 @@ def present(row: RowMapping) -> dict[str, Any]:
         "id": row["id"], "url": row["url"], "name": row["name"], "description": row["description"],
         "project_id": row["project_id"], **{event: row[event] for event in EVENTS},
         "push_events_branch_filter": None, "enable_ssl_verification": row["enable_ssl_verification"],
-        "alert_status": "executable", "disabled_until": None, "url_variables": [], "custom_headers": [],
-        "created_at": row["created_at"].astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "alert_status": "temporarily_disabled" if row["disabled_until"] and row["disabled_until"] > datetime.now(timezone.utc)
+        else "executable",
+        "disabled_until": _iso(row["disabled_until"]), "url_variables": [], "custom_headers": [],
+        "created_at": _iso(row["created_at"]),
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
 
 
 class HookDeliverer:
@@ -191,6 +200,7 @@ class HookDeliverer:
             )
         async with self._engine.begin() as conn:
             await queries.hooks.finish(conn, row["id"], values)
+            await queries.hooks.record_outcome(conn, row["hook_id"], error is None)
 
     async def _body(self, project_id: int, event: dict[str, Any]) -> dict[str, Any]:
         async with self._engine.connect() as conn:

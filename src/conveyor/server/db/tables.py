@@ -366,6 +366,10 @@ project_hooks = sa.Table(
     sa.Column("job_events", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("enable_ssl_verification", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("uuid", sa.Text, nullable=False),
+    # GitLab's auto-disabling: after 4 failed attempts in a row the hook rests until disabled_until
+    # (1 minute, doubling per further failure, at most a day); a success resets both
+    sa.Column("recent_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled_until", sa.DateTime(timezone=True)),
     _created_at(),
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.server.db.tables import hook_deliveries, project_hooks
 
 LEASE_SECONDS = 60  # a delivery being sent is invisible to other processes this long
+FAILURES_BEFORE_DISABLING = 4  # GitLab's
 
 
 async def insert(conn: AsyncConnection, project_id: int, values: dict[str, Any]) -> RowMapping:
@@ -52,10 +53,14 @@ async def claim_due(conn: AsyncConnection, limit: int) -> list[RowMapping]:
     ``LEASE_SECONDS`` on and counted as an attempt before commit), with their hook's row."""
     due = (
         sa.select(hook_deliveries.c.id)
-        .where(hook_deliveries.c.next_attempt_at <= sa.func.now())
+        .join(project_hooks, project_hooks.c.id == hook_deliveries.c.hook_id)
+        .where(
+            hook_deliveries.c.next_attempt_at <= sa.func.now(),
+            sa.or_(project_hooks.c.disabled_until.is_(None), project_hooks.c.disabled_until <= sa.func.now()),
+        )
         .order_by(hook_deliveries.c.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=hook_deliveries)
         .cte("due")
     )
     leased = (
@@ -80,6 +85,23 @@ async def claim_due(conn: AsyncConnection, limit: int) -> list[RowMapping]:
 async def finish(conn: AsyncConnection, delivery_id: int, values: dict[str, Any]) -> None:
     """Record an attempt: ``next_attempt_at`` None when delivered or given up."""
     await conn.execute(hook_deliveries.update().where(hook_deliveries.c.id == delivery_id).values(**values))
+
+
+async def record_outcome(conn: AsyncConnection, hook_id: int, ok: bool) -> None:
+    """Count a failed attempt (a 4th in a row disables the hook for a minute, doubling after
+    each further one, at most a day), or reset the count after a success."""
+    failures = project_hooks.c.recent_failures + 1
+    pause = sa.func.least(
+        sa.text("interval '1 minute'") * sa.func.power(2, failures - FAILURES_BEFORE_DISABLING),
+        sa.text("interval '24 hours'"),
+    )
+    values: dict[str, Any] = {"recent_failures": 0, "disabled_until": None} if ok else {
+        "recent_failures": failures,
+        "disabled_until": sa.case(
+            (failures >= FAILURES_BEFORE_DISABLING, sa.func.now() + pause), else_=project_hooks.c.disabled_until
+        ),
+    }
+    await conn.execute(project_hooks.update().where(project_hooks.c.id == hook_id).values(**values))
 
 
 async def deliveries(conn: AsyncConnection, hook_id: int, limit: int = 50) -> list[RowMapping]:

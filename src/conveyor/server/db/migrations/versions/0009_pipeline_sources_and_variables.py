@@ -177,6 +177,8 @@ def upgrade() -> None:
         sa.Column('job_events', sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column('enable_ssl_verification', sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column('uuid', sa.Text(), nullable=False),
+        sa.Column('recent_failures', sa.Integer(), nullable=False, server_default='0'),
+        sa.Column('disabled_until', sa.DateTime(timezone=True), nullable=True),
         _created_at(),
         sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name='fk_project_hooks_project_id_projects', ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name='pk_project_hooks'),
