@@ -47,7 +47,11 @@ class AdminClient:
             except ValueError:
                 message = response.text
             raise ApiError(response.status_code, message)
-        return response.json()
+        return response.json() if response.content else None
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Any API call; the JSON answer (None for an empty one), ``ApiError`` for 4xx and 5xx."""
+        return await self._json(method, path, json=body) if body is not None else await self._json(method, path)
 
     async def create_runner(self, description: str) -> dict[str, Any]:
         return await self._json("POST", "/user/runners", json={"runner_type": "instance_type", "description": description})

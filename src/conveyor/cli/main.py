@@ -13,6 +13,7 @@ from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
 from conveyor.cli.doctor_postgres import doctor_postgres
+from conveyor.cli.automation import hooks_app, schedules_app, variables_app
 from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
@@ -24,6 +25,9 @@ app.add_typer(runner_app, name="runner")
 doctor_app = typer.Typer(help="Check the services Conveyor runs on.", no_args_is_help=True)
 app.add_typer(doctor_app, name="doctor")
 doctor_app.command("postgres")(doctor_postgres)
+app.add_typer(variables_app, name="variables")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(hooks_app, name="hooks")
 console = Console()
 err = Console(stderr=True)
 
@@ -114,11 +118,23 @@ def project_add(
     url: UrlOption = "http://127.0.0.1:8080",
     token: TokenOption = "",
     name: Annotated[Optional[str], typer.Option(help="Project name (default: the directory name).")] = None,
+    poll: Annotated[Optional[int], typer.Option("--poll", help="Poll the repository every N seconds.")] = None,
+    webhook_secret: Annotated[
+        Optional[str], typer.Option("--webhook-secret", help="Secret of push webhooks (POST /projects/:id/webhook).")
+    ] = None,
 ) -> None:
-    """Register a repository with a running server."""
+    """Register a repository with a running server; optionally poll it, or accept push webhooks."""
     if source and "://" not in source and not source.startswith("git@"):
         source = str(Path(source).resolve())
-    _print(_call(url, token, lambda client: client.add_project(source, name)))
+    sources = {k: v for k, v in {"poll_interval": poll, "webhook_secret": webhook_secret}.items() if v is not None}
+
+    async def add(client: AdminClient) -> dict:
+        project = await client.add_project(source, name)
+        if sources:
+            project["sources"] = await client.request("PUT", f"/projects/{project['id']}/sources", sources)
+        return project
+
+    _print(_call(url, token, add))
 
 
 @pipeline_app.command("create")

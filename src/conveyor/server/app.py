@@ -31,8 +31,12 @@ from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.context import DatabaseContext
 from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, upgrade
 from conveyor.server.db.replicas import Reads, Replica, write_session
+from conveyor.server.db import queries
+from conveyor.server.errors import SettingsError
 from conveyor.server.metrics import Metrics
+from conveyor.server.automation import HookDeliverer, Hooks, Poller, PushReceiver, ScheduleFirer, Schedules, Triggers
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.pipelines import CreatedPipeline
 from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
@@ -42,12 +46,26 @@ from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
+from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
 REDIS_RETRIES = 3  # reconnects for one command whose connection broke
+
+
+@dataclass
+class Automation:
+    """The room of pipelines that start themselves (server/automation/)."""
+
+    triggers: Triggers
+    pushes: PushReceiver
+    poller: Poller
+    schedules: Schedules
+    schedule_firer: ScheduleFirer
+    hooks: Hooks
+    hook_deliverer: HookDeliverer
 
 
 @dataclass
@@ -79,6 +97,9 @@ class Services:
     trace_events: TraceEvents
     watchers: Watchers
     live_tail: LiveTail
+    secrets: SecretBox
+    variables: Variables
+    automation: Automation
 
     async def ready(self) -> bool:
         try:
@@ -108,6 +129,8 @@ def build_services(settings: ServerSettings) -> Services:
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors")
+    secrets = SecretBox(settings.secrets_key)
+    job_variables = JobVariables(engine, secrets)
     job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
     job_updates = JobUpdates(
         engine,
@@ -127,6 +150,16 @@ def build_services(settings: ServerSettings) -> Services:
     watchers = Watchers(
         redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
     )
+    dispatcher = Dispatcher(
+        engine,
+        notifier,
+        sources,
+        server_url=settings.base_url,
+        default_timeout=settings.job_timeout,
+        long_poll_timeout=settings.long_poll_timeout,
+        job_variables=job_variables,
+    )
+    pipelines = Pipelines(engine, sources, job_variables.for_rules, reads=reads)
     return Services(
         settings=settings,
         engine=engine,
@@ -144,14 +177,7 @@ def build_services(settings: ServerSettings) -> Services:
             default_expire_in=settings.artifact_default_expire_in,
             sweep_interval=settings.sweep_interval,
         ),
-        dispatcher=Dispatcher(
-            engine,
-            notifier,
-            sources,
-            server_url=settings.base_url,
-            default_timeout=settings.job_timeout,
-            long_poll_timeout=settings.long_poll_timeout,
-        ),
+        dispatcher=dispatcher,
         notifier=notifier,
         sweeper=Sweeper(
             engine,
@@ -171,7 +197,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources, reads=reads),
+        pipelines=pipelines,
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
@@ -186,6 +212,33 @@ def build_services(settings: ServerSettings) -> Services:
             metrics.live_viewers,
             heartbeat=settings.sse_heartbeat,
             retry=settings.sse_retry,
+        ),
+        secrets=secrets,
+        variables=Variables(engine, secrets),
+        automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
+    )
+
+
+def _automation(
+    settings: ServerSettings, engine: AsyncEngine, sources: GitSources, pipelines: Pipelines,
+    dispatcher: Dispatcher, secrets: SecretBox,
+) -> Automation:
+    async def started(created: CreatedPipeline) -> None:
+        if created.enqueued:
+            await dispatcher.tick(created.enqueued)
+
+    pushes = PushReceiver(engine, pipelines, secrets, started, answer_within=settings.webhook_answer_within)
+    schedules = Schedules(engine, pipelines, secrets)
+    return Automation(
+        triggers=Triggers(engine, pipelines),
+        pushes=pushes,
+        poller=Poller(engine, sources, pushes, interval=settings.poll_pass_interval),
+        schedules=schedules,
+        schedule_firer=ScheduleFirer(engine, schedules, started, interval=settings.schedule_pass_interval),
+        hooks=Hooks(engine, secrets, allow_local=settings.hook_allow_local),
+        hook_deliverer=HookDeliverer(
+            engine, secrets, server_url=settings.base_url, keepalive_config=settings.keepalive,
+            base_delay=settings.hook_retry_base_delay, max_attempts=settings.hook_max_attempts,
         ),
     )
 
@@ -258,11 +311,26 @@ def _trace_store(settings: ServerSettings, engine: AsyncEngine, redis: Redis, ob
     raise ValueError(f"trace_store {settings.trace_store!r} must be resolved to redis or postgres (see embedded.start)")
 
 
+async def _check_secrets_key(services: Services) -> None:
+    """Refuse to start without CONVEYOR_SECRETS_KEY when encrypted secrets are stored."""
+    if services.secrets.configured:
+        return
+    async with services.engine.connect() as conn:
+        stored = await queries.variables.any_stored(conn)
+    if stored:
+        await services.engine.dispose()
+        raise SettingsError(
+            "CONVEYOR_SECRETS_KEY is not set, but the database holds encrypted CI/CD variables or hook "
+            "secrets: set it to the key they were stored with"
+        )
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         services = build_services(settings)
         await upgrade(services.engine)
+        await _check_secrets_key(services)
         generated = await services.admin_tokens.ensure_root(settings.initial_root_token)
         if generated:
             print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
@@ -275,6 +343,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(_background("queue-scheduler", services.scheduler.run()), name="queue-scheduler"),
             asyncio.create_task(_background("trace-events", services.trace_events.run()), name="trace-events"),
             asyncio.create_task(_background("job-revocations", services.job_tokens.run()), name="job-revocations"),
+            asyncio.create_task(_background("pipeline-schedules", services.automation.schedule_firer.run()), name="pipeline-schedules"),
+            asyncio.create_task(_background("repository-poller", services.automation.poller.run()), name="repository-poller"),
+            asyncio.create_task(_background("hook-deliverer", services.automation.hook_deliverer.run()), name="hook-deliverer"),
         ]
         try:
             yield {"services": services}
@@ -290,6 +361,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await artifact_sweeper
             await services.traces.aclose()
+            await services.automation.hook_deliverer.aclose()
+            await services.automation.pushes.aclose()
             await services.redis.aclose()
             await services.trace_events.aclose()
             await services.reads.dispose()
@@ -303,6 +376,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.runner_v4.router)
     app.include_router(api.artifacts.router)
     app.include_router(api.projects.router)
+    app.include_router(api.variables.router)
+    app.include_router(api.triggers.router)
+    app.include_router(api.triggers.public)
+    app.include_router(api.schedules.router)
+    app.include_router(api.hooks.router)
+    app.include_router(api.pushes.router)
+    app.include_router(api.pushes.public)
     if settings.bench_routes:
         app.include_router(api.bench.router)
     app.include_router(api.viewer.router)

@@ -12,6 +12,7 @@ import secrets
 
 RUNNER_PREFIX = "glrt-"
 JOB_PREFIX = "glcbt-"
+TRIGGER_PREFIX = "glptt-"
 ADMIN_PREFIX = "glpat-"
 
 

@@ -7,8 +7,14 @@ ConveyorError
       ├── Forbidden             403 (wrong runner/job token, job not running)
       ├── NotFound              404
       ├── BadRequest            400
-      │    └── GitError         (sources/git.py) a git command failed
+      │    ├── GitError         (sources/git.py) a git command failed
+      │    ├── Invalid          GitLab's model validation: {"message": {"attr": ["msg"]}}
+      │    └── ParamError       Grape's parameter validation: {"error": "ref is missing"}
+      ├── SecretsKeyMissing     500 (CONVEYOR_SECRETS_KEY unset where a secret is stored or read)
       ├── Conflict              409
+      ├── Unprocessable         422
+      │    ├── InvalidUrl       {"error": "Invalid url given"} (a hook's URL)
+      │    └── BlockedUrl       {"message": {"url": ["is blocked: ..."]}} (into the local network)
       ├── Gone                  410 (legacy runner registration is switched off)
       ├── PayloadTooLarge       413
       ├── RangeMismatch         416 (carries the server's size)
@@ -24,6 +30,7 @@ class ServerError(ConveyorError):
     """Server error."""
 
     status_code = 500
+    body_key = "message"  # GitLab's helpers answer {"message": ...}; Grape's validations {"error": ...}
 
 
 class SettingsError(ServerError):
@@ -58,6 +65,37 @@ class BadRequest(ServerError):
     status_code = 400
 
 
+class Invalid(BadRequest):
+    """400 Bad Request with GitLab's model-validation body, ``{"message": {attr: [msg, ...]}}``."""
+
+    def __init__(self, details: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k} {' '.join(v)}" for k, v in details.items()))
+        self.details = details
+
+
+class ParamError(BadRequest):
+    """400 Bad Request with Grape's body, ``{"error": "<param> is missing"}``."""
+
+    body_key = "error"
+
+
+class SecretsKeyMissing(ServerError):
+    """CONVEYOR_SECRETS_KEY is not set: secrets cannot be stored or read (generate one with
+    `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)."""
+
+
+class Unprocessable(ServerError):
+    """422 Unprocessable Entity"""
+
+    status_code = 422
+
+
+class InvalidUrl(Unprocessable):
+    """Invalid url given"""
+
+    body_key = "error"
+
+
 class Conflict(ServerError):
     """409 Conflict"""
 
@@ -84,3 +122,11 @@ class RangeMismatch(ServerError):
     def __init__(self, size: int, message: str | None = None) -> None:
         super().__init__(message or "416 Range Not Satisfiable")
         self.size = size
+
+
+class BlockedUrl(Unprocessable):
+    """422 with GitLab's model-validation body: the URL points into the local network."""
+
+    def __init__(self) -> None:
+        self.details = {"url": ["is blocked: Requests to the local network are not allowed"]}
+        super().__init__("url is blocked: Requests to the local network are not allowed")

@@ -104,6 +104,18 @@ class ServerSettings:
     # archiving finished jobs' logs: a failed attempt waits base * 2**(attempts-1), capped, jittered
     archive_retry_base_delay: int = 30
     archive_retry_max_delay: int = 3600
+    # Fernet key(s), comma-separated, newest first: encrypts CI/CD variables, hook and webhook
+    # secrets at rest (server/variables/crypto.py). Unset: such secrets cannot be stored, and a
+    # server whose database holds some refuses to start.
+    secrets_key: str | None = None
+    webhook_answer_within: float = 8.0  # a push webhook is answered 202 if its pipeline takes longer
+    poll_pass_interval: int = 5  # seconds between passes looking for projects due to be polled
+    schedule_pass_interval: int = 10  # seconds between passes looking for due pipeline schedules
+    hook_retry_base_delay: int = 10  # webhooks out: a failed delivery waits base * 2**(attempts-1)
+    hook_max_attempts: int = 5
+    # hooks may target loopback, private and link-local addresses (GitLab's "allow requests to the
+    # local network from webhooks", off by default: a hook must not reach the server's own network)
+    hook_allow_local: bool = False
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup

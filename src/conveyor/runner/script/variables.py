@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 from conveyor.protocol.models import JobPayload
 
@@ -75,6 +76,10 @@ def is_true(variables: Iterable[JobVariable], key: str) -> bool:
 
 
 def masked_values(job: JobPayload) -> list[str]:
-    """Everything the trace must never show: masked variable values and the job token."""
-    values = [v.value for v in job.variables if v.masked]
-    return [*values, job.token]
+    """Everything the trace must never show: masked variable values and the job token, each also
+    as it reads percent-encoded in a URL (``quote``: ``/`` ``+`` ``=`` ``@`` ``:`` become ``%2F``...;
+    ``quote_plus`` for form bodies). gitlab-runner's masker matches the literal value only (and
+    masks sensitive URL parameters); masked values are Base64-like, so they travel encoded often."""
+    values = [v.value for v in job.variables if v.masked] + [job.token]
+    encoded = [form for value in values for form in (quote(value, safe=""), quote_plus(value, safe=""))]
+    return list(dict.fromkeys(values + encoded))

@@ -1,6 +1,6 @@
 """TraceSession: one job's trace pipeline, from ``write(text)`` to the spool file.
 
-``Utf8Sanitizer -> Masker -> [Timestamper] -> OutputLimit -> TraceSpool``: output is made valid
+``Utf8Sanitizer -> Masker -> UrlParamMasker -> [Timestamper] -> OutputLimit -> TraceSpool``: output is made valid
 UTF-8, secrets are masked, lines get their timestamp header when enabled, the size limit applies
 to those bytes, and the spool keeps exactly what is sent (offsets, ``bytesize`` and ``checksum``
 all refer to it).
@@ -17,6 +17,7 @@ from conveyor.runner.trace.base import Sink
 from conveyor.runner.trace.limit import OutputLimit, Utf8Sanitizer
 from conveyor.runner.trace.masker import Masker, token_prefixes
 from conveyor.runner.trace.spool import TraceSpool
+from conveyor.runner.trace.urlparams import UrlParamMasker
 from conveyor.runner.trace.timestamps import OUTPUT_STREAM, RUNNER_STREAM, Timestamper
 
 
@@ -34,7 +35,7 @@ class TraceSession:
         stamper = Timestamper(limit) if timestamps else None
         extra = (job.features.model_extra or {}).get("token_mask_prefixes") or []
         prefixes = token_prefixes(p for p in extra if isinstance(p, str))
-        masker = Masker(stamper or limit, masked_values(job), prefixes)
+        masker = Masker(UrlParamMasker(stamper or limit), masked_values(job), prefixes)
         return cls(spool=spool, writer=Utf8Sanitizer(masker), limit=limit, stamper=stamper)
 
     def write(self, data: str | bytes, *, stream: int = RUNNER_STREAM) -> None:

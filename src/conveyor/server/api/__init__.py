@@ -4,6 +4,21 @@ May import the server's services (``queue``, ``trace``, ``archive``, ``viewer``)
 ``conveyor.protocol``; services come from the app's lifespan state (``deps.services``).
 """
 
-from conveyor.server.api import artifacts, bench, errors, health, projects, registration, runner_v4, viewer
+from conveyor.server.api import (
+    artifacts,
+    bench,
+    errors,
+    health,
+    hooks,
+    params,
+    projects,
+    pushes,
+    registration,
+    runner_v4,
+    schedules,
+    triggers,
+    variables,
+    viewer,
+)
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "viewer"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer"]

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from conveyor.ciconfig import ConfigError
 from conveyor.protocol import headers
 from conveyor.protocol.trace import BadContentRange
-from conveyor.server.errors import Forbidden, RangeMismatch, ServerError
+from conveyor.server.errors import BlockedUrl, Forbidden, Invalid, RangeMismatch, ServerError
 
 
 def install(app: FastAPI) -> None:
@@ -21,7 +21,9 @@ def install(app: FastAPI) -> None:
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServerError)
-    response = JSONResponse({"message": str(exc)}, status_code=exc.status_code)
+    if isinstance(exc, (Invalid, BlockedUrl)):
+        return JSONResponse({"message": exc.details}, status_code=exc.status_code)
+    response = JSONResponse({exc.body_key: str(exc)}, status_code=exc.status_code)
     if isinstance(exc, RangeMismatch):
         response.headers[headers.RANGE] = f"0-{exc.size}"
     if isinstance(exc, Forbidden) and exc.job_status:

@@ -188,6 +188,9 @@ def _pipeline(row: RowMapping) -> dict[str, Any]:
         "project_id": row["project_id"],
         "ref": row["ref"],
         "sha": row["sha"],
+        "before_sha": row["before_sha"] or "0" * 40,
+        "tag": row["tag"],
+        "source": row["source"],
         "status": row["status"],
         "created_at": _iso(row["created_at"]),
         "started_at": _iso(row["started_at"]),
@@ -218,3 +221,6 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "finished_at": _iso(finished),
         "duration": (finished - started).total_seconds() if started and finished else None,
     }
+
+
+present_pipeline = _pipeline  # the pipeline object other routers answer with (trigger, schedules)

@@ -52,6 +52,14 @@ pipelines = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     # interruptible: the newer pipeline on the same ref that auto-canceled this one
     sa.Column("auto_canceled_by_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    # how it started (CI_PIPELINE_SOURCE), the push's before SHA (CI_COMMIT_BEFORE_SHA), the
+    # trigger or schedule that started it, and which pipeline variables are of type file
+    sa.Column("source", sa.Text, nullable=False, server_default="push"),
+    sa.Column("before_sha", sa.Text),
+    sa.Column("tag", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("trigger_id", sa.BigInteger, sa.ForeignKey("pipeline_triggers.id", ondelete="SET NULL")),
+    sa.Column("schedule_id", sa.BigInteger, sa.ForeignKey("pipeline_schedules.id", ondelete="SET NULL")),
+    _tags("file_variables"),
     sa.Index("ix_pipelines_project_id_ref_id", "project_id", "ref", "id"),
 )
 
@@ -228,4 +236,159 @@ artifacts = sa.Table(
     sa.Column("expire_at", sa.DateTime(timezone=True)),
     _created_at(),
     sa.UniqueConstraint("job_id", "file_type"),
+)
+
+# --- pipelines that start themselves, with secrets (sources, triggers, schedules, variables, hooks)
+
+# CI/CD variables. ``value`` is Fernet ciphertext (server/variables/crypto.py), never plain text.
+# Instance variables have no environment scope (GitLab's); project ones are unique per scope.
+instance_variables = sa.Table(
+    "instance_variables",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("variable_type", sa.Text, nullable=False, server_default="env_var"),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("masked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("raw", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("description", sa.Text),
+    _created_at(),
+)
+
+project_variables = sa.Table(
+    "project_variables",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("variable_type", sa.Text, nullable=False, server_default="env_var"),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("masked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("raw", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("environment_scope", sa.Text, nullable=False, server_default="*"),
+    sa.Column("description", sa.Text),
+    _created_at(),
+    sa.UniqueConstraint("project_id", "key", "environment_scope"),
+)
+
+# Pipeline trigger tokens (glptt-), stored as SHA-256 digests; ``token_head`` is what lists show.
+pipeline_triggers = sa.Table(
+    "pipeline_triggers",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("token_head", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("owner", sa.Text),
+    sa.Column("expires_at", sa.Date),
+    sa.Column("last_used", sa.DateTime(timezone=True)),
+    _created_at(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Cron schedules. ``next_run_at`` is the due time; the firing pass takes due rows FOR UPDATE SKIP
+# LOCKED and moves next_run_at past now() in the same transaction, so a tick fires once.
+pipeline_schedules = sa.Table(
+    "pipeline_schedules",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("cron", sa.Text, nullable=False),
+    sa.Column("cron_timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("owner", sa.Text),
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
+    _created_at(),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("ix_pipeline_schedules_next_run_at", "next_run_at", postgresql_where=sa.text("active")),
+)
+
+pipeline_schedule_variables = sa.Table(
+    "pipeline_schedule_variables",
+    metadata,
+    sa.Column("schedule_id", sa.BigInteger, sa.ForeignKey("pipeline_schedules.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # Fernet ciphertext
+    sa.Column("variable_type", sa.Text, nullable=False, server_default="env_var"),
+)
+
+# How a project's pipelines start besides the API: a push-webhook secret (Fernet ciphertext) and
+# polling (``poll_interval`` seconds; 0 = off). A poller claims the row FOR UPDATE SKIP LOCKED when
+# ``next_poll_at`` is due, so one process polls a project at a time; ``heads`` is {ref: sha} seen.
+project_sources = sa.Table(
+    "project_sources",
+    metadata,
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("webhook_secret", sa.Text),
+    sa.Column("poll_interval", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_poll_at", sa.DateTime(timezone=True)),
+    sa.Column("heads", JSONB),
+    sa.Index("ix_project_sources_next_poll_at", "next_poll_at", postgresql_where=sa.text("poll_interval > 0")),
+)
+
+# Push events received (webhooks) or seen (polling): one row per delivery and one per ref+sha, so
+# a redelivery or the same push from two paths makes one pipeline.
+push_events = sa.Table(
+    "push_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("forge", sa.Text, nullable=False),  # gitlab, github, gitea, poll
+    sa.Column("delivery_id", sa.Text),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("before_sha", sa.Text, nullable=False),
+    sa.Column("sha", sa.Text, nullable=False),
+    sa.Column("pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    _created_at(),
+    sa.UniqueConstraint("project_id", "delivery_id"),
+    sa.UniqueConstraint("project_id", "ref", "sha"),
+)
+
+# Project hooks (webhooks out). ``token`` is Fernet ciphertext: it is sent as X-Gitlab-Token.
+project_hooks = sa.Table(
+    "project_hooks",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("token", sa.Text),
+    sa.Column("push_events", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("tag_push_events", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("pipeline_events", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("job_events", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("enable_ssl_verification", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("uuid", sa.Text, nullable=False),
+    # GitLab's auto-disabling: after 4 failed attempts in a row the hook rests until disabled_until
+    # (1 minute, doubling per further failure, at most a day); a success resets both
+    sa.Column("recent_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled_until", sa.DateTime(timezone=True)),
+    _created_at(),
+)
+
+# The delivery log and queue of webhooks out: a row per event and hook, retried with backoff by
+# any server process (FOR UPDATE SKIP LOCKED on due rows), never inside a job transition.
+hook_deliveries = sa.Table(
+    "hook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("hook_id", sa.BigInteger, sa.ForeignKey("project_hooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # Pipeline Hook, Job Hook
+    sa.Column("event_uuid", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),  # NULL: done (delivered or gave up)
+    sa.Column("response_status", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    _created_at(),
+    sa.Index("ix_hook_deliveries_next_attempt_at", "next_attempt_at", postgresql_where=sa.text("next_attempt_at IS NOT NULL")),
+    sa.Index("ix_hook_deliveries_hook_id_id", "hook_id", "id"),
 )

@@ -28,6 +28,8 @@ from conveyor.server.db import queries, transaction
 from conveyor.server.queue import payload
 from conveyor.server.queue.notify import Appetite, QueueNotifier
 from conveyor.server.sources import GitSources
+from conveyor.server.variables import JobVariables
+from conveyor.server.variables.assembly import PipelineFacts
 
 if TYPE_CHECKING:
     from conveyor.server.accounts import RunnerContext
@@ -71,6 +73,7 @@ class Dispatcher:
         server_url: str,
         default_timeout: int,
         long_poll_timeout: float,
+        job_variables: JobVariables | None = None,
     ) -> None:
         self._engine = engine
         self._notifier = notifier
@@ -78,6 +81,7 @@ class Dispatcher:
         self._server_url = server_url
         self._default_timeout = default_timeout
         self._long_poll_timeout = long_poll_timeout
+        self._job_variables = job_variables
 
     async def tick(self, queued: Sequence[queries.jobs.Queued] | None = None) -> None:
         """Jobs became pending (all of them in ``queued``; None: unknown, wake every held request)."""
@@ -118,9 +122,12 @@ class Dispatcher:
         if claimed is None:
             return None
         job, dependencies = claimed
-        return self._payload(job, token, dependencies)
+        facts = await self._job_variables.for_job(job) if self._job_variables else None
+        return self._payload(job, token, dependencies, facts)
 
-    def _payload(self, job: RowMapping, token: str, dependencies: list[RowMapping]) -> JobPayload:
+    def _payload(
+        self, job: RowMapping, token: str, dependencies: list[RowMapping], facts: PipelineFacts | None = None
+    ) -> JobPayload:
         project = {
             "id": job["project_id"],
             "name": job["project_name"],
@@ -142,4 +149,5 @@ class Dispatcher:
             repo_url=self._sources.clone_url(project["source"]),
             server_url=self._server_url,
             default_timeout=self._default_timeout,
+            facts=facts,
         )

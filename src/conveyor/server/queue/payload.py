@@ -17,6 +17,7 @@ from conveyor.protocol import (
     Step,
     Variable,
 )
+from conveyor.server.variables.assembly import PipelineFacts
 
 ACCEPTED_FAILURE_REASONS = [
     reason.value for reason in FailureReason if reason is not FailureReason.JOB_CANCELED
@@ -33,6 +34,7 @@ def build(
     repo_url: str,
     server_url: str,
     default_timeout: int,
+    facts: PipelineFacts | None = None,
 ) -> JobPayload:
     spec = JobSpec.model_validate(job["spec"])
     timeout = spec.timeout or default_timeout
@@ -40,6 +42,8 @@ def build(
     if spec.after_script:
         steps.append(Step(name="after_script", script=spec.after_script, timeout=timeout, when="always", allow_failure=True))
     ref = pipeline["ref"]
+    facts = facts or PipelineFacts.of(pipeline)
+    refspec = f"+refs/tags/{ref}:refs/tags/{ref}" if facts.tag else f"+refs/heads/{ref}:refs/remotes/origin/{ref}"
     return JobPayload(
         id=job["id"],
         token=token,
@@ -56,11 +60,11 @@ def build(
             repo_url=repo_url,
             ref=ref,
             sha=pipeline["sha"],
-            refspecs=[f"+refs/heads/{ref}:refs/remotes/origin/{ref}"],
+            refspecs=[refspec],
             protected=bool(job["protected"]),
         ),
         runner_info=RunnerInfoPayload(timeout=timeout),
-        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),
+        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, facts),
         steps=steps,
         image=spec.image,
         services=list(spec.services),
@@ -97,8 +101,10 @@ def _variables(
     token: str,
     repo_url: str,
     server_url: str,
+    facts: PipelineFacts,
 ) -> list[Variable]:
-    """Predefined CI_* variables, then pipeline variables, then the job's (later wins)."""
+    """Predefined CI_* variables, the job's YAML ones, then instance, project and pipeline
+    variables (later wins: GitLab's precedence, server/variables/assembly.py)."""
     sha, ref = pipeline["sha"], pipeline["ref"]
     predefined: dict[str, Any] = {
         "CI": "true",
@@ -110,7 +116,6 @@ def _variables(
         "CI_PROJECT_NAME": project["name"],
         "CI_PROJECT_PATH": project["name"],
         "CI_PIPELINE_ID": str(pipeline["id"]),
-        "CI_PIPELINE_SOURCE": "push",  # as rules: saw it when the pipeline was created (queue/pipelines.py)
         "CI_JOB_ID": str(job["id"]),
         "CI_JOB_NAME": job["name"],
         "CI_JOB_STAGE": job["stage"],
@@ -123,12 +128,14 @@ def _variables(
         "CI_DEFAULT_BRANCH": project["default_branch"] or ref,
     }
     # spec.predefined_variables: CI_NODE_INDEX/TOTAL, CI_ENVIRONMENT_*, CI_PIPELINE_NAME from build()
-    variables = [Variable(key=k, value=v) for k, v in {**predefined, **spec.predefined_variables}.items()]
+    if facts.tag:
+        predefined.pop("CI_COMMIT_BRANCH")
+    everything = {**predefined, **spec.predefined_variables, **facts.predefined}
+    variables = [Variable(key=k, value=v) for k, v in everything.items()]
     variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
-    variables += [Variable(key=k, value=str(v)) for k, v in (pipeline["variables"] or {}).items()]
     raw = set(spec.raw_variables)  # expand: false
     variables += [Variable(key=k, value=v, raw=True if k in raw else None) for k, v in spec.variables.items()]
-    return variables
+    return variables + facts.variables
 
 
 def _slug(ref: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -23,6 +24,21 @@ CONFIG_PATH = ".gitlab-ci.yml"
 
 
 @dataclass(frozen=True)
+class Origin:
+    """How a pipeline starts: ``CI_PIPELINE_SOURCE``, the pushed range (``before_sha``; None: the
+    commit's parent for ``rules:changes``, zeros for ``CI_COMMIT_BEFORE_SHA``), the exact commit
+    (None: resolve the ref), the trigger or schedule, and which variables are files."""
+
+    source: str = "push"
+    before_sha: str | None = None
+    sha: str | None = None
+    tag: bool | None = None  # None: a tag if the ref names one
+    trigger_id: int | None = None
+    schedule_id: int | None = None
+    file_variables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CreatedPipeline:
     id: int
     sha: str
@@ -32,45 +48,71 @@ class CreatedPipeline:
 
 
 class Pipelines:
-    def __init__(self, engine: AsyncEngine, sources: GitSources, *, reads: Reads | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sources: GitSources,
+        project_variables: Callable[[int, bool], Awaitable[dict[str, str]]] | None = None,
+        *,
+        reads: Reads | None = None,
+    ) -> None:
         self._engine = engine
         self._sources = sources
+        self._project_variables = project_variables  # (project id, protected ref) -> for rules:
         self._reads = reads or Reads(engine, [])
 
     async def create(
-        self, project: RowMapping, ref: str | None = None, variables: dict[str, str] | None = None
+        self,
+        project: RowMapping,
+        ref: str | None = None,
+        variables: dict[str, str] | None = None,
+        origin: Origin | None = None,
     ) -> CreatedPipeline:
         """Expand the project's CI config at ``ref`` (default branch if None) and queue stage one.
 
         Raises ``ciconfig.ConfigError`` with every problem found, or ``BadRequest`` for git errors.
         """
+        origin = origin or Origin()
         source = project["source"]
         ref = ref or project["default_branch"] or await self._sources.default_branch(source)
-        sha = await self._sources.resolve(source, ref)
+        sha = origin.sha or await self._sources.resolve(source, ref)
         if not sha:
             raise BadRequest(f"Reference not found: {ref}")
         text = await self._sources.read_file(source, sha, CONFIG_PATH)
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
-        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}))
-        return await self.store(project, ref, sha, specs, variables)
+        tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
+        origin = replace(origin, tag=tag)
+        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}, origin))
+        return await self.store(project, ref, sha, specs, variables, origin)
 
     async def _load(
-        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str]
+        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], origin: Origin
     ) -> ciconfig.PipelineConfig:
         """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
         source = project["source"]
-        parent = await self._sources.parent(source, sha)
+        # rules:changes: the pushed range; unknown (always true) for a new ref and for pipelines
+        # without a push (trigger, schedule...); the commit's own changes for an API pipeline
+        changed: list[str] | None = None
+        base = origin.before_sha
+        if origin.source == "push" and origin.before_sha is None:
+            base = await self._sources.parent(source, sha)
+            changed = await self._sources.changed_files(source, base, sha)
+        elif origin.source == "push" and base and base.strip("0"):
+            changed = await self._sources.changed_files(source, base, sha)
+        protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
+        outside = await self._project_variables(project["id"], protected) if self._project_variables else {}
         context = ciconfig.PipelineContext(
-            source="push",
+            source=origin.source,
             ref=ref,
             sha=sha,
-            before_sha=parent or "0" * 40,
-            tag=await self._sources.is_tag(source, ref),
+            before_sha=base or "0" * 40,
+            tag=bool(origin.tag),
             default_branch=project["default_branch"] or ref,
-            protected=ref == project["default_branch"] or ref in (project["protected_refs"] or []),
+            protected=protected,
             variables=variables,
-            changed_files=await self._sources.changed_files(source, parent, sha),
+            project_variables=outside,
+            changed_files=changed,
             repository_files=await self._sources.list_files(source, sha),
             project_path=project["name"],
         )
@@ -92,13 +134,16 @@ class Pipelines:
         sha: str,
         specs: Sequence[JobSpec],
         variables: dict[str, str] | None = None,
+        origin: Origin | None = None,
     ) -> CreatedPipeline:
         """Store an expanded pipeline, start it, and auto-cancel the older pipelines of ``ref`` it
         makes redundant (``interruptible``, after the new one is committed, as GitLab does)."""
         dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
-            pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
+            pipeline_id = await queries.pipelines.insert(
+                conn, project["id"], ref, sha, variables or {}, **_columns(origin or Origin())
+            )
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             enqueued = await advance(conn, pipeline_id)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
@@ -127,3 +172,14 @@ class Pipelines:
     async def list(self, project_id: int) -> list[RowMapping]:
         """A listing: from a caught-up replica when there is one."""
         return await self._reads.run(lambda conn: queries.pipelines.list_for_project(conn, project_id))
+
+
+def _columns(origin: Origin) -> dict[str, Any]:
+    return {
+        "source": origin.source,
+        "before_sha": origin.before_sha,
+        "tag": bool(origin.tag),
+        "trigger_id": origin.trigger_id,
+        "schedule_id": origin.schedule_id,
+        "file_variables": list(origin.file_variables),
+    }

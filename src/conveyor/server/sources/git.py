@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 from pathlib import Path
 
 from conveyor.server.errors import BadRequest
@@ -11,6 +13,14 @@ from conveyor.server.errors import BadRequest
 
 class GitError(BadRequest):
     """git failed."""
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Credentials in URLs (``https://user:token@host``) replaced, for errors and logs."""
+    return _USERINFO.sub("[MASKED]@", text)
 
 
 def is_remote(source: str) -> bool:
@@ -80,18 +90,35 @@ class GitSources:
         out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
         return [path for path in out.split("\0") if path]
 
-    async def _git(self, repo: str | None, *args: str, check: bool = True) -> str:
+    async def ls_remote(self, source: str, timeout: float = 30.0) -> dict[str, str]:
+        """{ref: sha} of the branches and tags of ``source`` (``git ls-remote`` with a timeout;
+        git's HTTP transport sets TCP keepalive on its sockets). Peeled tags give their commit."""
+        url = source if is_remote(source) or source.startswith("file://") else str(Path(source).resolve())
+        out = await self._git(None, "ls-remote", "--heads", "--tags", url, timeout=timeout)
+        heads: dict[str, str] = {}
+        for line in out.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.endswith("^{}"):
+                heads[ref[:-3]] = sha  # an annotated tag: build the commit it points at
+            elif ref not in heads:
+                heads[ref] = sha
+        return heads
+
+    async def _git(self, repo: str | None, *args: str, check: bool = True, timeout: float | None = None) -> str:
         cmd = ["git"] + (["-C", repo] if repo else []) + list(args)
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # a missing credential fails, never prompts
         )
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
+            out, err = await asyncio.wait_for(proc.communicate(), timeout or self._timeout)
         except TimeoutError:
             proc.kill()
-            raise GitError(f"git {args[0]} timed out after {self._timeout:.0f} s") from None
+            await proc.wait()
+            raise GitError(f"git {args[0]} timed out after {timeout or self._timeout:.0f} s") from None
         if proc.returncode != 0:
             if not check:
                 return ""
-            raise GitError(f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}")
+            message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
+            raise GitError(redact(message))
         return out.decode(errors="replace")

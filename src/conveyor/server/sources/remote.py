@@ -41,7 +41,7 @@ class RemoteFetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise IncludeFailed(f"Remote file `{url}` does not have a valid address!")
-        if not self.allow_local and _is_local(parts.hostname):
+        if not self.allow_local and is_local(parts.hostname):
             raise fail("its address is a local network address")
         transport = httpx.HTTPTransport(socket_options=self._transport_options, retries=0)
         try:
@@ -64,7 +64,7 @@ class RemoteFetcher:
             raise fail("it is not UTF-8 text") from None
 
 
-def _is_local(host: str) -> bool:
+def is_local(host: str) -> bool:
     """Whether ``host`` is, or resolves to, a loopback, private, link-local or reserved address."""
     try:
         infos = socket.getaddrinfo(host, None)

@@ -7,13 +7,18 @@ and no waiting inside it.
 from conveyor.server.db.queries import (
     archives,
     artifacts,
+    hooks,
     jobs,
     pipelines,
     projects,
     resource_groups,
     runners,
+    schedules,
+    sources,
     tokens,
     traces,
+    triggers,
+    variables,
 )
 
-__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "hooks", "jobs", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

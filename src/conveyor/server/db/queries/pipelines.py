@@ -13,10 +13,13 @@ from conveyor.server.db.tables import pipelines
 FINISHED = ("success", "failed", "canceled", "skipped")
 
 
-async def insert(conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str]) -> int:
+async def insert(
+    conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **origin: Any
+) -> int:
+    """``origin``: source, before_sha, tag, trigger_id, schedule_id, file_variables (tables.py)."""
     stmt = (
         pipelines.insert()
-        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables)
+        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables, **origin)
         .returning(pipelines.c.id)
     )
     return (await conn.execute(stmt)).scalar_one()

@@ -71,7 +71,17 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
 -- everything the job payload needs, so the hand-out is this one round trip
 SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
        pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
-       pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables
+       pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables,
+       pl.source AS pipeline_source, pl.before_sha AS pipeline_before_sha, pl.tag AS pipeline_tag,
+       pl.file_variables AS pipeline_file_variables,
+       -- CI/CD variables (values still encrypted): the instance's (level 0), then the project's
+       (SELECT coalesce(jsonb_agg(v ORDER BY v.level, v.id), '[]'::jsonb) FROM (
+            SELECT 0 AS level, id, key, value, variable_type, protected, masked, raw, '*' AS environment_scope
+            FROM instance_variables
+            UNION ALL
+            SELECT 1, id, key, value, variable_type, protected, masked, raw, environment_scope
+            FROM project_variables WHERE project_id = c.project_id
+        ) v) AS ci_variables
 FROM claimed c
 JOIN projects pr ON pr.id = c.project_id
 JOIN pipelines pl ON pl.id = c.pipeline_id

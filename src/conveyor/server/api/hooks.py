@@ -1,0 +1,75 @@
+"""GitLab's project hooks API (``/projects/:id/hooks``, rest-api.md 2.10) and Conveyor's delivery
+log of each hook (``/projects/:id/hooks/:hook_id/deliveries``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from conveyor.server.api import params
+from conveyor.server.api.deps import require_admin, services
+from conveyor.server.automation.hooks import EVENTS
+
+router = APIRouter(prefix="/api/v4/projects/{project}/hooks", dependencies=[Depends(require_admin)])
+DEFAULTS = {"push_events": True, "tag_push_events": False, "pipeline_events": False, "job_events": False,
+            "enable_ssl_verification": True}
+
+
+def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("url", "name", "description", "token"):
+        if name in found or (create and name == "url"):
+            values[name] = params.text(found, name, required=create and name == "url")
+    for flag, default in DEFAULTS.items():
+        if flag in found:
+            values[flag] = params.boolean(found, flag)
+        elif create:
+            values[flag] = default
+    return values
+
+
+async def _project_id(request: Request, project: str) -> int:
+    return (await services(request).projects.get(project))["id"]
+
+
+@router.get("")
+async def list_hooks(request: Request, project: str) -> list[dict[str, Any]]:
+    return await services(request).automation.hooks.list(await _project_id(request, project))
+
+
+@router.get("/{hook_id}")
+async def get_hook(request: Request, project: str, hook_id: int) -> dict[str, Any]:
+    return await services(request).automation.hooks.get(await _project_id(request, project), hook_id)
+
+
+@router.post("", status_code=201)
+async def create_hook(request: Request, project: str) -> dict[str, Any]:
+    values = _values(await params.read(request), create=True)
+    return await services(request).automation.hooks.create(await _project_id(request, project), values)
+
+
+@router.put("/{hook_id}")
+async def update_hook(request: Request, project: str, hook_id: int) -> dict[str, Any]:
+    values = _values(await params.read(request), create=False)
+    return await services(request).automation.hooks.update(await _project_id(request, project), hook_id, values)
+
+
+@router.delete("/{hook_id}", status_code=204)
+async def delete_hook(request: Request, project: str, hook_id: int) -> Response:
+    await services(request).automation.hooks.delete(await _project_id(request, project), hook_id)
+    return Response(status_code=204)
+
+
+@router.post("/{hook_id}/test/{trigger}", status_code=201)
+async def test_hook(request: Request, project: str, hook_id: int, trigger: str) -> dict[str, Any]:
+    svc = services(request)
+    project_id = await _project_id(request, project)
+    latest = await svc.pipelines.list(project_id)
+    await svc.automation.hooks.test(project_id, hook_id, trigger if trigger in EVENTS else "", latest[0]["id"] if latest else None)
+    return {"message": "201 Created"}
+
+
+@router.get("/{hook_id}/deliveries")
+async def hook_deliveries(request: Request, project: str, hook_id: int) -> list[dict[str, Any]]:
+    return await services(request).automation.hooks.deliveries(await _project_id(request, project), hook_id)

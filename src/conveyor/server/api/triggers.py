@@ -1,0 +1,91 @@
+"""GitLab's pipeline trigger tokens (``/projects/:id/triggers``, admin) and the trigger endpoint
+(``/projects/:id/trigger/pipeline``, authenticated by the trigger token itself)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from conveyor.server.api import params
+from conveyor.server.api.deps import require_admin, services
+from conveyor.server.api.projects import present_pipeline
+from conveyor.server.errors import ParamError
+
+router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+public = APIRouter(prefix="/api/v4")
+
+
+def _date(found: dict[str, Any], name: str) -> date | None:
+    value = params.text(found, name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise ParamError(f"{name} is invalid") from None
+
+
+async def _project_id(request: Request, project: str) -> int:
+    return (await services(request).projects.get(project))["id"]
+
+
+@router.get("/projects/{project}/triggers")
+async def list_triggers(request: Request, project: str) -> list[dict[str, Any]]:
+    return await services(request).automation.triggers.list(await _project_id(request, project))
+
+
+@router.get("/projects/{project}/triggers/{trigger_id}")
+async def get_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
+    return await services(request).automation.triggers.get(await _project_id(request, project), trigger_id)
+
+
+@router.post("/projects/{project}/triggers", status_code=201)
+async def create_trigger(request: Request, project: str) -> dict[str, Any]:
+    found = await params.read(request)
+    description = params.text(found, "description", required=True) or ""
+    return await services(request).automation.triggers.create(await _project_id(request, project), description, _date(found, "expires_at"))
+
+
+@router.put("/projects/{project}/triggers/{trigger_id}")
+async def update_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
+    found = await params.read(request)
+    values = {"description": params.text(found, "description")} if "description" in found else {}
+    return await services(request).automation.triggers.update(await _project_id(request, project), trigger_id, values)
+
+
+@router.delete("/projects/{project}/triggers/{trigger_id}", status_code=204)
+async def delete_trigger(request: Request, project: str, trigger_id: int) -> Response:
+    await services(request).automation.triggers.delete(await _project_id(request, project), trigger_id)
+    return Response(status_code=204)
+
+
+@public.post("/projects/{project}/trigger/pipeline", status_code=201)
+async def trigger_pipeline(request: Request, project: str) -> dict[str, Any]:
+    return await _trigger(request, project, None, forge_body=False)
+
+
+@public.post("/projects/{project}/ref/{ref:path}/trigger/pipeline", status_code=201)
+async def trigger_pipeline_for_ref(request: Request, project: str, ref: str) -> dict[str, Any]:
+    return await _trigger(request, project, ref, forge_body=True)
+
+
+async def _trigger(request: Request, project: str, ref: str | None, *, forge_body: bool) -> dict[str, Any]:
+    svc = services(request)
+    found = await params.read(request)
+    row = await svc.projects.get(project)
+    ref = ref or params.text(found, "ref", required=True) or ""
+    # the path form is what a forge's webhook calls: its body reaches the jobs (TRIGGER_PAYLOAD)
+    body = (await request.body()).decode(errors="replace") if forge_body else None
+    created = await svc.automation.triggers.run(
+        row,
+        params.text(found, "token"),
+        ref.removeprefix("refs/heads/"),
+        found.get("variables"),
+        from_hook=request.headers.get("X-Gitlab-Event") == "Pipeline Hook",
+        payload=body if body and body.strip() else None,
+    )
+    if created.enqueued:
+        await svc.dispatcher.tick(created.enqueued)
+    return present_pipeline(await svc.pipelines.get(row["id"], created.id))
