@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from conveyor.ciconfig import duration, values
+from conveyor.ciconfig import duration, flatten, values
 from conveyor.ciconfig.values import CountingReport, Report, is_string_list
 
 ARTIFACT_KEYS = frozenset(
@@ -164,6 +164,8 @@ def cache(value: Any, location: str, report: Report) -> list[dict[str, Any]] | N
     if len(items) > MAX_CACHES:
         report(f"{location} config no more than {MAX_CACHES} caches can be created")
         return None
+    if isinstance(value, list) and flatten.is_nested(value):  # counted before, as GitLab does
+        items = flatten.flatten(value) or []
     parsed = [_cache(item, location, report) for item in items]
     if any(entry is None for entry in parsed):
         return None

@@ -3,8 +3,8 @@
 GitLab's ``External::Processor``: the entries are read in order, each included file's own
 includes first (recursively), then everything is deep-merged in order with the including file
 last, so it wins. Types: ``local`` (with the wildcards ``dir/*.yml``, ``dir/**.yml`` and
-``dir/**/*.yml``), ``project`` + ``file`` (+ ``ref``), ``remote`` (HTTPS), and the string
-shorthand; ``template`` and ``component`` are refused clearly. ``include:rules`` (``if``,
+``dir/**/*.yml``), ``project`` + ``file`` (+ ``ref``), ``remote`` (HTTPS), ``template`` (GitLab's CI templates from
+the resolver's template source), and the string shorthand; ``component`` is refused clearly. ``include:rules`` (``if``,
 ``exists``, ``changes``, ``when: never|always``) and ``include:inputs`` are applied. At most 150
 files are included, duplicates counted (GitLab 15.10+).
 """
@@ -25,7 +25,7 @@ from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, IssueCollector
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.ciconfig.merge import deep_merge
-from conveyor.ciconfig.resolver import IncludeFailed, IncludeResolver
+from conveyor.ciconfig.resolver import IncludeFailed, IncludeResolver, template_path
 from conveyor.ciconfig.yamlsource import YamlList, YamlMap, parse
 
 MAX_INCLUDES = 150
@@ -34,6 +34,7 @@ TOO_BIG = f"The parsed YAML is too big: the included files are over {MAX_TOTAL_B
 INCLUDE_KEYS = frozenset(
     "local file remote project ref template component rules inputs integrity cache".split()
 )
+TEMPLATE_SUFFIX = ".gitlab-ci.yml"
 ACCESSORS = ("local", "project", "remote", "template", "component")
 _URL = re.compile(r"^https?://", re.I)
 _YAML_FILE = re.compile(r"\.ya?ml$")
@@ -143,10 +144,7 @@ class Includer:
             elif kind == "remote":
                 yield from self._remote(entry, given, fail)
             elif kind == "template":
-                fail(
-                    f"Template file `{entry['template']}` is not supported by Conveyor: copy it "
-                    "into the repository and include it with `include:local`"
-                )
+                yield from self._template(entry["template"], given, fail)
             else:
                 fail(f"Component `{entry['component']}` is not supported by Conveyor")
         except IncludeFailed as exc:
@@ -218,6 +216,17 @@ class Includer:
                 fail(f"Project `{project}` file `{path}` does not exist!")
                 continue
             yield _Fetched(text, f"{project}:{path}", _Origin(project, ref), given)
+
+    def _template(self, name: Any, given: Any, fail: Any) -> Iterator[_Fetched]:
+        """GitLab's ``File::Template``: a name ending in ``.gitlab-ci.yml`` under its templates."""
+        if not isinstance(name, str) or not name.endswith(TEMPLATE_SUFFIX) or template_path(name) is None:
+            fail(f"Template file `{name}` is not a valid location!")
+            return
+        text = self.resolver.template(name)
+        if text is None or not text.strip():
+            fail(f"Included file `{name}` is empty or does not exist!")
+            return
+        yield _Fetched(text, name, _Origin(), given)
 
     def _remote(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
         url = entry["remote"]

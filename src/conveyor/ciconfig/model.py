@@ -35,6 +35,17 @@ class Need:
     artifacts: bool = True
     # needs:parallel:matrix: rows of (variable, values); the need is on those instances only
     matrix: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] | None = None
+    # Cross-pipeline needs (never waited for; artifacts only): ``needs:pipeline:job`` names a
+    # pipeline of the same parent-child family, ``needs:project`` a project's latest successful
+    # job on ``ref``. Variables in them are expanded when the job starts.
+    pipeline: str | None = None
+    project: str | None = None
+    ref: str | None = None
+
+    @property
+    def cross(self) -> bool:
+        """Whether this need is on another pipeline (not part of this pipeline's graph)."""
+        return self.pipeline is not None or self.project is not None
 
 
 @dataclass(frozen=True)

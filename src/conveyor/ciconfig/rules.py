@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.ciconfig import expressions, globs, scheduling, values
+from conveyor.ciconfig import expressions, flatten, globs, scheduling, values
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.ciconfig.model import Need
@@ -56,6 +56,13 @@ def parse_rules(
         return None, [(f"{location} config can't be blank", None)]
     if not isinstance(raw, list):
         return None, [(f"{location} config should be an array of hashes", None)]
+    if not include and flatten.is_nested(raw):
+        # GitLab flattens job rules up to 10 levels, workflow rules at any depth
+        flat = flatten.flatten(raw, None if workflow else flatten.MAX_RULE_LEVELS)
+        if flat is None:
+            holder = location.removesuffix(":rules")
+            return None, [(f"{holder} rules should be an array containing hashes and arrays of hashes", None)]
+        raw = flat
     allowed = INCLUDE_RULE_KEYS if include else WORKFLOW_RULE_KEYS if workflow else JOB_RULE_KEYS
     whens = ("never", "always") if include or workflow else JOB_WHEN
     lines = raw.lines if isinstance(raw, YamlList) else [None] * len(raw)
@@ -165,6 +172,10 @@ def _variables(raw: Any, location: str, problems: list[str]) -> dict[str, str]:
         return {}
     parsed: dict[str, str] = {}
     for name, value in raw.items():
+        if value is None and values.is_scalar(name):
+            # GitLab turns `KEY: null` into the long form, which rules:variables refuse
+            problems.append(f"{location}:{values.scalar_text(name).lower()} config must be a string")
+            return {}
         if not values.is_scalar(value) or not values.is_scalar(name):
             problems.append(f"{location} config should be a hash of key value pairs")
             return {}

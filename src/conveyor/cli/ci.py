@@ -17,6 +17,7 @@ from typing import Any
 from conveyor import ciconfig, pipeline
 from conveyor.protocol.jobspec import JobSpec
 from conveyor.server.sources.remote import RemoteFetcher
+from conveyor.server.sources.templates import TemplateDirectory
 
 MAX_LISTED_FILES = 100_000
 SKIPPED_DIRECTORIES = frozenset({".git", ".venv", "node_modules", "__pycache__"})
@@ -25,8 +26,9 @@ SKIPPED_DIRECTORIES = frozenset({".git", ".venv", "node_modules", "__pycache__"}
 class FilesystemResolver:
     """``ciconfig.IncludeResolver`` over a directory: the CLI's view of the repository."""
 
-    def __init__(self, root: Path, remote: RemoteFetcher | None = None) -> None:
+    def __init__(self, root: Path, remote: RemoteFetcher | None = None, templates: Path | None = None) -> None:
         self.root = root.resolve()
+        self._templates = TemplateDirectory(templates)
         self._remote = remote or RemoteFetcher(allow_local=True)
         self._files: list[str] | None = None
 
@@ -57,6 +59,9 @@ class FilesystemResolver:
     def remote(self, url: str) -> str:
         return self._remote.fetch(url)
 
+    def template(self, name: str) -> str | None:
+        return self._templates.read(name)
+
 
 @dataclass(frozen=True)
 class Options:
@@ -66,6 +71,7 @@ class Options:
     default_branch: str = "main"
     variables: tuple[str, ...] = ()  # KEY=VALUE
     changed: tuple[str, ...] | None = None
+    templates: Path | None = None  # GitLab's CI templates (include: template:)
 
 
 def context_for(path: Path, options: Options, resolver: FilesystemResolver) -> ciconfig.PipelineContext:
@@ -90,11 +96,23 @@ def context_for(path: Path, options: Options, resolver: FilesystemResolver) -> c
 
 def load(path: Path, options: Options) -> tuple[ciconfig.PipelineConfig, list[JobSpec]]:
     """Load and build the pipeline of ``path``; raises ``ciconfig.ConfigError``."""
-    resolver = FilesystemResolver(path.resolve().parent)
+    resolver = FilesystemResolver(path.resolve().parent, templates=options.templates)
     context = context_for(path, options, resolver)
     text = path.read_text(encoding="utf-8", errors="replace")
     config = ciconfig.load(text, filename=path.name, context=context, resolver=resolver)
     return config, pipeline.build(config)
+
+
+def check(path: Path, options: Options) -> ciconfig.PipelineConfig:
+    """Load and validate ``path`` as GitLab's lint does without a simulation: includes (their
+    ``rules`` for the options' context), keywords, ``needs``; which jobs run is not evaluated.
+    Raises ``ciconfig.ConfigError``."""
+    resolver = FilesystemResolver(path.resolve().parent, templates=options.templates)
+    context = context_for(path, options, resolver)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    config = ciconfig.load(text, filename=path.name, context=context, resolver=resolver)
+    pipeline.validate(config)
+    return config
 
 
 def lint_lines(error: ciconfig.ConfigError) -> list[str]:

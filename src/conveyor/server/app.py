@@ -38,7 +38,7 @@ from conveyor.server.queue.schedule import Scheduler
 from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
-from conveyor.server.sources import GitSources
+from conveyor.server.sources import GitSources, TemplateDirectory
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
@@ -163,7 +163,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources),
+        pipelines=Pipelines(engine, sources, TemplateDirectory(settings.ci_templates_dir)),
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),

@@ -103,7 +103,7 @@ verify:
         b:
           script: x
           needs: [a]
-        """, [(8, "'b' job needs 'a' job, but it was not added to the pipeline")]),
+        """, [(8, "'b' job needs 'a' job, but 'a' does not exist in the pipeline. This might be because of the only, except, or rules keywords. To need a job that sometimes does not exist in the pipeline, use needs:optional.")]),
     Case("needs-optional-not-added", """
         a:
           stage: build

@@ -300,18 +300,13 @@ def test_empty_needs_and_no_needs() -> None:
         ("build", "jobs:job:needs config can only be an array of job names or hashes"),
         ("{job: build}", "jobs:job:needs config can only be an array of job names or hashes"),
         ("['']", "jobs:job:needs entries cannot be empty"),
-        ("[3]", "jobs:job:needs:need config must be a string or a hash"),
+        ("[3]", "jobs:job:needs:need has an unsupported type"),
         ("[{job: a, when: x}]", "jobs:job:needs:need config contains unknown keys: when"),
-        ("[{optional: true}]", "jobs:job:needs:need job should be a non-empty string"),
+        ("[{optional: true}]", "jobs:job:needs:need has an unsupported type"),
         ("[{job: a, optional: maybe}]", "jobs:job:needs:need optional should be a boolean value"),
-        (
-            "[{pipeline: other, job: a}]",
-            "jobs:job:needs:need with pipeline: or project: is not supported yet",
-        ),
-        (
-            "[{project: g/p, job: a, ref: main}]",
-            "jobs:job:needs:need with pipeline: or project: is not supported yet",
-        ),
+        ("[{pipeline: other}]", "jobs:job:needs config uses invalid types: bridge"),
+        ("[{pipeline: 5, job: a}]", "jobs:job:needs:need pipeline should be a string"),
+        ("[{project: g/p, job: a}]", "jobs:job:needs:need ref can't be blank"),
     ],
 )
 def test_invalid_needs(value: str, message: str) -> None:
@@ -319,5 +314,10 @@ def test_invalid_needs(value: str, message: str) -> None:
 
 
 def test_invalid_need_entry_points_at_its_own_line() -> None:
-    found = issues("script: x\nneeds:\n  - ok\n  - [nested]\n")
-    assert found == [(5, "jobs:job:needs:need config must be a string or a hash")]
+    found = issues("script: x\nneeds:\n  - ok\n  - 5\n")
+    assert found == [(5, "jobs:job:needs:need has an unsupported type")]
+
+
+def test_nested_needs_are_flattened_with_their_lines() -> None:
+    found = issues("script: x\nneeds:\n  - ok\n  - [fine, 5]\n")
+    assert found == [(5, "jobs:job:needs:need has an unsupported type")]

@@ -16,7 +16,7 @@ from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt
 from conveyor.server.queue.progress import advance
-from conveyor.server.sources import GitIncludeResolver, GitSources
+from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
 
@@ -31,9 +31,10 @@ class CreatedPipeline:
 
 
 class Pipelines:
-    def __init__(self, engine: AsyncEngine, sources: GitSources) -> None:
+    def __init__(self, engine: AsyncEngine, sources: GitSources, templates: TemplateDirectory | None = None) -> None:
         self._engine = engine
         self._sources = sources
+        self._templates = templates
 
     async def create(
         self, project: RowMapping, ref: str | None = None, variables: dict[str, str] | None = None
@@ -78,7 +79,9 @@ class Pipelines:
                 row = await queries.projects.get(conn, name)
             return row["source"] if row is not None else None
 
-        resolver = GitIncludeResolver(self._sources, source, sha, asyncio.get_running_loop(), project_source)
+        resolver = GitIncludeResolver(
+            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates
+        )
         return await asyncio.to_thread(
             ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
         )

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from conveyor.ciconfig import IncludeFailed
 from conveyor.server.sources.git import GitSources
 from conveyor.server.sources.remote import RemoteFetcher
+from conveyor.server.sources.templates import TemplateDirectory
 
 RESOLVE_TIMEOUT = 30.0
 T = TypeVar("T")
@@ -32,7 +33,9 @@ class GitIncludeResolver:
         project_source: Callable[[str], Awaitable[str | None]],
         remote: RemoteFetcher | None = None,
         timeout: float = RESOLVE_TIMEOUT,
+        templates: TemplateDirectory | None = None,
     ) -> None:
+        self._templates = templates or TemplateDirectory(None)
         self._sources, self._source, self._sha, self._loop = sources, source, sha, loop
         self._project_source = project_source
         self._remote = remote or RemoteFetcher()
@@ -76,3 +79,6 @@ class GitIncludeResolver:
         if time.monotonic() > self._deadline:
             raise IncludeFailed("Resolving config took longer than expected")
         return self._remote.fetch(url)
+
+    def template(self, name: str) -> str | None:
+        return self._templates.read(name)
