@@ -163,7 +163,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources, TemplateDirectory(settings.ci_templates_dir)),
+        pipelines=Pipelines(engine, sources, TemplateDirectory(settings.ci_templates_dir), settings.base_url),
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),

@@ -161,3 +161,33 @@ async def test_parallel_jobs_get_their_node_variables_in_the_payload(live_server
     assert variables["CI_NODE_TOTAL"]["value"] == "2"
     assert variables["CI_NODE_INDEX"]["value"] in ("1", "2")
     assert (variables["RAW"]["value"], variables["RAW"].get("raw")) == ("$HOME/x", True)
+
+
+async def test_the_payload_carries_the_stored_pipelines_predefined_variables(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Commit facts read with git, the per-project iid, the runner and the start time reach the
+    job, and rules saw the same pre-pipeline values (CI_COMMIT_TITLE) when the pipeline was made."""
+    from tests.integration.server.test_runner_api import _request, _setup
+
+    yaml = 'only-fix:\n  script: x\n  rules: [{if: $CI_COMMIT_TITLE == "test"}]\n'
+    admin, token, project = await _setup(live_server, tmp_path, yaml)
+    try:
+        first = (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).json()
+        second = (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).json()
+    finally:
+        await admin.aclose()
+    found = []
+    for _ in range(2):
+        response = await _request(live_server, token)
+        assert response.status_code == 201, response.text
+        found.append({v["key"]: v["value"] for v in response.json()["variables"]})
+    by_pipeline = {v["CI_PIPELINE_ID"]: v for v in found}
+    assert by_pipeline[str(first["id"])]["CI_PIPELINE_IID"] == "1"
+    assert by_pipeline[str(second["id"])]["CI_PIPELINE_IID"] == "2"
+    variables = by_pipeline[str(first["id"])]
+    assert variables["CI_COMMIT_MESSAGE"] == "test\n"
+    assert variables["CI_COMMIT_AUTHOR"] == "t <t@conveyor.invalid>"
+    assert variables["CI_COMMIT_TIMESTAMP"][:2] == "20" and variables["CI_JOB_STARTED_AT"].endswith("Z")
+    assert variables["CI_COMMIT_BEFORE_SHA"] == "0" * 40  # the first commit
+    assert variables["CI_RUNNER_DESCRIPTION"] == "t" and variables["CI_RUNNER_ID"].isdigit()
+    assert variables["CI_JOB_URL"] == f"{variables['CI_PROJECT_URL']}/-/jobs/{variables['CI_JOB_ID']}"
+    assert variables["CI_SERVER_URL"] == live_server.url.rstrip("/")

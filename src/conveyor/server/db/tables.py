@@ -36,6 +36,8 @@ projects = sa.Table(
     # refs whose pipelines are protected (the default branch always is)
     _tags("protected_refs"),
     _created_at(),
+    # the last pipeline iid given out (CI_PIPELINE_IID), bumped under the row lock
+    sa.Column("last_pipeline_iid", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 pipelines = sa.Table(
@@ -52,6 +54,17 @@ pipelines = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     # interruptible: the newer pipeline on the same ref that auto-canceled this one
     sa.Column("auto_canceled_by_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    # what the predefined variables need (server/queue/predefined.py)
+    sa.Column("iid", sa.BigInteger),  # per project; NULL for pipelines made before 0011
+    sa.Column("source", sa.Text, nullable=False, server_default="push"),  # CI_PIPELINE_SOURCE
+    sa.Column("before_sha", sa.Text),
+    sa.Column("tag", sa.Boolean, nullable=False, server_default=sa.false()),
+    # {message, author_name, author_email, timestamp, tag_message}: CI_COMMIT_*
+    sa.Column("commit", JSONB),
+    sa.Column("user", JSONB),  # {id, login, name, email} of who created it: GITLAB_USER_*
+    # downstream pipelines: the parent (child pipelines) and the bridge job that made it
+    sa.Column("parent_pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    sa.Column("source_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), index=True),
     sa.Index("ix_pipelines_project_id_ref_id", "project_id", "ref", "id"),
 )
 

@@ -118,20 +118,21 @@ class Dispatcher:
         if claimed is None:
             return None
         job, dependencies = claimed
-        return self._payload(job, token, dependencies)
+        return self._payload(job, token, dependencies, runner)
 
-    def _payload(self, job: RowMapping, token: str, dependencies: list[RowMapping]) -> JobPayload:
+    def _payload(
+        self, job: RowMapping, token: str, dependencies: list[RowMapping], runner: RunnerContext | None = None
+    ) -> JobPayload:
         project = {
             "id": job["project_id"],
             "name": job["project_name"],
             "source": job["project_source"],
             "default_branch": job["project_default_branch"],
+            "protected_refs": job["project_protected_refs"],
         }
-        pipeline = {
-            "id": job["pipeline_id"],
-            "ref": job["pipeline_ref"],
-            "sha": job["pipeline_sha"],
-            "variables": job["pipeline_variables"],
+        pipeline = {"id": job["pipeline_id"]} | {
+            key: job[f"pipeline_{key}"]
+            for key in ("ref", "sha", "variables", "created_at", "iid", "source", "before_sha", "tag", "commit", "user")
         }
         return payload.build(
             job,
@@ -142,4 +143,5 @@ class Dispatcher:
             repo_url=self._sources.clone_url(project["source"]),
             server_url=self._server_url,
             default_timeout=self._default_timeout,
+            runner=None if runner is None else {"id": runner.id, "description": runner.description, "tag_list": runner.tag_list},
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+from conveyor.server.queue import predefined
 from conveyor.protocol import (
     FailureReason,
     GitInfo,
@@ -33,6 +34,7 @@ def build(
     repo_url: str,
     server_url: str,
     default_timeout: int,
+    runner: Mapping[str, Any] | None = None,
 ) -> JobPayload:
     spec = JobSpec.model_validate(job["spec"])
     timeout = spec.timeout or default_timeout
@@ -56,11 +58,13 @@ def build(
             repo_url=repo_url,
             ref=ref,
             sha=pipeline["sha"],
-            refspecs=[f"+refs/heads/{ref}:refs/remotes/origin/{ref}"],
+            before_sha=pipeline.get("before_sha") or "0" * 40,
+            ref_type="tag" if pipeline.get("tag") else "branch",
+            refspecs=[f"+refs/tags/{ref}:refs/tags/{ref}" if pipeline.get("tag") else f"+refs/heads/{ref}:refs/remotes/origin/{ref}"],
             protected=bool(job["protected"]),
         ),
         runner_info=RunnerInfoPayload(timeout=timeout),
-        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url),
+        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, timeout, runner),
         steps=steps,
         image=spec.image,
         services=list(spec.services),
@@ -97,40 +101,15 @@ def _variables(
     token: str,
     repo_url: str,
     server_url: str,
+    timeout: int,
+    runner: Mapping[str, Any] | None,
 ) -> list[Variable]:
-    """Predefined CI_* variables, then pipeline variables, then the job's (later wins)."""
-    sha, ref = pipeline["sha"], pipeline["ref"]
-    predefined: dict[str, Any] = {
-        "CI": "true",
-        "GITLAB_CI": "true",
-        "CONVEYOR": "true",
-        "CI_SERVER_URL": server_url,
-        "CI_API_V4_URL": f"{server_url}/api/v4",
-        "CI_PROJECT_ID": str(project["id"]),
-        "CI_PROJECT_NAME": project["name"],
-        "CI_PROJECT_PATH": project["name"],
-        "CI_PIPELINE_ID": str(pipeline["id"]),
-        "CI_PIPELINE_SOURCE": "push",  # as rules: saw it when the pipeline was created (queue/pipelines.py)
-        "CI_JOB_ID": str(job["id"]),
-        "CI_JOB_NAME": job["name"],
-        "CI_JOB_STAGE": job["stage"],
-        "CI_COMMIT_SHA": sha,
-        "CI_COMMIT_SHORT_SHA": sha[:8],
-        "CI_COMMIT_REF_NAME": ref,
-        "CI_COMMIT_BRANCH": ref,
-        "CI_COMMIT_REF_SLUG": _slug(ref),
-        "CI_REPOSITORY_URL": repo_url,
-        "CI_DEFAULT_BRANCH": project["default_branch"] or ref,
-    }
-    # spec.predefined_variables: CI_NODE_INDEX/TOTAL, CI_ENVIRONMENT_*, CI_PIPELINE_NAME from build()
-    variables = [Variable(key=k, value=v) for k, v in {**predefined, **spec.predefined_variables}.items()]
-    variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
+    """Predefined variables (``predefined.py``), then pipeline variables, then the job's (later wins)."""
+    variables = predefined.job_variables(
+        job, project, pipeline, spec, token=token, repo_url=repo_url, server_url=server_url,
+        timeout=timeout, runner=runner,
+    )
     variables += [Variable(key=k, value=str(v)) for k, v in (pipeline["variables"] or {}).items()]
     raw = set(spec.raw_variables)  # expand: false
     variables += [Variable(key=k, value=v, raw=True if k in raw else None) for k, v in spec.variables.items()]
     return variables
-
-
-def _slug(ref: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in ref.lower())[:63]
-    return cleaned.strip("-")

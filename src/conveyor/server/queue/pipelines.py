@@ -19,6 +19,21 @@ from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
+# Conveyor has one kind of account, the admin token: pipelines are created as GitLab's root.
+ADMIN_USER = {"id": 1, "login": "root", "name": "Administrator", "email": ""}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a new pipeline records for its predefined variables (``predefined.py``)."""
+
+    source: str = "push"
+    before_sha: str | None = None
+    tag: bool = False
+    commit: dict[str, str] = field(default_factory=dict)
+    user: dict[str, Any] | None = None
+    parent_pipeline_id: int | None = None
+    source_job_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -31,7 +46,11 @@ class CreatedPipeline:
 
 
 class Pipelines:
-    def __init__(self, engine: AsyncEngine, sources: GitSources, templates: TemplateDirectory | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, sources: GitSources, templates: TemplateDirectory | None = None,
+        server_url: str = "http://localhost",
+    ) -> None:
+        self._server_url = server_url
         self._engine = engine
         self._sources = sources
         self._templates = templates
@@ -51,21 +70,39 @@ class Pipelines:
         text = await self._sources.read_file(source, sha, CONFIG_PATH)
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
-        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}))
-        return await self.store(project, ref, sha, specs, variables)
+        facts = await self.facts(project, ref, sha)
+        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}, facts))
+        return await self.store(project, ref, sha, specs, variables, facts)
+
+    async def facts(self, project: RowMapping, ref: str, sha: str, **given: Any) -> Facts:
+        """The commit's message, author and time, the tag, the previous commit."""
+        source = project["source"]
+        tag = await self._sources.is_tag(source, ref)
+        commit = await self._sources.commit_info(source, sha)
+        if tag:
+            commit["tag_message"] = await self._sources.tag_message(source, ref)
+        before = await self._sources.parent(source, sha)
+        return Facts(before_sha=before, tag=tag, commit=commit, user=ADMIN_USER, **given)
 
     async def _load(
-        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str]
+        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts
     ) -> ciconfig.PipelineConfig:
         """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
         source = project["source"]
-        parent = await self._sources.parent(source, sha)
+        parent = facts.before_sha
+        commit = facts.commit
         context = ciconfig.PipelineContext(
-            source="push",
+            source=facts.source,
             ref=ref,
             sha=sha,
             before_sha=parent or "0" * 40,
-            tag=await self._sources.is_tag(source, ref),
+            tag=facts.tag,
+            project_id=project["id"],
+            server_url=self._server_url,
+            commit_message=commit.get("message", ""),
+            commit_author=f"{commit['author_name']} <{commit.get('author_email', '')}>" if "author_name" in commit else None,
+            commit_timestamp=commit.get("timestamp"),
+            tag_message=commit.get("tag_message"),
             default_branch=project["default_branch"] or ref,
             protected=ref == project["default_branch"] or ref in (project["protected_refs"] or []),
             variables=variables,
@@ -93,13 +130,19 @@ class Pipelines:
         sha: str,
         specs: Sequence[JobSpec],
         variables: dict[str, str] | None = None,
+        facts: Facts | None = None,
     ) -> CreatedPipeline:
         """Store an expanded pipeline, start it, and auto-cancel the older pipelines of ``ref`` it
         makes redundant (``interruptible``, after the new one is committed, as GitLab does)."""
         dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
-            pipeline_id = await queries.pipelines.insert(conn, project["id"], ref, sha, variables or {})
+            facts = facts or Facts()
+            pipeline_id = await queries.pipelines.insert(
+                conn, project["id"], ref, sha, variables or {},
+                source=facts.source, before_sha=facts.before_sha, tag=facts.tag, commit=facts.commit or None,
+                user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
+            )
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             enqueued = await advance(conn, pipeline_id)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)

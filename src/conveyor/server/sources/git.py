@@ -72,6 +72,24 @@ class GitSources:
         out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
         return out.strip() or None
 
+    async def commit_info(self, source: str, sha: str) -> dict[str, str]:
+        """``{message, author_name, author_email, timestamp}`` of a commit (committer date,
+        ISO 8601 with its offset, as GitLab's ``CI_COMMIT_TIMESTAMP``); empty when unreadable."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
+        parts = out.split("\0", 3)
+        if len(parts) != 4:
+            return {}
+        name, email, timestamp, message = parts
+        return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
+                "author_email": email, "timestamp": timestamp}
+
+    async def tag_message(self, source: str, tag: str) -> str:
+        """An annotated tag's message ("" for a lightweight tag)."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "for-each-ref", f"refs/tags/{tag}", "--format=%(contents)", check=False)
+        return out.rstrip("\n")
+
     async def changed_files(self, source: str, base: str | None, sha: str) -> list[str]:
         """Paths that differ between ``base`` and ``sha``; every path when ``base`` is None."""
         if base is None:

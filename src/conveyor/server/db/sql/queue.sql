@@ -71,7 +71,12 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
 -- everything the job payload needs, so the hand-out is this one round trip
 SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
        pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
-       pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables
+       pr.protected_refs AS project_protected_refs,
+       pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables,
+       -- the predefined variables' facts (server/queue/predefined.py)
+       pl.created_at AS pipeline_created_at, pl.iid AS pipeline_iid, pl.source AS pipeline_source,
+       pl.before_sha AS pipeline_before_sha, pl.tag AS pipeline_tag, pl.commit AS pipeline_commit,
+       pl."user" AS pipeline_user
 FROM claimed c
 JOIN projects pr ON pr.id = c.project_id
 JOIN pipelines pl ON pl.id = c.pipeline_id

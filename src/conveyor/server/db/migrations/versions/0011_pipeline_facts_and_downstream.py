@@ -1,0 +1,42 @@
+"""pipelines: the facts the predefined variables need (iid, source, before SHA, tag, commit,
+user) and the links of downstream pipelines (parent pipeline, source bridge job);
+projects.last_pipeline_iid
+
+Revision ID: 0011
+Revises: 0008
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = '0011'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("projects", sa.Column("last_pipeline_iid", sa.BigInteger, nullable=False, server_default="0"))
+    op.add_column("pipelines", sa.Column("iid", sa.BigInteger))
+    op.add_column("pipelines", sa.Column("source", sa.Text, nullable=False, server_default="push"))
+    op.add_column("pipelines", sa.Column("before_sha", sa.Text))
+    op.add_column("pipelines", sa.Column("tag", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("pipelines", sa.Column("commit", JSONB))
+    op.add_column("pipelines", sa.Column("user", JSONB))
+    op.add_column(
+        "pipelines",
+        sa.Column("parent_pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    )
+    op.add_column(
+        "pipelines",
+        sa.Column("source_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL")),
+    )
+    op.create_index("ix_pipelines_source_job_id", "pipelines", ["source_job_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_pipelines_source_job_id", "pipelines")
+    for column in ("source_job_id", "parent_pipeline_id", "user", "commit", "tag", "before_sha", "source", "iid"):
+        op.drop_column("pipelines", column)
+    op.drop_column("projects", "last_pipeline_iid")
