@@ -32,10 +32,11 @@ MAX_INCLUDES = 150
 MAX_TOTAL_BYTES = 4 * 1024 * 1024  # all included files together
 TOO_BIG = f"The parsed YAML is too big: the included files are over {MAX_TOTAL_BYTES} bytes"
 INCLUDE_KEYS = frozenset(
-    "local file remote project ref template component rules inputs integrity cache".split()
+    "local file remote project ref template component artifact job rules inputs integrity cache".split()
 )
+CHILD_SOURCE = "parent_pipeline"
 TEMPLATE_SUFFIX = ".gitlab-ci.yml"
-ACCESSORS = ("local", "project", "remote", "template", "component")
+ACCESSORS = ("local", "project", "remote", "template", "artifact", "component")
 _URL = re.compile(r"^https?://", re.I)
 _YAML_FILE = re.compile(r"\.ya?ml$")
 
@@ -145,6 +146,8 @@ class Includer:
                 yield from self._remote(entry, given, fail)
             elif kind == "template":
                 yield from self._template(entry["template"], given, fail)
+            elif kind == "artifact":
+                yield from self._artifact(entry, given, fail)
             else:
                 fail(f"Component `{entry['component']}` is not supported by Conveyor")
         except IncludeFailed as exc:
@@ -227,6 +230,25 @@ class Includer:
             fail(f"Included file `{name}` is empty or does not exist!")
             return
         yield _Fetched(text, name, _Origin(), given)
+
+    def _artifact(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
+        """A dynamic child pipeline's config: a file of an earlier job's artifacts in the parent
+        pipeline (GitLab's ``File::Artifact``)."""
+        path, job = entry["artifact"], entry.get("job")
+        if self.context.source != CHILD_SOURCE:
+            fail("Including configs from artifacts is only allowed when triggering child pipelines")
+            return
+        if not job:
+            fail("Job must be provided when including configs from artifacts")
+            return
+        text = self.resolver.artifact(str(job), str(path))
+        if text is None:
+            fail(f"Job `{job}` not found in parent pipeline or does not have artifacts!")
+            return
+        if not text.strip():
+            fail(f"File `{path}` is empty!")
+            return
+        yield _Fetched(text, str(path), _Origin(), given)
 
     def _remote(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
         url = entry["remote"]

@@ -100,6 +100,8 @@ class JobConfig:
     # manual job from rules is blocking (allow_failure false).
     allow_failure_set: bool = False
     file: str | None = None  # the file that defines the job, when not the main file
+    # A bridge job's trigger (ciconfig/trigger.py); None for a job that runs a script.
+    trigger: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ class IncludeResolver(Protocol):
         configured template source, or None when it has no such template. Raises
         ``IncludeFailed`` (``NO_TEMPLATE_SOURCE``) when no source is configured."""
 
+    def artifact(self, job: str, path: str) -> str | None:
+        """``path`` inside the artifacts archive of the parent pipeline's latest job ``job``
+        (dynamic child pipelines); None when there is no such job with artifacts. Raises
+        ``IncludeFailed`` when the file is missing or too big."""
+
 
 NO_TEMPLATE_SOURCE = (
     "Template file `{name}` cannot be included: no template source is configured "
@@ -65,7 +70,9 @@ class MemoryResolver:
         projects: Mapping[tuple[str, str | None], Mapping[str, str]] | None = None,
         remotes: Mapping[str, str] | None = None,
         templates: Mapping[str, str] | None = None,
+        artifacts: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
+        self.artifacts = dict(artifacts or {})
         self.templates = None if templates is None else dict(templates)
         self.files = dict(files or {})
         self.projects = {key: dict(value) for key, value in (projects or {}).items()}
@@ -99,3 +106,10 @@ class MemoryResolver:
         if self.templates is None:
             raise IncludeFailed(NO_TEMPLATE_SOURCE.format(name=name))
         return self.templates.get(name)
+
+    def artifact(self, job: str, path: str) -> str | None:
+        if not any(name == job for name, _ in self.artifacts):
+            return None
+        if (job, path) not in self.artifacts:
+            raise IncludeFailed(f"File `{path}` is empty!")
+        return self.artifacts[(job, path)]

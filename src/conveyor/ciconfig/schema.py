@@ -38,7 +38,7 @@ MAX_SCHEMA_ISSUES = 50
 SEMANTIC_KEYS = frozenset(
     "stage script before_script after_script variables needs when allow_failure timeout tags "
     "start_in extends rules only except inherit parallel retry interruptible resource_group "
-    "coverage dependencies cache image services artifacts".split()
+    "coverage dependencies cache image services artifacts trigger".split()
 )
 SEMANTIC_GLOBALS = frozenset({"stages", "variables", "include", "spec"})
 

@@ -62,6 +62,9 @@ class FilesystemResolver:
     def template(self, name: str) -> str | None:
         return self._templates.read(name)
 
+    def artifact(self, job: str, path: str) -> str | None:
+        return None  # no parent pipeline here
+
 
 @dataclass(frozen=True)
 class Options:

@@ -148,6 +148,7 @@ def _spec(
         cache=list(job.cache or []),
         dependencies=_dependencies(job, need_names),
         cross_needs=_cross_needs(job),
+        trigger=job.trigger,
         retry_max=retry.max,
         retry_when=list(retry.when),
         retry_exit_codes=list(retry.exit_codes),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from conveyor import ciconfig
+from conveyor.ciconfig import trigger
 
 MAX_NEED_NAME_LENGTH = 128
 
@@ -69,8 +70,9 @@ def _check_dependencies(
     stage_idx: dict[str, int],
     issues: ciconfig.IssueCollector,
 ) -> None:
-    """``dependencies:`` name defined jobs of the same or earlier stages (GitLab 14.2+, texts as its)."""
-    for dependency in job.dependencies or []:
+    """``dependencies:`` (and the jobs a dynamic child pipeline's config comes from) name
+    defined jobs of the same or earlier stages (GitLab 14.2+, texts as its)."""
+    for dependency in [*(job.dependencies or []), *trigger.artifact_jobs(job.trigger)]:
         target = config.jobs.get(dependency)
         if target is None:
             message = f"{job.name} job: undefined dependency: {dependency}"

@@ -32,6 +32,7 @@ from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.actions import JobActions
+from conveyor.server.queue.bridges import Bridges
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue.schedule import Scheduler
@@ -76,6 +77,7 @@ class Services:
     trace_events: TraceEvents
     watchers: Watchers
     live_tail: LiveTail
+    bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
 
     async def ready(self) -> bool:
         try:
@@ -120,6 +122,7 @@ def build_services(settings: ServerSettings) -> Services:
     watchers = Watchers(
         redis, interval=settings.trace_update_interval, watched_interval=settings.trace_update_interval_watched
     )
+    pipelines = Pipelines(engine, sources, TemplateDirectory(settings.ci_templates_dir), settings.base_url)
     return Services(
         settings=settings,
         engine=engine,
@@ -163,7 +166,7 @@ def build_services(settings: ServerSettings) -> Services:
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
-        pipelines=Pipelines(engine, sources, TemplateDirectory(settings.ci_templates_dir), settings.base_url),
+        pipelines=pipelines,
         projects=Projects(engine, sources),
         runners=Runners(engine),
         admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
@@ -179,6 +182,7 @@ def build_services(settings: ServerSettings) -> Services:
             heartbeat=settings.sse_heartbeat,
             retry=settings.sse_retry,
         ),
+        bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
     )
 
 
@@ -249,6 +253,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(services.notifier.run(), name="queue-notifier"),
             asyncio.create_task(services.sweeper.run(), name="queue-sweeper"),
             asyncio.create_task(services.scheduler.run(), name="queue-scheduler"),
+            *([asyncio.create_task(services.bridges.run(), name="queue-bridges")] if services.bridges else []),
             asyncio.create_task(services.trace_events.run(), name="trace-events"),
             asyncio.create_task(services.job_tokens.run(), name="job-revocations"),
         ]

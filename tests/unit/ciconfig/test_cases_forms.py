@@ -193,6 +193,60 @@ INCLUDES = [
 ]
 
 
-@params(FLATTENING + NEEDS + VALUES + INCLUDES)
+FORWARD = {"yaml_variables": True, "pipeline_variables": False}
+TRIGGERS = [
+    Case("trigger-project-string", "t: {trigger: g/p}\n",
+         {"t": {"trigger": {"project": "g/p", "strategy": None, "forward": FORWARD}, "script": []}}),
+    Case("trigger-child", "t: {trigger: {include: c.yml, strategy: depend, forward: {pipeline_variables: true}}}\n",
+         {"t": {"trigger": {"include": [{"local": "c.yml"}], "strategy": "depend",
+                            "forward": {"yaml_variables": True, "pipeline_variables": True}}}}),
+    Case("trigger-project-branch", "t:\n  trigger: {project: g/p, branch: $B, strategy: mirror}\n  variables: {A: 1}\n",
+         {"t": {"trigger": {"project": "g/p", "branch": "$B", "strategy": "mirror", "forward": FORWARD},
+                "variables": {"A": "1"}}}),
+    Case("trigger-matrix", "t: {trigger: g/p, parallel: {matrix: [{P: [a, b]}]}}\n",
+         {"t: [a]": {"variables": {"P": "a"}}, "t: [b]": {"variables": {"P": "b"}}}),
+    Case("trigger-dynamic", "gen: {stage: build, script: x}\nt: {trigger: {include: [{artifact: g.yml, job: gen}]}}\n",
+         {"gen": {}, "t": {"trigger": {"include": [{"artifact": "g.yml", "job": "gen"}], "strategy": None, "forward": FORWARD}}}),
+    Case("trigger-too-many-includes", "t: {trigger: {include: [a.yml, b.yml, c.yml, d.yml]}}\n",
+         [(1, "jobs:t:trigger:include config is too long (maximum is 3)")]),
+    Case("trigger-needs-only", "a: {script: x}\nt: {needs: [a]}\n",
+         [(2, "jobs:t config should contain either a trigger or a needs:pipeline")]),
+    Case("trigger-bad-strategy", "t: {trigger: {project: g/p, strategy: wait}}\n",
+         [(1, "jobs:t:trigger strategy should be depend or mirror")]),
+    Case("trigger-number", "t: {trigger: 5}\n", [(1, "jobs:t:trigger has to be either a string or a hash")]),
+    Case("trigger-no-project", "t: {trigger: {branch: x}}\n", [(1, "jobs:t:trigger project can't be blank")]),
+    Case("trigger-unknown-key", "t: {trigger: {project: a, foo: 1}}\n", [(1, "jobs:t:trigger config contains unknown keys: foo")]),
+    Case("trigger-image", "t: {trigger: g/p, image: x}\n", [(1, "jobs:t config contains unknown keys: image")]),
+    Case("trigger-with-script", "t: {trigger: g/p, script: x}\n", [(1, "jobs:t config contains unknown keys: trigger")]),
+    Case("trigger-delayed", "t: {trigger: g/p, when: delayed}\n",
+         [(1, "jobs:t when should be one of: on_success, on_failure, always, manual")]),
+    Case("trigger-exit-codes", "t: {trigger: g/p, allow_failure: {exit_codes: 1}}\n",
+         [(1, "jobs:t allow_failure should be a boolean value")]),
+    Case("trigger-parallel-number", "t: {trigger: g/p, parallel: 3}\n",
+         [(1, 'jobs:t:parallel config cannot use "parallel: <number>".')]),
+    Case("trigger-forward-type", "t: {trigger: {project: g/p, forward: {yaml_variables: 'no'}}}\n",
+         [(1, "jobs:t:trigger:forward yaml_variables should be a boolean value")]),
+    Case("trigger-artifact-without-job", "t: {trigger: {include: [{artifact: g.yml}]}}\n",
+         [(1, "jobs:t:trigger:include config must specify the job where to fetch the artifact from")]),
+    Case("trigger-artifact-unknown-job", "t: {trigger: {include: [{artifact: g.yml, job: nope}]}}\n",
+         [(1, "t job: undefined dependency: nope")]),
+    Case("trigger-needs-pipeline", "t: {trigger: g/p, needs: [{pipeline: '1', job: a}]}\n",
+         [(1, "jobs:t:needs config uses invalid types: cross_dependency")]),
+    Case("artifact-include-outside-child", "include: [{artifact: g.yml, job: gen}]\nj: {script: x}\n",
+         [(1, "Including configs from artifacts is only allowed when triggering child pipelines")]),
+]
+CHILD = PipelineContext(source="parent_pipeline")
+ARTIFACTS = MemoryResolver(artifacts={("gen", "g.yml"): "child: {script: x}\n", ("gen", "empty.yml"): ""})
+ARTIFACT_INCLUDES = [
+    Case("artifact-include", "include: [{artifact: g.yml, job: gen}]\n", ["child"],
+         {"context": CHILD, "resolver": ARTIFACTS}),
+    Case("artifact-include-no-job", "include: [{artifact: g.yml, job: other}]\n",
+         [(1, "Job `other` not found in parent pipeline or does not have artifacts!")], {"context": CHILD, "resolver": ARTIFACTS}),
+    Case("artifact-include-empty", "include: [{artifact: empty.yml, job: gen}]\n",
+         [(1, "File `empty.yml` is empty!")], {"context": CHILD, "resolver": ARTIFACTS}),
+]
+
+
+@params(FLATTENING + NEEDS + VALUES + INCLUDES + TRIGGERS + ARTIFACT_INCLUDES)
 def test_case(case: Case) -> None:
     check(case)

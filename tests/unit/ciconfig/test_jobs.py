@@ -131,10 +131,10 @@ def test_extends_without_script_reports_the_missing_parent() -> None:
     assert found == [(1, "job: unknown keys in `extends` (.base)")]
 
 
-def test_trigger_and_run_are_not_supported_yet() -> None:
-    assert issues("trigger: other/project\n") == [
-        (2, "jobs:job:trigger keyword is not supported yet")
-    ]
+def test_run_is_not_supported_yet_and_trigger_makes_a_bridge() -> None:
+    assert job("trigger: other/project\n").trigger == {
+        "project": "other/project", "strategy": None, "forward": {"yaml_variables": True, "pipeline_variables": False},
+    }
     assert issues("run: [{name: a}]\n") == [(2, "jobs:job:run keyword is not supported yet")]
 
 

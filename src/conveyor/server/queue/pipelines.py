@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
+ArtifactReader = Callable[[str, str], Awaitable[str | None]]  # (job name, path) -> text
 # Conveyor has one kind of account, the admin token: pipelines are created as GitLab's root.
 ADMIN_USER = {"id": 1, "login": "root", "name": "Administrator", "email": ""}
 
@@ -55,6 +56,10 @@ class Pipelines:
         self._sources = sources
         self._templates = templates
 
+    @property
+    def sources(self) -> GitSources:
+        return self._sources
+
     async def create(
         self, project: RowMapping, ref: str | None = None, variables: dict[str, str] | None = None
     ) -> CreatedPipeline:
@@ -74,6 +79,25 @@ class Pipelines:
         specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}, facts))
         return await self.store(project, ref, sha, specs, variables, facts)
 
+    async def create_downstream(
+        self,
+        project: RowMapping,
+        ref: str,
+        sha: str,
+        text: str,
+        variables: dict[str, str],
+        facts: Facts,
+        artifact: ArtifactReader | None = None,
+    ) -> CreatedPipeline:
+        """A downstream pipeline of a bridge: ``text`` is the child's ``include:`` or the target
+        project's own config; ``variables`` are the forwarded ones (pipeline variables there);
+        ``artifact(job, path)`` reads the parent pipeline's artifacts (dynamic child pipelines).
+
+        Raises ``ciconfig.ConfigError`` (config problems, pipeline filtered or empty)."""
+        config = await self._load(project, ref, sha, text, variables, facts, artifact)
+        specs = pipeline.build(config)
+        return await self.store(project, ref, sha, specs, variables, facts)
+
     async def facts(self, project: RowMapping, ref: str, sha: str, **given: Any) -> Facts:
         """The commit's message, author and time, the tag, the previous commit."""
         source = project["source"]
@@ -85,7 +109,8 @@ class Pipelines:
         return Facts(before_sha=before, tag=tag, commit=commit, user=ADMIN_USER, **given)
 
     async def _load(
-        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts
+        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts,
+        artifact: ArtifactReader | None = None,
     ) -> ciconfig.PipelineConfig:
         """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
         source = project["source"]
@@ -117,7 +142,8 @@ class Pipelines:
             return row["source"] if row is not None else None
 
         resolver = GitIncludeResolver(
-            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates
+            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates,
+            artifact=artifact,
         )
         return await asyncio.to_thread(
             ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
@@ -160,6 +186,10 @@ class Pipelines:
     async def jobs(self, pipeline_id: int, *, include_retried: bool = False) -> list[RowMapping]:
         async with self._engine.connect() as conn:
             return await queries.jobs.for_pipeline(conn, pipeline_id, include_retried=include_retried)
+
+    async def bridges(self, pipeline_id: int) -> list[RowMapping]:
+        async with self._engine.connect() as conn:
+            return await queries.bridges.for_pipeline(conn, pipeline_id)
 
     async def job(self, project_id: int, job_id: int) -> RowMapping:
         async with self._engine.connect() as conn:

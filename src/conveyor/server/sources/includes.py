@@ -34,8 +34,10 @@ class GitIncludeResolver:
         remote: RemoteFetcher | None = None,
         timeout: float = RESOLVE_TIMEOUT,
         templates: TemplateDirectory | None = None,
+        artifact: Callable[[str, str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._templates = templates or TemplateDirectory(None)
+        self._artifact = artifact
         self._sources, self._source, self._sha, self._loop = sources, source, sha, loop
         self._project_source = project_source
         self._remote = remote or RemoteFetcher()
@@ -82,3 +84,8 @@ class GitIncludeResolver:
 
     def template(self, name: str) -> str | None:
         return self._templates.read(name)
+
+    def artifact(self, job: str, path: str) -> str | None:
+        if self._artifact is None:
+            return None
+        return self._run(self._artifact(job, path))

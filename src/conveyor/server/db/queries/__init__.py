@@ -7,6 +7,7 @@ and no waiting inside it.
 from conveyor.server.db.queries import (
     archives,
     artifacts,
+    bridges,
     jobs,
     pipelines,
     projects,
@@ -16,4 +17,4 @@ from conveyor.server.db.queries import (
     traces,
 )
 
-__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "bridges", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]

@@ -86,10 +86,11 @@ JOIN pipelines pl ON pl.id = c.pipeline_id
 WITH queued AS (
     UPDATE jobs SET status = 'pending', queued_at = now(), updated_at = now()
     WHERE id = ANY(CAST(:job_ids AS bigint[])) AND status = 'created'
-    RETURNING id, project_id, tags, protected
+    RETURNING id, project_id, tags, protected, spec->>'trigger' IS NOT NULL AS bridge
 )
+-- a bridge (trigger:) is for the server (queue/bridges.py), never for a runner
 INSERT INTO pending_jobs (job_id, project_id, tags, protected)
-SELECT id, project_id, tags, protected FROM queued
+SELECT id, project_id, tags, protected FROM queued WHERE NOT bridge
 ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id, tags, protected
 

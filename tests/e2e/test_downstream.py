@@ -1,0 +1,122 @@
+"""trigger: end to end (real server and runner processes, shell executor, git repositories):
+a dynamic child pipeline whose config an earlier job generated, and a multi-project trigger with
+strategy: depend failing its parent when the downstream fails."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Admin
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.e2e
+
+DYNAMIC = """
+stages: [build, test, deploy]
+gen:
+  stage: build
+  script:
+    - |
+      cat > child.yml <<'END'
+      child-job:
+        script: echo "from child $PARENT_ID $CI_PIPELINE_SOURCE $CI_COMMIT_SHA"
+      END
+  artifacts:
+    paths: [child.yml]
+run-child:
+  stage: test
+  variables:
+    PARENT_ID: $CI_PIPELINE_ID
+  trigger:
+    include:
+      - artifact: child.yml
+        job: gen
+    strategy: depend
+after:
+  stage: deploy
+  script: [echo after]
+"""
+
+
+def _bridges(admin: Admin, project: int, pipeline: int) -> dict[str, dict[str, Any]]:
+    response = admin.http.get(f"/projects/{project}/pipelines/{pipeline}/bridges")
+    assert response.status_code == 200, response.text
+    return {bridge["name"]: bridge for bridge in response.json()}
+
+
+def test_dynamic_child_pipeline_from_an_artifact(server_process, admin, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
+    sha = make_repo(tmp_path / "repo", DYNAMIC)
+    project = admin.project(str(tmp_path / "repo"))
+    start_runner(server_process.url, admin.runner_token())
+    parent = admin.pipeline(project["id"])
+    final = admin.wait(project["id"], parent["id"])
+    assert final["status"] == "success", (admin.jobs(project["id"], parent["id"]), _bridges(admin, project["id"], parent["id"]))
+    jobs = admin.jobs(project["id"], parent["id"])
+    assert {name: job["status"] for name, job in jobs.items()} == {"gen": "success", "after": "success"}
+    bridge = _bridges(admin, project["id"], parent["id"])["run-child"]
+    assert bridge["status"] == "success"
+    child = bridge["downstream_pipeline"]
+    assert (child["source"], child["status"], child["sha"], child["project_id"]) == (
+        "parent_pipeline", "success", sha, project["id"],
+    )
+    child_jobs = admin.jobs(project["id"], child["id"])
+    assert child_jobs["child-job"]["status"] == "success"
+    log = admin.trace(project["id"], child_jobs["child-job"]["id"]).decode()
+    assert f"from child {parent['id']} parent_pipeline {sha}" in log
+    # the later stage waited for the child (strategy: depend)
+    assert jobs["after"]["started_at"] >= bridge["finished_at"]
+
+
+DOWNSTREAM = "broken:\n  script: [echo downstream fails, exit 4]\n"
+UPSTREAM = """
+deploy:
+  variables: {TARGET: prod}
+  trigger:
+    project: {name}
+    strategy: depend
+"""
+
+
+def test_multi_project_trigger_with_depend_fails_the_parent(server_process, admin, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "downstream", DOWNSTREAM)
+    downstream = admin.project(str(tmp_path / "downstream"))
+    make_repo(tmp_path / "upstream", UPSTREAM.replace("{name}", downstream["name"]))
+    upstream = admin.project(str(tmp_path / "upstream"))
+    start_runner(server_process.url, admin.runner_token())
+    parent = admin.pipeline(upstream["id"])
+    assert admin.wait(upstream["id"], parent["id"])["status"] == "failed"
+    bridge = _bridges(admin, upstream["id"], parent["id"])["deploy"]
+    assert bridge["status"] == "failed"
+    child = bridge["downstream_pipeline"]
+    assert (child["source"], child["status"], child["project_id"]) == ("pipeline", "failed", downstream["id"])
+    assert admin.jobs(upstream["id"], parent["id"]) == {}  # bridges are not jobs
+    broken = admin.jobs(downstream["id"], child["id"])["broken"]
+    assert broken["status"] == "failed" and broken["exit_code"] == 4
+
+
+def test_trigger_failures_and_cancel_cascade(server_process, admin, tmp_path: Path) -> None:  # noqa: ANN001
+    """No runner: the child waits; a bridge to an unknown project fails with GitLab's reason;
+    canceling the parent cancels the child."""
+    yaml = (
+        "child:\n  trigger: {include: child.yml, strategy: depend}\n"
+        "lost:\n  trigger: nowhere/none\n"
+    )
+    make_repo(tmp_path / "repo", yaml, {"child.yml": "waits:\n  script: [sleep 1]\n"})
+    project = admin.project(str(tmp_path / "repo"))
+    parent = admin.pipeline(project["id"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        bridges = _bridges(admin, project["id"], parent["id"])
+        if bridges["lost"]["status"] == "failed" and bridges["child"]["downstream_pipeline"]:
+            break
+        time.sleep(0.2)
+    assert bridges["lost"]["failure_reason"] == "downstream_bridge_project_not_found"
+    assert bridges["child"]["status"] == "running"
+    child = bridges["child"]["downstream_pipeline"]
+    assert admin.http.post(f"/projects/{project['id']}/pipelines/{parent['id']}/cancel").status_code in (200, 201)
+    assert admin.wait(project["id"], child["id"], timeout=30)["status"] == "canceled"
+    assert admin.wait(project["id"], parent["id"], timeout=30)["status"] in ("canceled", "failed")
