@@ -23,7 +23,10 @@ gen:
     - |
       cat > child.yml <<'END'
       child-job:
-        script: echo "from child $PARENT_ID $CI_PIPELINE_SOURCE $CI_COMMIT_SHA"
+        needs: [{pipeline: $PARENT_ID, job: gen}]
+        script:
+          - echo "from child $PARENT_ID $CI_PIPELINE_SOURCE $CI_COMMIT_SHA"
+          - echo "artifact of the parent's job:" && head -1 child.yml
       END
   artifacts:
     paths: [child.yml]
@@ -54,7 +57,11 @@ def test_dynamic_child_pipeline_from_an_artifact(server_process, admin, start_ru
     start_runner(server_process.url, admin.runner_token())
     parent = admin.pipeline(project["id"])
     final = admin.wait(project["id"], parent["id"])
-    assert final["status"] == "success", (admin.jobs(project["id"], parent["id"]), _bridges(admin, project["id"], parent["id"]))
+    bridge = _bridges(admin, project["id"], parent["id"])["run-child"]
+    if final["status"] != "success" and bridge["downstream_pipeline"]:
+        child_jobs = admin.jobs(project["id"], bridge["downstream_pipeline"]["id"])
+        pytest.fail(str([admin.trace(project["id"], j["id"]) for j in child_jobs.values()]))
+    assert final["status"] == "success", bridge
     jobs = admin.jobs(project["id"], parent["id"])
     assert {name: job["status"] for name, job in jobs.items()} == {"gen": "success", "after": "success"}
     bridge = _bridges(admin, project["id"], parent["id"])["run-child"]
@@ -67,6 +74,7 @@ def test_dynamic_child_pipeline_from_an_artifact(server_process, admin, start_ru
     assert child_jobs["child-job"]["status"] == "success"
     log = admin.trace(project["id"], child_jobs["child-job"]["id"]).decode()
     assert f"from child {parent['id']} parent_pipeline {sha}" in log
+    assert "artifact of the parent's job:\nchild-job:" in log  # needs:pipeline:job downloaded it
     # the later stage waited for the child (strategy: depend)
     assert jobs["after"]["started_at"] >= bridge["finished_at"]
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from conveyor.ciconfig.expansion import expand_existing
 from conveyor.protocol import JobPayload
 from conveyor.server import auth
 from conveyor.server.db import queries, transaction
@@ -56,9 +57,35 @@ async def claim(
         # a first-stage job without needs has no one to depend on; `dependencies: []` none
         if (job["stage_idx"] > 0 or needs) and only != []:
             dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
+        for cross in job["spec"].get("cross_needs") or []:
+            dependencies += await _cross_pipeline_artifacts(conn, job, cross)
         return job, dependencies
 
     return await transaction(engine, work)
+
+
+async def _cross_pipeline_artifacts(conn: AsyncConnection, job: RowMapping, need: dict[str, Any]) -> list[RowMapping]:
+    """``needs:pipeline:job`` (a pipeline of the same project, e.g. the parent's, never the
+    job's own: GitLab drops that one) and ``needs:project`` (a project's latest successful job
+    on ``ref``): the artifacts of the latest successful job of that name; variables in the
+    values are the pipeline's and the job's (``$PARENT_PIPELINE_ID``, ``$CI_COMMIT_REF_NAME``)."""
+    if not need.get("artifacts", True):
+        return []
+    variables = {
+        "CI_PIPELINE_ID": str(job["pipeline_id"]), "CI_COMMIT_REF_NAME": job["pipeline_ref"],
+        "CI_PROJECT_PATH": job["project_name"], **(job["pipeline_variables"] or {}), **job["spec"].get("variables", {}),
+    }  # fmt: skip
+    if "pipeline" in need:
+        pipeline = expand_existing(str(need["pipeline"]), variables)
+        if not pipeline.isdigit() or int(pipeline) == job["pipeline_id"]:
+            return []
+        row = await queries.pipelines.get(conn, int(pipeline))
+        if row is None or row["project_id"] != job["project_id"]:
+            return []
+        return await queries.artifacts.latest_successful(conn, need["job"], pipeline_id=int(pipeline))
+    project = expand_existing(str(need["project"]), variables)
+    ref = expand_existing(str(need["ref"]), variables)
+    return await queries.artifacts.latest_successful(conn, need["job"], project=project, ref=ref)
 
 
 class Dispatcher:
