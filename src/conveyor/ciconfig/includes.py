@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.ciconfig import globs, inputs, rules
+from conveyor.ciconfig import components, globs, inputs, rules
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, IssueCollector
 from conveyor.ciconfig.expansion import expand_existing
@@ -149,7 +149,7 @@ class Includer:
             elif kind == "artifact":
                 yield from self._artifact(entry, given, fail)
             else:
-                fail(f"Component `{entry['component']}` is not supported by Conveyor")
+                yield from self._component(entry["component"], given, fail)
         except IncludeFailed as exc:
             fail(str(exc))
 
@@ -230,6 +230,38 @@ class Includer:
             fail(f"Included file `{name}` is empty or does not exist!")
             return
         yield _Fetched(text, name, _Origin(), given)
+
+    def _component(self, raw: Any, given: Any, fail: Any) -> Iterator[_Fetched]:
+        """A CI/CD component of a project this server knows, at a version (``components.py``);
+        its own includes are read in that project at that version."""
+        if not isinstance(raw, str):
+            fail("include:component config should be a string")
+            return
+        text = expand_existing(raw, self.variables)
+        address = components.parse(text, self.variables.get("CI_SERVER_FQDN", ""))
+        if address is None:
+            fail(components.error(text, components.NOT_SUPPORTED))
+            return
+        try:
+            chosen = components.pick(address.version, self.resolver.project_tags(address.project))
+        except IncludeFailed:
+            fail(components.error(text, components.NOT_FOUND))
+            return
+        if address.version == components.LATEST and chosen is None:
+            fail(components.error(text, components.NO_LATEST))
+            return
+        ref = chosen or address.version
+        for path in components.files(address.name):
+            try:
+                found = self.resolver.project(address.project, ref, path)
+            except IncludeFailed:
+                partial = components.is_partial(address.version)
+                fail(components.error(text, components.NO_PARTIAL if partial else components.NOT_FOUND))
+                return
+            if found is not None:
+                yield _Fetched(found, f"{address.project}:{path}", _Origin(address.project, ref), given)
+                return
+        fail(components.error(text, components.NOT_FOUND))
 
     def _artifact(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
         """A dynamic child pipeline's config: a file of an earlier job's artifacts in the parent

@@ -44,6 +44,10 @@ class IncludeResolver(Protocol):
         (dynamic child pipelines); None when there is no such job with artifacts. Raises
         ``IncludeFailed`` when the file is missing or too big."""
 
+    def project_tags(self, project: str) -> Sequence[str]:
+        """The tag names of another project (component versions). Raises ``IncludeFailed``
+        for an unknown project."""
+
 
 NO_TEMPLATE_SOURCE = (
     "Template file `{name}` cannot be included: no template source is configured "
@@ -113,3 +117,8 @@ class MemoryResolver:
         if (job, path) not in self.artifacts:
             raise IncludeFailed(f"File `{path}` is empty!")
         return self.artifacts[(job, path)]
+
+    def project_tags(self, project: str) -> Sequence[str]:
+        if not any(name == project for name, _ in self.projects):
+            raise IncludeFailed(f"Project `{project}` not found or access denied!")
+        return sorted(ref for name, ref in self.projects if name == project and ref is not None)

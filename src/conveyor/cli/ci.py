@@ -65,6 +65,9 @@ class FilesystemResolver:
     def artifact(self, job: str, path: str) -> str | None:
         return None  # no parent pipeline here
 
+    def project_tags(self, project: str) -> list[str]:
+        return self.project(project, None, "")  # type: ignore[return-value]  # raises: needs a server
+
 
 @dataclass(frozen=True)
 class Options:

@@ -191,3 +191,52 @@ async def test_the_payload_carries_the_stored_pipelines_predefined_variables(liv
     assert variables["CI_RUNNER_DESCRIPTION"] == "t" and variables["CI_RUNNER_ID"].isdigit()
     assert variables["CI_JOB_URL"] == f"{variables['CI_PROJECT_URL']}/-/jobs/{variables['CI_JOB_ID']}"
     assert variables["CI_SERVER_URL"] == live_server.url.rstrip("/")
+
+
+COMPONENT = """spec:
+  inputs:
+    stage: {default: test}
+    flag: {type: boolean, default: false}
+---
+lint-$[[ inputs.stage ]]:
+  stage: $[[ inputs.stage ]]
+  variables:
+    FLAG: $[[ inputs.flag ]]
+  script: [lint]
+"""
+
+
+async def test_a_component_with_inputs_from_another_project_at_a_tag(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """include: component: from a project this server knows, at a tag (the branch has moved on
+    since), its spec:inputs given by the including file."""
+    from tests.integration.server.test_runner_api import _setup
+
+    library = tmp_path / "library"
+    make_repo(library, "noop:\n  script: x\n", {"templates/lint.yml": COMPONENT})
+    git = ["git", "-C", str(library), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+    subprocess.run(git + ["tag", "1.0.0"], check=True)
+    (library / "templates" / "lint.yml").write_text("changed-after-the-tag:\n  script: x\n")
+    subprocess.run(git + ["commit", "--quiet", "-am", "later"], check=True)
+    admin, _, _ = await _setup(live_server, tmp_path, "unused:\n  script: x\n")
+    try:
+        lib = (await admin.post("/api/v4/projects", json={"source": str(library)})).json()
+        app_yaml = (
+            "stages: [build, test]\n"
+            f"include:\n  - component: $CI_SERVER_FQDN/{lib['name']}/lint@1.0.0\n"
+            "    inputs: {stage: build, flag: true}\n"
+        )
+        make_repo(tmp_path / "app", app_yaml)
+        app = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+        created = await admin.post(f"/api/v4/projects/{app['id']}/pipeline")
+        assert created.status_code == 201, created.text
+        jobs = (await admin.get(f"/api/v4/projects/{app['id']}/pipelines/{created.json()['id']}/jobs")).json()
+        assert [(job["name"], job["stage"]) for job in jobs] == [("lint-build", "build")]
+        bad = f"include:\n  - component: $CI_SERVER_FQDN/{lib['name']}/lint@9.9.9\n"
+        make_repo(tmp_path / "bad", bad)
+        bad_project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "bad"), "name": "bad"})).json()
+        refused = await admin.post(f"/api/v4/projects/{bad_project['id']}/pipeline")
+        fqdn = live_server.url.split("://", 1)[1].rstrip("/")
+        assert refused.status_code == 400
+        assert f"Component '{fqdn}/{lib['name']}/lint@9.9.9' - content not found" in refused.text
+    finally:
+        await admin.aclose()

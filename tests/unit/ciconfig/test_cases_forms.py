@@ -250,3 +250,57 @@ ARTIFACT_INCLUDES = [
 @params(FLATTENING + NEEDS + VALUES + INCLUDES + TRIGGERS + ARTIFACT_INCLUDES)
 def test_case(case: Case) -> None:
     check(case)
+
+
+COMPONENT_PROJECTS = {
+    ("g/comp", ref): {"templates/lint.yml": f"spec:\n  inputs:\n    stage: {{default: test}}\n---\nlint-{ref}:\n  stage: $[[ inputs.stage ]]\n  script: lint\n"}
+    for ref in ("1.0.0", "1.1.0", "1.1.1", "1.2.0", "2.0.0", "2.0.1", "2.1.0", "2.2.0-rc1", "main")
+}
+COMPONENT_PROJECTS[("g/dir", "main")] = {
+    "templates/build/template.yml": "include: [{local: helper.yml}]\nbuild-it: {script: make}\n",
+    "helper.yml": "helper: {script: help}\n",
+}
+COMPONENT_PROJECTS[("g/dir", None)] = COMPONENT_PROJECTS[("g/dir", "main")]
+COMPONENT_PROJECTS[("g/p/a", "1")] = {"templates/b.yml": "b-job: {script: b}\n"}
+COMPONENT_CONTEXT = PipelineContext(server_url="https://ci.example.com", project_path="g/app", sha="c" * 40)
+OWN = MemoryResolver(projects={**COMPONENT_PROJECTS, ("g/app", "c" * 40): {"templates/own.yml": "own: {script: x}\n"}})
+C = {"resolver": OWN, "context": COMPONENT_CONTEXT}
+HOST = "ci.example.com"
+
+
+def _component(address: str, extra: str = "") -> str:
+    return f"include:\n  - component: {address}\n{extra}"
+
+
+COMPONENTS = [
+    Case("component-own-project", _component("$CI_SERVER_FQDN/$CI_PROJECT_PATH/own@$CI_COMMIT_SHA"), ["own"], C),
+    Case("component-tag-with-inputs", _component(f"{HOST}/g/comp/lint@1.1.0", "    inputs: {stage: build}\n"),
+         {"lint-1.1.0": {"stage": "build"}}, C),
+    Case("component-latest", _component(f"{HOST}/g/comp/lint@~latest"), ["lint-2.1.0"], C),
+    Case("component-major", _component(f"{HOST}/g/comp/lint@1"), ["lint-1.2.0"], C),
+    Case("component-minor", _component(f"{HOST}/g/comp/lint@1.1"), ["lint-1.1.1"], C),
+    Case("component-branch", _component(f"{HOST}/g/comp/lint@main"), ["lint-main"], C),
+    Case("component-template-dir-nested-local", _component(f"{HOST}/g/dir/build@main"), ["helper", "build-it"], C),
+    Case("component-nested-project-path", _component(f"{HOST}/g/p/a/b@1"), ["b-job"], C),
+    Case("component-other-host", _component("gitlab.com/g/comp/lint@1.0.0"),
+         [(2, "Component 'gitlab.com/g/comp/lint@1.0.0' - the component path is not supported")], C),
+    Case("component-no-version", _component(f"{HOST}/g/comp/lint"),
+         [(2, f"Component '{HOST}/g/comp/lint' - the component path is not supported")], C),
+    Case("component-unknown-ref", _component(f"{HOST}/g/comp/lint@nope"),
+         [(2, f"Component '{HOST}/g/comp/lint@nope' - content not found")], C),
+    Case("component-missing-file", _component(f"{HOST}/g/comp/other@main"),
+         [(2, f"Component '{HOST}/g/comp/other@main' - content not found")], C),
+    Case("component-unknown-project", _component(f"{HOST}/g/none/lint@main"),
+         [(2, f"Component '{HOST}/g/none/lint@main' - content not found")], C),
+    Case("component-latest-without-versions", _component(f"{HOST}/g/dir/build@~latest"),
+         [(2, f"Component '{HOST}/g/dir/build@~latest' - The ~latest version reference is not supported for "
+              "non-catalog resources. Use a tag, branch, or commit SHA instead.")], C),
+    Case("component-partial-without-versions", _component(f"{HOST}/g/dir/build@3"),
+         [(2, f"Component '{HOST}/g/dir/build@3' - The partial semantic version reference is not supported "
+              "for non-catalog resources. Use a tag, branch, or commit SHA instead.")], C),
+]
+
+
+@params(COMPONENTS)
+def test_component(case: Case) -> None:
+    check(case)

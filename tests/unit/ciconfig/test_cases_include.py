@@ -132,7 +132,7 @@ CASES = [
               "configured (set CONVEYOR_CI_TEMPLATES_DIR to a directory holding GitLab's "
               "lib/gitlab/ci/templates)")], R),
     Case("component-refused", "include: {component: gitlab.com/a/b/c@1}\nj:\n  script: x\n",
-         [(1, "Component `gitlab.com/a/b/c@1` is not supported by Conveyor")], R),
+         [(1, "Component 'gitlab.com/a/b/c@1' - the component path is not supported")], R),
     Case("two-accessors", "include: {local: a.yml, remote: 'https://x/a.yml'}\nj:\n  script: x\n",
          [(1, 'Include `{"local":"a.yml","remote":"https://x/a.yml"}` needs to match exactly one accessor!')], R),
     Case("include-unknown-key", "include: {local: a.yml, when: always}\nj:\n  script: x\n",

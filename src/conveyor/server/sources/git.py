@@ -66,6 +66,11 @@ class GitSources:
         out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{ref}", check=False)
         return bool(out.strip())
 
+    async def tags(self, source: str) -> list[str]:
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "tag", "--list", check=False)
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
     async def parent(self, source: str, sha: str) -> str | None:
         """The first parent of ``sha``, or None for a root commit."""
         repo = await self.git_dir(source)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from conveyor.ciconfig import IncludeFailed
-from conveyor.server.sources.git import GitSources
+from conveyor.server.sources.git import GitError, GitSources
 from conveyor.server.sources.remote import RemoteFetcher
 from conveyor.server.sources.templates import TemplateDirectory
 
@@ -72,7 +72,10 @@ class GitIncludeResolver:
                 "pipeline configuration are correctly defined."
             )
         revision = ref or self._run(self._sources.default_branch(source))
-        sha = self._run(self._sources.resolve(source, revision))
+        try:
+            sha = self._run(self._sources.resolve(source, revision))
+        except GitError:
+            sha = ""
         if not sha:
             raise IncludeFailed(f"Project `{project}` reference `{revision}` does not exist!")
         return self._run(self._sources.read_file(source, sha, path))
@@ -89,3 +92,9 @@ class GitIncludeResolver:
         if self._artifact is None:
             return None
         return self._run(self._artifact(job, path))
+
+    def project_tags(self, project: str) -> list[str]:
+        source = self._run(self._project_source(project))
+        if source is None:
+            raise IncludeFailed(f"Project `{project}` not found or access denied!")
+        return self._run(self._sources.tags(source))
