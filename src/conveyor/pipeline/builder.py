@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from conveyor import ciconfig
-from conveyor.ciconfig import parallel
+from conveyor.ciconfig import artifacts, parallel
 from conveyor.ciconfig.expansion import expand_all, expand_existing
 from conveyor.ciconfig.scheduling import Retry
 from conveyor.pipeline import needs, selection
@@ -145,7 +145,7 @@ def _spec(
         image=job.image,
         services=list(job.services or []),
         artifacts=list(job.artifacts or []),
-        cache=list(job.cache or []),
+        cache=[{**cache, "key": artifacts.cache_key(cache.get("key", "default"), context.file_hashes)} for cache in job.cache or []],
         dependencies=_dependencies(job, need_names),
         cross_needs=_cross_needs(job),
         trigger=job.trigger,

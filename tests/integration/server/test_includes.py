@@ -240,3 +240,25 @@ async def test_a_component_with_inputs_from_another_project_at_a_tag(live_server
         assert f"Component '{fqdn}/{lib['name']}/lint@9.9.9' - content not found" in refused.text
     finally:
         await admin.aclose()
+
+
+async def test_cache_key_files_digest_the_files_blobs_at_the_commit(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    import hashlib
+
+    from tests.integration.server.test_runner_api import _request, _setup
+
+    yaml = "j:\n  script: x\n  cache:\n    key: {files: [Gemfile.lock, missing.lock], prefix: gems}\n    paths: [vendor]\n"
+    admin, token, project = await _setup(live_server, tmp_path, yaml)
+    (tmp_path / "repo" / "Gemfile.lock").write_text("rake (13.0)\n")
+    git = ["git", "-C", str(tmp_path / "repo"), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "--quiet", "-m", "lock"], check=True)
+    blob = subprocess.run(git + ["rev-parse", "HEAD:Gemfile.lock"], check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        assert (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).status_code == 201
+    finally:
+        await admin.aclose()
+    response = await _request(live_server, token)
+    assert response.status_code == 201, response.text
+    (cache,) = response.json()["cache"]
+    assert cache["key"] == f"gems-{hashlib.sha1(blob.encode()).hexdigest()}-protected"  # main is protected

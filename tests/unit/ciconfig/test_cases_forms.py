@@ -9,6 +9,8 @@ refusing what GitLab's entry validators accept; ``include: template:`` and ``${V
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from conveyor.ciconfig import MemoryResolver, PipelineContext
@@ -303,4 +305,33 @@ COMPONENTS = [
 
 @params(COMPONENTS)
 def test_component(case: Case) -> None:
+    check(case)
+
+
+BLOBS = {"Gemfile.lock": "b1", "yarn.lock": "b2"}
+COMMITS = {"Gemfile.lock": "c1", "yarn.lock": "c1"}
+
+
+def _hashes(kind: str, paths: list[str]) -> list[str | None]:
+    return [(BLOBS if kind == "files" else COMMITS).get(path) for path in paths]
+
+
+HASHED = {"context": PipelineContext(file_hashes=_hashes)}
+CACHE_ENTRY = {"untracked": False, "policy": "pull-push", "paths": ["vendor"], "when": "on_success", "fallback_keys": []}
+CACHE_KEYS = [
+    Case("cache-key-files", "j:\n  script: x\n  cache: {key: {files: [Gemfile.lock, yarn.lock]}, paths: [vendor]}\n",
+         {"j": {"cache": [{"key": hashlib.sha1(b"b1-b2").hexdigest(), **CACHE_ENTRY}]}}, HASHED),
+    Case("cache-key-files-prefix", "j:\n  script: x\n  cache: {key: {files: [yarn.lock], prefix: $CI_JOB_NAME}, paths: [vendor]}\n",
+         {"j": {"cache": [{"key": "$CI_JOB_NAME-" + hashlib.sha1(b"b2").hexdigest(), **CACHE_ENTRY}]}}, HASHED),
+    Case("cache-key-files-commits", "j:\n  script: x\n  cache: {key: {files_commits: [Gemfile.lock, yarn.lock]}, paths: [vendor]}\n",
+         {"j": {"cache": [{"key": hashlib.sha1(b"c1").hexdigest(), **CACHE_ENTRY}]}}, HASHED),
+    Case("cache-key-files-missing", "j:\n  script: x\n  cache: {key: {files: [none.lock], prefix: p}, paths: [vendor]}\n",
+         {"j": {"cache": [{"key": "p-default", **CACHE_ENTRY}]}}, HASHED),
+    Case("cache-key-too-many-files", "j:\n  script: x\n  cache: {key: {files: [a, b, c]}, paths: [vendor]}\n",
+         [(3, "jobs:j:cache:key:files config has too many entries (maximum 2)")]),
+]
+
+
+@params(CACHE_KEYS)
+def test_cache_key(case: Case) -> None:
     check(case)

@@ -76,7 +76,9 @@ class Pipelines:
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
         facts = await self.facts(project, ref, sha)
-        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}, facts))
+        config = await self._load(project, ref, sha, text, variables or {}, facts)
+        # in a worker thread too: cache:key:files reads git through the resolver on this loop
+        specs = await asyncio.to_thread(pipeline.build, config)
         return await self.store(project, ref, sha, specs, variables, facts)
 
     async def create_downstream(
@@ -95,7 +97,7 @@ class Pipelines:
 
         Raises ``ciconfig.ConfigError`` (config problems, pipeline filtered or empty)."""
         config = await self._load(project, ref, sha, text, variables, facts, artifact)
-        specs = pipeline.build(config)
+        specs = await asyncio.to_thread(pipeline.build, config)
         return await self.store(project, ref, sha, specs, variables, facts)
 
     async def facts(self, project: RowMapping, ref: str, sha: str, **given: Any) -> Facts:
@@ -116,6 +118,15 @@ class Pipelines:
         source = project["source"]
         parent = facts.before_sha
         commit = facts.commit
+        async def project_source(name: str) -> str | None:
+            async with self._engine.connect() as conn:
+                row = await queries.projects.get(conn, name)
+            return row["source"] if row is not None else None
+
+        resolver = GitIncludeResolver(
+            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates,
+            artifact=artifact,
+        )
         context = ciconfig.PipelineContext(
             source=facts.source,
             ref=ref,
@@ -134,17 +145,9 @@ class Pipelines:
             changed_files=await self._sources.changed_files(source, parent, sha),
             repository_files=await self._sources.list_files(source, sha),
             project_path=project["name"],
+            file_hashes=resolver.file_hashes,
         )
 
-        async def project_source(name: str) -> str | None:
-            async with self._engine.connect() as conn:
-                row = await queries.projects.get(conn, name)
-            return row["source"] if row is not None else None
-
-        resolver = GitIncludeResolver(
-            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates,
-            artifact=artifact,
-        )
         return await asyncio.to_thread(
             ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
         )

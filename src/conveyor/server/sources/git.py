@@ -66,6 +66,18 @@ class GitSources:
         out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{ref}", check=False)
         return bool(out.strip())
 
+    async def blob_id(self, source: str, sha: str, path: str) -> str | None:
+        """The blob id of ``path`` at ``sha`` (None when there is no such file)."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}:{path}", check=False)
+        return out.strip() or None
+
+    async def last_commit(self, source: str, sha: str, path: str) -> str | None:
+        """The last commit up to ``sha`` that changed ``path``."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "log", "-1", "--format=%H", sha, "--", path, check=False)
+        return out.strip() or None
+
     async def tags(self, source: str) -> list[str]:
         repo = await self.git_dir(source)
         out = await self._git(repo, "tag", "--list", check=False)

@@ -10,6 +10,7 @@ within 30 s (GitLab's limit).
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -98,3 +99,11 @@ class GitIncludeResolver:
         if source is None:
             raise IncludeFailed(f"Project `{project}` not found or access denied!")
         return self._run(self._sources.tags(source))
+
+    def file_hashes(self, kind: str, paths: list[str]) -> list[str | None]:
+        """cache:key:files (blob ids) or files_commits (last commits), wildcards expanded."""
+        expanded: list[str] = []
+        for path in paths:
+            expanded += fnmatch.filter(self.local_files(), path) if "*" in path else [path]
+        read = self._sources.blob_id if kind == "files" else self._sources.last_commit
+        return [self._run(read(self._source, self._sha, path)) for path in dict.fromkeys(expanded)]
