@@ -79,7 +79,13 @@ def test_dynamic_child_pipeline_from_an_artifact(server_process, admin, start_ru
     assert jobs["after"]["started_at"] >= bridge["finished_at"]
 
 
-DOWNSTREAM = "broken:\n  script: [echo downstream fails, exit 4]\n"
+DOWNSTREAM = """
+broken:
+  coverage: '/Coverage: \\d+\\.\\d+%/'
+  script:
+    - "echo 'Coverage: 87.5%'"
+    - exit 4
+"""
 UPSTREAM = """
 deploy:
   variables: {TARGET: prod}
@@ -104,6 +110,7 @@ def test_multi_project_trigger_with_depend_fails_the_parent(server_process, admi
     assert admin.jobs(upstream["id"], parent["id"]) == {}  # bridges are not jobs
     broken = admin.jobs(downstream["id"], child["id"])["broken"]
     assert broken["status"] == "failed" and broken["exit_code"] == 4
+    assert broken["coverage"] == 87.5  # coverage: regex over the finished job's log
 
 
 def test_trigger_failures_and_cancel_cascade(server_process, admin, tmp_path: Path) -> None:  # noqa: ANN001

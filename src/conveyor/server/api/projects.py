@@ -237,6 +237,7 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "resource_group": row["resource_group"],
         "failure_reason": row["failure_reason"],
         "exit_code": row["exit_code"],
+        "coverage": row.get("coverage"),
         "pipeline": {"id": row["pipeline_id"]},
         "trace_size": row["trace_size"],  # durable bytes; the jobs endpoints put the live size here
         "trace_archived": row["trace_archived"],

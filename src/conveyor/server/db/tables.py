@@ -105,6 +105,7 @@ jobs = sa.Table(
     # replaced by a newer attempt of the same name (GitLab's retried jobs); ignored by progression
     sa.Column("retried", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resource_group", sa.Text),  # JobSpec.resource_group, for the waiting-job lookup
+    sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age

@@ -290,3 +290,7 @@ async def lock_many(conn: AsyncConnection, job_ids: Iterable[int]) -> list[RowMa
         return []
     stmt = sa.select(jobs).where(jobs.c.id.in_(ids)).order_by(jobs.c.id).with_for_update()
     return list((await conn.execute(stmt)).mappings())
+
+
+async def set_coverage(conn: AsyncConnection, job_id: int, coverage: float) -> None:
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(coverage=coverage))

@@ -1,6 +1,6 @@
 """pipelines: the facts the predefined variables need (iid, source, before SHA, tag, commit,
 user) and the links of downstream pipelines (parent pipeline, source bridge job);
-projects.last_pipeline_iid
+projects.last_pipeline_iid; jobs.coverage
 
 Revision ID: 0011
 Revises: 0008
@@ -33,9 +33,11 @@ def upgrade() -> None:
         sa.Column("source_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL")),
     )
     op.create_index("ix_pipelines_source_job_id", "pipelines", ["source_job_id"])
+    op.add_column("jobs", sa.Column("coverage", sa.Float))
 
 
 def downgrade() -> None:
+    op.drop_column("jobs", "coverage")
     op.drop_index("ix_pipelines_source_job_id", "pipelines")
     for column in ("source_job_id", "parent_pipeline_id", "user", "commit", "tag", "before_sha", "source", "iid"):
         op.drop_column("pipelines", column)
