@@ -10,8 +10,12 @@ in short transactions (the pipeline row first, then the job, as everywhere):
    stays ``running`` with ``strategy: depend``/``mirror``;
 2. a running bridge whose latest downstream pipeline finished takes its status (``depend``: a
    skipped downstream fails the bridge; ``mirror``: ``skipped`` and ``manual`` are mirrored);
-3. a child pipeline whose bridge was canceled (its parent was) is canceled too; multi-project
-   downstreams are not (GitLab's ``CancelPipelineService``).
+3. a finished ``strategy`` bridge whose downstream runs again (a job of it was retried) runs
+   again too, and the jobs its end had skipped wait for it again (GitLab's
+   ``reset_source_bridge!``);
+4. a child pipeline whose bridge was canceled (its parent was) is canceled too; multi-project
+   downstreams are not (GitLab's ``CancelPipelineService``). Retrying a bridge makes a new
+   attempt, which creates a new downstream pipeline.
 
 Child pipelines (``trigger:include``) run in the parent's project, ref and commit with
 ``CI_PIPELINE_SOURCE=parent_pipeline``; multi-project ones (``trigger:project``) run the target
@@ -38,7 +42,7 @@ from conveyor import ciconfig
 from conveyor.ciconfig.expansion import expand_all, expand_existing
 from conveyor.protocol import JobSpec, JobStatus
 from conveyor.server.db import queries, transaction
-from conveyor.server.queue import cancel, predefined
+from conveyor.server.queue import cancel, predefined, retry
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue.pipelines import Facts, Pipelines
 from conveyor.server.queue.progress import advance
@@ -89,6 +93,7 @@ class Bridges:
             pending = await queries.bridges.pending(conn)
             following = await queries.bridges.following(conn)
             orphans = await queries.bridges.orphaned_children(conn)
+            reopened = await queries.bridges.reopened(conn)
         enqueued: list[queries.jobs.Queued] = []
         moved = 0
         for bridge in pending:
@@ -99,6 +104,9 @@ class Bridges:
             if status is not None:
                 enqueued += await transaction(self._engine, lambda conn, r=row, s=status: self._end(conn, r, s))
                 moved += 1
+        for row in reopened:
+            enqueued += await transaction(self._engine, lambda conn, r=row: self._reopen(conn, r))
+            moved += 1
         for child in orphans:
             enqueued += await transaction(self._engine, lambda conn, c=child: cancel.cancel_pipeline_locked(conn, c))
         if enqueued:
@@ -175,12 +183,12 @@ class Bridges:
         if text is None:
             raise Failure("downstream_pipeline_creation_failed", "Missing .gitlab-ci.yml")
         facts = await self._pipelines.facts(target, ref, sha, source="pipeline", source_job_id=job["id"])
-        return await self._create(target, ref, sha, text, variables, facts, None)
+        return await self._create(target, ref, sha, text, variables, facts, None, trigger.get("inputs"))
 
     async def _create(self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str],
-                      facts: Facts, reader: Any) -> Any:  # fmt: skip
+                      facts: Facts, reader: Any, inputs: dict[str, Any] | None = None) -> Any:  # fmt: skip
         try:
-            return await self._pipelines.create_downstream(project, ref, sha, text, variables, facts, reader)
+            return await self._pipelines.create_downstream(project, ref, sha, text, variables, facts, reader, inputs)
         except ciconfig.ConfigError as exc:
             raise Failure("downstream_pipeline_creation_failed", "; ".join(i.message for i in exc.issues)) from exc
 
@@ -214,6 +222,16 @@ class Bridges:
             return _member(data, path)
 
         return read
+
+    async def _reopen(self, conn: AsyncConnection, row: RowMapping) -> list[queries.jobs.Queued]:
+        """The downstream runs again: so does its bridge, and what its end had skipped waits again."""
+        await queries.pipelines.lock(conn, row["pipeline_id"])
+        current = await queries.jobs.lock(conn, row["id"])
+        if current is None or current["retried"] or not JobStatus(current["status"]).is_complete:
+            return []
+        await queries.bridges.reopen(conn, row["id"])
+        await retry.reset_skipped(conn, row["pipeline_id"], row["name"])
+        return await advance(conn, row["pipeline_id"])
 
     async def _end(self, conn: AsyncConnection, row: RowMapping, status: str) -> list[queries.jobs.Queued]:
         await queries.pipelines.lock(conn, row["pipeline_id"])

@@ -90,13 +90,15 @@ class Pipelines:
         variables: dict[str, str],
         facts: Facts,
         artifact: ArtifactReader | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> CreatedPipeline:
         """A downstream pipeline of a bridge: ``text`` is the child's ``include:`` or the target
         project's own config; ``variables`` are the forwarded ones (pipeline variables there);
-        ``artifact(job, path)`` reads the parent pipeline's artifacts (dynamic child pipelines).
+        ``artifact(job, path)`` reads the parent pipeline's artifacts (dynamic child pipelines);
+        ``inputs`` are ``trigger:inputs``, for the target config's ``spec:inputs``.
 
         Raises ``ciconfig.ConfigError`` (config problems, pipeline filtered or empty)."""
-        config = await self._load(project, ref, sha, text, variables, facts, artifact)
+        config = await self._load(project, ref, sha, text, variables, facts, artifact, inputs)
         specs = await asyncio.to_thread(pipeline.build, config)
         return await self.store(project, ref, sha, specs, variables, facts)
 
@@ -113,6 +115,7 @@ class Pipelines:
     async def _load(
         self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts,
         artifact: ArtifactReader | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> ciconfig.PipelineConfig:
         """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
         source = project["source"]
@@ -149,7 +152,7 @@ class Pipelines:
         )
 
         return await asyncio.to_thread(
-            ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
+            ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver, inputs=inputs
         )
 
     async def store(

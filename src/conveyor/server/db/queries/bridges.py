@@ -62,6 +62,31 @@ async def following(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     return list((await conn.execute(stmt)).mappings())
 
 
+async def reopened(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
+    """Finished ``strategy`` bridges whose latest downstream runs again (a job of it was
+    retried): GitLab's ``reset_source_bridge!`` puts them back to running."""
+    downstream = _latest_downstream()
+    stmt = (
+        sa.select(jobs.c.id, jobs.c.pipeline_id, jobs.c.name)
+        .join(downstream, sa.true())
+        .where(
+            jobs.c.status.in_(FINISHED),
+            sa.not_(jobs.c.retried),
+            IS_BRIDGE,
+            jobs.c.spec["trigger"]["strategy"].astext.is_not(None),
+            downstream.c.status.in_(("created", "waiting_for_resource", "preparing", "pending", "running")),
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def reopen(conn: AsyncConnection, job_id: int) -> None:
+    stmt = jobs.update().where(jobs.c.id == job_id).values(status="running", finished_at=None, updated_at=sa.func.now())
+    await conn.execute(stmt)
+
+
 async def orphaned_children(conn: AsyncConnection, limit: int = 50) -> list[int]:
     """Unfinished child pipelines whose bridge was canceled (cancel cascades to children only)."""
     stmt = (

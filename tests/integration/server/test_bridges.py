@@ -1,0 +1,131 @@
+"""Bridges through a real server and PostgreSQL, the runner's side played over HTTP: the
+variables a child pipeline's jobs get, a child job's failure failing its depend bridge, a retry
+inside the child re-opening the bridge, a bridge retried making a new child, the nesting limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.server.test_runner_api import _request, _setup
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+PARENT = """
+variables: {A: "1"}
+stages: [test, deploy]
+child:
+  variables: {B: $CI_PIPELINE_ID}
+  trigger: {include: child.yml, strategy: depend}
+after:
+  stage: deploy
+  script: [x]
+"""
+CHILD = "c:\n  script: [x]\n"
+
+
+async def _until(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise TimeoutError("condition not reached")
+
+
+async def _finish(live: Any, job: dict[str, Any], state: str) -> None:
+    body = {"token": job["token"], "state": state, "output": {"bytesize": 0}}
+    if state == "failed":
+        body["failure_reason"] = "script_failure"
+    async with httpx.AsyncClient(base_url=live.url) as client:
+        assert (await client.put(f"/api/v4/jobs/{job['id']}", json=body)).status_code == 200
+
+
+async def test_child_variables_failure_reopen_and_bridge_retry(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", PARENT, {"child.yml": CHILD})
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+
+        async def bridge() -> dict[str, Any]:
+            (found,) = (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()
+            return found
+
+        child = (await _until(lambda: _downstream(bridge)))
+        job = (await _request(live_server, token)).json()
+        variables = {v["key"]: v["value"] for v in job["variables"]}
+        assert (job["job_info"]["name"], job["job_info"]["pipeline_id"]) == ("c", child["id"])
+        assert (variables["A"], variables["B"]) == ("1", str(parent["id"]))  # forwarded, expanded
+        assert variables["CI_PIPELINE_SOURCE"] == "parent_pipeline"
+        await _finish(live_server, job, "failed")
+        assert (await _until(lambda: _status(bridge, "failed")))["failure_reason"] is None
+        parent_state = (await admin.get(f"{base}/pipelines/{parent['id']}")).json()
+        assert parent_state["status"] == "failed"
+        # a retry inside the child re-opens the bridge and the parent
+        assert (await admin.post(f"{base}/jobs/{job['id']}/retry")).status_code == 201
+        await _until(lambda: _status(bridge, "running"))
+        again = (await _request(live_server, token)).json()
+        assert again["job_info"]["name"] == "c"
+        await _finish(live_server, again, "success")
+        await _until(lambda: _status(bridge, "success"))
+        after = (await _request(live_server, token)).json()
+        assert after["job_info"]["name"] == "after"  # the stage after the bridge runs now
+        await _finish(live_server, after, "success")
+        # retrying the bridge makes a new child pipeline
+        first_child = (await bridge())["downstream_pipeline"]["id"]
+        old = await bridge()
+        assert (await admin.post(f"{base}/jobs/{old['id']}/retry")).status_code == 201
+        newer = await _until(lambda: _newer_child(bridge, first_child))
+        assert newer["source"] == "parent_pipeline"
+    finally:
+        await admin.aclose()
+
+
+async def _downstream(bridge: Any) -> dict[str, Any] | None:
+    return (await bridge())["downstream_pipeline"]
+
+
+async def _status(bridge: Any, status: str) -> dict[str, Any] | None:
+    found = await bridge()
+    return found if found["status"] == status else None
+
+
+async def _newer_child(bridge: Any, old: int) -> dict[str, Any] | None:
+    found = (await bridge())["downstream_pipeline"]
+    return found if found and found["id"] != old else None
+
+
+NESTED = "level:\n  trigger: {include: nested.yml}\n"
+
+
+async def test_child_pipelines_nest_two_levels(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """root -> child -> grandchild; the grandchild's bridge fails as GitLab's does."""
+    admin, _, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", NESTED, {"nested.yml": NESTED})
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "nest"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        pipeline_id = (await admin.post(f"{base}/pipeline")).json()["id"]
+        reasons = []
+        for _ in range(3):
+            async def settled(pid: int = pipeline_id) -> dict[str, Any] | None:
+                (found,) = (await admin.get(f"{base}/pipelines/{pid}/bridges")).json()
+                return found if found["status"] in ("success", "failed") else None
+
+            bridge = await _until(settled)
+            reasons.append(bridge["failure_reason"])
+            if bridge["downstream_pipeline"] is None:
+                break
+            pipeline_id = bridge["downstream_pipeline"]["id"]
+        assert reasons == [None, None, "reached_max_descendant_pipelines_depth"]
+    finally:
+        await admin.aclose()
