@@ -217,6 +217,5 @@ def _environment(
     predefined["CI_ENVIRONMENT_ACTION"] = str(expanded.get("action", "start"))
     if expanded.get("url"):
         predefined["CI_ENVIRONMENT_URL"] = str(expanded["url"])
-    if expanded.get("deployment_tier"):
-        predefined["CI_ENVIRONMENT_TIER"] = str(expanded["deployment_tier"])
+    predefined["CI_ENVIRONMENT_TIER"] = str(expanded.get("deployment_tier") or job_variables.environment_tier(name))
     return expanded

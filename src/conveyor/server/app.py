@@ -33,6 +33,7 @@ from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.bridges import Bridges
+from conveyor.server.queue.deployments import Deployments
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue.schedule import Scheduler
@@ -78,6 +79,7 @@ class Services:
     watchers: Watchers
     live_tail: LiveTail
     bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
+    deployments: Deployments | None = None  # environment: (queue/deployments.py)
 
     async def ready(self) -> bool:
         try:
@@ -183,6 +185,7 @@ def build_services(settings: ServerSettings) -> Services:
             retry=settings.sse_retry,
         ),
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
+        deployments=Deployments(engine),
     )
 
 

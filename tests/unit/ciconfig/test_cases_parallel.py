@@ -159,7 +159,8 @@ verify:
          {"job": {"environment": {"name": "deploy/prod", "action": "start"},
                   "predefined_variables": {"CI_ENVIRONMENT_NAME": "deploy/prod",
                                            "CI_ENVIRONMENT_SLUG": "deploy-prod-1a7b4d",
-                                           "CI_ENVIRONMENT_ACTION": "start"}}}),
+                                           "CI_ENVIRONMENT_ACTION": "start",
+                                           "CI_ENVIRONMENT_TIER": "production"}}}),  # GitLab's guess_tier
     Case("resource-group-expanded", "job:\n  script: x\n  resource_group: deploy-$CI_COMMIT_REF_SLUG\n",
          {"job": {"resource_group": "deploy-main"}}),
 ]

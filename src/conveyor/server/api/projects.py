@@ -85,6 +85,18 @@ async def list_jobs(request: Request, project: str, pipeline_id: int, include_re
     return [await _live_job(svc, j) for j in found if (j["spec"] or {}).get("trigger") is None]  # bridges: /bridges
 
 
+@router.get("/projects/{project}/environments")
+async def list_environments(request: Request, project: str) -> list[dict[str, Any]]:
+    svc = services(request)
+    return await svc.deployments.environments((await svc.projects.get(project))["id"])
+
+
+@router.get("/projects/{project}/deployments")
+async def list_deployments(request: Request, project: str) -> list[dict[str, Any]]:
+    svc = services(request)
+    return await svc.deployments.list((await svc.projects.get(project))["id"])
+
+
 @router.get("/projects/{project}/pipelines/{pipeline_id}/bridges")
 async def list_bridges(request: Request, project: str, pipeline_id: int) -> list[dict[str, Any]]:
     """The pipeline's trigger jobs, each with its latest ``downstream_pipeline`` (or null)."""

@@ -243,3 +243,30 @@ artifacts = sa.Table(
     _created_at(),
     sa.UniqueConstraint("job_id", "file_type"),
 )
+
+
+# environment: keyword (server/queue/deployments.py): an environment per (project, name); one
+# deployment per job that deploys to it (action start, or stop); its status is its job's.
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("slug", sa.Text, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("environment_id", sa.BigInteger, sa.ForeignKey("environments.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, unique=True),
+    sa.Column("action", sa.Text, nullable=False),  # start or stop
+    sa.Column("url", sa.Text),
+    _created_at(),
+)

@@ -176,6 +176,7 @@ class Pipelines:
                 user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
             )
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
+            await queries.deployments.record(conn, pipeline_id, project["id"])
             enqueued = await advance(conn, pipeline_id)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
         return CreatedPipeline(

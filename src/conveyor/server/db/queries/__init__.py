@@ -8,6 +8,7 @@ from conveyor.server.db.queries import (
     archives,
     artifacts,
     bridges,
+    deployments,
     jobs,
     pipelines,
     projects,
@@ -17,4 +18,4 @@ from conveyor.server.db.queries import (
     traces,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "bridges", "deployments", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]

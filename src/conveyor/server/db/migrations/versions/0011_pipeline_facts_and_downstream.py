@@ -1,6 +1,6 @@
 """pipelines: the facts the predefined variables need (iid, source, before SHA, tag, commit,
 user) and the links of downstream pipelines (parent pipeline, source bridge job);
-projects.last_pipeline_iid; jobs.coverage
+projects.last_pipeline_iid; jobs.coverage; environments and deployments
 
 Revision ID: 0011
 Revises: 0008
@@ -34,9 +34,31 @@ def upgrade() -> None:
     )
     op.create_index("ix_pipelines_source_job_id", "pipelines", ["source_job_id"])
     op.add_column("jobs", sa.Column("coverage", sa.Float))
+    op.create_table(
+        "environments",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("slug", sa.Text, nullable=False),
+        sa.Column("tier", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.UniqueConstraint("project_id", "name"),
+    )
+    op.create_table(
+        "deployments",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("environment_id", sa.BigInteger, sa.ForeignKey("environments.id", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, unique=True),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("url", sa.Text),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("deployments")
+    op.drop_table("environments")
     op.drop_column("jobs", "coverage")
     op.drop_index("ix_pipelines_source_job_id", "pipelines")
     for column in ("source_job_id", "parent_pipeline_id", "user", "commit", "tag", "before_sha", "source", "iid"):
