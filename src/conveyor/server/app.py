@@ -28,6 +28,7 @@ from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, JobTokenCache, Projects, Runners
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
+from conveyor.server.archive.test_reports import TestReports
 from conveyor.server.db import StatementObserver, create_engine, upgrade
 from conveyor.server.metrics import Metrics
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
@@ -80,6 +81,7 @@ class Services:
     live_tail: LiveTail
     bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
     deployments: Deployments | None = None  # environment: (queue/deployments.py)
+    test_reports: TestReports | None = None  # artifacts:reports:junit (archive/test_reports.py)
 
     async def ready(self) -> bool:
         try:
@@ -186,6 +188,7 @@ def build_services(settings: ServerSettings) -> Services:
         ),
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
         deployments=Deployments(engine),
+        test_reports=TestReports(engine, objects),
     )
 
 

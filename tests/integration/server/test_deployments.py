@@ -62,3 +62,28 @@ async def test_deployments_and_environment_state(live_server, tmp_path: Path) ->
         assert [d["status"] for d in (await admin.get(f"{base}/deployments")).json()] == ["success", "success"]
     finally:
         await admin.aclose()
+
+
+async def test_pipeline_test_report_from_junit_artifacts(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    import gzip
+
+    from tests.integration.server.test_artifacts import _upload
+
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", "unit:\n  script: [x]\n  artifacts: {reports: {junit: report.xml}}\n")
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        pipeline = (await admin.post(f"{base}/pipeline")).json()
+        job = (await _request(live_server, token)).json()
+        xml = b'<testsuite><testcase classname="a" name="ok" time="0.5"/><testcase classname="a" name="no"><failure>x</failure></testcase></testsuite>'
+        uploaded = await _upload(live_server, job, [gzip.compress(xml)], query="artifact_format=gzip&artifact_type=junit",
+                                 filename="junit.xml.gz")  # fmt: skip
+        assert uploaded.status_code == 201, uploaded.text
+        await _finish(live_server, job, "failed")
+        report = (await admin.get(f"{base}/pipelines/{pipeline['id']}/test_report")).json()
+        assert (report["total_count"], report["success_count"], report["failed_count"]) == (2, 1, 1)
+        (unit,) = report["test_suites"]
+        assert unit["name"] == "unit" and [case["name"] for case in unit["test_cases"]] == ["ok", "no"]
+    finally:
+        await admin.aclose()

@@ -85,6 +85,14 @@ async def list_jobs(request: Request, project: str, pipeline_id: int, include_re
     return [await _live_job(svc, j) for j in found if (j["spec"] or {}).get("trigger") is None]  # bridges: /bridges
 
 
+@router.get("/projects/{project}/pipelines/{pipeline_id}/test_report")
+async def test_report(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
+    """The pipeline's JUnit test report (``artifacts:reports:junit``), as GitLab's."""
+    svc = services(request)
+    await svc.pipelines.get((await svc.projects.get(project))["id"], pipeline_id)
+    return await svc.test_reports.for_pipeline(pipeline_id)
+
+
 @router.get("/projects/{project}/environments")
 async def list_environments(request: Request, project: str) -> list[dict[str, Any]]:
     svc = services(request)

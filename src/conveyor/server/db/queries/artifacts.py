@@ -120,3 +120,14 @@ async def latest_successful(
         where += [projects.c.name == project, pipelines.c.ref == ref]
     stmt = stmt.where(*where).order_by(jobs.c.id.desc()).limit(1)
     return list((await conn.execute(stmt)).mappings())
+
+
+async def of_pipeline(conn: AsyncConnection, pipeline_id: int, file_type: str) -> list[RowMapping]:
+    """The live artifacts of one type of the pipeline's latest job attempts, with the job's name."""
+    stmt = (
+        sa.select(artifacts, jobs.c.name.label("job_name"))
+        .join(jobs, jobs.c.id == artifacts.c.job_id)
+        .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), artifacts.c.file_type == file_type, _live)
+        .order_by(jobs.c.stage_idx, jobs.c.id)
+    )
+    return list((await conn.execute(stmt)).mappings())
