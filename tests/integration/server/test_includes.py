@@ -262,3 +262,36 @@ async def test_cache_key_files_digest_the_files_blobs_at_the_commit(live_server,
     assert response.status_code == 201, response.text
     (cache,) = response.json()["cache"]
     assert cache["key"] == f"gems-{hashlib.sha1(blob.encode()).hexdigest()}-protected"  # main is protected
+
+
+async def test_rules_changes_compare_to_a_branch(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.integration.server.test_runner_api import _setup
+
+    yaml = (
+        "docs:\n  script: x\n  rules: [{changes: {paths: [docs/*], compare_to: main}}]\n"
+        "src:\n  script: x\n  rules: [{changes: {paths: [src/*], compare_to: main}}]\n"
+        "lib:\n  script: x\n  rules: [{changes: {paths: [lib/*], compare_to: main}}]\n"
+    )
+    admin, _, project = await _setup(live_server, tmp_path, yaml)
+    git = ["git", "-C", str(tmp_path / "repo"), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+    subprocess.run(git + ["checkout", "--quiet", "-b", "feature"], check=True)
+    (tmp_path / "repo" / "src").mkdir()
+    (tmp_path / "repo" / "src" / "a.py").write_text("a\n")
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "--quiet", "-m", "src"], check=True)
+    (tmp_path / "repo" / "docs").mkdir()
+    (tmp_path / "repo" / "docs" / "b.md").write_text("b\n")
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "--quiet", "-m", "docs"], check=True)
+    subprocess.run(git + ["checkout", "--quiet", "main"], check=True)
+    (tmp_path / "repo" / "lib").mkdir()
+    (tmp_path / "repo" / "lib" / "c.py").write_text("c\n")  # main moves on: not a change of feature
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "--quiet", "-m", "main"], check=True)
+    try:
+        created = await admin.post(f"/api/v4/projects/{project['id']}/pipeline", params={"ref": "feature"})
+        assert created.status_code == 201, created.text
+        jobs = (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{created.json()['id']}/jobs")).json()
+    finally:
+        await admin.aclose()
+    assert [job["name"] for job in jobs] == ["docs", "src"]  # both commits since main, not main's own

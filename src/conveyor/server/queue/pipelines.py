@@ -149,6 +149,7 @@ class Pipelines:
             repository_files=await self._sources.list_files(source, sha),
             project_path=project["name"],
             file_hashes=resolver.file_hashes,
+            compare_to=resolver.changed_since,
         )
 
         return await asyncio.to_thread(

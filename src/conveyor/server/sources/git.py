@@ -78,6 +78,16 @@ class GitSources:
         out = await self._git(repo, "log", "-1", "--format=%H", sha, "--", path, check=False)
         return out.strip() or None
 
+    async def changed_since(self, source: str, ref: str, sha: str) -> list[str] | None:
+        """Files changed on ``sha`` since it forked from ``ref`` (``rules:changes:compare_to``,
+        GitLab's non-straight compare); None when ``ref`` does not exist."""
+        repo = await self.git_dir(source)
+        base = (await self._git(repo, "merge-base", ref, sha, check=False)).strip()
+        if not base:
+            return None
+        out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
+        return [path for path in out.split("\0") if path]
+
     async def tags(self, source: str) -> list[str]:
         repo = await self.git_dir(source)
         out = await self._git(repo, "tag", "--list", check=False)

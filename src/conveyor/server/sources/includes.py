@@ -107,3 +107,7 @@ class GitIncludeResolver:
             expanded += fnmatch.filter(self.local_files(), path) if "*" in path else [path]
         read = self._sources.blob_id if kind == "files" else self._sources.last_commit
         return [self._run(read(self._source, self._sha, path)) for path in dict.fromkeys(expanded)]
+
+    def changed_since(self, ref: str) -> list[str] | None:
+        """rules:changes:compare_to: the files changed since the pipeline's commit left ``ref``."""
+        return self._run(self._sources.changed_since(self._source, ref, self._sha))
