@@ -26,8 +26,11 @@ SKIPPED_DIRECTORIES = frozenset({".git", ".venv", "node_modules", "__pycache__"}
 class FilesystemResolver:
     """``ciconfig.IncludeResolver`` over a directory: the CLI's view of the repository."""
 
-    def __init__(self, root: Path, remote: RemoteFetcher | None = None, templates: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, remote: RemoteFetcher | None = None, templates: Path | None = None, project_path: str | None = None,
+    ) -> None:
         self.root = root.resolve()
+        self.project_path = project_path or local_project_path(self.root)
         self._templates = TemplateDirectory(templates)
         self._remote = remote or RemoteFetcher(allow_local=True)
         self._files: list[str] | None = None
@@ -51,6 +54,8 @@ class FilesystemResolver:
         return self._files
 
     def project(self, project: str, ref: str | None, path: str) -> str | None:
+        if project == self.project_path:  # this repository (its own components): the working tree
+            return self.local(path)
         raise ciconfig.IncludeFailed(
             f"Project `{project}` includes need a Conveyor server: `conveyor lint` and "
             "`conveyor expand` read local files only"
@@ -66,7 +71,14 @@ class FilesystemResolver:
         return None  # no parent pipeline here
 
     def project_tags(self, project: str) -> list[str]:
+        if project == self.project_path:
+            return []
         return self.project(project, None, "")  # type: ignore[return-value]  # raises: needs a server
+
+
+def local_project_path(root: Path) -> str:
+    """The project path the CLI gives a working directory (CI_PROJECT_PATH)."""
+    return f"local/{root.name or 'project'}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ def context_for(path: Path, options: Options, resolver: FilesystemResolver) -> c
         variables=variables,
         changed_files=options.changed,
         repository_files=resolver.local_files(),
-        project_path=f"local/{path.resolve().parent.name or 'project'}",
+        project_path=resolver.project_path,
         config_path=path.name,
     )
 

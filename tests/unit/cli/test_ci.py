@@ -122,3 +122,17 @@ def test_lint_reads_templates_from_the_configured_directory(tmp_path: Path) -> N
     assert (result.exit_code, result.stdout) == (0, f"{ci_file}: OK (2 jobs)\n")
     result = CliRunner().invoke(app, ["lint", str(ci_file)], env={"CONVEYOR_CI_TEMPLATES_DIR": str(tmp_path / "templates")})
     assert result.exit_code == 0, result.output
+
+
+def test_lint_reads_this_repositorys_own_components_from_the_working_tree(tmp_path: Path) -> None:
+    """`$CI_SERVER_FQDN/$CI_PROJECT_PATH/name@$CI_COMMIT_SHA`: the repository's own component."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "deploy.yml").write_text(
+        "spec:\n  inputs:\n    env: {}\n---\ndeploy-$[[ inputs.env ]]:\n  script: x\n"
+    )
+    (tmp_path / ".gitlab-ci.yml").write_text(
+        "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/deploy@$CI_COMMIT_SHA\n    inputs: {env: prod}\n"
+    )
+    result = CliRunner().invoke(app, ["expand", str(tmp_path / ".gitlab-ci.yml")])
+    assert result.exit_code == 0, result.output
+    assert [job["name"] for job in json.loads(result.stdout)] == ["deploy-prod"]
