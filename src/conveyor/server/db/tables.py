@@ -16,6 +16,10 @@ metadata = sa.MetaData(
 )
 
 _now = sa.text("now()")
+# partial-index predicates, repeated word for word by the queries that use them
+BRIDGE = "(spec ->> 'trigger') IS NOT NULL"
+ACTIVE_BRIDGE = f"{BRIDGE} AND status IN ('pending', 'running', 'manual')"
+ACTIVE_DOWNSTREAM = "source_job_id IS NOT NULL AND status NOT IN ('success', 'failed', 'canceled', 'skipped')"
 
 
 def _created_at() -> sa.Column:
@@ -66,6 +70,8 @@ pipelines = sa.Table(
     sa.Column("parent_pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
     sa.Column("source_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), index=True),
     sa.Index("ix_pipelines_project_id_ref_id", "project_id", "ref", "id"),
+    # downstream pipelines still running: the bridges task follows them
+    sa.Index("ix_pipelines_active_downstream", "source_job_id", postgresql_where=sa.text(ACTIVE_DOWNSTREAM)),
 )
 
 jobs = sa.Table(
@@ -108,6 +114,8 @@ jobs = sa.Table(
     sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
+    # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream
+    sa.Index("ix_jobs_active_bridges", "status", postgresql_where=sa.text(ACTIVE_BRIDGE)),
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age
     sa.Index("ix_jobs_project_id_status", "project_id", "status"),
     sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),

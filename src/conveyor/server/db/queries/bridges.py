@@ -10,17 +10,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import artifacts, jobs, pipelines
+from conveyor.server.db.tables import ACTIVE_BRIDGE, ACTIVE_DOWNSTREAM, BRIDGE, artifacts, jobs, pipelines
 
 FINISHED = ("success", "failed", "canceled", "skipped")
-IS_BRIDGE = jobs.c.spec["trigger"].astext.is_not(None)  # JobSpec.trigger is null for other jobs
+IS_BRIDGE = sa.text(BRIDGE.replace("spec", "jobs.spec"))  # JobSpec.trigger is null for other jobs
+# the partial indexes' predicates, word for word, so the planner uses them
+IS_ACTIVE_BRIDGE = sa.text(ACTIVE_BRIDGE.replace("spec", "jobs.spec").replace("status", "jobs.status"))
+IS_ACTIVE_DOWNSTREAM = sa.text(ACTIVE_DOWNSTREAM.replace("source_job_id", "pipelines.source_job_id").replace("status", "pipelines.status"))
 
 
 async def pending(conn: AsyncConnection, limit: int = 20) -> list[RowMapping]:
     """Bridges whose turn came (``pending``): their downstream pipeline is to be created."""
     stmt = (
         sa.select(jobs.c.id, jobs.c.pipeline_id)
-        .where(jobs.c.status == "pending", IS_BRIDGE)
+        .where(jobs.c.status == "pending", IS_ACTIVE_BRIDGE)
         .order_by(jobs.c.id)
         .limit(limit)
     )
@@ -55,7 +58,7 @@ async def following(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     stmt = (
         sa.select(jobs.c.id, jobs.c.pipeline_id, jobs.c.spec, downstream.c.status.label("downstream_status"))
         .join(downstream, sa.true())
-        .where(jobs.c.status.in_(("running", "manual")), IS_BRIDGE)
+        .where(jobs.c.status.in_(("running", "manual")), IS_ACTIVE_BRIDGE)
         .order_by(jobs.c.id)
         .limit(limit)
     )
@@ -64,17 +67,20 @@ async def following(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
 
 async def reopened(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     """Finished ``strategy`` bridges whose latest downstream runs again (a job of it was
-    retried): GitLab's ``reset_source_bridge!`` puts them back to running."""
-    downstream = _latest_downstream()
+    retried): GitLab's ``reset_source_bridge!`` puts them back to running. Found from the
+    running downstream pipelines (few), not from the finished bridges (all of history)."""
+    newer = pipelines.alias("newer")
+    latest = sa.select(sa.func.max(newer.c.id)).where(newer.c.source_job_id == jobs.c.id).correlate(jobs).scalar_subquery()
     stmt = (
         sa.select(jobs.c.id, jobs.c.pipeline_id, jobs.c.name)
-        .join(downstream, sa.true())
+        .select_from(pipelines)
+        .join(jobs, jobs.c.id == pipelines.c.source_job_id)
         .where(
+            IS_ACTIVE_DOWNSTREAM,
             jobs.c.status.in_(FINISHED),
             sa.not_(jobs.c.retried),
-            IS_BRIDGE,
             jobs.c.spec["trigger"]["strategy"].astext.is_not(None),
-            downstream.c.status.in_(("created", "waiting_for_resource", "preparing", "pending", "running")),
+            pipelines.c.id == latest,
         )
         .order_by(jobs.c.id)
         .limit(limit)
@@ -92,11 +98,7 @@ async def orphaned_children(conn: AsyncConnection, limit: int = 50) -> list[int]
     stmt = (
         sa.select(pipelines.c.id)
         .join(jobs, jobs.c.id == pipelines.c.source_job_id)
-        .where(
-            pipelines.c.parent_pipeline_id.is_not(None),
-            jobs.c.status == "canceled",
-            pipelines.c.status.not_in(FINISHED),
-        )
+        .where(IS_ACTIVE_DOWNSTREAM, pipelines.c.parent_pipeline_id.is_not(None), jobs.c.status == "canceled")
         .order_by(pipelines.c.id)
         .limit(limit)
     )

@@ -34,6 +34,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_pipelines_source_job_id", "pipelines", ["source_job_id"])
     op.add_column("jobs", sa.Column("coverage", sa.Float))
+    op.create_index(
+        "ix_jobs_active_bridges", "jobs", ["status"],
+        postgresql_where=sa.text("(spec ->> 'trigger') IS NOT NULL AND status IN ('pending', 'running', 'manual')"),
+    )
+    op.create_index(
+        "ix_pipelines_active_downstream", "pipelines", ["source_job_id"],
+        postgresql_where=sa.text("source_job_id IS NOT NULL AND status NOT IN ('success', 'failed', 'canceled', 'skipped')"),
+    )
     op.create_table(
         "environments",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
@@ -57,6 +65,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pipelines_active_downstream", "pipelines")
+    op.drop_index("ix_jobs_active_bridges", "jobs")
     op.drop_table("deployments")
     op.drop_table("environments")
     op.drop_column("jobs", "coverage")
