@@ -129,3 +129,27 @@ async def test_child_pipelines_nest_two_levels(live_server, tmp_path: Path) -> N
         assert reasons == [None, None, "reached_max_descendant_pipelines_depth"]
     finally:
         await admin.aclose()
+
+
+async def test_a_bridge_stranded_without_downstream_fails(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """The server creating a downstream died halfway: the bridge does not run forever."""
+    import sqlalchemy as sa
+
+    from conveyor.server.db.tables import jobs
+
+    admin, _, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", "t:\n  trigger: nowhere/none\n")
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    services = live_server.app.state.services
+    try:
+        pipeline = (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).json()
+        async with services.engine.begin() as conn:  # as a crashed server leaves it: running for an hour, no downstream
+            await conn.execute(
+                jobs.update().where(jobs.c.pipeline_id == pipeline["id"])
+                .values(status="running", started_at=sa.func.now() - sa.text("interval '1 hour'"))
+            )
+        assert await services.bridges.tick() >= 1
+        (bridge,) = (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{pipeline['id']}/bridges")).json()
+        assert (bridge["status"], bridge["failure_reason"]) == ("failed", "downstream_pipeline_creation_failed")
+    finally:
+        await admin.aclose()

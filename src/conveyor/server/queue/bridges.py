@@ -53,6 +53,7 @@ log = structlog.get_logger(__name__)
 MAX_NESTED_CHILDREN = 2  # GitLab: a bridge in a grandchild pipeline fails
 MAX_ARTIFACT_INCLUDE_BYTES = 5 * 1024 * 1024  # GitLab's max artifacts content include size
 FINISHED = ("success", "failed", "canceled", "skipped")
+STRANDED_AFTER = 600.0  # seconds a bridge may be creating its downstream before it is failed
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Bridges:
             following = await queries.bridges.following(conn)
             orphans = await queries.bridges.orphaned_children(conn)
             reopened = await queries.bridges.reopened(conn)
+            stranded = await queries.bridges.stranded(conn, STRANDED_AFTER)
         enqueued: list[queries.jobs.Queued] = []
         moved = 0
         for bridge in pending:
@@ -104,6 +106,11 @@ class Bridges:
             if status is not None:
                 enqueued += await transaction(self._engine, lambda conn, r=row, s=status: self._end(conn, r, s))
                 moved += 1
+        for row in stranded:  # the process creating its downstream died: GitLab's reason
+            failed = dict(row) | {"spec": {"trigger": {"strategy": "depend"}}}
+            enqueued += await transaction(self._engine, lambda conn, r=failed: self._end(conn, r, "failed",
+                                                                                        "downstream_pipeline_creation_failed"))
+            moved += 1
         for row in reopened:
             enqueued += await transaction(self._engine, lambda conn, r=row: self._reopen(conn, r))
             moved += 1
@@ -233,7 +240,9 @@ class Bridges:
         await retry.reset_skipped(conn, row["pipeline_id"], row["name"])
         return await advance(conn, row["pipeline_id"])
 
-    async def _end(self, conn: AsyncConnection, row: RowMapping, status: str) -> list[queries.jobs.Queued]:
+    async def _end(
+        self, conn: AsyncConnection, row: Any, status: str, failure_reason: str | None = None
+    ) -> list[queries.jobs.Queued]:
         await queries.pipelines.lock(conn, row["pipeline_id"])
         current = await queries.jobs.lock(conn, row["id"])
         if current is None or current["status"] not in (JobStatus.RUNNING, JobStatus.MANUAL) or current["status"] == status:
@@ -241,7 +250,7 @@ class Bridges:
         if status == JobStatus.MANUAL:
             await queries.jobs.set_status(conn, [row["id"]], status)
         else:
-            await queries.jobs.finish(conn, row["id"], status)
+            await queries.jobs.finish(conn, row["id"], status, failure_reason=failure_reason)
         return await advance(conn, row["pipeline_id"])
 
 

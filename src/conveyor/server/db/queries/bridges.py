@@ -65,6 +65,22 @@ async def following(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     return list((await conn.execute(stmt)).mappings())
 
 
+async def stranded(conn: AsyncConnection, older_than: float, limit: int = 50) -> list[RowMapping]:
+    """Bridges running for ``older_than`` seconds with no downstream pipeline at all: the server
+    that was creating it stopped halfway."""
+    has_downstream = sa.exists().where(pipelines.c.source_job_id == jobs.c.id)
+    stmt = (
+        sa.select(jobs.c.id, jobs.c.pipeline_id)
+        .where(
+            jobs.c.status == "running", IS_ACTIVE_BRIDGE, sa.not_(has_downstream),
+            jobs.c.started_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than),
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
 async def reopened(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     """Finished ``strategy`` bridges whose latest downstream runs again (a job of it was
     retried): GitLab's ``reset_source_bridge!`` puts them back to running. Found from the
