@@ -153,3 +153,22 @@ async def test_a_bridge_stranded_without_downstream_fails(live_server, tmp_path:
         assert (bridge["status"], bridge["failure_reason"]) == ("failed", "downstream_pipeline_creation_failed")
     finally:
         await admin.aclose()
+
+
+async def test_a_missing_needs_pipeline_job_fails_the_job_at_start(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """needs:pipeline:job naming the job's own pipeline (GitLab drops it) or a job without
+    artifacts: missing_dependency_failure, and the runner gets the next job instead."""
+    yaml = (
+        "t:\n  needs: [{pipeline: $CI_PIPELINE_ID, job: gen}]\n  script: [x]\n"
+        "u:\n  needs: [{pipeline: $CI_PIPELINE_ID, job: gen, artifacts: false}]\n  script: [x]\n"
+    )
+    admin, token, project = await _setup(live_server, tmp_path, yaml)
+    try:
+        pipeline = (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).json()
+        handed = await _request(live_server, token)
+        assert handed.status_code == 201 and handed.json()["job_info"]["name"] == "u"
+        assert (await _request(live_server, token)).status_code == 204
+        jobs = {j["name"]: j for j in (await admin.get(f"/api/v4/projects/{project['id']}/pipelines/{pipeline['id']}/jobs")).json()}
+        assert (jobs["t"]["status"], jobs["t"]["failure_reason"]) == ("failed", "missing_dependency_failure")
+    finally:
+        await admin.aclose()

@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.ciconfig.expansion import expand_existing
-from conveyor.protocol import JobPayload
+from conveyor.protocol import JobPayload, JobStatus
 from conveyor.server import auth
 from conveyor.server.db import queries, transaction
 from conveyor.server.queue import payload
 from conveyor.server.queue.notify import Appetite, QueueNotifier
+from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitSources
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from conveyor.server.accounts import RunnerContext
@@ -40,15 +44,17 @@ class DispatchResult:
     version: str
 
 
-async def claim(
-    engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
-    """The next job for ``claimant`` and its dependencies' artifacts, in one short transaction,
+Claimed = tuple[RowMapping, "list[RowMapping] | None", "list[queries.jobs.Queued]"]
+
+
+async def claim(engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str) -> Claimed | None:
+    """The next job for ``claimant`` and its dependencies' artifacts (None: the job failed at
+    start with ``missing_dependency_failure``, and what that enqueued), in one short transaction,
     run again when PostgreSQL aborts it as a deadlock victim (``db.transaction``): a claim locks
     a pending job, then its pipeline (to start it); a cancel locks the pipeline, then its jobs
     (the project's lock order). Seen in CI as a 500 on a job request under concurrent cancels."""
 
-    async def work(conn: AsyncConnection) -> tuple[RowMapping, list[RowMapping]] | None:
+    async def work(conn: AsyncConnection) -> Claimed | None:
         job = await queries.jobs.claim(conn, claimant, token_hash)
         if job is None:
             return None
@@ -58,8 +64,14 @@ async def claim(
         if (job["stage_idx"] > 0 or needs) and only != []:
             dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
         for cross in job["spec"].get("cross_needs") or []:
-            dependencies += await _cross_pipeline_artifacts(conn, job, cross)
-        return job, dependencies
+            found = await _cross_pipeline_artifacts(conn, job, cross)
+            if not found and cross.get("artifacts", True):
+                # GitLab: a needed job of another pipeline that is missing, unsuccessful or
+                # without artifacts fails the job at start (Ci::BuildDependencies#valid?)
+                await queries.jobs.finish(conn, job["id"], JobStatus.FAILED, failure_reason="missing_dependency_failure")
+                return job, None, await advance(conn, job["pipeline_id"])
+            dependencies += found
+        return job, dependencies, []
 
     return await transaction(engine, work)
 
@@ -140,12 +152,17 @@ class Dispatcher:
             run_untagged=runner.run_untagged,
             protected_only=runner.access_level == "ref_protected",
         )
-        token = auth.generate(auth.JOB_PREFIX)
-        claimed = await claim(self._engine, claimant, auth.digest(token))
-        if claimed is None:
-            return None
-        job, dependencies = claimed
-        return self._payload(job, token, dependencies, runner)
+        while True:
+            token = auth.generate(auth.JOB_PREFIX)
+            claimed = await claim(self._engine, claimant, auth.digest(token))
+            if claimed is None:
+                return None
+            job, dependencies, enqueued = claimed
+            if dependencies is not None:
+                return self._payload(job, token, dependencies, runner)
+            log.info("job_missing_dependency", job_id=job["id"])
+            if enqueued:  # the failure moved its pipeline on (on_failure jobs...)
+                await self._notifier.tick(enqueued)
 
     def _payload(
         self, job: RowMapping, token: str, dependencies: list[RowMapping], runner: RunnerContext | None = None
