@@ -4,7 +4,6 @@ strategy: depend failing its parent when the downstream fails."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -111,27 +110,3 @@ def test_multi_project_trigger_with_depend_fails_the_parent(server_process, admi
     broken = admin.jobs(downstream["id"], child["id"])["broken"]
     assert broken["status"] == "failed" and broken["exit_code"] == 4
     assert broken["coverage"] == 87.5  # coverage: regex over the finished job's log
-
-
-def test_trigger_failures_and_cancel_cascade(server_process, admin, tmp_path: Path) -> None:  # noqa: ANN001
-    """No runner: the child waits; a bridge to an unknown project fails with GitLab's reason;
-    canceling the parent cancels the child."""
-    yaml = (
-        "child:\n  trigger: {include: child.yml, strategy: depend}\n"
-        "lost:\n  trigger: nowhere/none\n"
-    )
-    make_repo(tmp_path / "repo", yaml, {"child.yml": "waits:\n  script: [sleep 1]\n"})
-    project = admin.project(str(tmp_path / "repo"))
-    parent = admin.pipeline(project["id"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        bridges = _bridges(admin, project["id"], parent["id"])
-        if bridges["lost"]["status"] == "failed" and bridges["child"]["downstream_pipeline"]:
-            break
-        time.sleep(0.2)
-    assert bridges["lost"]["failure_reason"] == "downstream_bridge_project_not_found"
-    assert bridges["child"]["status"] == "running"
-    child = bridges["child"]["downstream_pipeline"]
-    assert admin.http.post(f"/projects/{project['id']}/pipelines/{parent['id']}/cancel").status_code in (200, 201)
-    assert admin.wait(project["id"], child["id"], timeout=30)["status"] == "canceled"
-    assert admin.wait(project["id"], parent["id"], timeout=30)["status"] in ("canceled", "failed")

@@ -172,3 +172,40 @@ async def test_a_missing_needs_pipeline_job_fails_the_job_at_start(live_server, 
         assert (jobs["t"]["status"], jobs["t"]["failure_reason"]) == ("failed", "missing_dependency_failure")
     finally:
         await admin.aclose()
+
+
+async def test_failures_and_cancel_cascading_to_children_only(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """A bridge to an unknown project fails with GitLab's reason; canceling the parent cancels
+    its child pipeline, not a multi-project downstream."""
+    admin, _, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "other", "waits:\n  script: [x]\n")
+    other = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "other"), "name": "other"})).json()
+    yaml = (
+        "child:\n  trigger: {include: child.yml, strategy: depend}\n"
+        "multi:\n  trigger: {project: other, strategy: depend}\n"
+        "lost:\n  trigger: nowhere/none\n"
+    )
+    make_repo(tmp_path / "app", yaml, {"child.yml": "waits:\n  script: [x]\n"})
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+
+        async def settled() -> dict[str, dict[str, Any]] | None:
+            found = {b["name"]: b for b in (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()}
+            done = found["lost"]["status"] == "failed" and all(found[n]["downstream_pipeline"] for n in ("child", "multi"))
+            return found if done else None
+
+        bridges = await _until(settled)
+        assert bridges["lost"]["failure_reason"] == "downstream_bridge_project_not_found"
+        assert bridges["child"]["status"] == bridges["multi"]["status"] == "running"
+        child, multi = bridges["child"]["downstream_pipeline"], bridges["multi"]["downstream_pipeline"]
+        assert (await admin.post(f"{base}/pipelines/{parent['id']}/cancel")).status_code in (200, 201)
+
+        async def canceled() -> bool:
+            return (await admin.get(f"{base}/pipelines/{child['id']}")).json()["status"] == "canceled"
+
+        await _until(canceled)
+        assert (await admin.get(f"/api/v4/projects/{other['id']}/pipelines/{multi['id']}")).json()["status"] != "canceled"
+    finally:
+        await admin.aclose()
