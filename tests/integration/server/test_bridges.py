@@ -184,8 +184,9 @@ async def test_failures_and_cancel_cascading_to_children_only(live_server, tmp_p
         "child:\n  trigger: {include: child.yml, strategy: depend}\n"
         "multi:\n  trigger: {project: other, strategy: depend}\n"
         "lost:\n  trigger: nowhere/none\n"
+        "broken:\n  trigger: {include: broken.yml}\n"
     )
-    make_repo(tmp_path / "app", yaml, {"child.yml": "waits:\n  script: [x]\n"})
+    make_repo(tmp_path / "app", yaml, {"child.yml": "waits:\n  script: [x]\n", "broken.yml": "j:\n  script: x\n  stage: nope\n"})
     project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
     base = f"/api/v4/projects/{project['id']}"
     try:
@@ -193,11 +194,16 @@ async def test_failures_and_cancel_cascading_to_children_only(live_server, tmp_p
 
         async def settled() -> dict[str, dict[str, Any]] | None:
             found = {b["name"]: b for b in (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()}
-            done = found["lost"]["status"] == "failed" and all(found[n]["downstream_pipeline"] for n in ("child", "multi"))
+            done = all(found[n]["status"] == "failed" for n in ("lost", "broken"))
+            done = done and all(found[n]["downstream_pipeline"] for n in ("child", "multi"))
             return found if done else None
 
         bridges = await _until(settled)
         assert bridges["lost"]["failure_reason"] == "downstream_bridge_project_not_found"
+        assert bridges["broken"]["failure_reason"] == "downstream_pipeline_creation_failed"
+        assert bridges["broken"]["downstream_errors"] == [
+            "broken.yml:3: j job: chosen stage nope does not exist; available stages are .pre, build, test, deploy, .post"
+        ]
         assert bridges["child"]["status"] == bridges["multi"]["status"] == "running"
         child, multi = bridges["child"]["downstream_pipeline"], bridges["multi"]["downstream_pipeline"]
         assert (await admin.post(f"{base}/pipelines/{parent['id']}/cancel")).status_code in (200, 201)

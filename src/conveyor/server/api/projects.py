@@ -240,6 +240,7 @@ def _bridge(row: RowMapping) -> dict[str, Any]:
             "updated_at": _iso(row["downstream_finished_at"] or row["downstream_started_at"] or row["downstream_created_at"]),
         }  # fmt: skip
     bridge["downstream_pipeline"] = downstream
+    bridge["downstream_errors"] = list(row["downstream_errors"] or [])  # why it could not be created
     return bridge
 
 

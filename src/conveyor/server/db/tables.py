@@ -112,6 +112,8 @@ jobs = sa.Table(
     sa.Column("retried", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resource_group", sa.Text),  # JobSpec.resource_group, for the waiting-job lookup
     sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
+    # a bridge whose downstream pipeline could not be created: why (GitLab's downstream_errors)
+    sa.Column("downstream_errors", ARRAY(sa.Text)),
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream

@@ -153,6 +153,8 @@ class Bridges:
                 return queued
             if failure is not None:
                 await queries.jobs.finish(conn, bridge_id, JobStatus.FAILED, failure_reason=failure.reason)
+                if failure.detail:
+                    await queries.bridges.set_errors(conn, bridge_id, failure.detail.split("\n"))
             elif not (spec.trigger or {}).get("strategy"):
                 await queries.jobs.finish(conn, bridge_id, JobStatus.SUCCESS)
             return queued + await advance(conn, pipeline_id)
@@ -197,7 +199,7 @@ class Bridges:
         try:
             return await self._pipelines.create_downstream(project, ref, sha, text, variables, facts, reader, inputs)
         except ciconfig.ConfigError as exc:
-            raise Failure("downstream_pipeline_creation_failed", "; ".join(i.message for i in exc.issues)) from exc
+            raise Failure("downstream_pipeline_creation_failed", "\n".join(str(i) for i in exc.issues)) from exc
 
     def _bridge_variables(self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping) -> dict[str, str]:
         """The bridge's variables, expanded (no job-only ones such as CI_JOB_TOKEN)."""

@@ -104,6 +104,10 @@ async def reopened(conn: AsyncConnection, limit: int = 50) -> list[RowMapping]:
     return list((await conn.execute(stmt)).mappings())
 
 
+async def set_errors(conn: AsyncConnection, job_id: int, errors: list[str]) -> None:
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(downstream_errors=errors))
+
+
 async def reopen(conn: AsyncConnection, job_id: int) -> None:
     stmt = jobs.update().where(jobs.c.id == job_id).values(status="running", finished_at=None, updated_at=sa.func.now())
     await conn.execute(stmt)

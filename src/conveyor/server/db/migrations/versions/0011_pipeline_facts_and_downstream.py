@@ -8,7 +8,7 @@ Revises: 0008
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision = '0011'
 down_revision = '0008'
@@ -34,6 +34,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_pipelines_source_job_id", "pipelines", ["source_job_id"])
     op.add_column("jobs", sa.Column("coverage", sa.Float))
+    op.add_column("jobs", sa.Column("downstream_errors", ARRAY(sa.Text)))
     op.create_index(
         "ix_jobs_active_bridges", "jobs", ["status"],
         postgresql_where=sa.text("(spec ->> 'trigger') IS NOT NULL AND status IN ('pending', 'running', 'manual')"),
@@ -69,6 +70,7 @@ def downgrade() -> None:
     op.drop_index("ix_jobs_active_bridges", "jobs")
     op.drop_table("deployments")
     op.drop_table("environments")
+    op.drop_column("jobs", "downstream_errors")
     op.drop_column("jobs", "coverage")
     op.drop_index("ix_pipelines_source_job_id", "pipelines")
     for column in ("source_job_id", "parent_pipeline_id", "user", "commit", "tag", "before_sha", "source", "iid"):
