@@ -249,7 +249,7 @@ class Bridges:
         current = await queries.jobs.lock(conn, row["id"])
         if current is None or current["status"] not in (JobStatus.RUNNING, JobStatus.MANUAL) or current["status"] == status:
             return []
-        if status == JobStatus.MANUAL:
+        if status in (JobStatus.MANUAL, JobStatus.RUNNING):  # mirror: not an end
             await queries.jobs.set_status(conn, [row["id"]], status)
         else:
             await queries.jobs.finish(conn, row["id"], status, failure_reason=failure_reason)
