@@ -215,3 +215,30 @@ async def test_failures_and_cancel_cascading_to_children_only(live_server, tmp_p
         assert (await admin.get(f"/api/v4/projects/{other['id']}/pipelines/{multi['id']}")).json()["status"] != "canceled"
     finally:
         await admin.aclose()
+
+
+async def test_mirror_follows_a_blocked_child_through_manual_and_running(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    child_yaml = "gate:\n  script: [x]\n  when: manual\n  allow_failure: false\n"
+    make_repo(tmp_path / "app", "m:\n  trigger: {include: child.yml, strategy: mirror}\n", {"child.yml": child_yaml})
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+
+        async def bridge() -> dict[str, Any]:
+            (found,) = (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()
+            return found
+
+        manual = await _until(lambda: _status(bridge, "manual"))
+        child = manual["downstream_pipeline"]
+        (gate,) = (await admin.get(f"{base}/pipelines/{child['id']}/jobs")).json()
+        assert (await admin.post(f"{base}/jobs/{gate['id']}/play")).status_code == 200
+        job = (await _request(live_server, token)).json()
+        running = await _until(lambda: _status(bridge, "running"))
+        assert running["finished_at"] is None  # mirroring "running" does not end the bridge
+        await _finish(live_server, job, "success")
+        done = await _until(lambda: _status(bridge, "success"))
+        assert done["finished_at"] is not None
+    finally:
+        await admin.aclose()
