@@ -22,6 +22,7 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
     stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
     for job in config.jobs.values():
         _check_dependencies(job, config, stage_idx, issues)
+        _check_on_stop(job, config, issues)
         if job.needs is None:
             continue
         local = [need for need in job.needs if not need.cross]
@@ -83,6 +84,27 @@ def _check_dependencies(
         else:
             continue
         issues.add(message, job.line, job=job.name, key="dependencies", file=job.file)
+
+
+def _check_on_stop(job: ciconfig.JobConfig, config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -> None:
+    """``environment:on_stop`` names a job that stops the same environment (GitLab's
+    ``validate_on_stop_job!``, its texts)."""
+    on_stop = (job.environment or {}).get("on_stop")
+    if not on_stop:
+        return
+    target = config.jobs.get(on_stop)
+    environment = target.environment if target is not None else None
+    if target is None:
+        problem = "is not defined"
+    elif environment is None:
+        problem = "does not have environment defined"
+    elif environment.get("name") != (job.environment or {}).get("name"):
+        problem = "have different environment name"
+    elif environment.get("action") != "stop":
+        problem = "needs to have action stop defined"
+    else:
+        return
+    issues.add(f"{job.name} job: on_stop job {on_stop} {problem}", job.line, job=job.name, key="environment", file=job.file)
 
 
 def resolve(

@@ -335,3 +335,22 @@ CACHE_KEYS = [
 @params(CACHE_KEYS)
 def test_cache_key(case: Case) -> None:
     check(case)
+
+
+STOPPER = "stop:\n  script: x\n  when: manual\n  environment: {name: review, action: stop}\n"
+ON_STOP = [
+    Case("on-stop-valid", "a:\n  script: x\n  environment: {name: review, on_stop: stop}\n" + STOPPER, ["a", "stop"]),
+    Case("on-stop-undefined", "a:\n  script: x\n  environment: {name: review, on_stop: nope}\n",
+         [(1, "a job: on_stop job nope is not defined")]),
+    Case("on-stop-no-environment", "a:\n  script: x\n  environment: {name: review, on_stop: b}\nb: {script: x}\n",
+         [(1, "a job: on_stop job b does not have environment defined")]),
+    Case("on-stop-other-environment", "a:\n  script: x\n  environment: {name: other, on_stop: stop}\n" + STOPPER,
+         [(1, "a job: on_stop job stop have different environment name")]),
+    Case("on-stop-not-stopping", "a:\n  script: x\n  environment: {name: review, on_stop: b}\nb:\n  script: x\n  environment: review\n",
+         [(1, "a job: on_stop job b needs to have action stop defined")]),
+]
+
+
+@params(ON_STOP)
+def test_on_stop(case: Case) -> None:
+    check(case)
