@@ -71,6 +71,9 @@ class PipelineContext:
     # cache:key:files: (kind, paths) -> the files' blob ids ("files") or the ids of the last
     # commits that changed them ("files_commits") at ``sha``, None for a missing file.
     file_hashes: Callable[[str, Sequence[str]], list[str | None]] | None = None
+    # rules:exists:project: (project, ref or None for its default branch) -> its files, or
+    # None when there is no such project or ref
+    project_files: Callable[[str, str | None], Sequence[str] | None] | None = None
 
     @property
     def branch(self) -> str | None:

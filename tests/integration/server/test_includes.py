@@ -295,3 +295,24 @@ async def test_rules_changes_compare_to_a_branch(live_server, tmp_path: Path) ->
     finally:
         await admin.aclose()
     assert [job["name"] for job in jobs] == ["docs", "src"]  # both commits since main, not main's own
+
+
+async def test_rules_exists_in_another_project(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.integration.server.test_runner_api import _setup
+
+    admin, _, _ = await _setup(live_server, tmp_path, "x:\n  script: x\n")
+    make_repo(tmp_path / "tools", "noop:\n  script: x\n", {"Dockerfile": "FROM scratch\n"})
+    try:
+        tools = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "tools"), "name": "tools"})).json()
+        yaml = (
+            f"docker:\n  script: x\n  rules: [{{exists: {{paths: [Dockerfile], project: {tools['name']}}}}}]\n"
+            f"helm:\n  script: x\n  rules: [{{exists: {{paths: [Chart.yaml], project: {tools['name']}}}}}]\n"
+        )
+        make_repo(tmp_path / "app", yaml)
+        app = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+        created = await admin.post(f"/api/v4/projects/{app['id']}/pipeline")
+        assert created.status_code == 201, created.text
+        jobs = (await admin.get(f"/api/v4/projects/{app['id']}/pipelines/{created.json()['id']}/jobs")).json()
+    finally:
+        await admin.aclose()
+    assert [job["name"] for job in jobs] == ["docker"]

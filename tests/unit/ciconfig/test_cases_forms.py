@@ -354,3 +354,25 @@ ON_STOP = [
 @params(ON_STOP)
 def test_on_stop(case: Case) -> None:
     check(case)
+
+
+def _project_files(project: str, ref: str | None) -> list[str] | None:
+    trees = {("g/tools", None): ["Dockerfile"], ("g/tools", "v2"): ["Dockerfile", "ci/lint.yml"]}
+    return trees.get((project, ref))
+
+
+OTHER = {"context": PipelineContext(project_files=_project_files, variables={"TOOLS": "g/tools"})}
+EXISTS_PROJECT = [
+    Case("exists-project-default-branch", "a:\n  script: x\n  rules:\n    - exists: {paths: [Dockerfile], project: $TOOLS}\n"
+         "b:\n  script: x\n  rules:\n    - exists: {paths: [ci/*.yml], project: g/tools}\n", ["a"], OTHER),
+    Case("exists-project-ref", "b:\n  script: x\n  rules:\n    - exists: {paths: [ci/*.yml], project: g/tools, ref: v2}\n", ["b"], OTHER),
+    Case("exists-unknown-project", "a:\n  script: x\n  rules:\n    - exists: {paths: [x], project: g/none}\n    - when: never\n"
+         "b: {script: x}\n", ["b"], OTHER),
+    Case("exists-ref-without-project", "a:\n  script: x\n  rules:\n    - exists: {paths: [x], ref: main}\n",
+         [(4, "jobs:a:rules:rule:exists ref requires project")]),
+]
+
+
+@params(EXISTS_PROJECT)
+def test_exists_project(case: Case) -> None:
+    check(case)

@@ -150,6 +150,7 @@ class Pipelines:
             project_path=project["name"],
             file_hashes=resolver.file_hashes,
             compare_to=resolver.changed_since,
+            project_files=resolver.project_files,
         )
 
         return await asyncio.to_thread(

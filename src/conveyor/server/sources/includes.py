@@ -111,3 +111,15 @@ class GitIncludeResolver:
     def changed_since(self, ref: str) -> list[str] | None:
         """rules:changes:compare_to: the files changed since the pipeline's commit left ``ref``."""
         return self._run(self._sources.changed_since(self._source, ref, self._sha))
+
+    def project_files(self, project: str, ref: str | None) -> list[str] | None:
+        """rules:exists:project: every file of another project at ``ref`` (its default branch)."""
+        source = self._run(self._project_source(project))
+        if source is None:
+            return None
+        revision = ref or self._run(self._sources.default_branch(source))
+        try:
+            sha = self._run(self._sources.resolve(source, revision))
+        except GitError:
+            return None
+        return self._run(self._sources.list_files(source, sha)) if sha else None
