@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from conveyor.ciconfig import duration, values
+from conveyor.ciconfig import duration, flatten, values
 from conveyor.ciconfig.values import CountingReport, Report, is_string_list
 
 ARTIFACT_KEYS = frozenset(
@@ -164,6 +164,8 @@ def cache(value: Any, location: str, report: Report) -> list[dict[str, Any]] | N
     if len(items) > MAX_CACHES:
         report(f"{location} config no more than {MAX_CACHES} caches can be created")
         return None
+    if isinstance(value, list) and flatten.is_nested(value):  # counted before, as GitLab does
+        items = flatten.flatten(value) or []
     parsed = [_cache(item, location, report) for item in items]
     if any(entry is None for entry in parsed):
         return None
@@ -206,8 +208,9 @@ def _cache(value: Any, location: str, report: Report) -> dict[str, Any] | None:
     }
 
 
-def _cache_key(value: Any, location: str, report: Report) -> str | None:
-    """A string key, or ``{files: [<=2], prefix}``: the prefix joined to a digest of the files."""
+def _cache_key(value: Any, location: str, report: Report) -> str | dict[str, Any] | None:
+    """A string key, or ``{files | files_commits, prefix}`` kept as a hash: ``pipeline.build``
+    turns it into GitLab's key (``cache_key``) with the repository at the pipeline's commit."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         text = str(value)
         if "/" in text or "%2f" in text.lower():
@@ -220,21 +223,36 @@ def _cache_key(value: Any, location: str, report: Report) -> str | None:
     if not isinstance(value, dict):
         report(f"{location} config should be a hash, a string or a symbol")
         return None
-    unknown = [str(key) for key in value if key not in ("files", "prefix")]
-    files = value.get("files")
+    unknown = [str(key) for key in value if key not in ("files", "files_commits", "prefix")]
     if unknown:
         report(f"{location} config contains unknown keys: {', '.join(unknown)}")
         return None
+    kind = "files_commits" if "files_commits" in value and "files" not in value else "files"
+    files = value.get(kind)
     if not is_string_list(files) or not files:
-        report(f"{location}:files config should be an array of strings")
+        report(f"{location}:{kind} config should be an array of strings")
         return None
     if len(files) > MAX_KEY_FILES:
-        report(f"{location}:files config has too many entries (maximum {MAX_KEY_FILES})")
+        report(f"{location}:{kind} config has too many entries (maximum {MAX_KEY_FILES})")
         return None
     prefix = value.get("prefix")
     if prefix is not None and not isinstance(prefix, str):
         report(f"{location}:prefix config should be a string")
         return None
-    # GitLab digests the files' last commits; without repository access the names stand in.
-    digest = hashlib.sha1("\n".join(files).encode()).hexdigest()
-    return f"{prefix}-{digest}" if prefix else digest
+    return {kind: list(files), "prefix": prefix}
+
+
+def cache_key(key: Any, hashes: Any) -> str:
+    """GitLab's key of ``key: {files | files_commits, prefix}`` (``Seed::Build::Cache``): the
+    prefix and the SHA-1 of the sorted, distinct blob ids of the files (or ids of the last
+    commits that changed them) joined by ``-``; ``default`` when none of the files exists.
+    ``hashes(kind, paths)`` gives those ids at the pipeline's commit (None for a missing file);
+    without it (no repository), the file names stand in."""
+    if not isinstance(key, dict):
+        return str(key)
+    kind = "files_commits" if "files_commits" in key else "files"
+    paths = list(dict.fromkeys(path for path in key[kind] if path))
+    found = hashes(kind, paths) if hashes is not None else paths
+    ids = sorted({item for item in found if item})
+    digest = hashlib.sha1("-".join(ids).encode()).hexdigest() if ids else "default"
+    return "-".join(part for part in (key.get("prefix") or "", digest) if part)

@@ -3,8 +3,8 @@
 GitLab's ``External::Processor``: the entries are read in order, each included file's own
 includes first (recursively), then everything is deep-merged in order with the including file
 last, so it wins. Types: ``local`` (with the wildcards ``dir/*.yml``, ``dir/**.yml`` and
-``dir/**/*.yml``), ``project`` + ``file`` (+ ``ref``), ``remote`` (HTTPS), and the string
-shorthand; ``template`` and ``component`` are refused clearly. ``include:rules`` (``if``,
+``dir/**/*.yml``), ``project`` + ``file`` (+ ``ref``), ``remote`` (HTTPS), ``template`` (GitLab's CI templates from
+the resolver's template source), and the string shorthand; ``component`` is refused clearly. ``include:rules`` (``if``,
 ``exists``, ``changes``, ``when: never|always``) and ``include:inputs`` are applied. At most 150
 files are included, duplicates counted (GitLab 15.10+).
 """
@@ -20,21 +20,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.ciconfig import globs, inputs, rules
+from conveyor.ciconfig import components, globs, inputs, rules
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.errors import ConfigError, IssueCollector
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.ciconfig.merge import deep_merge
-from conveyor.ciconfig.resolver import IncludeFailed, IncludeResolver
+from conveyor.ciconfig.resolver import IncludeFailed, IncludeResolver, template_path
 from conveyor.ciconfig.yamlsource import YamlList, YamlMap, parse
 
 MAX_INCLUDES = 150
 MAX_TOTAL_BYTES = 4 * 1024 * 1024  # all included files together
 TOO_BIG = f"The parsed YAML is too big: the included files are over {MAX_TOTAL_BYTES} bytes"
 INCLUDE_KEYS = frozenset(
-    "local file remote project ref template component rules inputs integrity cache".split()
+    "local file remote project ref template component artifact job rules inputs integrity cache".split()
 )
-ACCESSORS = ("local", "project", "remote", "template", "component")
+CHILD_SOURCE = "parent_pipeline"
+TEMPLATE_SUFFIX = ".gitlab-ci.yml"
+ACCESSORS = ("local", "project", "remote", "template", "artifact", "component")
 _URL = re.compile(r"^https?://", re.I)
 _YAML_FILE = re.compile(r"\.ya?ml$")
 
@@ -143,12 +145,11 @@ class Includer:
             elif kind == "remote":
                 yield from self._remote(entry, given, fail)
             elif kind == "template":
-                fail(
-                    f"Template file `{entry['template']}` is not supported by Conveyor: copy it "
-                    "into the repository and include it with `include:local`"
-                )
+                yield from self._template(entry["template"], given, fail)
+            elif kind == "artifact":
+                yield from self._artifact(entry, given, fail)
             else:
-                fail(f"Component `{entry['component']}` is not supported by Conveyor")
+                yield from self._component(entry["component"], given, fail)
         except IncludeFailed as exc:
             fail(str(exc))
 
@@ -218,6 +219,68 @@ class Includer:
                 fail(f"Project `{project}` file `{path}` does not exist!")
                 continue
             yield _Fetched(text, f"{project}:{path}", _Origin(project, ref), given)
+
+    def _template(self, name: Any, given: Any, fail: Any) -> Iterator[_Fetched]:
+        """GitLab's ``File::Template``: a name ending in ``.gitlab-ci.yml`` under its templates."""
+        if not isinstance(name, str) or not name.endswith(TEMPLATE_SUFFIX) or template_path(name) is None:
+            fail(f"Template file `{name}` is not a valid location!")
+            return
+        text = self.resolver.template(name)
+        if text is None or not text.strip():
+            fail(f"Included file `{name}` is empty or does not exist!")
+            return
+        yield _Fetched(text, name, _Origin(), given)
+
+    def _component(self, raw: Any, given: Any, fail: Any) -> Iterator[_Fetched]:
+        """A CI/CD component of a project this server knows, at a version (``components.py``);
+        its own includes are read in that project at that version."""
+        if not isinstance(raw, str):
+            fail("include:component config should be a string")
+            return
+        text = expand_existing(raw, self.variables)
+        address = components.parse(text, self.variables.get("CI_SERVER_FQDN", ""))
+        if address is None:
+            fail(components.error(text, components.NOT_SUPPORTED))
+            return
+        try:
+            chosen = components.pick(address.version, self.resolver.project_tags(address.project))
+        except IncludeFailed:
+            fail(components.error(text, components.NOT_FOUND))
+            return
+        if address.version == components.LATEST and chosen is None:
+            fail(components.error(text, components.NO_LATEST))
+            return
+        ref = chosen or address.version
+        for path in components.files(address.name):
+            try:
+                found = self.resolver.project(address.project, ref, path)
+            except IncludeFailed:
+                partial = components.is_partial(address.version)
+                fail(components.error(text, components.NO_PARTIAL if partial else components.NOT_FOUND))
+                return
+            if found is not None:
+                yield _Fetched(found, f"{address.project}:{path}", _Origin(address.project, ref), given)
+                return
+        fail(components.error(text, components.NOT_FOUND))
+
+    def _artifact(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
+        """A dynamic child pipeline's config: a file of an earlier job's artifacts in the parent
+        pipeline (GitLab's ``File::Artifact``)."""
+        path, job = entry["artifact"], entry.get("job")
+        if self.context.source != CHILD_SOURCE:
+            fail("Including configs from artifacts is only allowed when triggering child pipelines")
+            return
+        if not job:
+            fail("Job must be provided when including configs from artifacts")
+            return
+        text = self.resolver.artifact(str(job), str(path))
+        if text is None:
+            fail(f"Job `{job}` not found in parent pipeline or does not have artifacts!")
+            return
+        if not text.strip():
+            fail(f"File `{path}` is empty!")
+            return
+        yield _Fetched(text, str(path), _Origin(), given)
 
     def _remote(self, entry: dict[str, Any], given: Any, fail: Any) -> Iterator[_Fetched]:
         url = entry["remote"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.ciconfig import duration, keywords, scheduling, selection, values
+from conveyor.ciconfig import duration, keywords, scheduling, selection, trigger, values
 from conveyor.ciconfig.errors import IssueCollector
 from conveyor.ciconfig.model import DEFAULT_JOB_STAGE, DefaultConfig, JobConfig
 from conveyor.ciconfig.need import parse_needs
@@ -27,8 +27,8 @@ IGNORED_KEYS = frozenset(
     "hooks id_tokens secrets release pages publish manual_confirmation identity "
     "dast_configuration type".split()
 )
-UNSUPPORTED_KEYS = frozenset({"trigger", "run"})
-KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | UNSUPPORTED_KEYS
+UNSUPPORTED_KEYS = frozenset({"run"})
+KNOWN_KEYS = SUPPORTED_KEYS | IGNORED_KEYS | UNSUPPORTED_KEYS  # `trigger` makes a bridge, not a job
 JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
 
 
@@ -75,12 +75,14 @@ def parse_job(
     for key in config:
         if key in UNSUPPORTED_KEYS:
             job.add(f"{job.location}:{key} keyword is not supported yet", key)
-    if "script" not in config and "run" not in config and "trigger" not in config:
+    if not {"script", "run", "trigger", "needs"} & set(config):
         # GitLab words this one with a space, not a colon: "jobs build config should ...".
         job.add(f"jobs {name} config should implement the script:, run:, or trigger: keyword")
         return None
     if "script" not in config:
-        return None  # trigger: or run:, refused above
+        if "trigger" in config or "needs" in config:
+            return parse_bridge(job, stages)
+        return None  # run:, refused above
     if unknown := values.unknown_keys(config, KNOWN_KEYS):
         job.add(f"{job.location} {unknown}", next(str(k) for k in config if k not in KNOWN_KEYS))
 
@@ -143,6 +145,54 @@ def parse_job(
         only=conditions.only,
         except_=conditions.except_,
         parallel=conditions.parallel,
+    )
+
+
+def parse_bridge(job: _Job, stages: list[str]) -> JobConfig | None:
+    """A bridge (``trigger:``, GitLab's ``Entry::Bridge``): it runs no script but creates a
+    downstream pipeline. Only the bridge keys are allowed; ``default:`` does not apply."""
+    config, issues = job.config, job.issues
+    before = len(issues.issues)
+    if unknown := values.unknown_keys(config, trigger.BRIDGE_KEYS):
+        job.add(f"{job.location} {unknown}", next(str(k) for k in config if k not in trigger.BRIDGE_KEYS))
+    if "trigger" not in config:
+        job.add(f"{job.location} config should contain either a trigger or a needs:pipeline")
+        return None
+    parsed = trigger.parse(config["trigger"], job.location, lambda message: job.add(message, "trigger"))
+    stage = _stage(job, stages)
+    variables = values.variables(
+        config.get("variables"), f"{job.location}:variables", job.key_line("variables"),
+        issues, allowed_data=values.JOB_VARIABLE_DATA, job=job.name,
+    )
+    when_value = config.get("when", "on_success")
+    if when_value not in trigger.BRIDGE_WHEN:
+        job.add(f"{job.location} when should be one of: {', '.join(trigger.BRIDGE_WHEN)}", "when")
+    allow_failure = config.get("allow_failure")
+    if allow_failure is not None and not isinstance(allow_failure, bool):
+        job.add(f"{job.location} allow_failure should be a boolean value", "allow_failure")
+    needs = None
+    if config.get("needs") is not None:
+        needs = parse_needs(config["needs"], f"{job.location}:needs", job.key_line("needs"),
+                            lambda message, at: job.add(message, "needs", at))  # fmt: skip
+        if needs and any(need.pipeline is not None for need in needs):
+            job.add(f"{job.location}:needs config uses invalid types: cross_dependency", "needs")
+    extra, _ = keywords.parse(config, job.location, job.add_at, ("resource_group", "environment", "interruptible"))
+    conditions = selection.parse(config, job.location, job.add_at, job.add)
+    if conditions is not None and conditions.parallel is not None and conditions.parallel.total is not None:
+        job.add(f'{job.location}:parallel config cannot use "parallel: <number>".', "parallel")
+    inherited = selection.inherited(config, job.location, job.add_at, DefaultConfig())
+    if len(issues.issues) > before or parsed is None or conditions is None:
+        return None
+    when = When(when_value)
+    return JobConfig(
+        name=job.name, file=config.file or None, stage=stage or DEFAULT_JOB_STAGE, script=[],
+        before_script=None, after_script=None, variables=variables,
+        raw_variables=values.raw_variable_names(config.get("variables")),
+        inherit_variables=inherited.variables, needs=needs, when=when,
+        allow_failure=allow_failure if isinstance(allow_failure, bool) else when is When.MANUAL,
+        allow_failure_set=allow_failure is not None, timeout=None, line=job.line,
+        rules=conditions.rules, only=conditions.only, except_=conditions.except_, parallel=conditions.parallel,
+        trigger=parsed, **extra,
     )
 
 

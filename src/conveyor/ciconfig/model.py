@@ -35,6 +35,17 @@ class Need:
     artifacts: bool = True
     # needs:parallel:matrix: rows of (variable, values); the need is on those instances only
     matrix: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] | None = None
+    # Cross-pipeline needs (never waited for; artifacts only): ``needs:pipeline:job`` names a
+    # pipeline of the same parent-child family, ``needs:project`` a project's latest successful
+    # job on ``ref``. Variables in them are expanded when the job starts.
+    pipeline: str | None = None
+    project: str | None = None
+    ref: str | None = None
+
+    @property
+    def cross(self) -> bool:
+        """Whether this need is on another pipeline (not part of this pipeline's graph)."""
+        return self.pipeline is not None or self.project is not None
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class JobConfig:
     # manual job from rules is blocking (allow_failure false).
     allow_failure_set: bool = False
     file: str | None = None  # the file that defines the job, when not the main file
+    # A bridge job's trigger (ciconfig/trigger.py); None for a job that runs a script.
+    trigger: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from conveyor.ciconfig import flatten
 from conveyor.ciconfig.model import Need
 from conveyor.ciconfig.values import scalar_text
 from conveyor.ciconfig.yamlsource import YamlList
 
 NEED_KEYS = frozenset({"job", "optional", "artifacts", "parallel"})
+PIPELINE_NEED_KEYS = ("pipeline", "job", "artifacts")
+PROJECT_NEED_KEYS = ("project", "job", "ref", "artifacts")
 MAX_NEEDS = 50
+MAX_CROSS_NEEDS = 5  # GitLab's ci_cross_dependencies limit (needs:pipeline and needs:project)
 
 
 def parse_needs(
@@ -21,6 +25,8 @@ def parse_needs(
     if not isinstance(value, list):
         report(f"{location} config can only be an array of job names or hashes", line)
         return None
+    if flatten.is_nested(value):  # aliases and !reference: GitLab flattens needs at any depth
+        value = flatten.flatten(value)
     lines = value.lines if isinstance(value, YamlList) else [line] * len(value)
     needs: list[Need] = []
     valid = True
@@ -31,6 +37,9 @@ def parse_needs(
             valid = False
         elif need is not None:
             needs.append(need)
+    if valid and sum(need.cross for need in needs) > MAX_CROSS_NEEDS:
+        report(f"{location} config must be less than or equal to {MAX_CROSS_NEEDS}", line)
+        return None
     return needs if valid else None
 
 
@@ -40,9 +49,17 @@ def _need(item: Any, location: str, line: int | None) -> tuple[str | None, Need 
             return None, Need(job=item, line=line)
         return f"{location} entries cannot be empty", None
     if not isinstance(item, dict):
-        return f"{location}:need config must be a string or a hash", None
-    if "pipeline" in item or "project" in item:
-        return f"{location}:need with pipeline: or project: is not supported yet", None
+        return f"{location}:need has an unsupported type", None
+    if "job" not in item:
+        # {pipeline: x} alone is GitLab Premium's upstream-status bridge, for trigger jobs only
+        kind = "bridge" if "pipeline" in item else None
+        if kind:
+            return f"{location} config uses invalid types: {kind}", None
+        return f"{location}:need has an unsupported type", None
+    if "project" in item:
+        return _cross(item, location, line, PROJECT_NEED_KEYS)
+    if "pipeline" in item:
+        return _cross(item, location, line, PIPELINE_NEED_KEYS)
     extra = [str(key) for key in item if key not in NEED_KEYS]
     if extra:
         return f"{location}:need config contains unknown keys: {', '.join(extra)}", None
@@ -55,6 +72,8 @@ def _need(item: Any, location: str, line: int | None) -> tuple[str | None, Need 
     matrix = None
     parallel = item.get("parallel")
     if parallel is not None:
+        if isinstance(parallel, int) and not isinstance(parallel, bool):
+            return f'{location} config cannot use "parallel: <number>".', None
         matrix = _matrix(parallel)
         if matrix is None:
             return f"{location}:need:parallel config should be a hash with a matrix of arrays", None
@@ -64,6 +83,29 @@ def _need(item: Any, location: str, line: int | None) -> tuple[str | None, Need 
         artifacts=item.get("artifacts", True),
         line=line,
         matrix=matrix,
+    )
+    return None, need
+
+
+def _cross(item: dict[Any, Any], location: str, line: int | None, keys: tuple[str, ...]) -> tuple[str | None, Need | None]:
+    """``{pipeline, job, artifacts}`` (GitLab's ``CrossPipelineDependency``) or ``{project, job,
+    ref, artifacts}`` (its ``CrossProjectDependency``), with their validators' texts."""
+    extra = [str(key) for key in item if key not in keys]
+    if extra:
+        return f"{location}:need config contains unknown keys: {', '.join(extra)}", None
+    for key in keys:
+        if key == "artifacts":
+            continue
+        value = item.get(key)
+        if value is None or value == "":
+            return f"{location}:need {key} can't be blank", None
+        if not isinstance(value, str):
+            return f"{location}:need {key} should be a string", None
+    if not isinstance(item.get("artifacts", True), bool):
+        return f"{location}:need artifacts should be a boolean value", None
+    need = Need(
+        job=item["job"], artifacts=item.get("artifacts", True), line=line,
+        pipeline=item.get("pipeline"), project=item.get("project"), ref=item.get("ref"),
     )
     return None, need
 

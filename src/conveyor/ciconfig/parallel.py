@@ -122,29 +122,23 @@ def expand(jobs: Mapping[str, JobConfig]) -> tuple[dict[str, JobConfig], dict[st
 
 
 def expand_needs(needs: Sequence[Need] | None, groups: Mapping[str, Sequence[JobConfig]]) -> list[Need] | None:
-    """Needs on a parallel job's original name become needs on its instances (all of them, or
-    those ``needs:parallel:matrix`` selects)."""
+    """Needs on a parallel job's original name become needs on its instances (GitLab's
+    ``Normalizer``): all of them, or for ``needs:parallel:matrix`` the names that the need's
+    own matrix generates (values in the need's key order), which are then validated like any
+    name, so a selector that matches no instance is an undefined need. A selector on a job
+    that is not parallel is ignored, as GitLab does."""
     if needs is None:
         return None
     result: list[Need] = []
     for need in needs:
-        group = groups.get(need.job)
-        if group is None:
-            result.append(need)
-            continue
-        chosen = [job for job in group if need.matrix is None or _selected(job, need)]
-        if not chosen:
-            result.append(need)  # reported as undefined
-        result.extend(dataclasses.replace(need, job=job.name, matrix=None) for job in chosen)
+        if need.cross or need.job not in groups:
+            result.append(dataclasses.replace(need, matrix=None) if not need.cross else need)
+        elif need.matrix is not None:
+            made = instances(Parallel(matrix=need.matrix))
+            result.extend(dataclasses.replace(need, job=f"{need.job}{suffix}", matrix=None) for suffix, _ in made)
+        else:
+            result.extend(dataclasses.replace(need, job=job.name, matrix=None) for job in groups[need.job])
     return result
-
-
-def _selected(job: JobConfig, need: Need) -> bool:
-    values = job.matrix or {}
-    for row in need.matrix or ():
-        if set(values) == {name for name, _ in row} and all(values[name] in listed for name, listed in row):
-            return True
-    return False
 
 
 def expand_names(names: Sequence[str] | None, groups: Mapping[str, Sequence[JobConfig]]) -> list[str] | None:

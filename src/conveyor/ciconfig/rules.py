@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.ciconfig import expressions, globs, scheduling, values
+from conveyor.ciconfig import expressions, flatten, globs, scheduling, values
 from conveyor.ciconfig.context import PipelineContext
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.ciconfig.model import Need
@@ -44,6 +44,7 @@ class Rule:
     interruptible: bool | None = None
     auto_cancel: dict[str, Any] | None = None
     line: int | None = None
+    exists_in: tuple[str, str | None] | None = None  # rules:exists:project and :ref
 
 
 def parse_rules(
@@ -56,6 +57,13 @@ def parse_rules(
         return None, [(f"{location} config can't be blank", None)]
     if not isinstance(raw, list):
         return None, [(f"{location} config should be an array of hashes", None)]
+    if not include and flatten.is_nested(raw):
+        # GitLab flattens job rules up to 10 levels, workflow rules at any depth
+        flat = flatten.flatten(raw, None if workflow else flatten.MAX_RULE_LEVELS)
+        if flat is None:
+            holder = location.removesuffix(":rules")
+            return None, [(f"{holder} rules should be an array containing hashes and arrays of hashes", None)]
+        raw = flat
     allowed = INCLUDE_RULE_KEYS if include else WORKFLOW_RULE_KEYS if workflow else JOB_RULE_KEYS
     whens = ("never", "always") if include or workflow else JOB_WHEN
     lines = raw.lines if isinstance(raw, YamlList) else [None] * len(raw)
@@ -89,7 +97,7 @@ def _rule(
         except expressions.ExpressionError:
             problems.append(f"{location} if invalid expression syntax")
     changes, compare_to = _changes(item.get("changes"), f"{location}:changes", problems)
-    exists = _exists(item.get("exists"), f"{location}:exists", problems)
+    exists, exists_in = _exists(item.get("exists"), f"{location}:exists", problems)
     when = item.get("when")
     if when is not None and when not in whens:
         problems.append(f"{location} when should be one of: {', '.join(whens)}")
@@ -116,7 +124,7 @@ def _rule(
     if len(problems) > before:
         return None
     return Rule(condition, changes, compare_to, exists, when, allow_failure, start_in,
-                variables, needs, interruptible, auto_cancel, line)
+                variables, needs, interruptible, auto_cancel, line, exists_in=exists_in)
 
 
 def _patterns(raw: Any, location: str, problems: list[str]) -> tuple[str, ...] | None:
@@ -146,17 +154,25 @@ def _changes(raw: Any, location: str, problems: list[str]) -> tuple[tuple[str, .
     return _patterns(raw, location, problems), None
 
 
-def _exists(raw: Any, location: str, problems: list[str]) -> tuple[str, ...] | None:
+def _exists(raw: Any, location: str, problems: list[str]) -> tuple[tuple[str, ...] | None, tuple[str, str | None] | None]:
+    """The patterns, and ``(project, ref)`` when they are looked for in another project."""
     if raw is None:
-        return None
+        return None, None
+    where = None
     if isinstance(raw, dict):
-        unknown = [str(key) for key in raw if key not in ("paths", "project", "ref")]
-        if unknown or "project" in raw:
-            problems.append(f"{location} with project: is not supported yet" if not unknown else
-                            f"{location} config contains unknown keys: {', '.join(unknown)}")
-            return None
+        if unknown := values.unknown_keys(raw, ("paths", "project", "ref")):
+            problems.append(f"{location} {unknown}")
+            return None, None
+        project, ref = raw.get("project"), raw.get("ref")
+        if project is not None and not isinstance(project, str) or ref is not None and not isinstance(ref, str):
+            problems.append(f"{location} project and ref should be strings")
+            return None, None
+        if ref is not None and project is None:
+            problems.append(f"{location} ref requires project")
+            return None, None
+        where = (project, ref) if project else None
         raw = raw.get("paths")
-    return _patterns(raw, location, problems)
+    return _patterns(raw, location, problems), where
 
 
 def _variables(raw: Any, location: str, problems: list[str]) -> dict[str, str]:
@@ -165,6 +181,10 @@ def _variables(raw: Any, location: str, problems: list[str]) -> dict[str, str]:
         return {}
     parsed: dict[str, str] = {}
     for name, value in raw.items():
+        if value is None and values.is_scalar(name):
+            # GitLab turns `KEY: null` into the long form, which rules:variables refuse
+            problems.append(f"{location}:{values.scalar_text(name).lower()} config must be a string")
+            return {}
         if not values.is_scalar(value) or not values.is_scalar(name):
             problems.append(f"{location} config should be a hash of key value pairs")
             return {}
@@ -192,7 +212,7 @@ def matches(
         return False
     if rule.changes is not None and not changed(rule.changes, rule.compare_to, context, path_variables):
         return False
-    return rule.exists is None or exists(rule.exists, context, path_variables)
+    return rule.exists is None or exists(rule.exists, context, path_variables, rule.exists_in)
 
 
 def changed(
@@ -210,8 +230,20 @@ def changed(
     return _any_match(patterns, files, variables)
 
 
-def exists(patterns: Sequence[str], context: PipelineContext, variables: Mapping[str, str]) -> bool:
-    files = context.repository_files
+def exists(
+    patterns: Sequence[str],
+    context: PipelineContext,
+    variables: Mapping[str, str],
+    where: tuple[str, str | None] | None = None,
+) -> bool:
+    """Any file matches; in another project at a ref (its default branch) with ``where``."""
+    if where is None:
+        files = context.repository_files
+    elif context.project_files is None:
+        files = None
+    else:
+        project, ref = where
+        files = context.project_files(expand_existing(project, variables), expand_existing(ref, variables) if ref else None)
     if files is None:
         return False
     expanded = [expand_existing(p, variables) for p in patterns]

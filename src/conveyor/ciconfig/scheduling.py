@@ -56,7 +56,7 @@ def retry(value: Any, report: Report) -> Retry | None:
     maximum = value.get("max", 0)
     if maximum is not None:
         _retry_max(maximum, "retry max", counted)
-    when = value.get("when", "always")
+    when = value.get("when", [] if "exit_codes" in value else "always")  # GitLab's AutoRetry default
     when_list = [when] if isinstance(when, str) else when
     if not is_string_list(when_list):
         counted("retry when should be an array of strings or a string")

@@ -5,7 +5,8 @@ The semantic checks run first and speak GitLab's own texts; the schema covers th
 do not validate themselves (``release``, ``pages``, ``hooks``, ``id_tokens``, ``secrets``,
 ``artifacts``/``environment`` details...). Where the semantic checks implement GitLab's own
 processing, they decide: the editor's schema is stricter than GitLab in places (numbers as
-tags, 10 levels of script nesting, nested ``stages``). A schema error is reported only for a
+tags, 10 levels of script nesting, nested ``stages``, ``artifacts:reports:annotations`` as a
+list, an empty ``artifacts:paths``). A schema error is reported only for a
 top-level entry that has no other issue, with the JSON path in GitLab's ``jobs:name:key``
 style and the line of the deepest key found. ``key: null`` means
 "unset" in GitLab's processing (``variables: null`` over ``extends``), so null values are left
@@ -37,7 +38,7 @@ MAX_SCHEMA_ISSUES = 50
 SEMANTIC_KEYS = frozenset(
     "stage script before_script after_script variables needs when allow_failure timeout tags "
     "start_in extends rules only except inherit parallel retry interruptible resource_group "
-    "coverage dependencies cache image services".split()
+    "coverage dependencies cache image services artifacts trigger".split()
 )
 SEMANTIC_GLOBALS = frozenset({"stages", "variables", "include", "spec"})
 

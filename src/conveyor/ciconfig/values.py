@@ -148,6 +148,8 @@ def _variable_value(
 ) -> str | None:
     if is_scalar(raw):
         return scalar_text(raw)
+    if raw is None:  # GitLab: `KEY:`/`KEY: null` is the long form without a value, ""
+        return ""
     if not isinstance(raw, dict):
         issues.add(
             f"{location} variable definition must be either a string or a hash",

@@ -17,6 +17,7 @@ from typing import Any
 from conveyor import ciconfig, pipeline
 from conveyor.protocol.jobspec import JobSpec
 from conveyor.server.sources.remote import RemoteFetcher
+from conveyor.server.sources.templates import TemplateDirectory
 
 MAX_LISTED_FILES = 100_000
 SKIPPED_DIRECTORIES = frozenset({".git", ".venv", "node_modules", "__pycache__"})
@@ -25,8 +26,12 @@ SKIPPED_DIRECTORIES = frozenset({".git", ".venv", "node_modules", "__pycache__"}
 class FilesystemResolver:
     """``ciconfig.IncludeResolver`` over a directory: the CLI's view of the repository."""
 
-    def __init__(self, root: Path, remote: RemoteFetcher | None = None) -> None:
+    def __init__(
+        self, root: Path, remote: RemoteFetcher | None = None, templates: Path | None = None, project_path: str | None = None,
+    ) -> None:
         self.root = root.resolve()
+        self.project_path = project_path or local_project_path(self.root)
+        self._templates = TemplateDirectory(templates)
         self._remote = remote or RemoteFetcher(allow_local=True)
         self._files: list[str] | None = None
 
@@ -49,6 +54,8 @@ class FilesystemResolver:
         return self._files
 
     def project(self, project: str, ref: str | None, path: str) -> str | None:
+        if project == self.project_path:  # this repository (its own components): the working tree
+            return self.local(path)
         raise ciconfig.IncludeFailed(
             f"Project `{project}` includes need a Conveyor server: `conveyor lint` and "
             "`conveyor expand` read local files only"
@@ -56,6 +63,22 @@ class FilesystemResolver:
 
     def remote(self, url: str) -> str:
         return self._remote.fetch(url)
+
+    def template(self, name: str) -> str | None:
+        return self._templates.read(name)
+
+    def artifact(self, job: str, path: str) -> str | None:
+        return None  # no parent pipeline here
+
+    def project_tags(self, project: str) -> list[str]:
+        if project == self.project_path:
+            return []
+        return self.project(project, None, "")  # type: ignore[return-value]  # raises: needs a server
+
+
+def local_project_path(root: Path) -> str:
+    """The project path the CLI gives a working directory (CI_PROJECT_PATH)."""
+    return f"local/{root.name or 'project'}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,7 @@ class Options:
     default_branch: str = "main"
     variables: tuple[str, ...] = ()  # KEY=VALUE
     changed: tuple[str, ...] | None = None
+    templates: Path | None = None  # GitLab's CI templates (include: template:)
 
 
 def context_for(path: Path, options: Options, resolver: FilesystemResolver) -> ciconfig.PipelineContext:
@@ -83,18 +107,30 @@ def context_for(path: Path, options: Options, resolver: FilesystemResolver) -> c
         variables=variables,
         changed_files=options.changed,
         repository_files=resolver.local_files(),
-        project_path=f"local/{path.resolve().parent.name or 'project'}",
+        project_path=resolver.project_path,
         config_path=path.name,
     )
 
 
 def load(path: Path, options: Options) -> tuple[ciconfig.PipelineConfig, list[JobSpec]]:
     """Load and build the pipeline of ``path``; raises ``ciconfig.ConfigError``."""
-    resolver = FilesystemResolver(path.resolve().parent)
+    resolver = FilesystemResolver(path.resolve().parent, templates=options.templates)
     context = context_for(path, options, resolver)
     text = path.read_text(encoding="utf-8", errors="replace")
     config = ciconfig.load(text, filename=path.name, context=context, resolver=resolver)
     return config, pipeline.build(config)
+
+
+def check(path: Path, options: Options) -> ciconfig.PipelineConfig:
+    """Load and validate ``path`` as GitLab's lint does without a simulation: includes (their
+    ``rules`` for the options' context), keywords, ``needs``; which jobs run is not evaluated.
+    Raises ``ciconfig.ConfigError``."""
+    resolver = FilesystemResolver(path.resolve().parent, templates=options.templates)
+    context = context_for(path, options, resolver)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    config = ciconfig.load(text, filename=path.name, context=context, resolver=resolver)
+    pipeline.validate(config)
+    return config
 
 
 def lint_lines(error: ciconfig.ConfigError) -> list[str]:

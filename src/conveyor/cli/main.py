@@ -72,15 +72,19 @@ TagOption = Annotated[bool, typer.Option("--tag", help="The ref is a tag.")]
 SourceOption = Annotated[str, typer.Option("--source", help="CI_PIPELINE_SOURCE: push, web, api, schedule...")]
 VariableOption = Annotated[Optional[list[str]], typer.Option("--variable", "-v", help="Pipeline variable KEY=VALUE.")]
 ChangedOption = Annotated[Optional[list[str]], typer.Option("--changed", help="A changed file (rules:changes).")]
+TemplatesOption = Annotated[Optional[Path], typer.Option(
+    "--templates", envvar="CONVEYOR_CI_TEMPLATES_DIR",
+    help="Directory of GitLab's CI templates (lib/gitlab/ci/templates) for include: template:.")]
 
 
-def _ci(action, ref: str, tag: bool, source: str, variable: list[str] | None, changed: list[str] | None):  # noqa: ANN001, ANN202
+def _ci(action, ref: str, tag: bool, source: str, variable: list[str] | None, changed: list[str] | None,  # noqa: ANN001, ANN202
+        templates: Path | None = None):
     """Run ``action(path options)``: config errors as file:line: message (exit 1), others exit 2."""
     from conveyor import ciconfig
     from conveyor.cli import ci
 
     options = ci.Options(ref=ref, tag=tag, source=source, variables=tuple(variable or ()),
-                         changed=tuple(changed) if changed else None)
+                         changed=tuple(changed) if changed else None, templates=templates)
     try:
         return action(ci, options)
     except ciconfig.ConfigError as exc:
@@ -96,19 +100,27 @@ def _ci(action, ref: str, tag: bool, source: str, variable: list[str] | None, ch
 def lint(
     path: CiFile = Path(".gitlab-ci.yml"), ref: RefOption = "main", tag: TagOption = False,
     source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate", help="Also create the pipeline for the ref/source (rules, workflow), as GitLab's dry run.")] = False,
+    templates: TemplatesOption = None,
 ) -> None:
     """Check a .gitlab-ci.yml: every error as file:line: message (exit 1), else a short OK."""
-    _, specs = _ci(lambda ci, options: ci.load(path, options), ref, tag, source, variable, changed)
-    typer.echo(f"{path}: OK ({len(specs)} jobs)")
+    if simulate:
+        _, specs = _ci(lambda ci, options: ci.load(path, options), ref, tag, source, variable, changed, templates)
+        typer.echo(f"{path}: OK ({len(specs)} jobs)")
+        return
+    config = _ci(lambda ci, options: ci.check(path, options), ref, tag, source, variable, changed, templates)
+    typer.echo(f"{path}: OK ({len(config.jobs)} jobs)")
 
 
 @app.command()
 def expand(
     path: CiFile = Path(".gitlab-ci.yml"), ref: RefOption = "main", tag: TagOption = False,
     source: SourceOption = "push", variable: VariableOption = None, changed: ChangedOption = None,
+    templates: TemplatesOption = None,
 ) -> None:
     """Print the expanded jobs as JSON (name, stage, when, allow_failure, needs, variables, script)."""
-    text = _ci(lambda ci, options: ci.expanded_json(path, options), ref, tag, source, variable, changed)
+    text = _ci(lambda ci, options: ci.expanded_json(path, options), ref, tag, source, variable, changed, templates)
     typer.echo(text, nl=False)
 
 

@@ -10,7 +10,7 @@ results. It may import only the standard library, PyYAML, pydantic, ``conveyor.p
 ``conveyor.ciconfig``.
 """
 
-from conveyor.pipeline.builder import NOTHING_TO_RUN, build
+from conveyor.pipeline.builder import NOTHING_TO_RUN, build, validate
 from conveyor.pipeline.errors import InvalidJobStates
 from conveyor.pipeline.failures import RETRY_WHEN, allowed_to_fail, should_retry
 from conveyor.pipeline.progress import JobState, Progress, progress, reset_after_play
@@ -34,4 +34,5 @@ __all__ = [
     "reset_after_play",
     "should_retry",
     "slugify",
+    "validate",
 ]

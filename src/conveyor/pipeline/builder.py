@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from conveyor import ciconfig
-from conveyor.ciconfig import parallel
+from conveyor.ciconfig import artifacts, parallel
 from conveyor.ciconfig.expansion import expand_all, expand_existing
 from conveyor.ciconfig.scheduling import Retry
 from conveyor.pipeline import needs, selection
@@ -17,6 +17,18 @@ NOTHING_TO_RUN = (
     "Pipeline will not run for the selected trigger. "
     "The rules configuration prevented any jobs from being added to the pipeline."
 )
+
+
+def validate(config: ciconfig.PipelineConfig) -> None:
+    """The logical checks that do not depend on the pipeline's context (GitLab's lint
+    without a simulation): ``needs`` and ``dependencies`` targets, their stages, cycles.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    issues = ciconfig.IssueCollector(config.filename)
+    needs.validate(config, issues)
+    issues.raise_if_any()
 
 
 def build(config: ciconfig.PipelineConfig) -> list[JobSpec]:
@@ -60,7 +72,7 @@ def build(config: ciconfig.PipelineConfig) -> list[JobSpec]:
         if decision.needs is not None:
             job = dataclasses.replace(job, needs=parallel.expand_needs(decision.needs, config.parallel_groups))
             for need in job.needs or []:
-                if need.job not in config.jobs and not need.optional:
+                if not need.cross and need.job not in config.jobs and not need.optional:
                     message = f"{job.name} job: undefined need: {need.job}"
                     issues.add(message, need.line or job.line, job=job.name, key="needs", file=job.file)
         if decision.variables:
@@ -133,8 +145,10 @@ def _spec(
         image=job.image,
         services=list(job.services or []),
         artifacts=list(job.artifacts or []),
-        cache=list(job.cache or []),
+        cache=[{**cache, "key": artifacts.cache_key(cache.get("key", "default"), context.file_hashes)} for cache in job.cache or []],
         dependencies=_dependencies(job, need_names),
+        cross_needs=_cross_needs(job),
+        trigger=job.trigger,
         retry_max=retry.max,
         retry_when=list(retry.when),
         retry_exit_codes=list(retry.exit_codes),
@@ -158,6 +172,16 @@ def _dependencies(job: ciconfig.JobConfig, need_names: list[str] | None) -> list
     if not without:
         return None
     return [name for name in need_names if name not in without]
+
+
+def _cross_needs(job: ciconfig.JobConfig) -> list[dict[str, object]]:
+    """``needs:pipeline:job`` and ``needs:project`` entries, for the server to resolve."""
+    found: list[dict[str, object]] = []
+    for need in job.needs or []:
+        if need.cross:
+            where = {"pipeline": need.pipeline} if need.pipeline is not None else {"project": need.project, "ref": need.ref}
+            found.append({**where, "job": need.job, "artifacts": need.artifacts})
+    return found
 
 
 def _raw_names(
@@ -193,6 +217,5 @@ def _environment(
     predefined["CI_ENVIRONMENT_ACTION"] = str(expanded.get("action", "start"))
     if expanded.get("url"):
         predefined["CI_ENVIRONMENT_URL"] = str(expanded["url"])
-    if expanded.get("deployment_tier"):
-        predefined["CI_ENVIRONMENT_TIER"] = str(expanded["deployment_tier"])
+    predefined["CI_ENVIRONMENT_TIER"] = str(expanded.get("deployment_tier") or job_variables.environment_tier(name))
     return expanded

@@ -35,23 +35,48 @@ RETRY_WHEN = frozenset(
 MAX_RETRIES = 2
 
 
+# GitLab's AutoRetry: reasons never retried whatever retry: says, and one retried without it.
+RETRY_OVERRIDES = frozenset(
+    {"ci_quota_exceeded", "no_matching_runner", "missing_dependency_failure", "forward_deployment_failure",
+     "environment_creation_failure"}
+)  # fmt: skip
+DEFAULT_RETRIES = {"scheduler_failure": 2}
+
+
 def should_retry(
-    status: JobStatus, failure_reason: str | None, *, retry_max: int, retry_when: Collection[str], retries: int
+    status: JobStatus,
+    failure_reason: str | None,
+    *,
+    retry_max: int,
+    retry_when: Collection[str],
+    retries: int,
+    exit_codes: Collection[int] = (),
+    exit_code: int | None = None,
 ) -> bool:
-    """Whether a job that just ended with ``status`` gets a new attempt.
+    """Whether a job that just ended with ``status`` gets a new attempt (GitLab's
+    ``Gitlab::Ci::Build::AutoRetry``): ``retry:max`` applies when the failure reason is one of
+    ``retry:when`` or the exit code one of ``retry:exit_codes``.
 
     Args:
         failure_reason: GitLab's reason (``script_failure``...); None counts as ``unknown_failure``.
         retry_max: ``retry:max`` (0 to 2; larger values are capped at 2, as GitLab validates).
-        retry_when: ``retry:when``; an empty list means GitLab's default, ``always``.
+        retry_when: ``retry:when``; empty means GitLab's default: ``always`` without
+            ``exit_codes``, no reason with them.
         retries: how many earlier attempts of this job were already retried.
+        exit_codes: ``retry:exit_codes``; ``exit_code`` the job's.
     """
     if status is not JobStatus.FAILED:
         return False
-    if retries >= min(retry_max, MAX_RETRIES):
-        return False
-    reasons = set(retry_when) or {"always"}
-    return "always" in reasons or (failure_reason or "unknown_failure") in reasons
+    reason = failure_reason or "unknown_failure"
+    reasons = set(retry_when) if exit_codes else (set(retry_when) or {"always"})
+    applies = "always" in reasons or reason in reasons or (exit_code is not None and exit_code in exit_codes)
+    if reason in RETRY_OVERRIDES:
+        allowed = 0
+    elif applies:
+        allowed = retry_max
+    else:
+        allowed = DEFAULT_RETRIES.get(reason, 0)
+    return retries < min(allowed, MAX_RETRIES)
 
 
 def allowed_to_fail(allow_failure: bool, exit_codes: Collection[int], exit_code: int | None) -> bool:

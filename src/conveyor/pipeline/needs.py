@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from conveyor import ciconfig
+from conveyor.ciconfig import trigger
 
 MAX_NEED_NAME_LENGTH = 128
 
@@ -21,9 +22,11 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
     stage_idx = {stage: idx for idx, stage in enumerate(config.stages)}
     for job in config.jobs.values():
         _check_dependencies(job, config, stage_idx, issues)
+        _check_on_stop(job, config, issues)
         if job.needs is None:
             continue
-        for need in job.needs:
+        local = [need for need in job.needs if not need.cross]
+        for need in local:
             target = config.jobs.get(need.job)
             line = need.line or job.line
             if target is None:
@@ -48,10 +51,10 @@ def validate(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -
                     key="needs",
                     file=job.file,
                 )
-        counts = Counter(need.job for need in job.needs)
+        counts = Counter(need.job for need in local)
         duplicated = [name for name, count in counts.items() if count > 1]
         if duplicated:
-            line = next(n.line for n in job.needs if n.job == duplicated[0]) or job.line
+            line = next(n.line for n in local if n.job == duplicated[0]) or job.line
             issues.add(
                 f"{job.name} has the following needs duplicated: {', '.join(duplicated)}.",
                 line,
@@ -68,18 +71,40 @@ def _check_dependencies(
     stage_idx: dict[str, int],
     issues: ciconfig.IssueCollector,
 ) -> None:
-    """``dependencies:`` name defined jobs of strictly earlier stages (GitLab's texts)."""
-    for dependency in job.dependencies or []:
+    """``dependencies:`` (and the jobs a dynamic child pipeline's config comes from) name
+    defined jobs of the same or earlier stages (GitLab 14.2+, texts as its)."""
+    for dependency in [*(job.dependencies or []), *trigger.artifact_jobs(job.trigger)]:
         target = config.jobs.get(dependency)
         if target is None:
             message = f"{job.name} job: undefined dependency: {dependency}"
-        elif stage_idx[target.stage] >= stage_idx[job.stage]:
+        elif stage_idx[target.stage] > stage_idx[job.stage]:
             message = (
                 f"{job.name} job: dependency {dependency} is not defined in current or prior stages"
             )
         else:
             continue
         issues.add(message, job.line, job=job.name, key="dependencies", file=job.file)
+
+
+def _check_on_stop(job: ciconfig.JobConfig, config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -> None:
+    """``environment:on_stop`` names a job that stops the same environment (GitLab's
+    ``validate_on_stop_job!``, its texts)."""
+    on_stop = (job.environment or {}).get("on_stop")
+    if not on_stop:
+        return
+    target = config.jobs.get(on_stop)
+    environment = target.environment if target is not None else None
+    if target is None:
+        problem = "is not defined"
+    elif environment is None:
+        problem = "does not have environment defined"
+    elif environment.get("name") != (job.environment or {}).get("name"):
+        problem = "have different environment name"
+    elif environment.get("action") != "stop":
+        problem = "needs to have action stop defined"
+    else:
+        return
+    issues.add(f"{job.name} job: on_stop job {on_stop} {problem}", job.line, job=job.name, key="environment", file=job.file)
 
 
 def resolve(
@@ -97,11 +122,15 @@ def resolve(
         return None
     names: list[str] = []
     for need in job.needs:
+        if need.cross:
+            continue  # another pipeline's job: never waited for, its artifacts fetched at start
         if need.job in added:
             names.append(need.job)
         elif need.job in config.jobs and not need.optional:
             issues.add(
-                f"'{job.name}' job needs '{need.job}' job, but it was not added to the pipeline",
+                f"'{job.name}' job needs '{need.job}' job, but '{need.job}' does not exist in the "
+                "pipeline. This might be because of the only, except, or rules keywords. To need a "
+                "job that sometimes does not exist in the pipeline, use needs:optional.",
                 need.line or job.line,
                 job=job.name,
                 key="needs",
@@ -113,7 +142,7 @@ def resolve(
 def _check_cycles(config: ciconfig.PipelineConfig, issues: ciconfig.IssueCollector) -> None:
     """One issue per strongly connected component of the needs graph (Tarjan, iterative)."""
     edges = {
-        name: [n.job for n in job.needs or [] if n.job in config.jobs]
+        name: [n.job for n in job.needs or [] if not n.cross and n.job in config.jobs]
         for name, job in config.jobs.items()
     }
     for component in strongly_connected(edges):

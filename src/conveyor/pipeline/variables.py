@@ -11,6 +11,7 @@ GitLab's result; values stay unexpanded (the runner expands them, ``raw_variable
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from conveyor import ciconfig
@@ -53,6 +54,23 @@ def predefined_variables(spec: JobSpec) -> dict[str, str]:
         "CI_NODE_TOTAL": "1",
         **spec.predefined_variables,
     }
+
+
+def environment_tier(name: str) -> str:
+    """GitLab's deployment tier guessed from an environment's name (``Environment#guess_tier``)."""
+    lowered = name.lower()
+    for tier, pattern in _TIERS:
+        if re.search(pattern, lowered):
+            return tier
+    return "other"
+
+
+_TIERS = (
+    ("development", r"(dev|review|trunk)"),
+    ("testing", r"(test|tst|int|ac(ce|)pt|qa|qc|control|quality)"),
+    ("staging", r"(st(a|)g|mod(e|)l|pre|demo|non)"),
+    ("production", r"(pr(o|)d|live)"),
+)
 
 
 def environment_slug(name: str) -> str:

@@ -42,6 +42,12 @@ class JobSpec(BaseModel):
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
     cache: list[dict[str, Any]] = Field(default_factory=list)
     dependencies: list[str] | None = None
+    # needs:pipeline:job ({"pipeline", "job", "artifacts"}) and needs:project ({"project",
+    # "job", "ref", "artifacts"}) as written: the server expands their variables at start.
+    cross_needs: list[dict[str, Any]] = Field(default_factory=list)
+    # A bridge job: {"project", "branch"?} or {"include": [...]}, "strategy", "forward" (and
+    # "inputs"). The server creates its downstream pipeline instead of handing it to a runner.
+    trigger: dict[str, Any] | None = None
     retry_max: int = 0  # retry:max, 0..2
     retry_when: list[str] = Field(default_factory=lambda: ["always"])
     retry_exit_codes: list[int] = Field(default_factory=list)  # retry:exit_codes, empty = any

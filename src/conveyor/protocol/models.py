@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 FEATURE_NAMES = (
     "variables image services artifacts cache fallback_cache_keys shared upload_multiple_artifacts "
@@ -172,12 +172,23 @@ class RunnerInfoPayload(_Lenient):
 
 
 class Variable(_Lenient):
+    """One job variable. GitLab (``Collection::Item#to_runner_variable``) always sends ``key``,
+    ``value``, ``public`` and ``masked``, and ``file``/``raw`` only when they are true."""
+
     key: str
     value: str
     public: bool = True
     masked: bool = False
     file: bool | None = None
     raw: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _gitlab_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for flag in ("file", "raw"):
+            if data.get(flag) is not True:
+                data.pop(flag, None)
+        return data
 
 
 class Step(_Lenient):

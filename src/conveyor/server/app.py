@@ -33,18 +33,21 @@ from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, c
 from conveyor.server.db.replicas import Reads, Replica, write_session
 from conveyor.server.db import queries
 from conveyor.server.errors import SettingsError
+from conveyor.server.archive.test_reports import TestReports
 from conveyor.server.metrics import Metrics
 from conveyor.server.automation import HookDeliverer, Hooks, Poller, PushReceiver, ScheduleFirer, Schedules, Triggers
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.pipelines import CreatedPipeline
 from conveyor.server.queue.actions import JobActions
+from conveyor.server.queue.bridges import Bridges
+from conveyor.server.queue.deployments import Deployments
 from conveyor.server.queue.cancel import Cancellation
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue.schedule import Scheduler
 from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
-from conveyor.server.sources import GitSources
+from conveyor.server.sources import GitSources, TemplateDirectory
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
@@ -100,6 +103,9 @@ class Services:
     secrets: SecretBox
     variables: Variables
     automation: Automation
+    bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
+    deployments: Deployments | None = None  # environment: (queue/deployments.py)
+    test_reports: TestReports | None = None  # artifacts:reports:junit (archive/test_reports.py)
 
     async def ready(self) -> bool:
         try:
@@ -159,7 +165,10 @@ def build_services(settings: ServerSettings) -> Services:
         long_poll_timeout=settings.long_poll_timeout,
         job_variables=job_variables,
     )
-    pipelines = Pipelines(engine, sources, job_variables.for_rules, reads=reads)
+    pipelines = Pipelines(
+        engine, sources, job_variables.for_rules, reads=reads,
+        templates=TemplateDirectory(settings.ci_templates_dir), server_url=settings.base_url,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -216,6 +225,9 @@ def build_services(settings: ServerSettings) -> Services:
         secrets=secrets,
         variables=Variables(engine, secrets),
         automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
+        bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
+        deployments=Deployments(engine),
+        test_reports=TestReports(engine, objects),
     )
 
 
@@ -346,6 +358,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(_background("pipeline-schedules", services.automation.schedule_firer.run()), name="pipeline-schedules"),
             asyncio.create_task(_background("repository-poller", services.automation.poller.run()), name="repository-poller"),
             asyncio.create_task(_background("hook-deliverer", services.automation.hook_deliverer.run()), name="hook-deliverer"),
+            *([asyncio.create_task(_background("queue-bridges", services.bridges.run()), name="queue-bridges")] if services.bridges else []),
         ]
         try:
             yield {"services": services}

@@ -101,6 +101,8 @@ class ServerSettings:
     # artifacts
     artifact_size_limit: int = 100 * 1024 * 1024
     artifact_default_expire_in: str = "30 days"
+    # include: template: a directory laid out as GitLab's lib/gitlab/ci/templates; unset: refused
+    ci_templates_dir: str | None = None
     # archiving finished jobs' logs: a failed attempt waits base * 2**(attempts-1), capped, jittered
     archive_retry_base_delay: int = 30
     archive_retry_max_delay: int = 3600

@@ -127,11 +127,12 @@ CASES = [
     Case("remote-integrity-mismatch",
          "include: {remote: 'https://example.com/ci.yml', integrity: 'sha256-AAAA'}\nj:\n  script: x\n",
          [(1, "Remote file `https://example.com/ci.yml` failed the integrity check!")], R),
-    Case("template-refused", "include: {template: Auto-DevOps.gitlab-ci.yml}\nj:\n  script: x\n",
-         [(1, "Template file `Auto-DevOps.gitlab-ci.yml` is not supported by Conveyor: copy it into "
-              "the repository and include it with `include:local`")], R),
+    Case("template-without-source", "include: {template: Auto-DevOps.gitlab-ci.yml}\nj:\n  script: x\n",
+         [(1, "Template file `Auto-DevOps.gitlab-ci.yml` cannot be included: no template source is "
+              "configured (set CONVEYOR_CI_TEMPLATES_DIR to a directory holding GitLab's "
+              "lib/gitlab/ci/templates)")], R),
     Case("component-refused", "include: {component: gitlab.com/a/b/c@1}\nj:\n  script: x\n",
-         [(1, "Component `gitlab.com/a/b/c@1` is not supported by Conveyor")], R),
+         [(1, "Component 'gitlab.com/a/b/c@1' - the component path is not supported")], R),
     Case("two-accessors", "include: {local: a.yml, remote: 'https://x/a.yml'}\nj:\n  script: x\n",
          [(1, 'Include `{"local":"a.yml","remote":"https://x/a.yml"}` needs to match exactly one accessor!')], R),
     Case("include-unknown-key", "include: {local: a.yml, when: always}\nj:\n  script: x\n",

@@ -103,7 +103,7 @@ verify:
         b:
           script: x
           needs: [a]
-        """, [(8, "'b' job needs 'a' job, but it was not added to the pipeline")]),
+        """, [(8, "'b' job needs 'a' job, but 'a' does not exist in the pipeline. This might be because of the only, except, or rules keywords. To need a job that sometimes does not exist in the pipeline, use needs:optional.")]),
     Case("needs-optional-not-added", """
         a:
           stage: build
@@ -159,7 +159,8 @@ verify:
          {"job": {"environment": {"name": "deploy/prod", "action": "start"},
                   "predefined_variables": {"CI_ENVIRONMENT_NAME": "deploy/prod",
                                            "CI_ENVIRONMENT_SLUG": "deploy-prod-1a7b4d",
-                                           "CI_ENVIRONMENT_ACTION": "start"}}}),
+                                           "CI_ENVIRONMENT_ACTION": "start",
+                                           "CI_ENVIRONMENT_TIER": "production"}}}),  # GitLab's guess_tier
     Case("resource-group-expanded", "job:\n  script: x\n  resource_group: deploy-$CI_COMMIT_REF_SLUG\n",
          {"job": {"resource_group": "deploy-main"}}),
 ]

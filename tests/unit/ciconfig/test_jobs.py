@@ -131,10 +131,10 @@ def test_extends_without_script_reports_the_missing_parent() -> None:
     assert found == [(1, "job: unknown keys in `extends` (.base)")]
 
 
-def test_trigger_and_run_are_not_supported_yet() -> None:
-    assert issues("trigger: other/project\n") == [
-        (2, "jobs:job:trigger keyword is not supported yet")
-    ]
+def test_run_is_not_supported_yet_and_trigger_makes_a_bridge() -> None:
+    assert job("trigger: other/project\n").trigger == {
+        "project": "other/project", "strategy": None, "forward": {"yaml_variables": True, "pipeline_variables": False},
+    }
     assert issues("run: [{name: a}]\n") == [(2, "jobs:job:run keyword is not supported yet")]
 
 
@@ -300,18 +300,13 @@ def test_empty_needs_and_no_needs() -> None:
         ("build", "jobs:job:needs config can only be an array of job names or hashes"),
         ("{job: build}", "jobs:job:needs config can only be an array of job names or hashes"),
         ("['']", "jobs:job:needs entries cannot be empty"),
-        ("[3]", "jobs:job:needs:need config must be a string or a hash"),
+        ("[3]", "jobs:job:needs:need has an unsupported type"),
         ("[{job: a, when: x}]", "jobs:job:needs:need config contains unknown keys: when"),
-        ("[{optional: true}]", "jobs:job:needs:need job should be a non-empty string"),
+        ("[{optional: true}]", "jobs:job:needs:need has an unsupported type"),
         ("[{job: a, optional: maybe}]", "jobs:job:needs:need optional should be a boolean value"),
-        (
-            "[{pipeline: other, job: a}]",
-            "jobs:job:needs:need with pipeline: or project: is not supported yet",
-        ),
-        (
-            "[{project: g/p, job: a, ref: main}]",
-            "jobs:job:needs:need with pipeline: or project: is not supported yet",
-        ),
+        ("[{pipeline: other}]", "jobs:job:needs config uses invalid types: bridge"),
+        ("[{pipeline: 5, job: a}]", "jobs:job:needs:need pipeline should be a string"),
+        ("[{project: g/p, job: a}]", "jobs:job:needs:need ref can't be blank"),
     ],
 )
 def test_invalid_needs(value: str, message: str) -> None:
@@ -319,5 +314,10 @@ def test_invalid_needs(value: str, message: str) -> None:
 
 
 def test_invalid_need_entry_points_at_its_own_line() -> None:
-    found = issues("script: x\nneeds:\n  - ok\n  - [nested]\n")
-    assert found == [(5, "jobs:job:needs:need config must be a string or a hash")]
+    found = issues("script: x\nneeds:\n  - ok\n  - 5\n")
+    assert found == [(5, "jobs:job:needs:need has an unsupported type")]
+
+
+def test_nested_needs_are_flattened_with_their_lines() -> None:
+    found = issues("script: x\nneeds:\n  - ok\n  - [fine, 5]\n")
+    assert found == [(5, "jobs:job:needs:need has an unsupported type")]

@@ -273,6 +273,10 @@ def test_global_variable_values(yaml_value: str, expected: str) -> None:
     assert config.variables == {"VAR": expected}
 
 
+def test_a_null_variable_is_empty() -> None:
+    assert load("variables:\n  VAR:\njob:\n  script: x\n").variables == {"VAR": ""}
+
+
 def test_variable_names_may_be_numbers() -> None:
     assert load("variables:\n  1: one\njob:\n  script: x\n").variables == {"1": "one"}
 
@@ -281,7 +285,6 @@ def test_variable_names_may_be_numbers() -> None:
     ("yaml_value", "message"),
     [
         ("[a, b]", "variables:VAR variable definition must be either a string or a hash"),
-        ("", "variables:VAR variable definition must be either a string or a hash"),
         ("{value: x, secret: y}", "variables:VAR config uses invalid data keys: secret"),
         ("{value: [x]}", "variables:VAR config value must be a string"),
         ("{value: c, options: [a, b]}", "variables:VAR config value must be present in options"),

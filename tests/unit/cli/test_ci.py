@@ -86,3 +86,53 @@ def test_filesystem_resolver_stays_inside_the_root(tmp_path: Path) -> None:
     resolver = ci.FilesystemResolver(tmp_path / "repo")
     assert resolver.local("../secret.yml") is None
     assert resolver.local_files() == []
+
+
+def test_lint_accepts_a_file_whose_jobs_do_not_run_on_main(tmp_path: Path) -> None:
+    """GitLab's lint says a file is valid; only a simulation (--simulate) creates the pipeline."""
+    (tmp_path / ".gitlab-ci.yml").write_text("a:\n  script: x\n  only: [tags]\n")
+    result = CliRunner().invoke(app, ["lint", str(tmp_path / ".gitlab-ci.yml")])
+    assert (result.exit_code, result.stdout) == (0, f"{tmp_path / '.gitlab-ci.yml'}: OK (1 jobs)\n")
+    result = CliRunner().invoke(app, ["lint", "--simulate", str(tmp_path / ".gitlab-ci.yml")])
+    assert result.exit_code == 1
+    assert result.stdout == (
+        ".gitlab-ci.yml: Pipeline will not run for the selected trigger. The rules configuration "
+        "prevented any jobs from being added to the pipeline.\n"
+    )
+    result = CliRunner().invoke(app, ["lint", "--simulate", "--tag", "--ref", "v1", str(tmp_path / ".gitlab-ci.yml")])
+    assert result.exit_code == 0, result.output
+
+
+def test_lint_still_checks_needs(tmp_path: Path) -> None:
+    (tmp_path / ".gitlab-ci.yml").write_text("a:\n  script: x\n  needs: [nope]\n")
+    result = CliRunner().invoke(app, ["lint", str(tmp_path / ".gitlab-ci.yml")])
+    assert (result.exit_code, result.stdout) == (1, ".gitlab-ci.yml:3: a job: undefined need: nope\n")
+
+
+def test_lint_reads_templates_from_the_configured_directory(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    ci_file = tmp_path / "repo" / ".gitlab-ci.yml"
+    ci_file.write_text("include: {template: Jobs/Lint.gitlab-ci.yml}\nb:\n  script: x\n")
+    (tmp_path / "templates" / "Jobs").mkdir(parents=True)
+    (tmp_path / "templates" / "Jobs" / "Lint.gitlab-ci.yml").write_text("lint:\n  script: y\n")
+    result = CliRunner().invoke(app, ["lint", str(ci_file)])
+    assert result.exit_code == 1
+    assert "no template source is configured" in result.stdout
+    result = CliRunner().invoke(app, ["lint", str(ci_file), "--templates", str(tmp_path / "templates")])
+    assert (result.exit_code, result.stdout) == (0, f"{ci_file}: OK (2 jobs)\n")
+    result = CliRunner().invoke(app, ["lint", str(ci_file)], env={"CONVEYOR_CI_TEMPLATES_DIR": str(tmp_path / "templates")})
+    assert result.exit_code == 0, result.output
+
+
+def test_lint_reads_this_repositorys_own_components_from_the_working_tree(tmp_path: Path) -> None:
+    """`$CI_SERVER_FQDN/$CI_PROJECT_PATH/name@$CI_COMMIT_SHA`: the repository's own component."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "deploy.yml").write_text(
+        "spec:\n  inputs:\n    env: {}\n---\ndeploy-$[[ inputs.env ]]:\n  script: x\n"
+    )
+    (tmp_path / ".gitlab-ci.yml").write_text(
+        "include:\n  - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/deploy@$CI_COMMIT_SHA\n    inputs: {env: prod}\n"
+    )
+    result = CliRunner().invoke(app, ["expand", str(tmp_path / ".gitlab-ci.yml")])
+    assert result.exit_code == 0, result.output
+    assert [job["name"] for job in json.loads(result.stdout)] == ["deploy-prod"]

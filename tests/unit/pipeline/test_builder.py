@@ -239,7 +239,7 @@ def test_need_on_a_job_that_is_not_added() -> None:
           needs: [a]
         """
     )
-    assert found == [(5, "'b' job needs 'a' job, but it was not added to the pipeline")]
+    assert found == [(5, "'b' job needs 'a' job, but 'a' does not exist in the pipeline. This might be because of the only, except, or rules keywords. To need a job that sometimes does not exist in the pipeline, use needs:optional.")]
 
 
 def test_needs_of_jobs_not_added_are_still_validated() -> None:

@@ -38,6 +38,26 @@ def test_should_retry(
     assert should_retry(status, reason, retry_max=retry_max, retry_when=retry_when, retries=retries) is expected
 
 
+@pytest.mark.parametrize(
+    ("reason", "retry_when", "exit_codes", "exit_code", "expected"),
+    [
+        ("script_failure", [], [137], 137, True),  # exit_codes alone: that code retries
+        ("script_failure", [], [137], 1, False),  # and no other (when defaults to none with them)
+        ("script_failure", [], [137], None, False),
+        ("runner_system_failure", ["runner_system_failure"], [137], 1, True),  # either matches
+        ("script_failure", ["runner_system_failure"], [137], 137, True),
+        ("missing_dependency_failure", ["always"], [], 1, False),  # GitLab never retries these
+        ("scheduler_failure", ["script_failure"], [], None, True),  # retried twice by default
+    ],
+)
+def test_should_retry_with_exit_codes(
+    reason: str, retry_when: list[str], exit_codes: list[int], exit_code: int | None, expected: bool
+) -> None:
+    found = should_retry(S.FAILED, reason, retry_max=1, retry_when=retry_when, retries=0,
+                         exit_codes=exit_codes, exit_code=exit_code)  # fmt: skip
+    assert found is expected
+
+
 def test_retry_when_values_are_gitlabs() -> None:
     assert "always" in RETRY_WHEN and len(RETRY_WHEN) == 13
     # every retryable reason the runner can report is a FailureReason string

@@ -34,6 +34,7 @@ def test_public_names() -> None:
             "reset_after_play",
             "should_retry",
             "slugify",
+            "validate",
         ]
     )
     for name in pipeline.__all__:

@@ -81,7 +81,37 @@ async def list_jobs(request: Request, project: str, pipeline_id: int, include_re
     svc = services(request)
     row = await svc.projects.get(project)
     await svc.pipelines.get(row["id"], pipeline_id)
-    return [await _live_job(svc, j) for j in await svc.pipelines.jobs(pipeline_id, include_retried=include_retried)]
+    found = await svc.pipelines.jobs(pipeline_id, include_retried=include_retried)
+    return [await _live_job(svc, j) for j in found if (j["spec"] or {}).get("trigger") is None]  # bridges: /bridges
+
+
+@router.get("/projects/{project}/pipelines/{pipeline_id}/test_report")
+async def test_report(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
+    """The pipeline's JUnit test report (``artifacts:reports:junit``), as GitLab's."""
+    svc = services(request)
+    await svc.pipelines.get((await svc.projects.get(project))["id"], pipeline_id)
+    return await svc.test_reports.for_pipeline(pipeline_id)
+
+
+@router.get("/projects/{project}/environments")
+async def list_environments(request: Request, project: str) -> list[dict[str, Any]]:
+    svc = services(request)
+    return await svc.deployments.environments((await svc.projects.get(project))["id"])
+
+
+@router.get("/projects/{project}/deployments")
+async def list_deployments(request: Request, project: str) -> list[dict[str, Any]]:
+    svc = services(request)
+    return await svc.deployments.list((await svc.projects.get(project))["id"])
+
+
+@router.get("/projects/{project}/pipelines/{pipeline_id}/bridges")
+async def list_bridges(request: Request, project: str, pipeline_id: int) -> list[dict[str, Any]]:
+    """The pipeline's trigger jobs, each with its latest ``downstream_pipeline`` (or null)."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    await svc.pipelines.get(row["id"], pipeline_id)
+    return [_bridge(b) for b in await svc.pipelines.bridges(pipeline_id)]
 
 
 @router.get("/projects/{project}/jobs/{job_id}")
@@ -196,7 +226,25 @@ def _pipeline(row: RowMapping) -> dict[str, Any]:
         "started_at": _iso(row["started_at"]),
         "finished_at": _iso(row["finished_at"]),
         "auto_canceled_by_id": row["auto_canceled_by_id"],
+        "iid": row.get("iid"),
+        "source": row.get("source"),
     }
+
+
+def _bridge(row: RowMapping) -> dict[str, Any]:
+    """A bridge as GitLab's ``/bridges`` shows it: the job fields and ``downstream_pipeline``."""
+    bridge = _job(row)
+    downstream = None
+    if row["downstream_id"] is not None:
+        downstream = {
+            "id": row["downstream_id"], "iid": row["downstream_iid"], "project_id": row["downstream_project_id"],
+            "sha": row["downstream_sha"], "ref": row["downstream_ref"], "status": row["downstream_status"],
+            "source": row["downstream_source"], "created_at": _iso(row["downstream_created_at"]),
+            "updated_at": _iso(row["downstream_finished_at"] or row["downstream_started_at"] or row["downstream_created_at"]),
+        }  # fmt: skip
+    bridge["downstream_pipeline"] = downstream
+    bridge["downstream_errors"] = list(row["downstream_errors"] or [])  # why it could not be created
+    return bridge
 
 
 def _job(row: RowMapping) -> dict[str, Any]:
@@ -213,6 +261,7 @@ def _job(row: RowMapping) -> dict[str, Any]:
         "resource_group": row["resource_group"],
         "failure_reason": row["failure_reason"],
         "exit_code": row["exit_code"],
+        "coverage": row.get("coverage"),
         "pipeline": {"id": row["pipeline_id"]},
         "trace_size": row["trace_size"],  # durable bytes; the jobs endpoints put the live size here
         "trace_archived": row["trace_archived"],

@@ -12,6 +12,7 @@ from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, PayloadTooLarge, RangeMismatch
+from conveyor.server.queue import coverage
 
 if TYPE_CHECKING:
     from conveyor.server.app import Services
@@ -70,6 +71,7 @@ async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> R
     if outcome.retry_after is not None:
         extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
     if outcome.finished:
+        await coverage.record(svc.engine, svc.reader, job_id)
         await svc.trace_events.publish_finished(job_id, outcome.job_status)
         svc.archiver.wake()
     if outcome.enqueued:

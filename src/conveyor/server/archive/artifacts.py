@@ -151,7 +151,8 @@ class ArtifactService:
                 raise NotFound("404 Not Found")
             if not hmac.compare_digest(owner["token_hash"] or "", digest):
                 requester = await queries.artifacts.requester(conn, digest)
-                if not _may_read(requester, owner):
+                owner_project = await queries.projects.get(conn, int(owner["project_id"]))
+                if not _may_read(requester, owner, owner_project["name"] if owner_project else None):
                     raise Forbidden("403 Forbidden")
             row = await queries.artifacts.get_live(conn, job_id, ARCHIVE)
         if row is None:
@@ -212,12 +213,22 @@ class ArtifactService:
             log.exception("artifact_object_delete_failed", key=key)
 
 
-def _may_read(requester: RowMapping | None, owner: RowMapping) -> bool:
-    return (
-        requester is not None
-        and requester["pipeline_id"] == owner["pipeline_id"]
-        and JobStatus(requester["status"]).is_active
-    )
+def _may_read(requester: RowMapping | None, owner: RowMapping, owner_project: str | None) -> bool:
+    """A running job reads the artifacts of its own pipeline, and those of another pipeline's
+    job it names in ``needs:pipeline:job`` (same project) or ``needs:project``; the dispatcher
+    already chose which pipeline (``dispatch._cross_pipeline_artifacts``)."""
+    if requester is None or not JobStatus(requester["status"]).is_active:
+        return False
+    if requester["pipeline_id"] == owner["pipeline_id"]:
+        return True
+    for need in requester["cross_needs"] or []:
+        if need.get("job") != owner["name"]:
+            continue
+        if "pipeline" in need and requester["project_id"] == owner["project_id"]:
+            return True
+        if need.get("project") == owner_project:
+            return True
+    return False
 
 
 def _safe_filename(sent: str, file_format: str) -> str:

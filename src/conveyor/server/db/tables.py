@@ -16,6 +16,10 @@ metadata = sa.MetaData(
 )
 
 _now = sa.text("now()")
+# partial-index predicates, repeated word for word by the queries that use them
+BRIDGE = "(spec ->> 'trigger') IS NOT NULL"
+ACTIVE_BRIDGE = f"{BRIDGE} AND status IN ('pending', 'running', 'manual')"
+ACTIVE_DOWNSTREAM = "source_job_id IS NOT NULL AND status NOT IN ('success', 'failed', 'canceled', 'skipped')"
 
 
 def _created_at() -> sa.Column:
@@ -36,6 +40,8 @@ projects = sa.Table(
     # refs whose pipelines are protected (the default branch always is)
     _tags("protected_refs"),
     _created_at(),
+    # the last pipeline iid given out (CI_PIPELINE_IID), bumped under the row lock
+    sa.Column("last_pipeline_iid", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 pipelines = sa.Table(
@@ -60,7 +66,17 @@ pipelines = sa.Table(
     sa.Column("trigger_id", sa.BigInteger, sa.ForeignKey("pipeline_triggers.id", ondelete="SET NULL")),
     sa.Column("schedule_id", sa.BigInteger, sa.ForeignKey("pipeline_schedules.id", ondelete="SET NULL")),
     _tags("file_variables"),
+    # what the predefined variables need (server/queue/predefined.py)
+    sa.Column("iid", sa.BigInteger),  # per project; NULL for pipelines made before 0011
+    # {message, author_name, author_email, timestamp, tag_message}: CI_COMMIT_*
+    sa.Column("commit", JSONB),
+    sa.Column("user", JSONB),  # {id, login, name, email} of who created it: GITLAB_USER_*
+    # downstream pipelines: the parent (child pipelines) and the bridge job that made it
+    sa.Column("parent_pipeline_id", sa.BigInteger, sa.ForeignKey("pipelines.id", ondelete="SET NULL")),
+    sa.Column("source_job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True), index=True),
     sa.Index("ix_pipelines_project_id_ref_id", "project_id", "ref", "id"),
+    # downstream pipelines still running: the bridges task follows them
+    sa.Index("ix_pipelines_active_downstream", "source_job_id", postgresql_where=sa.text(ACTIVE_DOWNSTREAM)),
 )
 
 jobs = sa.Table(
@@ -100,8 +116,13 @@ jobs = sa.Table(
     # replaced by a newer attempt of the same name (GitLab's retried jobs); ignored by progression
     sa.Column("retried", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resource_group", sa.Text),  # JobSpec.resource_group, for the waiting-job lookup
+    sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
+    # a bridge whose downstream pipeline could not be created: why (GitLab's downstream_errors)
+    sa.Column("downstream_errors", ARRAY(sa.Text)),
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
+    # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream
+    sa.Index("ix_jobs_active_bridges", "status", postgresql_where=sa.text(ACTIVE_BRIDGE)),
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age
     sa.Index("ix_jobs_project_id_status", "project_id", "status"),
     sa.Index("ix_jobs_status_updated_at", "status", "updated_at"),
@@ -391,4 +412,31 @@ hook_deliveries = sa.Table(
     _created_at(),
     sa.Index("ix_hook_deliveries_next_attempt_at", "next_attempt_at", postgresql_where=sa.text("next_attempt_at IS NOT NULL")),
     sa.Index("ix_hook_deliveries_hook_id_id", "hook_id", "id"),
+)
+
+
+# environment: keyword (server/queue/deployments.py): an environment per (project, name); one
+# deployment per job that deploys to it (action start, or stop); its status is its job's.
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("slug", sa.Text, nullable=False),
+    sa.Column("tier", sa.Text, nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("environment_id", sa.BigInteger, sa.ForeignKey("environments.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("job_id", sa.BigInteger, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, unique=True),
+    sa.Column("action", sa.Text, nullable=False),  # start or stop
+    sa.Column("url", sa.Text),
+    _created_at(),
 )

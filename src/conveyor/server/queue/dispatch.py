@@ -17,19 +17,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from conveyor.protocol import JobPayload
+from conveyor.ciconfig.expansion import expand_existing
+from conveyor.protocol import JobPayload, JobStatus
 from conveyor.server import auth
 from conveyor.server.db import queries, transaction
 from conveyor.server.queue import payload
 from conveyor.server.queue.notify import Appetite, QueueNotifier
+from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitSources
 from conveyor.server.variables import JobVariables
 from conveyor.server.variables.assembly import PipelineFacts
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from conveyor.server.accounts import RunnerContext
@@ -41,15 +46,17 @@ class DispatchResult:
     version: str
 
 
-async def claim(
-    engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str
-) -> tuple[RowMapping, list[RowMapping]] | None:
-    """The next job for ``claimant`` and its dependencies' artifacts, in one short transaction,
+Claimed = tuple[RowMapping, "list[RowMapping] | None", "list[queries.jobs.Queued]"]
+
+
+async def claim(engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str) -> Claimed | None:
+    """The next job for ``claimant`` and its dependencies' artifacts (None: the job failed at
+    start with ``missing_dependency_failure``, and what that enqueued), in one short transaction,
     run again when PostgreSQL aborts it as a deadlock victim (``db.transaction``): a claim locks
     a pending job, then its pipeline (to start it); a cancel locks the pipeline, then its jobs
     (the project's lock order). Seen in CI as a 500 on a job request under concurrent cancels."""
 
-    async def work(conn: AsyncConnection) -> tuple[RowMapping, list[RowMapping]] | None:
+    async def work(conn: AsyncConnection) -> Claimed | None:
         job = await queries.jobs.claim(conn, claimant, token_hash)
         if job is None:
             return None
@@ -58,9 +65,41 @@ async def claim(
         # a first-stage job without needs has no one to depend on; `dependencies: []` none
         if (job["stage_idx"] > 0 or needs) and only != []:
             dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
-        return job, dependencies
+        for cross in job["spec"].get("cross_needs") or []:
+            found = await _cross_pipeline_artifacts(conn, job, cross)
+            if not found and cross.get("artifacts", True):
+                # GitLab: a needed job of another pipeline that is missing, unsuccessful or
+                # without artifacts fails the job at start (Ci::BuildDependencies#valid?)
+                await queries.jobs.finish(conn, job["id"], JobStatus.FAILED, failure_reason="missing_dependency_failure")
+                return job, None, await advance(conn, job["pipeline_id"])
+            dependencies += found
+        return job, dependencies, []
 
     return await transaction(engine, work)
+
+
+async def _cross_pipeline_artifacts(conn: AsyncConnection, job: RowMapping, need: dict[str, Any]) -> list[RowMapping]:
+    """``needs:pipeline:job`` (a pipeline of the same project, e.g. the parent's, never the
+    job's own: GitLab drops that one) and ``needs:project`` (a project's latest successful job
+    on ``ref``): the artifacts of the latest successful job of that name; variables in the
+    values are the pipeline's and the job's (``$PARENT_PIPELINE_ID``, ``$CI_COMMIT_REF_NAME``)."""
+    if not need.get("artifacts", True):
+        return []
+    variables = {
+        "CI_PIPELINE_ID": str(job["pipeline_id"]), "CI_COMMIT_REF_NAME": job["pipeline_ref"],
+        "CI_PROJECT_PATH": job["project_name"], **(job["pipeline_variables"] or {}), **job["spec"].get("variables", {}),
+    }  # fmt: skip
+    if "pipeline" in need:
+        pipeline = expand_existing(str(need["pipeline"]), variables)
+        if not pipeline.isdigit() or int(pipeline) == job["pipeline_id"]:
+            return []
+        row = await queries.pipelines.get(conn, int(pipeline))
+        if row is None or row["project_id"] != job["project_id"]:
+            return []
+        return await queries.artifacts.latest_successful(conn, need["job"], pipeline_id=int(pipeline))
+    project = expand_existing(str(need["project"]), variables)
+    ref = expand_existing(str(need["ref"]), variables)
+    return await queries.artifacts.latest_successful(conn, need["job"], project=project, ref=ref)
 
 
 class Dispatcher:
@@ -117,28 +156,33 @@ class Dispatcher:
             run_untagged=runner.run_untagged,
             protected_only=runner.access_level == "ref_protected",
         )
-        token = auth.generate(auth.JOB_PREFIX)
-        claimed = await claim(self._engine, claimant, auth.digest(token))
-        if claimed is None:
-            return None
-        job, dependencies = claimed
-        facts = await self._job_variables.for_job(job) if self._job_variables else None
-        return self._payload(job, token, dependencies, facts)
+        while True:
+            token = auth.generate(auth.JOB_PREFIX)
+            claimed = await claim(self._engine, claimant, auth.digest(token))
+            if claimed is None:
+                return None
+            job, dependencies, enqueued = claimed
+            if dependencies is not None:
+                facts = await self._job_variables.for_job(job) if self._job_variables else None
+                return self._payload(job, token, dependencies, runner, facts)
+            log.info("job_missing_dependency", job_id=job["id"])
+            if enqueued:  # the failure moved its pipeline on (on_failure jobs...)
+                await self._notifier.tick(enqueued)
 
     def _payload(
-        self, job: RowMapping, token: str, dependencies: list[RowMapping], facts: PipelineFacts | None = None
+        self, job: RowMapping, token: str, dependencies: list[RowMapping], runner: RunnerContext | None = None,
+        facts: PipelineFacts | None = None,
     ) -> JobPayload:
         project = {
             "id": job["project_id"],
             "name": job["project_name"],
             "source": job["project_source"],
             "default_branch": job["project_default_branch"],
+            "protected_refs": job["project_protected_refs"],
         }
-        pipeline = {
-            "id": job["pipeline_id"],
-            "ref": job["pipeline_ref"],
-            "sha": job["pipeline_sha"],
-            "variables": job["pipeline_variables"],
+        pipeline = {"id": job["pipeline_id"]} | {
+            key: job[f"pipeline_{key}"]
+            for key in ("ref", "sha", "variables", "created_at", "iid", "source", "before_sha", "tag", "commit", "user")
         }
         return payload.build(
             job,
@@ -150,4 +194,5 @@ class Dispatcher:
             server_url=self._server_url,
             default_timeout=self._default_timeout,
             facts=facts,
+            runner=None if runner is None else {"id": runner.id, "description": runner.description, "tag_list": runner.tag_list},
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+from conveyor.server.queue import predefined
 from conveyor.protocol import (
     FailureReason,
     GitInfo,
@@ -35,6 +36,7 @@ def build(
     server_url: str,
     default_timeout: int,
     facts: PipelineFacts | None = None,
+    runner: Mapping[str, Any] | None = None,
 ) -> JobPayload:
     spec = JobSpec.model_validate(job["spec"])
     timeout = spec.timeout or default_timeout
@@ -60,11 +62,13 @@ def build(
             repo_url=repo_url,
             ref=ref,
             sha=pipeline["sha"],
+            before_sha=pipeline.get("before_sha") or "0" * 40,
+            ref_type="tag" if facts.tag else "branch",
             refspecs=[refspec],
             protected=bool(job["protected"]),
         ),
         runner_info=RunnerInfoPayload(timeout=timeout),
-        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, facts),
+        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, timeout, runner, facts),
         steps=steps,
         image=spec.image,
         services=list(spec.services),
@@ -101,43 +105,16 @@ def _variables(
     token: str,
     repo_url: str,
     server_url: str,
+    timeout: int,
+    runner: Mapping[str, Any] | None,
     facts: PipelineFacts,
 ) -> list[Variable]:
-    """Predefined CI_* variables, the job's YAML ones, then instance, project and pipeline
-    variables (later wins: GitLab's precedence, server/variables/assembly.py)."""
-    sha, ref = pipeline["sha"], pipeline["ref"]
-    predefined: dict[str, Any] = {
-        "CI": "true",
-        "GITLAB_CI": "true",
-        "CONVEYOR": "true",
-        "CI_SERVER_URL": server_url,
-        "CI_API_V4_URL": f"{server_url}/api/v4",
-        "CI_PROJECT_ID": str(project["id"]),
-        "CI_PROJECT_NAME": project["name"],
-        "CI_PROJECT_PATH": project["name"],
-        "CI_PIPELINE_ID": str(pipeline["id"]),
-        "CI_JOB_ID": str(job["id"]),
-        "CI_JOB_NAME": job["name"],
-        "CI_JOB_STAGE": job["stage"],
-        "CI_COMMIT_SHA": sha,
-        "CI_COMMIT_SHORT_SHA": sha[:8],
-        "CI_COMMIT_REF_NAME": ref,
-        "CI_COMMIT_BRANCH": ref,
-        "CI_COMMIT_REF_SLUG": _slug(ref),
-        "CI_REPOSITORY_URL": repo_url,
-        "CI_DEFAULT_BRANCH": project["default_branch"] or ref,
-    }
-    # spec.predefined_variables: CI_NODE_INDEX/TOTAL, CI_ENVIRONMENT_*, CI_PIPELINE_NAME from build()
-    if facts.tag:
-        predefined.pop("CI_COMMIT_BRANCH")
-    everything = {**predefined, **spec.predefined_variables, **facts.predefined}
-    variables = [Variable(key=k, value=v) for k, v in everything.items()]
-    variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
+    """Predefined variables (``predefined.py``), the job's YAML ones, then instance, project and
+    pipeline variables (later wins: GitLab's precedence, server/variables/assembly.py)."""
+    variables = predefined.job_variables(
+        job, project, pipeline, spec, token=token, repo_url=repo_url, server_url=server_url,
+        timeout=timeout, runner=runner,
+    )
     raw = set(spec.raw_variables)  # expand: false
     variables += [Variable(key=k, value=v, raw=True if k in raw else None) for k, v in spec.variables.items()]
     return variables + facts.variables
-
-
-def _slug(ref: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "-" for c in ref.lower())[:63]
-    return cleaned.strip("-")

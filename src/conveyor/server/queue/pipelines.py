@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,9 +17,28 @@ from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt
 from conveyor.server.queue.progress import advance
-from conveyor.server.sources import GitIncludeResolver, GitSources
+from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
+ArtifactReader = Callable[[str, str], Awaitable[str | None]]  # (job name, path) -> text
+# Conveyor has one kind of account, the admin token: pipelines are created as GitLab's root.
+ADMIN_USER = {"id": 1, "login": "root", "name": "Administrator", "email": ""}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a new pipeline records for its predefined variables (``predefined.py``)."""
+
+    source: str = "push"
+    before_sha: str | None = None
+    tag: bool = False
+    commit: dict[str, str] = field(default_factory=dict)
+    user: dict[str, Any] | None = None
+    parent_pipeline_id: int | None = None
+    source_job_id: int | None = None
+    trigger_id: int | None = None
+    schedule_id: int | None = None
+    file_variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,11 +73,19 @@ class Pipelines:
         project_variables: Callable[[int, bool], Awaitable[dict[str, str]]] | None = None,
         *,
         reads: Reads | None = None,
+        templates: TemplateDirectory | None = None,
+        server_url: str = "http://localhost",
     ) -> None:
+        self._server_url = server_url
         self._engine = engine
         self._sources = sources
+        self._templates = templates
         self._project_variables = project_variables  # (project id, protected ref) -> for rules:
         self._reads = reads or Reads(engine, [])
+
+    @property
+    def sources(self) -> GitSources:
+        return self._sources
 
     async def create(
         self,
@@ -83,16 +109,62 @@ class Pipelines:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
         tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         origin = replace(origin, tag=tag)
-        specs = pipeline.build(await self._load(project, ref, sha, text, variables or {}, origin))
-        return await self.store(project, ref, sha, specs, variables, origin)
+        facts = await self.facts(
+            project, ref, sha, source=origin.source, before_sha=origin.before_sha, tag=tag,
+            trigger_id=origin.trigger_id, schedule_id=origin.schedule_id, file_variables=origin.file_variables,
+        )
+        config = await self._load(project, ref, sha, text, variables or {}, facts, origin=origin)
+        # in a worker thread too: cache:key:files reads git through the resolver on this loop
+        specs = await asyncio.to_thread(pipeline.build, config)
+        return await self.store(project, ref, sha, specs, variables, facts)
+
+    async def create_downstream(
+        self,
+        project: RowMapping,
+        ref: str,
+        sha: str,
+        text: str,
+        variables: dict[str, str],
+        facts: Facts,
+        artifact: ArtifactReader | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> CreatedPipeline:
+        """A downstream pipeline of a bridge: ``text`` is the child's ``include:`` or the target
+        project's own config; ``variables`` are the forwarded ones (pipeline variables there);
+        ``artifact(job, path)`` reads the parent pipeline's artifacts (dynamic child pipelines);
+        ``inputs`` are ``trigger:inputs``, for the target config's ``spec:inputs``.
+
+        Raises ``ciconfig.ConfigError`` (config problems, pipeline filtered or empty)."""
+        config = await self._load(project, ref, sha, text, variables, facts, artifact, inputs)
+        specs = await asyncio.to_thread(pipeline.build, config)
+        return await self.store(project, ref, sha, specs, variables, facts)
+
+    async def facts(self, project: RowMapping, ref: str, sha: str, **given: Any) -> Facts:
+        """The commit's message, author and time, the tag, and (unless ``given``) the previous
+        commit as ``before_sha``; ``given`` fills the rest of ``Facts``."""
+        source = project["source"]
+        tag = given.pop("tag", None)
+        if tag is None:
+            tag = await self._sources.is_tag(source, ref)
+        commit = await self._sources.commit_info(source, sha)
+        if tag:
+            commit["tag_message"] = await self._sources.tag_message(source, ref)
+        if "before_sha" not in given:
+            given["before_sha"] = await self._sources.parent(source, sha)
+        return Facts(tag=tag, commit=commit, user=ADMIN_USER, **given)
 
     async def _load(
-        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], origin: Origin
+        self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts,
+        artifact: ArtifactReader | None = None,
+        inputs: dict[str, Any] | None = None,
+        origin: Origin | None = None,
     ) -> ciconfig.PipelineConfig:
         """``ciconfig.load`` in a worker thread (it reads includes through git and HTTP)."""
         source = project["source"]
+        commit = facts.commit
+        origin = origin or Origin(source=facts.source, before_sha=facts.before_sha, tag=facts.tag)
         # rules:changes: the pushed range; unknown (always true) for a new ref and for pipelines
-        # without a push (trigger, schedule...); the commit's own changes for an API pipeline
+        # without a push (trigger, schedule, downstream...); the commit's own changes for an API pipeline
         changed: list[str] | None = None
         base = origin.before_sha
         if origin.source == "push" and origin.before_sha is None:
@@ -102,12 +174,28 @@ class Pipelines:
             changed = await self._sources.changed_files(source, base, sha)
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         outside = await self._project_variables(project["id"], protected) if self._project_variables else {}
+
+        async def project_source(name: str) -> str | None:
+            async with self._engine.connect() as conn:
+                row = await queries.projects.get(conn, name)
+            return row["source"] if row is not None else None
+
+        resolver = GitIncludeResolver(
+            self._sources, source, sha, asyncio.get_running_loop(), project_source, templates=self._templates,
+            artifact=artifact,
+        )
         context = ciconfig.PipelineContext(
-            source=origin.source,
+            source=facts.source,
             ref=ref,
             sha=sha,
             before_sha=base or "0" * 40,
-            tag=bool(origin.tag),
+            tag=facts.tag,
+            project_id=project["id"],
+            server_url=self._server_url,
+            commit_message=commit.get("message", ""),
+            commit_author=f"{commit['author_name']} <{commit.get('author_email', '')}>" if "author_name" in commit else None,
+            commit_timestamp=commit.get("timestamp"),
+            tag_message=commit.get("tag_message"),
             default_branch=project["default_branch"] or ref,
             protected=protected,
             variables=variables,
@@ -115,16 +203,13 @@ class Pipelines:
             changed_files=changed,
             repository_files=await self._sources.list_files(source, sha),
             project_path=project["name"],
+            file_hashes=resolver.file_hashes,
+            compare_to=resolver.changed_since,
+            project_files=resolver.project_files,
         )
 
-        async def project_source(name: str) -> str | None:
-            async with self._engine.connect() as conn:
-                row = await queries.projects.get(conn, name)
-            return row["source"] if row is not None else None
-
-        resolver = GitIncludeResolver(self._sources, source, sha, asyncio.get_running_loop(), project_source)
         return await asyncio.to_thread(
-            ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver
+            ciconfig.load, text, filename=CONFIG_PATH, context=context, resolver=resolver, inputs=inputs
         )
 
     async def store(
@@ -134,17 +219,22 @@ class Pipelines:
         sha: str,
         specs: Sequence[JobSpec],
         variables: dict[str, str] | None = None,
-        origin: Origin | None = None,
+        facts: Facts | None = None,
     ) -> CreatedPipeline:
         """Store an expanded pipeline, start it, and auto-cancel the older pipelines of ``ref`` it
         makes redundant (``interruptible``, after the new one is committed, as GitLab does)."""
         dumped: list[dict[str, Any]] = [spec.model_dump(mode="json") for spec in specs]
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
+            facts = facts or Facts()
             pipeline_id = await queries.pipelines.insert(
-                conn, project["id"], ref, sha, variables or {}, **_columns(origin or Origin())
+                conn, project["id"], ref, sha, variables or {},
+                source=facts.source, before_sha=facts.before_sha, tag=facts.tag, commit=facts.commit or None,
+                user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
+                trigger_id=facts.trigger_id, schedule_id=facts.schedule_id, file_variables=list(facts.file_variables),
             )
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
+            await queries.deployments.record(conn, pipeline_id, project["id"])
             enqueued = await advance(conn, pipeline_id)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
         return CreatedPipeline(
@@ -162,6 +252,10 @@ class Pipelines:
         """A listing: from a caught-up replica when there is one."""
         return await self._reads.run(lambda conn: queries.jobs.for_pipeline(conn, pipeline_id, include_retried=include_retried))
 
+    async def bridges(self, pipeline_id: int) -> list[RowMapping]:
+        async with self._engine.connect() as conn:
+            return await queries.bridges.for_pipeline(conn, pipeline_id)
+
     async def job(self, project_id: int, job_id: int) -> RowMapping:
         async with self._engine.connect() as conn:
             row = await queries.jobs.get(conn, job_id)
@@ -172,14 +266,3 @@ class Pipelines:
     async def list(self, project_id: int) -> list[RowMapping]:
         """A listing: from a caught-up replica when there is one."""
         return await self._reads.run(lambda conn: queries.pipelines.list_for_project(conn, project_id))
-
-
-def _columns(origin: Origin) -> dict[str, Any]:
-    return {
-        "source": origin.source,
-        "before_sha": origin.before_sha,
-        "tag": bool(origin.tag),
-        "trigger_id": origin.trigger_id,
-        "schedule_id": origin.schedule_id,
-        "file_variables": list(origin.file_variables),
-    }

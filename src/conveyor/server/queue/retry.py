@@ -68,8 +68,10 @@ async def after_failure(conn: AsyncConnection, job_id: int) -> list[queries.jobs
         JobStatus(job["status"]),
         job["failure_reason"],
         retry_max=int(spec.get("retry_max") or 0),
-        retry_when=spec.get("retry_when") or ["always"],
+        retry_when=spec.get("retry_when") or [],
         retries=retries,
+        exit_codes=spec.get("retry_exit_codes") or [],
+        exit_code=job["exit_code"],
     ):
         return []
     # no reset: the failure is retried in the transaction that records it, so no job was ever

@@ -2,11 +2,12 @@
 
 Remote repositories are mirrored under the data directory. Uses only asyncio subprocesses.
 ``GitIncludeResolver`` serves ``include:`` files to ``ciconfig.load`` (local, other projects,
-remote over HTTP(S) with ``RemoteFetcher``).
+remote over HTTP(S) with ``RemoteFetcher``, GitLab's templates from a ``TemplateDirectory``).
 """
 
 from conveyor.server.sources.git import GitError, GitSources
 from conveyor.server.sources.includes import GitIncludeResolver
 from conveyor.server.sources.remote import RemoteFetcher
+from conveyor.server.sources.templates import TemplateDirectory
 
-__all__ = ["GitError", "GitIncludeResolver", "GitSources", "RemoteFetcher"]
+__all__ = ["GitError", "GitIncludeResolver", "GitSources", "RemoteFetcher", "TemplateDirectory"]

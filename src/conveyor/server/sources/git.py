@@ -76,11 +76,56 @@ class GitSources:
         out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{ref}", check=False)
         return bool(out.strip())
 
+    async def blob_id(self, source: str, sha: str, path: str) -> str | None:
+        """The blob id of ``path`` at ``sha`` (None when there is no such file)."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}:{path}", check=False)
+        return out.strip() or None
+
+    async def last_commit(self, source: str, sha: str, path: str) -> str | None:
+        """The last commit up to ``sha`` that changed ``path``."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "log", "-1", "--format=%H", sha, "--", path, check=False)
+        return out.strip() or None
+
+    async def changed_since(self, source: str, ref: str, sha: str) -> list[str] | None:
+        """Files changed on ``sha`` since it forked from ``ref`` (``rules:changes:compare_to``,
+        GitLab's non-straight compare); None when ``ref`` does not exist."""
+        repo = await self.git_dir(source)
+        base = (await self._git(repo, "merge-base", ref, sha, check=False)).strip()
+        if not base:
+            return None
+        out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
+        return [path for path in out.split("\0") if path]
+
+    async def tags(self, source: str) -> list[str]:
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "tag", "--list", check=False)
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
     async def parent(self, source: str, sha: str) -> str | None:
         """The first parent of ``sha``, or None for a root commit."""
         repo = await self.git_dir(source)
         out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
         return out.strip() or None
+
+    async def commit_info(self, source: str, sha: str) -> dict[str, str]:
+        """``{message, author_name, author_email, timestamp}`` of a commit (committer date,
+        ISO 8601 with its offset, as GitLab's ``CI_COMMIT_TIMESTAMP``); empty when unreadable."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
+        parts = out.split("\0", 3)
+        if len(parts) != 4:
+            return {}
+        name, email, timestamp, message = parts
+        return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
+                "author_email": email, "timestamp": timestamp}
+
+    async def tag_message(self, source: str, tag: str) -> str:
+        """An annotated tag's message ("" for a lightweight tag)."""
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "for-each-ref", f"refs/tags/{tag}", "--format=%(contents)", check=False)
+        return out.rstrip("\n")
 
     async def changed_files(self, source: str, base: str | None, sha: str) -> list[str]:
         """Paths that differ between ``base`` and ``sha``; every path when ``base`` is None."""

@@ -10,13 +10,15 @@ within 30 s (GitLab's limit).
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from conveyor.ciconfig import IncludeFailed
-from conveyor.server.sources.git import GitSources
+from conveyor.server.sources.git import GitError, GitSources
 from conveyor.server.sources.remote import RemoteFetcher
+from conveyor.server.sources.templates import TemplateDirectory
 
 RESOLVE_TIMEOUT = 30.0
 T = TypeVar("T")
@@ -32,7 +34,11 @@ class GitIncludeResolver:
         project_source: Callable[[str], Awaitable[str | None]],
         remote: RemoteFetcher | None = None,
         timeout: float = RESOLVE_TIMEOUT,
+        templates: TemplateDirectory | None = None,
+        artifact: Callable[[str, str], Awaitable[str | None]] | None = None,
     ) -> None:
+        self._templates = templates or TemplateDirectory(None)
+        self._artifact = artifact
         self._sources, self._source, self._sha, self._loop = sources, source, sha, loop
         self._project_source = project_source
         self._remote = remote or RemoteFetcher()
@@ -67,7 +73,10 @@ class GitIncludeResolver:
                 "pipeline configuration are correctly defined."
             )
         revision = ref or self._run(self._sources.default_branch(source))
-        sha = self._run(self._sources.resolve(source, revision))
+        try:
+            sha = self._run(self._sources.resolve(source, revision))
+        except GitError:
+            sha = ""
         if not sha:
             raise IncludeFailed(f"Project `{project}` reference `{revision}` does not exist!")
         return self._run(self._sources.read_file(source, sha, path))
@@ -76,3 +85,41 @@ class GitIncludeResolver:
         if time.monotonic() > self._deadline:
             raise IncludeFailed("Resolving config took longer than expected")
         return self._remote.fetch(url)
+
+    def template(self, name: str) -> str | None:
+        return self._templates.read(name)
+
+    def artifact(self, job: str, path: str) -> str | None:
+        if self._artifact is None:
+            return None
+        return self._run(self._artifact(job, path))
+
+    def project_tags(self, project: str) -> list[str]:
+        source = self._run(self._project_source(project))
+        if source is None:
+            raise IncludeFailed(f"Project `{project}` not found or access denied!")
+        return self._run(self._sources.tags(source))
+
+    def file_hashes(self, kind: str, paths: list[str]) -> list[str | None]:
+        """cache:key:files (blob ids) or files_commits (last commits), wildcards expanded."""
+        expanded: list[str] = []
+        for path in paths:
+            expanded += fnmatch.filter(self.local_files(), path) if "*" in path else [path]
+        read = self._sources.blob_id if kind == "files" else self._sources.last_commit
+        return [self._run(read(self._source, self._sha, path)) for path in dict.fromkeys(expanded)]
+
+    def changed_since(self, ref: str) -> list[str] | None:
+        """rules:changes:compare_to: the files changed since the pipeline's commit left ``ref``."""
+        return self._run(self._sources.changed_since(self._source, ref, self._sha))
+
+    def project_files(self, project: str, ref: str | None) -> list[str] | None:
+        """rules:exists:project: every file of another project at ``ref`` (its default branch)."""
+        source = self._run(self._project_source(project))
+        if source is None:
+            return None
+        revision = ref or self._run(self._sources.default_branch(source))
+        try:
+            sha = self._run(self._sources.resolve(source, revision))
+        except GitError:
+            return None
+        return self._run(self._sources.list_files(source, sha)) if sha else None

@@ -8,6 +8,8 @@ from conveyor.server.db.queries import (
     archives,
     artifacts,
     hooks,
+    bridges,
+    deployments,
     jobs,
     pipelines,
     projects,
@@ -21,4 +23,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "hooks", "jobs", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import artifacts, jobs
+from conveyor.server.db.tables import artifacts, jobs, pipelines, projects
 
 _live = sa.or_(artifacts.c.expire_at.is_(None), artifacts.c.expire_at > sa.func.now())
 _expired = artifacts.c.expire_at <= sa.func.now()
@@ -62,8 +62,11 @@ async def get_live(conn: AsyncConnection, job_id: int, file_type: str) -> RowMap
 
 
 async def requester(conn: AsyncConnection, token_hash: str) -> RowMapping | None:
-    """The job holding this token (id, pipeline_id, status): who asks for a download."""
-    stmt = sa.select(jobs.c.id, jobs.c.pipeline_id, jobs.c.status).where(jobs.c.token_hash == token_hash)
+    """The job holding this token (id, pipeline_id, project_id, status, its cross-pipeline
+    needs' projects): who asks for a download."""
+    stmt = sa.select(
+        jobs.c.id, jobs.c.pipeline_id, jobs.c.project_id, jobs.c.status, jobs.c.spec["cross_needs"].label("cross_needs")
+    ).where(jobs.c.token_hash == token_hash)
     return (await conn.execute(stmt)).mappings().first()
 
 
@@ -98,6 +101,33 @@ async def for_dependencies(
         sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size)
         .join(artifacts, artifacts.c.job_id == jobs.c.id)
         .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), earlier, artifacts.c.file_type == "archive", _live)
+        .order_by(jobs.c.stage_idx, jobs.c.id)
+    )
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def latest_successful(
+    conn: AsyncConnection, job_name: str, *, pipeline_id: int | None = None, project: str | None = None, ref: str | None = None
+) -> list[RowMapping]:
+    """The live ``archive`` artifact of the latest successful ``job_name``: in one pipeline
+    (``needs:pipeline:job``) or on a project's ref (``needs:project``)."""
+    where = [jobs.c.name == job_name, jobs.c.status == "success", artifacts.c.file_type == "archive", _live]
+    stmt = sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size).join(artifacts, artifacts.c.job_id == jobs.c.id)
+    if pipeline_id is not None:
+        where.append(jobs.c.pipeline_id == pipeline_id)
+    else:
+        stmt = stmt.join(pipelines, pipelines.c.id == jobs.c.pipeline_id).join(projects, projects.c.id == jobs.c.project_id)
+        where += [projects.c.name == project, pipelines.c.ref == ref]
+    stmt = stmt.where(*where).order_by(jobs.c.id.desc()).limit(1)
+    return list((await conn.execute(stmt)).mappings())
+
+
+async def of_pipeline(conn: AsyncConnection, pipeline_id: int, file_type: str) -> list[RowMapping]:
+    """The live artifacts of one type of the pipeline's latest job attempts, with the job's name."""
+    stmt = (
+        sa.select(artifacts, jobs.c.name.label("job_name"))
+        .join(jobs, jobs.c.id == artifacts.c.job_id)
+        .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), artifacts.c.file_type == file_type, _live)
         .order_by(jobs.c.stage_idx, jobs.c.id)
     )
     return list((await conn.execute(stmt)).mappings())

@@ -224,9 +224,10 @@ async def enqueue_from(conn: AsyncConnection, job_ids: Iterable[int], statuses: 
         jobs.update()
         .where(jobs.c.id.in_(ids), jobs.c.status.in_(list(statuses)))
         .values(status="pending", queued_at=sa.func.now(), updated_at=sa.func.now())
-        .returning(jobs.c.id, jobs.c.project_id, jobs.c.tags, jobs.c.protected)
+        .returning(jobs.c.id, jobs.c.project_id, jobs.c.tags, jobs.c.protected, jobs.c.spec["trigger"].astext.label("trigger"))
     )
-    rows = list(await conn.execute(stmt))
+    # a bridge (trigger:) goes pending for the server (queue/bridges.py), never to a runner
+    rows = [row for row in await conn.execute(stmt) if row.trigger is None]
     if not rows:
         return []
     values = [{"job_id": r.id, "project_id": r.project_id, "tags": r.tags, "protected": r.protected} for r in rows]
@@ -289,3 +290,7 @@ async def lock_many(conn: AsyncConnection, job_ids: Iterable[int]) -> list[RowMa
         return []
     stmt = sa.select(jobs).where(jobs.c.id.in_(ids)).order_by(jobs.c.id).with_for_update()
     return list((await conn.execute(stmt)).mappings())
+
+
+async def set_coverage(conn: AsyncConnection, job_id: int, coverage: float) -> None:
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(coverage=coverage))

@@ -8,18 +8,28 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import pipelines
+from conveyor.server.db.tables import pipelines, projects
 
 FINISHED = ("success", "failed", "canceled", "skipped")
 
 
 async def insert(
-    conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **origin: Any
+    conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **facts: Any
 ) -> int:
-    """``origin``: source, before_sha, tag, trigger_id, schedule_id, file_variables (tables.py)."""
+    """A new pipeline with the next iid of its project (the project row is locked until commit,
+    so iids are unique and dense). ``facts``: the optional columns (source, before_sha, tag,
+    commit, user, parent_pipeline_id, source_job_id)."""
+    bump = (
+        projects.update()
+        .where(projects.c.id == project_id)
+        .values(last_pipeline_iid=projects.c.last_pipeline_iid + 1)
+        .returning(projects.c.last_pipeline_iid)
+    )
+    iid = (await conn.execute(bump)).scalar_one()
     stmt = (
         pipelines.insert()
-        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables, **origin)
+        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables, iid=iid,
+                **{key: value for key, value in facts.items() if value is not None})
         .returning(pipelines.c.id)
     )
     return (await conn.execute(stmt)).scalar_one()

@@ -71,9 +71,12 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
 -- everything the job payload needs, so the hand-out is this one round trip
 SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
        pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
+       pr.protected_refs AS project_protected_refs,
        pl.ref AS pipeline_ref, pl.sha AS pipeline_sha, pl.variables AS pipeline_variables,
-       pl.source AS pipeline_source, pl.before_sha AS pipeline_before_sha, pl.tag AS pipeline_tag,
-       pl.file_variables AS pipeline_file_variables,
+       -- the predefined variables' facts (server/queue/predefined.py)
+       pl.created_at AS pipeline_created_at, pl.iid AS pipeline_iid, pl.source AS pipeline_source,
+       pl.before_sha AS pipeline_before_sha, pl.tag AS pipeline_tag, pl.commit AS pipeline_commit,
+       pl."user" AS pipeline_user, pl.file_variables AS pipeline_file_variables,
        -- CI/CD variables (values still encrypted): the instance's (level 0), then the project's
        (SELECT coalesce(jsonb_agg(v ORDER BY v.level, v.id), '[]'::jsonb) FROM (
             SELECT 0 AS level, id, key, value, variable_type, protected, masked, raw, '*' AS environment_scope
@@ -91,10 +94,11 @@ JOIN pipelines pl ON pl.id = c.pipeline_id
 WITH queued AS (
     UPDATE jobs SET status = 'pending', queued_at = now(), updated_at = now()
     WHERE id = ANY(CAST(:job_ids AS bigint[])) AND status = 'created'
-    RETURNING id, project_id, tags, protected
+    RETURNING id, project_id, tags, protected, spec->>'trigger' IS NOT NULL AS bridge
 )
+-- a bridge (trigger:) is for the server (queue/bridges.py), never for a runner
 INSERT INTO pending_jobs (job_id, project_id, tags, protected)
-SELECT id, project_id, tags, protected FROM queued
+SELECT id, project_id, tags, protected FROM queued WHERE NOT bridge
 ON CONFLICT (job_id) DO NOTHING
 RETURNING job_id, tags, protected
 

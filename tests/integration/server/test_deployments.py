@@ -1,0 +1,89 @@
+"""environment: through a real server: deployments recorded with their job's status, the
+environment's URL and state, CI_ENVIRONMENT_* in the payload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.server.test_bridges import _finish
+from tests.integration.server.test_runner_api import _request, _setup
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+PIPELINE = """
+deploy:
+  script: [x]
+  environment:
+    name: review/$CI_COMMIT_REF_NAME
+    url: https://$CI_COMMIT_REF_SLUG.example.com
+    on_stop: stop
+stop:
+  script: [x]
+  when: manual
+  environment: {name: review/$CI_COMMIT_REF_NAME, action: stop}
+prepare:
+  script: [x]
+  environment: {name: production, action: prepare}
+"""
+
+
+async def test_deployments_and_environment_state(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", PIPELINE)
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        assert (await admin.post(f"{base}/pipeline")).status_code == 201
+        deployments = (await admin.get(f"{base}/deployments")).json()
+        assert [(d["deployable"]["name"], d["status"]) for d in deployments] == [("stop", "blocked"), ("deploy", "created")]
+        handed = {}
+        for _ in range(2):
+            job = (await _request(live_server, token)).json()
+            handed[job["job_info"]["name"]] = job
+        variables = {v["key"]: v["value"] for v in handed["deploy"]["variables"]}
+        assert variables["CI_ENVIRONMENT_NAME"] == "review/main"
+        assert variables["CI_ENVIRONMENT_URL"] == "https://main.example.com"
+        assert variables["CI_ENVIRONMENT_ACTION"] == "start"
+        assert variables["CI_ENVIRONMENT_TIER"] == "development"
+        await _finish(live_server, handed["deploy"], "success")
+        await _finish(live_server, handed["prepare"], "success")
+        (review,) = (await admin.get(f"{base}/environments")).json()
+        assert (review["name"], review["state"], review["external_url"]) == ("review/main", "available", "https://main.example.com")
+        assert review["last_deployment"]["status"] == "blocked"  # the manual stop job waits
+        stop_id = next(d["deployable"]["id"] for d in deployments if d["deployable"]["name"] == "stop")
+        assert (await admin.post(f"{base}/jobs/{stop_id}/play")).status_code == 200
+        stop = (await _request(live_server, token)).json()
+        await _finish(live_server, stop, "success")
+        (review,) = (await admin.get(f"{base}/environments")).json()
+        assert review["state"] == "stopped"
+        assert [d["status"] for d in (await admin.get(f"{base}/deployments")).json()] == ["success", "success"]
+    finally:
+        await admin.aclose()
+
+
+async def test_pipeline_test_report_from_junit_artifacts(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    import gzip
+
+    from tests.integration.server.test_artifacts import _upload
+
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", "unit:\n  script: [x]\n  artifacts: {reports: {junit: report.xml}}\n")
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "app"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        pipeline = (await admin.post(f"{base}/pipeline")).json()
+        job = (await _request(live_server, token)).json()
+        xml = b'<testsuite><testcase classname="a" name="ok" time="0.5"/><testcase classname="a" name="no"><failure>x</failure></testcase></testsuite>'
+        uploaded = await _upload(live_server, job, [gzip.compress(xml)], query="artifact_format=gzip&artifact_type=junit",
+                                 filename="junit.xml.gz")  # fmt: skip
+        assert uploaded.status_code == 201, uploaded.text
+        await _finish(live_server, job, "failed")
+        report = (await admin.get(f"{base}/pipelines/{pipeline['id']}/test_report")).json()
+        assert (report["total_count"], report["success_count"], report["failed_count"]) == (2, 1, 1)
+        (unit,) = report["test_suites"]
+        assert unit["name"] == "unit" and [case["name"] for case in unit["test_cases"]] == ["ok", "no"]
+    finally:
+        await admin.aclose()
