@@ -66,7 +66,9 @@ class Postgres:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(listen: str = "127.0.0.1") -> Postgres:
+    """A PostgreSQL listening on ``listen`` (another address than loopback: inside a test network
+    namespace, trusted from the private range ``10.0.0.0/8``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver import _commands, utils
@@ -82,9 +84,12 @@ def start_postgres() -> Postgres:
         [str(bin_dir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
         check=True, capture_output=True, user=user,
     )
+    if listen != "127.0.0.1":
+        with open(data_dir / "pg_hba.conf", "a") as hba:
+            hba.write("host all all 10.0.0.0/8 trust\n")
     port = free_port()
     proc = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
+        [str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", listen, "-k", str(data_dir),
          "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
          "-c", "max_connections=300", "-c", "tcp_keepalives_idle=15"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user,
@@ -135,14 +140,14 @@ def redis_binary() -> str:
         return found
 
 
-def start_redis(port: int | None = None, *, appendonly: bool = True) -> RedisServer:
+def start_redis(port: int | None = None, *, appendonly: bool = True, listen: str = "127.0.0.1") -> RedisServer:
     """A Redis on ``port`` (free if None); with AOF, as Conveyor's "redis" trace store wants,
     in a fresh directory (so a restart with ``appendonly=False`` starts empty)."""
     port = port or free_port()
     binary = redis_binary()
     workdir = tempfile.mkdtemp(prefix="conveyor-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir,
+        [binary, "--port", str(port), "--bind", listen, "--protected-mode", "no", "--save", "", "--dir", workdir,
          "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec", "--tcp-keepalive", "15"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -2,7 +2,8 @@
 
 Idle flows die silently at NAT and firewall timeouts (Google Cloud: 10 minutes). Probes after
 ``idle`` seconds, every ``interval`` seconds, ``count`` times, keep the flow alive and detect a
-dead peer in ``idle + interval * count`` seconds.
+dead peer in ``idle + interval * count`` seconds. ``enabled=False`` (configuration only: for
+diagnosing, and the middlebox tests' negative controls) sets SO_KEEPALIVE to 0 instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class KeepaliveConfig:
     idle: int = 15
     interval: int = 15
     count: int = 4
+    enabled: bool = True
 
     def __post_init__(self) -> None:
         for name in ("idle", "interval", "count"):
@@ -25,6 +27,8 @@ class KeepaliveConfig:
 
 def socket_options(config: KeepaliveConfig) -> list[tuple[int, int, int]]:
     """(level, option, value) triples, as httpx's ``socket_options`` takes them."""
+    if not config.enabled:
+        return [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)]
     options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
     if hasattr(socket, "TCP_KEEPIDLE"):
         options += [
@@ -40,6 +44,14 @@ def apply(sock: socket.socket, config: KeepaliveConfig) -> socket.socket:
     for level, option, value in socket_options(config):
         sock.setsockopt(level, option, value)
     return sock
+
+
+def describe(config: KeepaliveConfig) -> str:
+    """``idle 15 s, every 15 s, 4 probes (dead after 75 s)``, or ``off``: for the doctor and logs."""
+    if not config.enabled:
+        return "off"
+    dead = config.idle + config.interval * config.count
+    return f"idle {config.idle} s, every {config.interval} s, {config.count} probes (dead after {dead} s)"
 
 
 def read(sock: socket.socket) -> tuple[bool, int, int, int]:

@@ -113,6 +113,7 @@ class CoordinatorClient:
             base_url=api_base(settings.url),
             transport=transport,
             timeout=httpx.Timeout(settings.request_timeout, connect=30.0),
+            limits=httpx.Limits(keepalive_expiry=settings.pool_idle_timeout),
             headers={"User-Agent": runner_info.user_agent()},
             follow_redirects=False,
         )

@@ -64,7 +64,7 @@ class RunnerEntry:
     timestamps: bool = False
     cancel_gracefully: bool = True
     force_send_interval: float | None = None  # seconds without a PATCH before a keep-alive PUT (30)
-    keepalive: dict[str, int] = field(default_factory=dict)
+    keepalive: dict[str, int | bool] = field(default_factory=dict)  # idle, interval, count, enabled
     docker: dict[str, Any] = field(default_factory=dict)
 
 

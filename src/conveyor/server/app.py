@@ -214,7 +214,7 @@ def _redis(settings: ServerSettings, *, retries: int = REDIS_RETRIES) -> Redis:
                             retry_on_error=[RedisConnectionError, RedisTimeoutError])
     if not settings.redis_url.startswith("unix://"):
         options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
-        pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
+        pool_options.update(socket_keepalive=settings.keepalive.enabled, socket_keepalive_options=options)
     return Redis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **pool_options))
 
 

@@ -46,6 +46,7 @@ class ServerSettings:
     keepalive_idle: int = 15
     keepalive_interval: int = 15
     keepalive_count: int = 4
+    keepalive_enabled: bool = True  # false only to diagnose (every socket then goes without TCP keepalive)
     http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
     trace_update_interval: int = 60  # seconds, X-GitLab-Trace-Update-Interval while nobody watches (GitLab: 60)
     trace_update_interval_watched: int = 3  # ... while someone follows the log live (GitLab: 3)
@@ -105,7 +106,7 @@ class ServerSettings:
 
     @property
     def keepalive(self) -> KeepaliveConfig:
-        return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count)
+        return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count, self.keepalive_enabled)
 
     @property
     def base_url(self) -> str:

@@ -57,3 +57,14 @@ def test_server_connections_send_without_delay() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         listener.close()
+
+
+def test_configured_off_clears_so_keepalive() -> None:
+    """Only by configuration (the middlebox tests' negative controls): SO_KEEPALIVE is then 0."""
+    config = keepalive.KeepaliveConfig(enabled=False)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        keepalive.apply(sock, config)
+        assert keepalive.read(sock)[0] is False
+    assert keepalive.describe(config) == "off"
+    assert keepalive.describe(keepalive.KeepaliveConfig(1, 2, 3)) == "idle 1 s, every 2 s, 3 probes (dead after 7 s)"
