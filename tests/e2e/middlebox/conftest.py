@@ -1,0 +1,174 @@
+"""Conveyor deployed across the middlebox: services, servers and runners in its namespaces.
+
+PostgreSQL and Redis run in the ``server`` namespace for the session, listening on its address
+(reachable from the ``client`` namespace only through the box). ``deploy`` starts a ``conveyor
+server`` in a namespace with its own database (a copy of a migrated template) and Redis database
+index; ``start_runner_in`` starts a ``conveyor runner`` in a namespace. Admin calls go through
+``InNamespace`` so their sockets never cross the box.
+
+Every timing is scaled with the box's idle timeout (4 s instead of 600 s): keepalives probe after
+1 s, every 1 s; each test stays idle ``IDLE`` = more than twice the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Admin
+from tests.plugins import services
+from tests.plugins.live import ROOT_TOKEN, RunnerProcess, ServerProcess
+from tests.plugins.middlebox import Middlebox, Namespace
+
+IDLE = 9.0  # seconds a connection stays quiet in each test: over twice the box's 4 s
+SERVER_KEEPALIVE_ON = {"CONVEYOR_KEEPALIVE_IDLE": "1", "CONVEYOR_KEEPALIVE_INTERVAL": "1", "CONVEYOR_KEEPALIVE_COUNT": "3"}
+SERVER_KEEPALIVE_OFF = {"CONVEYOR_KEEPALIVE_ENABLED": "false"}
+RUNNER_KEEPALIVE_ON = {"CONVEYOR_RUNNER_KEEPALIVE_IDLE": "1", "CONVEYOR_RUNNER_KEEPALIVE_INTERVAL": "1",
+                       "CONVEYOR_RUNNER_KEEPALIVE_COUNT": "3"}
+RUNNER_KEEPALIVE_OFF = {"CONVEYOR_RUNNER_KEEPALIVE_ENABLED": "false"}
+TEMPLATE = "middlebox_template"
+_counter = itertools.count(1)
+
+
+class InNamespace:
+    """``obj`` whose every method runs inside ``ns`` (so does every socket it opens)."""
+
+    def __init__(self, ns: Namespace, obj: Any) -> None:
+        self._ns, self._obj = ns, obj
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        if not callable(attr):
+            return attr
+        return lambda *args, **kwargs: self._ns.run(attr, *args, **kwargs)
+
+
+@dataclass
+class Services:
+    postgres: services.Postgres
+    redis: services.RedisServer
+    host: str  # the server namespace's address
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql://postgres@{self.host}:{self.postgres.port}/{name}"
+
+    def redis_url(self, index: int) -> str:
+        return f"redis://{self.host}:{self.redis.port}/{index}"
+
+
+@pytest.fixture(scope="session")
+def box_services(middlebox: Middlebox) -> Iterator[Services]:
+    from conveyor.server.db import StatementObserver, create_engine, upgrade
+
+    server = middlebox.server
+    postgres = server.run(services.start_postgres, listen="0.0.0.0")
+    redis = server.run(services.start_redis, listen="0.0.0.0")
+    try:
+        server.run(postgres.psql, f"CREATE DATABASE {TEMPLATE}")
+
+        async def migrate() -> None:
+            engine = create_engine(postgres.url(TEMPLATE), StatementObserver("raise"))
+            await upgrade(engine)
+            await engine.dispose()
+
+        server.run(asyncio.run, migrate())
+        yield Services(postgres, redis, server.address)
+    finally:
+        redis.stop()
+        postgres.stop()
+
+
+@dataclass
+class Deployment:
+    server: ServerProcess
+    ns: Namespace
+    admin: Any  # an InNamespace(Admin)
+    database: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def job(self, project: int, pipeline: int, name: str) -> dict[str, Any]:
+        return self.admin.jobs(project, pipeline)[name]
+
+    def wait_for_trace(self, project: int, job: int, needle: bytes, timeout: float = 60.0) -> float:
+        """Wall-clock time (``time.time()``) at which ``needle`` was first seen in the job's stored log."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.admin.trace(project, job):
+            assert time.monotonic() < deadline, f"{needle!r} never reached the server"
+            time.sleep(0.1)
+        return time.time()
+
+
+@pytest.fixture
+def deploy(middlebox: Middlebox, box_services: Services, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """``deploy(name, env, ns=server namespace)``: a running ``conveyor server``; stopped after."""
+    made: list[Deployment] = []
+
+    def start(name: str, env: dict[str, str], ns: Namespace | None = None) -> Deployment:
+        ns = ns or middlebox.server
+        index = next(_counter)
+        database = f"mb_{os.getpid()}_{index}"
+        middlebox.server.run(box_services.postgres.psql, f"CREATE DATABASE {database} TEMPLATE {TEMPLATE}")
+        redis_index = index % 16
+        middlebox.server.run(services_flush, box_services, redis_index)
+        full_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+            "CONVEYOR_DATABASE_URL": box_services.database_url(database),
+            "CONVEYOR_REDIS_URL": box_services.redis_url(redis_index),
+            "CONVEYOR_OBJECT_STORE_URL": (tmp_path / name / "objects").as_uri(),
+            "CONVEYOR_DATA_DIR": str(tmp_path / name / "data"),
+            "CONVEYOR_INITIAL_ROOT_TOKEN": ROOT_TOKEN,
+            "CONVEYOR_SAVEPOINT_POLICY": "raise",
+            "CONVEYOR_TRACE_UPDATE_INTERVAL": "1",
+            "CONVEYOR_SWEEP_INTERVAL": "1",
+            **env,
+        }
+        (tmp_path / name).mkdir(exist_ok=True)
+        server = ServerProcess(full_env, services.free_port(), tmp_path / name / "server.log", host=ns.address)
+        ns.run(server.start)
+        deployment = Deployment(server, ns, InNamespace(ns, Admin(server.url)), database)
+        made.append(deployment)
+        return deployment
+
+    yield start
+    for deployment in made:
+        deployment.ns.run(deployment.server.stop)
+        deployment.admin.http.close()
+        middlebox.server.run(box_services.postgres.psql, f"DROP DATABASE IF EXISTS {deployment.database} WITH (FORCE)")
+    for deployment in made:
+        assert deployment.server.savepoints_seen == 0, "a server process sent a SAVEPOINT"
+
+
+def services_flush(box: Services, index: int) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=box.redis.port, db=index)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def start_runner_in(tmp_path: Path) -> Iterator[Callable[..., RunnerProcess]]:
+    """``start_runner_in(ns, deployment, name, env)``: a shell runner for ``deployment`` in ``ns``."""
+    started: list[RunnerProcess] = []
+
+    def start(ns: Namespace, deployment: Deployment, name: str, env: dict[str, str]) -> RunnerProcess:
+        token = deployment.admin.runner_token()
+        runner = ns.run(RunnerProcess, deployment.url, token, tmp_path / name / "builds", tmp_path / name / "runner.log",
+                        extra_env=env)  # fmt: skip
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.stop()
