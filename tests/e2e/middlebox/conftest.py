@@ -1,9 +1,10 @@
 """Conveyor deployed across the middlebox: services, servers and runners in its namespaces.
 
-PostgreSQL and Redis run in the ``server`` namespace for the session, listening on its address
-(reachable from the ``client`` namespace only through the box). ``deploy`` starts a ``conveyor
-server`` in a namespace with its own database (a copy of a migrated template) and Redis database
-index; ``start_runner_in`` starts a ``conveyor runner`` in a namespace. Admin calls go through
+PostgreSQL runs in the ``server`` namespace for the session, listening on its address (reachable
+from the ``client`` namespace only through the box). ``deploy`` starts a ``conveyor server`` in a
+namespace with its own database (a copy of a migrated template) and its own Redis in the server
+namespace (pub/sub channels ignore database indexes: two deployments on one Redis would hear each
+other's job ids); ``start_runner_in`` starts a ``conveyor runner`` in a namespace. Admin calls go through
 ``InNamespace`` so their sockets never cross the box.
 
 Every timing is scaled with the box's idle timeout (4 s instead of 600 s): keepalives probe after
@@ -17,6 +18,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,17 @@ SERVER_KEEPALIVE_OFF = {"CONVEYOR_KEEPALIVE_ENABLED": "false"}
 RUNNER_KEEPALIVE_ON = {"CONVEYOR_RUNNER_KEEPALIVE_IDLE": "1", "CONVEYOR_RUNNER_KEEPALIVE_INTERVAL": "1",
                        "CONVEYOR_RUNNER_KEEPALIVE_COUNT": "3"}
 RUNNER_KEEPALIVE_OFF = {"CONVEYOR_RUNNER_KEEPALIVE_ENABLED": "false"}
+# prints, stays quiet, prints; writes when it printed the second line (the file system is shared)
+QUIET_JOB = "quiet:\n  script:\n    - echo first-line\n    - sleep {idle:g}\n    - date +%s.%N > {printed}\n    - echo second-line\n"
 TEMPLATE = "middlebox_template"
 _counter = itertools.count(1)
+
+
+def concurrently(*calls: tuple[Any, ...]) -> list[Any]:
+    """Run each ``(fn, *args)`` on its own thread; their results in order (the waits overlap)."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(*call) for call in calls]
+        return [future.result() for future in futures]
 
 
 class InNamespace:
@@ -54,14 +65,10 @@ class InNamespace:
 @dataclass
 class Services:
     postgres: services.Postgres
-    redis: services.RedisServer
     host: str  # the server namespace's address
 
     def database_url(self, name: str) -> str:
         return f"postgresql://postgres@{self.host}:{self.postgres.port}/{name}"
-
-    def redis_url(self, index: int) -> str:
-        return f"redis://{self.host}:{self.redis.port}/{index}"
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +77,6 @@ def box_services(middlebox: Middlebox) -> Iterator[Services]:
 
     server = middlebox.server
     postgres = server.run(services.start_postgres, listen="0.0.0.0")
-    redis = server.run(services.start_redis, listen="0.0.0.0")
     try:
         server.run(postgres.psql, f"CREATE DATABASE {TEMPLATE}")
 
@@ -80,9 +86,8 @@ def box_services(middlebox: Middlebox) -> Iterator[Services]:
             await engine.dispose()
 
         server.run(asyncio.run, migrate())
-        yield Services(postgres, redis, server.address)
+        yield Services(postgres, server.address)
     finally:
-        redis.stop()
         postgres.stop()
 
 
@@ -92,6 +97,7 @@ class Deployment:
     ns: Namespace
     admin: Any  # an InNamespace(Admin)
     database: str
+    redis: services.RedisServer
 
     @property
     def url(self) -> str:
@@ -119,12 +125,11 @@ def deploy(middlebox: Middlebox, box_services: Services, tmp_path: Path) -> Iter
         index = next(_counter)
         database = f"mb_{os.getpid()}_{index}"
         middlebox.server.run(box_services.postgres.psql, f"CREATE DATABASE {database} TEMPLATE {TEMPLATE}")
-        redis_index = index % 16
-        middlebox.server.run(services_flush, box_services, redis_index)
+        redis = middlebox.server.run(services.start_redis, listen="0.0.0.0")
         full_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
             "CONVEYOR_DATABASE_URL": box_services.database_url(database),
-            "CONVEYOR_REDIS_URL": box_services.redis_url(redis_index),
+            "CONVEYOR_REDIS_URL": f"redis://{box_services.host}:{redis.port}/0",
             "CONVEYOR_OBJECT_STORE_URL": (tmp_path / name / "objects").as_uri(),
             "CONVEYOR_DATA_DIR": str(tmp_path / name / "data"),
             "CONVEYOR_INITIAL_ROOT_TOKEN": ROOT_TOKEN,
@@ -135,8 +140,12 @@ def deploy(middlebox: Middlebox, box_services: Services, tmp_path: Path) -> Iter
         }
         (tmp_path / name).mkdir(exist_ok=True)
         server = ServerProcess(full_env, services.free_port(), tmp_path / name / "server.log", host=ns.address)
-        ns.run(server.start)
-        deployment = Deployment(server, ns, InNamespace(ns, Admin(server.url)), database)
+        try:
+            ns.run(server.start)
+        except BaseException:
+            redis.stop()
+            raise
+        deployment = Deployment(server, ns, InNamespace(ns, Admin(server.url)), database, redis)
         made.append(deployment)
         return deployment
 
@@ -144,17 +153,10 @@ def deploy(middlebox: Middlebox, box_services: Services, tmp_path: Path) -> Iter
     for deployment in made:
         deployment.ns.run(deployment.server.stop)
         deployment.admin.http.close()
+        deployment.redis.stop()
         middlebox.server.run(box_services.postgres.psql, f"DROP DATABASE IF EXISTS {deployment.database} WITH (FORCE)")
     for deployment in made:
         assert deployment.server.savepoints_seen == 0, "a server process sent a SAVEPOINT"
-
-
-def services_flush(box: Services, index: int) -> None:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=box.redis.port, db=index)
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture

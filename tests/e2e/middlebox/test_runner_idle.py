@@ -9,7 +9,6 @@ Each test runs its scenarios at once, one ``conveyor server`` (server namespace)
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,12 @@ import pytest
 
 from tests.e2e.middlebox.conftest import (
     IDLE,
+    QUIET_JOB,
     RUNNER_KEEPALIVE_OFF,
     RUNNER_KEEPALIVE_ON,
     SERVER_KEEPALIVE_OFF,
     SERVER_KEEPALIVE_ON,
+    concurrently,
 )
 from tests.plugins.middlebox import Middlebox
 from tests.plugins.repos import make_repo
@@ -31,12 +32,6 @@ LONG_POLL = 20  # CONVEYOR_LONG_POLL_TIMEOUT: the held request outlives the idle
 ACK_TIMEOUT = 4  # CONVEYOR_ACK_TIMEOUT: a hand-out whose answer was lost goes back to pending
 POLL_REQUEST_TIMEOUT = 14  # the runner's request timeout in the long-poll test
 PATCH_REQUEST_TIMEOUT = 6  # ... in the quiet-job test
-
-
-def _concurrently(*calls: Any) -> list[Any]:
-    with ThreadPoolExecutor(len(calls)) as pool:
-        futures = [pool.submit(*call) for call in calls]
-        return [future.result() for future in futures]
 
 
 def _wait_for_connection(middlebox: Middlebox, port: int, timeout: float = 30.0) -> None:
@@ -69,7 +64,7 @@ def _long_poll(deploy, start_runner_in, middlebox: Middlebox, tmp_path: Path, na
 
 def test_long_poll_survives_the_idle_timeout_only_with_keepalives(deploy, start_runner_in, middlebox: Middlebox, tmp_path: Path) -> None:  # noqa: ANN001
     dropped = middlebox.dropped()
-    kept, lost = _concurrently(
+    kept, lost = concurrently(
         (_long_poll, deploy, start_runner_in, middlebox, tmp_path, "poll-keepalive", True),
         (_long_poll, deploy, start_runner_in, middlebox, tmp_path, "poll-no-keepalive", False),
     )
@@ -84,9 +79,6 @@ def test_long_poll_survives_the_idle_timeout_only_with_keepalives(deploy, start_
     assert "checking for jobs failed" in lost["runner_log"] and "ReadTimeout" in lost["runner_log"]
     assert ACK_TIMEOUT - 1 < lost["pickup"] < POLL_REQUEST_TIMEOUT + ACK_TIMEOUT + 5, lost
     assert lost["status"] == "success" and b"picked up after the quiet poll" in lost["trace"]
-
-
-QUIET_JOB = "quiet:\n  script:\n    - echo first-line\n    - sleep {idle:g}\n    - date +%s.%N > {printed}\n    - echo second-line\n"
 
 
 def _quiet_job(deploy, start_runner_in, middlebox: Middlebox, tmp_path: Path, name: str, keepalive: bool, pool_idle: float) -> dict[str, Any]:  # noqa: ANN001
@@ -108,7 +100,7 @@ def _quiet_job(deploy, start_runner_in, middlebox: Middlebox, tmp_path: Path, na
 
 def test_quiet_job_output_arrives_over_a_kept_or_replaced_pooled_connection(deploy, start_runner_in, middlebox: Middlebox, tmp_path: Path) -> None:  # noqa: ANN001
     dropped = middlebox.dropped()
-    kept, lost, replaced = _concurrently(
+    kept, lost, replaced = concurrently(
         (_quiet_job, deploy, start_runner_in, middlebox, tmp_path, "quiet-keepalive", True, 90),
         (_quiet_job, deploy, start_runner_in, middlebox, tmp_path, "quiet-no-keepalive", False, 90),
         # no keepalive, but idle pooled connections closed before the box forgets them
