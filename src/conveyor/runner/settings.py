@@ -40,7 +40,8 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "REQUEST_TIMEOUT": ("request_timeout", float),
     "POOL_IDLE_TIMEOUT": ("pool_idle_timeout", float),
 }
-_KEEPALIVE_FIELDS = {"KEEPALIVE_IDLE": "idle", "KEEPALIVE_INTERVAL": "interval", "KEEPALIVE_COUNT": "count"}
+_KEEPALIVE_FIELDS = {"KEEPALIVE_IDLE": "idle", "KEEPALIVE_INTERVAL": "interval", "KEEPALIVE_COUNT": "count",
+                     "KEEPALIVE_USER_TIMEOUT": "user_timeout"}
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 

@@ -191,6 +191,7 @@ def _object_store(settings: ServerSettings) -> ObjectStore:
         allow_http=settings.object_store_allow_http,
         timeout=settings.object_store_timeout,
         retry_timeout=settings.object_store_retry_timeout,
+        pool_idle_timeout=settings.object_store_pool_idle_timeout,
     )
     return open_store(settings.object_store_url, Path(settings.data_dir) / "objects", s3)
 
@@ -213,8 +214,10 @@ def _redis(settings: ServerSettings, *, retries: int = REDIS_RETRIES) -> Redis:
         pool_options.update(retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries),
                             retry_on_error=[RedisConnectionError, RedisTimeoutError])
     if not settings.redis_url.startswith("unix://"):
+        # redis-py applies TCP-level options only with SO_KEEPALIVE on: configured off, it stays on
+        # at the kernel's 2 h idle (never within a firewall's timeout), with TCP_USER_TIMEOUT
         options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
-        pool_options.update(socket_keepalive=settings.keepalive.enabled, socket_keepalive_options=options)
+        pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
     return Redis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **pool_options))
 
 

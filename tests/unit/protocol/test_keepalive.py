@@ -66,5 +66,19 @@ def test_configured_off_clears_so_keepalive() -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         keepalive.apply(sock, config)
         assert keepalive.read(sock)[0] is False
-    assert keepalive.describe(config) == "off"
-    assert keepalive.describe(keepalive.KeepaliveConfig(1, 2, 3)) == "idle 1 s, every 2 s, 3 probes (dead after 7 s)"
+    assert keepalive.describe(config) == "off; unacknowledged data fails after 75 s"
+    assert keepalive.describe(keepalive.KeepaliveConfig(1, 2, 3, user_timeout=0)) == (
+        "idle 1 s, every 2 s, 3 probes (dead after 7 s); no TCP_USER_TIMEOUT")
+
+
+def test_user_timeout_bounds_unacknowledged_data_with_or_without_probes() -> None:
+    with socket.socket() as sock:
+        keepalive.apply(sock, keepalive.KeepaliveConfig(2, 3, 4))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 14_000  # idle + interval * count
+    with socket.socket() as sock:
+        keepalive.apply(sock, keepalive.KeepaliveConfig(enabled=False, user_timeout=5))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5_000
+        assert keepalive.read(sock)[0] is False
+    assert (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0) not in keepalive.socket_options(keepalive.KeepaliveConfig(user_timeout=0))
+    with pytest.raises(ValueError):
+        keepalive.KeepaliveConfig(user_timeout=-1)

@@ -111,8 +111,8 @@ class HotRedis:
         """A client for the Redis ``redis`` (a redis-py client) talks to, with its keepalives."""
         pool = redis.connection_pool
         options = pool.connection_kwargs
-        # keepalive unless configured off (lesson 1); the probe timing of the redis-py client's
-        keepalive = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(options.get("socket_keepalive") is not False))]
+        # keepalive always (lesson 1); the probe timing of the redis-py client's, when it has one
+        keepalive = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
         timing = options.get("socket_keepalive_options")
         if options.get("socket_keepalive") and isinstance(timing, dict):
             keepalive += [(socket.IPPROTO_TCP, option, value) for option, value in timing.items()]
