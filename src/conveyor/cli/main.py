@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
+from conveyor.cli.doctor import doctor_app
 from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
@@ -20,6 +21,7 @@ pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_hel
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(runner_app, name="runner")
+app.add_typer(doctor_app, name="doctor")
 console = Console()
 err = Console(stderr=True)
 
