@@ -100,7 +100,7 @@ def build_services(settings: ServerSettings) -> Services:
     traces = _trace_store(settings, engine, redis, objects)
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
-    sources = GitSources(Path(settings.data_dir) / "mirrors")
+    sources = GitSources(Path(settings.data_dir) / "mirrors", timeout=settings.git_timeout)
     job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
     job_updates = JobUpdates(
         engine,

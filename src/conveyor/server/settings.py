@@ -83,6 +83,9 @@ class ServerSettings:
     # refused at most this long after (0: ask every time); see server/accounts/tokens.py
     admin_token_cache_ttl: int = 10
     redis_max_connections: int = 100  # per process; beyond it a command waits for a free one (app._redis)
+    # seconds a git command on a project's repository may take (a remote's clone or fetch that
+    # stalls, e.g. a flow a firewall forgot, fails the request with a clear error after it)
+    git_timeout: int = 120
     # runners and the queue
     runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
     long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)

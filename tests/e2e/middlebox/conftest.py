@@ -14,8 +14,12 @@ Every timing is scaled with the box's idle timeout (4 s instead of 600 s): keepa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import signal
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -174,3 +178,71 @@ def start_runner_in(tmp_path: Path) -> Iterator[Callable[..., RunnerProcess]]:
     yield start
     for runner in started:
         runner.stop()
+
+
+HOOK = "#!/bin/sh\n# pack-objects hook: a slow remote while the repository holds a file named slow\n[ -e slow ] && sleep {idle:g}\nexec \"$@\"\n"
+
+
+@dataclass
+class SlowGit:
+    """``git daemon`` in a namespace whose repositories turn slow on demand: while ``slow`` exists
+    in one, packing its objects waits ``IDLE`` seconds, the remote's ``uploadpack.keepAlive``
+    (its heartbeat, 0 = none) all that crosses the wire meanwhile."""
+
+    root: Path
+    url: str
+
+    def repo(self, name: str, heartbeat: int) -> str:
+        from tests.plugins.repos import make_repo
+
+        make_repo(self.root / "work" / name, "later:\n  when: manual\n  script: [echo later]\n")
+        bare = self.root / "repos" / f"{name}.git"
+        subprocess.run(["git", "clone", "--quiet", "--bare", str(self.root / "work" / name), str(bare)], check=True)
+        subprocess.run(["git", "-C", str(bare), "config", "uploadpack.keepAlive", str(heartbeat)], check=True)
+        return f"{self.url}/{name}.git"
+
+    def slow_commit(self, name: str) -> None:
+        """A new commit the next fetch must pack, slowly."""
+        work = self.root / "work" / name
+        git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+        (work / "more.txt").write_text("more\n")
+        subprocess.run(git + ["add", "-A"], check=True)
+        subprocess.run(git + ["commit", "--quiet", "-m", "more"], check=True)
+        subprocess.run(git + ["push", "--quiet", str(self.root / "repos" / f"{name}.git"), "HEAD:main"], check=True)
+        (self.root / "repos" / f"{name}.git" / "slow").touch()
+
+
+@pytest.fixture
+def slow_git(middlebox: Middlebox, tmp_path: Path) -> Iterator[SlowGit]:
+    """The remote in the client namespace: a server in the server namespace fetches through the box."""
+    root = tmp_path / "git-remote"
+    (root / "repos").mkdir(parents=True)
+    hook = root / "slow-pack-objects"
+    hook.write_text(HOOK.format(idle=IDLE))
+    hook.chmod(0o755)
+    port = services.free_port()
+    env = {**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "uploadpack.packObjectsHook", "GIT_CONFIG_VALUE_0": str(hook)}
+    ns = middlebox.client
+    proc = ns.run(subprocess.Popen, ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root / 'repos'}",
+                                     f"--listen={ns.address}", f"--port={port}", str(root / "repos")],
+                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        ns.run(_wait_for_tcp, ns.address, port, proc)
+        yield SlowGit(root, f"git://{ns.address}:{port}")
+    finally:
+        # the daemon and its upload-packs (one may still write into a forgotten flow)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _wait_for_tcp(host: str, port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, "git daemon exited"
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "git daemon never listened"
+            time.sleep(0.05)
