@@ -43,7 +43,7 @@ def _idle_echo(address: tuple[str, int], config: keepalive.KeepaliveConfig, idle
         assert sock.recv(16) == b"one"
         time.sleep(idle)
         sock.sendall(b"two")
-        sock.settimeout(3)
+        sock.settimeout(2)
         try:
             return sock.recv(16), "answered"
         except TimeoutError:

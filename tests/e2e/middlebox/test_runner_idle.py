@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 
 LONG_POLL = 20  # CONVEYOR_LONG_POLL_TIMEOUT: the held request outlives the idle period
 ACK_TIMEOUT = 4  # CONVEYOR_ACK_TIMEOUT: a hand-out whose answer was lost goes back to pending
-POLL_REQUEST_TIMEOUT = 14  # the runner's request timeout in the long-poll test
+POLL_REQUEST_TIMEOUT = 13  # the runner's request timeout in the long-poll test
 PATCH_REQUEST_TIMEOUT = 6  # ... in the quiet-job test
 
 
