@@ -20,6 +20,8 @@
     idle = 15
     interval = 15
     count = 4
+    user_timeout = 75           # TCP_USER_TIMEOUT; default idle + interval * count, 0 = kernel's
+    enabled = true              # false only to diagnose
     [runners.docker]
     host = "unix:///run/podman/podman.sock"
     image = "alpine:3"
