@@ -108,7 +108,7 @@ def test_live_tail_of_a_quiet_job_and_git_fetch_of_a_slow_remote(deploy, start_r
         assert seen["log"] == seen["stored"], (seen["log"][:200], seen["stored"][:200])
         assert seen["log"].count(b"second-line") == 2, seen["log"]  # the command and its output
     # heartbeats kept the flow: one connection, the line within the runner's update interval
-    assert kept["opens"] == 1 and kept["delay"] < 3, kept
+    assert kept["opens"] == 1 and kept["delay"] < 4, kept
     # without: the line was dropped in the box; the viewer noticed after SILENCE and resumed
     assert middlebox.dropped() > dropped
     assert lost["opens"] >= 2 and SILENCE - IDLE - 1 < lost["delay"] < SILENCE + 5, lost

@@ -107,9 +107,9 @@ def test_quiet_job_output_arrives_over_a_kept_or_replaced_pooled_connection(depl
         (_quiet_job, deploy, start_runner_in, middlebox, tmp_path, "quiet-short-pool", False, 2),
     )
     # the pooled connection idled IDLE seconds and was reused: the second line came at once
-    assert kept["status"] == "success" and kept["delay"] < 3, kept
+    assert kept["status"] == "success" and kept["delay"] < 4, kept
     assert "trace patch failed" not in kept["runner_log"]
-    assert replaced["status"] == "success" and replaced["delay"] < 3, replaced
+    assert replaced["status"] == "success" and replaced["delay"] < 4, replaced
     assert "trace patch failed" not in replaced["runner_log"]
     # reused dead: the PATCH vanished, the runner noticed after its request timeout and resent
     assert middlebox.dropped() > dropped

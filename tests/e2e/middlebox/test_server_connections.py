@@ -123,11 +123,11 @@ def test_server_connections_to_postgres_redis_and_s3_hold_through_a_quiet_period
     assert all(sock.keepalive for sock in kept["sockets"]), kept["sockets"]
     assert not any(sock.keepalive for sock in lost["sockets"] if sock.peer.endswith(f":{lost['pg_port']}")), lost["sockets"]
     # kept: the PATCH (PostgreSQL pool, the append client, pub/sub) and the archive at once
-    assert kept["delay"] < 3, kept["delay"]
-    assert kept["archive"] < 3, kept["archive"]
+    assert kept["delay"] < 4, kept["delay"]
+    assert kept["archive"] < S3_TIMEOUT - 1, kept["archive"]
     assert "channel_listener_connection_lost" not in kept["log"]
     # lost: dropped in the box, noticed within the configured bounds, nothing lost
     assert middlebox.dropped() > dropped
     assert "channel_listener_connection_lost" in lost["log"]  # the LISTEN ping (5 s) found it
-    assert lost["delay"] < 4 * USER_TIMEOUT + 10, lost["delay"]
-    assert lost["archive"] < 2 * S3_TIMEOUT + 10, lost["archive"]
+    assert USER_TIMEOUT - 1 < lost["delay"] < 4 * USER_TIMEOUT + 10, lost["delay"]  # a dead pooled connection
+    assert S3_TIMEOUT - 1 < lost["archive"] < 2 * S3_TIMEOUT + 10, lost["archive"]  # the reused S3 connection
