@@ -63,7 +63,7 @@ def server_rows(s: ServerSettings) -> tuple[list[Row], list[str]]:
             f"HTTP keep-alive {s.http_keepalive_timeout} s; long poll {s.long_poll_timeout} s"),
         Row("server: live tail (SSE)", "as accepted HTTP", f"`: keepalive` after {s.sse_heartbeat} s of silence"),
         Row("server -> PostgreSQL pool", text, f"pinged on checkout after {s.db_ping_after_idle:g} s idle"),
-        Row("server -> PostgreSQL LISTEN", text, "pinged every 5 s, reconnected on a failed ping"),
+        Row("server -> PostgreSQL LISTEN", text, f"pinged every {s.db_listen_ping_interval:g} s, reconnected on a failed ping"),
         Row("server -> Redis (pool, pub/sub, append client)", text, "pub/sub re-checked every heartbeat"),
         Row("server -> S3 object store", "none (obstore has no option)",
             f"idle connections dropped after {s.object_store_pool_idle_timeout} s; "

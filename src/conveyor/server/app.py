@@ -101,7 +101,7 @@ def build_services(settings: ServerSettings) -> Services:
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
     sources = GitSources(Path(settings.data_dir) / "mirrors", timeout=settings.git_timeout)
-    job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
+    job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive, ping_interval=settings.db_listen_ping_interval)
     job_updates = JobUpdates(
         engine,
         accept_timeout=settings.final_update_accept_timeout,

@@ -79,6 +79,7 @@ class ServerSettings:
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     db_pool_size: int = 10
     db_ping_after_idle: float = 10.0  # seconds a pooled connection may idle before a checkout pings it
+    db_listen_ping_interval: float = 5.0  # seconds between pings of the LISTEN connection (its heartbeat)
     # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
     # refused at most this long after (0: ask every time); see server/accounts/tokens.py
     admin_token_cache_ttl: int = 10
