@@ -51,7 +51,16 @@ class Socket:
     peer: str
     process: str
     pid: int
-    keepalive: bool
+    timer: str  # ss's timer: "keepalive", "on" (data in flight: the keepalive timer is not shown), "" (none)
+
+    @property
+    def keepalive(self) -> bool:
+        return self.timer == "keepalive"
+
+    @property
+    def bare(self) -> bool:
+        """Idle with no keepalive timer: SO_KEEPALIVE is off (a busy socket shows another timer)."""
+        return self.timer == ""
 
 
 def server_rows(s: ServerSettings) -> tuple[list[Row], list[str]]:
@@ -114,8 +123,9 @@ def parse_ss(text: str) -> list[Socket]:
         process = re.search(r'users:\(\("([^"]+)",pid=(\d+)', line)
         if len(addresses) < 2:
             continue
+        timer = re.search(r"timer:\((\w+)", line)
         sockets.append(Socket(addresses[0], addresses[1], process.group(1) if process else "",
-                              int(process.group(2)) if process else 0, "timer:(keepalive" in line))  # fmt: skip
+                              int(process.group(2)) if process else 0, timer.group(1) if timer else ""))  # fmt: skip
     return sockets
 
 
@@ -179,7 +189,7 @@ def network_command(
     if sockets is None:
         console.print("live sockets: `ss` (iproute2) not found; skipped")
     else:
-        bare = [sock for sock in sockets if not sock.keepalive]
+        bare = [sock for sock in sockets if sock.bare]
         console.print(f"live sockets: {len(sockets)} established TCP connection(s) of Conveyor processes, "
                       f"{len(sockets) - len(bare)} with a keepalive timer")  # fmt: skip
         for sock in bare:

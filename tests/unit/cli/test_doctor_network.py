@@ -21,14 +21,17 @@ SS = """Recv-Q Send-Q Local Address:Port  Peer Address:Port Process
 \t ts sack cubic wscale:10,10 rto:204 rtt:2.054/3.978
 0      0          [::1]:6000    [::1]:6379 users:(("conveyor",pid=42,fd=3))
 \t ts sack cubic
+0      120        10.0.0.2:5001    10.0.0.9:5432 users:(("python",pid=41,fd=10)) timer:(on,204ms,0)
 """
 
 
 def test_parse_ss_reads_peers_processes_and_keepalive_timers() -> None:
     assert doctor_network.parse_ss(SS) == [
-        doctor_network.Socket("10.0.0.2:5000", "10.0.0.9:5432", "python", 41, True),
-        doctor_network.Socket("[::1]:6000", "[::1]:6379", "conveyor", 42, False),
+        doctor_network.Socket("10.0.0.2:5000", "10.0.0.9:5432", "python", 41, "keepalive"),
+        doctor_network.Socket("[::1]:6000", "[::1]:6379", "conveyor", 42, ""),
+        doctor_network.Socket("10.0.0.2:5001", "10.0.0.9:5432", "python", 41, "on"),
     ]
+    assert [(sock.keepalive, sock.bare) for sock in doctor_network.parse_ss(SS)] == [(True, False), (False, True), (False, False)]
 
 
 def test_live_sockets_sees_keepalive_on_a_real_socket() -> None:
