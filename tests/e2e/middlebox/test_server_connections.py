@@ -90,12 +90,12 @@ def _quiet_server(deploy, start_runner_in, middlebox: Middlebox, s3: KeepAliveFr
     _wait(lambda: deployment.job(project, pipeline, "warm")["status"] == "success", "warm never ended")
     _wait(lambda: _archived(middlebox, s3, prefix) >= 1, "warm's log was never archived")
     deployment.wait_for_trace(project, jobs["quiet"]["id"], b"first-line")
-    _wait(printed.exists, "the quiet job never printed its second line")  # the server idles meanwhile
-    second = deployment.wait_for_trace(project, jobs["quiet"]["id"], b"second-line")
-    # what `conveyor doctor network` sees of the server's live sockets through the box
+    time.sleep(IDLE / 2)  # the server idles meanwhile: what `conveyor doctor network` sees of its sockets
     ss = parse_ss(middlebox.client.sh("ss", "-tinop", "state", "established"))
     crossing = [sock for sock in ss if sock.pid == deployment.server.proc.pid and sock.peer.startswith(middlebox.server.address)]
     ports = {int(sock.peer.rsplit(":", 1)[1]) for sock in crossing}
+    _wait(printed.exists, "the quiet job never printed its second line")
+    second = deployment.wait_for_trace(project, jobs["quiet"]["id"], b"second-line")
     final = deployment.admin.wait(project, pipeline, timeout=90)
     finished = time.time()
     archived = _wait(lambda: _archived(middlebox, s3, prefix) >= 2, "quiet's log was never archived", timeout=90)
@@ -120,7 +120,7 @@ def test_server_connections_to_postgres_redis_and_s3_hold_through_a_quiet_period
     # PostgreSQL's do not (Redis's keep SO_KEEPALIVE at the kernel's 2 h idle: redis-py's rule)
     for seen in (kept, lost):
         assert {seen["redis_port"], seen["pg_port"]} <= seen["ports"], seen["sockets"]
-    # (a socket with data in flight at the snapshot shows its retransmission timer instead)
+    # (taken mid-quiet: a socket with data in flight would show its retransmission timer instead)
     assert not any(sock.bare for sock in kept["sockets"]), kept["sockets"]
     assert not any(sock.keepalive for sock in lost["sockets"] if sock.peer.endswith(f":{lost['pg_port']}")), lost["sockets"]
     # kept: the PATCH (PostgreSQL pool, the append client, pub/sub) and the archive at once
