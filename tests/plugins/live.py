@@ -78,10 +78,11 @@ async def live_server(server_settings) -> AsyncIterator[LiveServer]:  # noqa: AN
 class ServerProcess:
     """``conveyor server`` as a child process on a fixed port, so it can be killed and restarted."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, host: str = "127.0.0.1") -> None:
         self.env = env
+        self.host = host
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.savepoints_seen = 0.0  # summed over every run of the process, read at each stop
@@ -89,7 +90,7 @@ class ServerProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "conveyor", "server", "--host", self.host, "--port", str(self.port)],
                 env=self.env, stdout=subprocess.PIPE, stderr=log,
             )
         assert self.proc.stdout is not None
@@ -165,11 +166,15 @@ def server_process(tmp_path: Path, database_url: str, redis_url: str, server_env
 class RunnerProcess:
     """``conveyor runner`` as a child process."""
 
-    def __init__(self, url: str, token: str, builds_dir: Path, log_path: Path, check_interval: float = 0.3) -> None:
+    def __init__(
+        self, url: str, token: str, builds_dir: Path, log_path: Path, check_interval: float = 0.3,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.builds_dir = builds_dir
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
         env["CONVEYOR_RUNNER_CHECK_INTERVAL"] = str(check_interval)
+        env.update(extra_env or {})
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "conveyor", "runner", "--url", url, "--token", token, "--builds-dir", str(builds_dir)],

@@ -29,9 +29,11 @@ REGION = "us-east-1"
 class S3Server:
     """``moto_server`` on a fixed port, so it can be stopped and started again at the same address."""
 
-    def __init__(self, log_path: Path, bucket: str = BUCKET) -> None:
+    def __init__(self, log_path: Path, bucket: str = BUCKET, address: str | None = None) -> None:
+        """``address``: listen on every address and be reached at this one (a test namespace's)."""
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.listen = "0.0.0.0" if address else "127.0.0.1"
+        self.endpoint = f"http://{address or '127.0.0.1'}:{self.port}"
         self.bucket = bucket
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -40,7 +42,7 @@ class S3Server:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", "import sys; from moto.server import main; sys.exit(main())",
-                 "-H", "127.0.0.1", "-p", str(self.port)],
+                 "-H", self.listen, "-p", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         wait_for_port(self.port, timeout=60, proc=self.proc)
@@ -106,3 +108,68 @@ def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, An
         return {"object_store_url": (tmp_path / "objects").as_uri()}
     server: S3Server = request.getfixturevalue("s3_server")
     return server.settings(f"test-{uuid.uuid4().hex[:12]}")
+
+
+class KeepAliveFront:
+    """An HTTP/1.1 front for ``S3Server`` that keeps client connections open, as S3 does (moto's
+    Werkzeug answers ``Connection: close`` to every request, so a client never reuses one).
+
+    Each request is passed on, headers and body as they came (the signature's ``Host`` too), over a
+    new connection to moto. Listens on ``listen``; reached at ``endpoint``.
+    """
+
+    def __init__(self, backend: S3Server, address: str, listen: str = "0.0.0.0") -> None:
+        import http.server
+
+        self.backend = backend
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                front.forward(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer((listen, 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://{address}:{self.server.server_address[1]}"
+
+    def forward(self, handler: Any) -> None:
+        import http.client
+
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else None
+        upstream = http.client.HTTPConnection("127.0.0.1", self.backend.port, timeout=30)
+        try:
+            upstream.request(handler.command, handler.path, body=body, headers=dict(handler.headers.items()))
+            response = upstream.getresponse()
+            data = response.read()
+        finally:
+            upstream.close()
+        handler.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in ("connection", "content-length", "transfer-encoding", "server", "date"):
+                handler.send_header(name, value)
+        # a HEAD answer's length is the object's, not its (empty) body's
+        length = response.getheader("Content-Length") if handler.command == "HEAD" else None
+        handler.send_header("Content-Length", length or str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)
+
+    def start(self) -> None:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def env(self, prefix: str) -> dict[str, str]:
+        return {**self.backend.env(prefix), "CONVEYOR_OBJECT_STORE_ENDPOINT": self.endpoint}

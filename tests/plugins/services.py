@@ -144,7 +144,10 @@ def start_postgres(*options: str) -> Postgres:
         [str(bin_dir / "initdb"), "-D", str(data_dir), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
         check=True, capture_output=True, user=user,
     )
-    return _serve(bin_dir, data_dir, user, *options)
+    if listen != "127.0.0.1":
+        with open(data_dir / "pg_hba.conf", "a") as hba:
+            hba.write("host all all 10.0.0.0/8 trust\n")
+    return _serve(bin_dir, data_dir, user, *options, listen=listen)
 
 
 @dataclass
@@ -180,14 +183,14 @@ def redis_binary() -> str:
         return found
 
 
-def start_redis(port: int | None = None, *, appendonly: bool = True) -> RedisServer:
+def start_redis(port: int | None = None, *, appendonly: bool = True, listen: str = "127.0.0.1") -> RedisServer:
     """A Redis on ``port`` (free if None); with AOF, as Conveyor's "redis" trace store wants,
     in a fresh directory (so a restart with ``appendonly=False`` starts empty)."""
     port = port or free_port()
     binary = redis_binary()
     workdir = tempfile.mkdtemp(prefix="conveyor-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir,
+        [binary, "--port", str(port), "--bind", listen, "--protected-mode", "no", "--save", "", "--dir", workdir,
          "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec", "--tcp-keepalive", "15"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

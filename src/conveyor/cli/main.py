@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 
 from conveyor.cli.client import AdminClient, ApiError
-from conveyor.cli.doctor_postgres import doctor_postgres
 from conveyor.cli.automation import hooks_app, schedules_app, variables_app
+from conveyor.cli.doctor import doctor_app
 from conveyor.cli.runner import runner_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
@@ -22,9 +22,7 @@ pipeline_app = typer.Typer(help="Pipelines on a running server.", no_args_is_hel
 app.add_typer(project_app, name="project")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(runner_app, name="runner")
-doctor_app = typer.Typer(help="Check the services Conveyor runs on.", no_args_is_help=True)
 app.add_typer(doctor_app, name="doctor")
-doctor_app.command("postgres")(doctor_postgres)
 app.add_typer(variables_app, name="variables")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(hooks_app, name="hooks")

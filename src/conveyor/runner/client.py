@@ -106,8 +106,10 @@ class CoordinatorClient:
         self._metrics = metrics or Metrics()
         self._info = info or runner_info.runner_info(settings.executor, cancel_gracefully=settings.cancel_gracefully)
         self._retry = retry or RetryPolicy()
+        # limits go to the transport: a client given its own transport ignores its ``limits``
         transport = httpx.AsyncHTTPTransport(
-            socket_options=keepalive.socket_options(settings.keepalive), retries=0
+            socket_options=keepalive.socket_options(settings.keepalive), retries=0,
+            limits=httpx.Limits(keepalive_expiry=settings.pool_idle_timeout),
         )
         self._http = httpx.AsyncClient(
             base_url=api_base(settings.url),

@@ -16,10 +16,14 @@
     tags = ["docker", "linux"]
     limit = 2                   # jobs at once for this entry; 0 = no own limit
     output_limit = 4096         # KiB
+    request_timeout = 120       # seconds per request to the coordinator
+    pool_idle_timeout = 90      # seconds an idle connection to the coordinator is reused
     [runners.keepalive]         # TCP keepalive of every socket to the coordinator/Docker host
     idle = 15
     interval = 15
     count = 4
+    user_timeout = 75           # TCP_USER_TIMEOUT; default idle + interval * count, 0 = kernel's
+    enabled = true              # false only to diagnose
     [runners.docker]
     host = "unix:///run/podman/podman.sock"
     image = "alpine:3"
@@ -64,7 +68,9 @@ class RunnerEntry:
     timestamps: bool = False
     cancel_gracefully: bool = True
     force_send_interval: float | None = None  # seconds without a PATCH before a keep-alive PUT (30)
-    keepalive: dict[str, int] = field(default_factory=dict)
+    request_timeout: float | None = None  # seconds a request to the coordinator may take (120)
+    pool_idle_timeout: float | None = None  # seconds an idle connection to the coordinator is reused (90)
+    keepalive: dict[str, int | bool] = field(default_factory=dict)  # idle, interval, count, enabled
     docker: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,8 +184,9 @@ def _settings(entry: RunnerEntry, base: Path, system_id: str, check_interval: fl
     values["tags"] = tuple(entry.tags)
     values["output_limit"] = int(entry.output_limit) * 1024
     values["system_id"] = system_id
-    if entry.force_send_interval:
-        values["force_send_interval"] = float(entry.force_send_interval)
+    for name in ("force_send_interval", "request_timeout", "pool_idle_timeout"):
+        if getattr(entry, name):
+            values[name] = float(getattr(entry, name))
     if entry.keepalive:
         values["keepalive"] = KeepaliveConfig(**entry.keepalive)
     if entry.executor == "docker" or entry.docker:

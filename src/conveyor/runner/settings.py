@@ -38,8 +38,11 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "FORCE_SEND_INTERVAL": ("force_send_interval", float),
     "OUTPUT_LIMIT": ("output_limit", int),
     "REQUEST_TIMEOUT": ("request_timeout", float),
+    "POOL_IDLE_TIMEOUT": ("pool_idle_timeout", float),
 }
-_KEEPALIVE_FIELDS = {"KEEPALIVE_IDLE": "idle", "KEEPALIVE_INTERVAL": "interval", "KEEPALIVE_COUNT": "count"}
+_KEEPALIVE_FIELDS = {"KEEPALIVE_IDLE": "idle", "KEEPALIVE_INTERVAL": "interval", "KEEPALIVE_COUNT": "count",
+                     "KEEPALIVE_USER_TIMEOUT": "user_timeout"}
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class RunnerSettings:
     output_limit: int = 4 * 1024 * 1024
     keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)
     request_timeout: float = 120.0
+    pool_idle_timeout: float = 90.0  # an idle pooled connection to the coordinator is closed after it (Go's IdleConnTimeout)
     final_update_retries: int = 10
     final_update_backoff: float = 1.0
     unhealthy_requests_limit: int = 3
@@ -110,7 +114,7 @@ class RunnerSettings:
             raise SettingsError(f"{ENV_PREFIX}URL must start with http:// or https://, got {self.url!r}")
         if not self.token:
             raise SettingsError(f"{ENV_PREFIX}TOKEN is not set: the runner authentication token is required")
-        for name in ("check_interval", "update_interval", "force_send_interval", "request_timeout"):
+        for name in ("check_interval", "update_interval", "force_send_interval", "request_timeout", "pool_idle_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be > 0")
         if self.final_update_retries < 1 or self.final_update_backoff < 0:
@@ -154,6 +158,11 @@ class RunnerSettings:
             for suffix, attr in _KEEPALIVE_FIELDS.items()
             if env.get(ENV_PREFIX + suffix)
         }
+        enabled = env.get(ENV_PREFIX + "KEEPALIVE_ENABLED", "").strip().lower()
+        if enabled:
+            if enabled not in _BOOLEANS:
+                raise SettingsError(f"{ENV_PREFIX}KEEPALIVE_ENABLED={enabled!r} must be true or false")
+            keepalive["enabled"] = _BOOLEANS[enabled]
         if keepalive:
             try:
                 values["keepalive"] = KeepaliveConfig(**keepalive)

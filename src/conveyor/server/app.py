@@ -134,10 +134,10 @@ def build_services(settings: ServerSettings) -> Services:
     traces = _trace_store(settings, engine, redis, objects)
     metrics = Metrics(observer)
     metrics.observe_trace_store(traces)
-    sources = GitSources(Path(settings.data_dir) / "mirrors")
+    sources = GitSources(Path(settings.data_dir) / "mirrors", timeout=settings.git_timeout)
     secrets = SecretBox(settings.secrets_key)
     job_variables = JobVariables(engine, secrets)
-    job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive)
+    job_tokens = JobTokenCache(settings.database_url, observer, settings.keepalive, ping_interval=settings.db_listen_ping_interval)
     job_updates = JobUpdates(
         engine,
         accept_timeout=settings.final_update_accept_timeout,
@@ -280,6 +280,7 @@ def _object_store(settings: ServerSettings) -> ObjectStore:
         allow_http=settings.object_store_allow_http,
         timeout=settings.object_store_timeout,
         retry_timeout=settings.object_store_retry_timeout,
+        pool_idle_timeout=settings.object_store_pool_idle_timeout,
     )
     return open_store(settings.object_store_url, Path(settings.data_dir) / "objects", s3)
 
@@ -302,6 +303,8 @@ def _redis(settings: ServerSettings, *, retries: int = REDIS_RETRIES) -> Redis:
         pool_options.update(retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries),
                             retry_on_error=[RedisConnectionError, RedisTimeoutError])
     if not settings.redis_url.startswith("unix://"):
+        # redis-py applies TCP-level options only with SO_KEEPALIVE on: configured off, it stays on
+        # at the kernel's 2 h idle (never within a firewall's timeout), with TCP_USER_TIMEOUT
         options = {option: value for level, option, value in keepalive.socket_options(settings.keepalive) if level != socket.SOL_SOCKET}
         pool_options.update(socket_keepalive=True, socket_keepalive_options=options)
     return Redis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **pool_options))

@@ -38,6 +38,9 @@ class ServerSettings:
     object_store_allow_http: bool = False  # plain-HTTP endpoints (local servers only)
     object_store_timeout: int = 30  # seconds per request before it is retried
     object_store_retry_timeout: int = 60  # seconds after which a failing request gives up
+    # seconds an idle pooled S3 connection is kept for reuse: obstore has no TCP keepalive, so keep
+    # it below every NAT and load balancer idle timeout on the way (AWS ALB 60 s, GCP NAT 600 s)
+    object_store_pool_idle_timeout: int = 30
     data_dir: Path = field(default_factory=default_data_dir)
     initial_root_token: str | None = None
     external_url: str | None = None  # what runners and users reach; defaults to the bind address
@@ -46,6 +49,8 @@ class ServerSettings:
     keepalive_idle: int = 15
     keepalive_interval: int = 15
     keepalive_count: int = 4
+    keepalive_enabled: bool = True  # false only to diagnose (every socket then goes without TCP keepalive)
+    keepalive_user_timeout: int = -1  # TCP_USER_TIMEOUT seconds; -1: idle + interval * count; 0: the kernel's
     http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
     trace_update_interval: int = 60  # seconds, X-GitLab-Trace-Update-Interval while nobody watches (GitLab: 60)
     trace_update_interval_watched: int = 3  # ... while someone follows the log live (GitLab: 3)
@@ -85,10 +90,14 @@ class ServerSettings:
     db_replica_check_interval: float = 1.0  # seconds a replica's replay position is trusted without asking again
     db_pool_size: int = 10
     db_ping_after_idle: float = 10.0  # seconds a pooled connection may idle before a checkout pings it
+    db_listen_ping_interval: float = 5.0  # seconds between pings of the LISTEN connection (its heartbeat)
     # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
     # refused at most this long after (0: ask every time); see server/accounts/tokens.py
     admin_token_cache_ttl: int = 10
     redis_max_connections: int = 100  # per process; beyond it a command waits for a free one (app._redis)
+    # seconds a git command on a project's repository may take (a remote's clone or fetch that
+    # stalls, e.g. a flow a firewall forgot, fails the request with a clear error after it)
+    git_timeout: int = 120
     # runners and the queue
     runner_registration_token: str | None = None  # legacy POST /runners; unset: registration off (410)
     long_poll_timeout: int = 50  # seconds a job request may be held (GitLab Workhorse: 50 s)
@@ -130,7 +139,10 @@ class ServerSettings:
 
     @property
     def keepalive(self) -> KeepaliveConfig:
-        return KeepaliveConfig(self.keepalive_idle, self.keepalive_interval, self.keepalive_count)
+        return KeepaliveConfig(
+            self.keepalive_idle, self.keepalive_interval, self.keepalive_count, self.keepalive_enabled,
+            None if self.keepalive_user_timeout < 0 else self.keepalive_user_timeout,
+        )
 
     @property
     def replica_urls(self) -> list[str]:

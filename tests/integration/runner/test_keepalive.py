@@ -38,3 +38,25 @@ async def test_client_sockets_have_tcp_keepalive(
     for values, peer in observed:
         assert values == (True, config.idle, config.interval, config.count)
         assert peer == ("127.0.0.1", server.port)
+
+
+@pytest.mark.parametrize(("pool_idle", "same"), [(30.0, True), (0.3, False)])
+async def test_idle_pooled_connection_is_reused_within_pool_idle_timeout_only(
+    server: CoordinatorServer, coordinator: Coordinator, settings: RunnerSettings, pool_idle: float, same: bool
+) -> None:
+    """Regression: ``pool_idle_timeout`` went to the client, which ignores ``limits`` when given a
+    transport, so httpx's 5 s applied whatever was configured."""
+    import asyncio
+
+    settings = dataclasses.replace(settings, pool_idle_timeout=pool_idle)
+    ports: list[int] = []
+
+    async def local_port(response: httpx.Response) -> None:
+        ports.append(response.extensions["network_stream"].get_extra_info("socket").getsockname()[1])
+
+    async with CoordinatorClient(settings) as client:
+        client._http.event_hooks["response"].append(local_port)
+        assert (await client.verify()).valid
+        await asyncio.sleep(0.8)
+        assert (await client.verify()).valid
+    assert (ports[0] == ports[1]) is same, ports

@@ -57,3 +57,28 @@ def test_server_connections_send_without_delay() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         listener.close()
+
+
+def test_configured_off_clears_so_keepalive() -> None:
+    """Only by configuration (the middlebox tests' negative controls): SO_KEEPALIVE is then 0."""
+    config = keepalive.KeepaliveConfig(enabled=False)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        keepalive.apply(sock, config)
+        assert keepalive.read(sock)[0] is False
+    assert keepalive.describe(config) == "off; unacknowledged data fails after 75 s"
+    assert keepalive.describe(keepalive.KeepaliveConfig(1, 2, 3, user_timeout=0)) == (
+        "idle 1 s, every 2 s, 3 probes (dead after 7 s); no TCP_USER_TIMEOUT")
+
+
+def test_user_timeout_bounds_unacknowledged_data_with_or_without_probes() -> None:
+    with socket.socket() as sock:
+        keepalive.apply(sock, keepalive.KeepaliveConfig(2, 3, 4))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 14_000  # idle + interval * count
+    with socket.socket() as sock:
+        keepalive.apply(sock, keepalive.KeepaliveConfig(enabled=False, user_timeout=5))
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5_000
+        assert keepalive.read(sock)[0] is False
+    assert (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0) not in keepalive.socket_options(keepalive.KeepaliveConfig(user_timeout=0))
+    with pytest.raises(ValueError):
+        keepalive.KeepaliveConfig(user_timeout=-1)

@@ -77,3 +77,12 @@ def test_bad_values_name_the_entry(tmp_path: Path) -> None:
 def test_missing_file_says_register_first(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="conveyor runner register"):
         config.load(tmp_path / "nope.toml")
+
+
+def test_keepalive_request_and_pool_idle_timeouts_per_entry(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    config.save(config.RunnerConfig(runners=[entry(request_timeout=30, pool_idle_timeout=4.5, keepalive={
+        "idle": 2, "interval": 1, "count": 3, "user_timeout": 5, "enabled": False})]), path)  # fmt: skip
+    (settings,) = config.load(path).settings(path)
+    assert (settings.request_timeout, settings.pool_idle_timeout) == (30.0, 4.5)
+    assert settings.keepalive == KeepaliveConfig(2, 1, 3, enabled=False, user_timeout=5)

@@ -105,3 +105,15 @@ def test_jobs_do_not_inherit_the_runner_token(monkeypatch: pytest.MonkeyPatch) -
     environment = job_environment()
     assert "CONVEYOR_RUNNER_TOKEN" not in environment
     assert environment["SOME_TOOL_HOME"] == "/opt/tool"
+
+
+def test_keepalive_off_and_pool_idle_timeout_from_the_environment(tmp_path: Path) -> None:
+    env = {"CONVEYOR_RUNNER_URL": "http://x", "CONVEYOR_RUNNER_TOKEN": "glrt-x", "CONVEYOR_RUNNER_BUILDS_DIR": str(tmp_path),
+           "CONVEYOR_RUNNER_KEEPALIVE_ENABLED": "false", "CONVEYOR_RUNNER_KEEPALIVE_IDLE": "2",
+           "CONVEYOR_RUNNER_POOL_IDLE_TIMEOUT": "7.5"}
+    settings = RunnerSettings.from_env(env)
+    assert (settings.keepalive.enabled, settings.keepalive.idle, settings.pool_idle_timeout) == (False, 2, 7.5)
+    assert RunnerSettings.from_env({**env, "CONVEYOR_RUNNER_KEEPALIVE_ENABLED": ""}).keepalive.enabled is True
+    assert RunnerSettings.from_env({**env, "CONVEYOR_RUNNER_KEEPALIVE_ENABLED": ""}).pool_idle_timeout == 7.5
+    with pytest.raises(SettingsError, match="KEEPALIVE_ENABLED"):
+        RunnerSettings.from_env({**env, "CONVEYOR_RUNNER_KEEPALIVE_ENABLED": "maybe"})

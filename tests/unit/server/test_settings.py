@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.server.errors import SettingsError
 from conveyor.server.settings import ServerSettings
 
@@ -84,3 +85,16 @@ def test_s3_object_store_from_toml(tmp_path: Path) -> None:
 def test_bad_object_store_settings_fail_at_startup(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         ServerSettings.from_env(env)
+
+
+def test_every_keepalive_and_idle_bound_is_configurable() -> None:
+    settings = ServerSettings.from_env({
+        "CONVEYOR_KEEPALIVE_IDLE": "5", "CONVEYOR_KEEPALIVE_INTERVAL": "2", "CONVEYOR_KEEPALIVE_COUNT": "3",
+        "CONVEYOR_KEEPALIVE_ENABLED": "false", "CONVEYOR_KEEPALIVE_USER_TIMEOUT": "9",
+        "CONVEYOR_OBJECT_STORE_POOL_IDLE_TIMEOUT": "4", "CONVEYOR_GIT_TIMEOUT": "30",
+    })
+    assert settings.keepalive == KeepaliveConfig(5, 2, 3, enabled=False, user_timeout=9)
+    assert (settings.object_store_pool_idle_timeout, settings.git_timeout) == (4, 30)
+    defaults = ServerSettings.from_env({})
+    assert defaults.keepalive.unacknowledged_limit == 15 + 15 * 4  # TCP_USER_TIMEOUT follows the probes
+    assert defaults.object_store_pool_idle_timeout < 60 and defaults.http_keepalive_timeout > 90

@@ -24,6 +24,7 @@ class S3Options:
     allow_http: bool = False
     timeout: int = 30  # seconds for one request, connect to last byte; a timed-out request is retried
     retry_timeout: int = 60  # seconds after the first try of a request when obstore stops retrying it
+    pool_idle_timeout: int = 30  # seconds an idle connection may be reused; below every NAT's idle timeout
 
 
 def s3_store(url: str, options: S3Options) -> S3Store:
@@ -31,7 +32,9 @@ def s3_store(url: str, options: S3Options) -> S3Store:
 
     Requests have a deadline (``timeout``) and a read timeout, so a connection that dies silently
     (a NAT dropping it, a server killed mid-upload) surfaces as an error the archiver retries,
-    rather than hanging. obstore exposes no TCP keepalive knob; the deadline bounds the damage.
+    rather than hanging. obstore exposes no TCP keepalive knob: an idle pooled connection is
+    dropped after ``pool_idle_timeout`` instead, before a NAT forgets its flow, so it is never
+    reused dead; a request that dies anyway is bounded by the deadline and retried.
     """
     config: dict[str, object] = {}
     if options.endpoint:
@@ -48,6 +51,7 @@ def s3_store(url: str, options: S3Options) -> S3Store:
         "timeout": timedelta(seconds=options.timeout),
         "read_timeout": timedelta(seconds=options.timeout),
         "connect_timeout": timedelta(seconds=min(options.timeout, 5)),
+        "pool_idle_timeout": timedelta(seconds=options.pool_idle_timeout),
     }
     retry = {
         "max_retries": 10,

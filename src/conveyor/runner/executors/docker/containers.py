@@ -3,7 +3,9 @@
 A stage runs in its own container (gitlab-runner does the same per stage), created from the job
 image with the project and temporary directories bind-mounted. Its output is read from
 ``GET /containers/{id}/logs?follow=1`` (multiplexed frames, stdout and stderr merged) while
-``POST /containers/{id}/wait`` waits for the exit; neither has a read timeout.
+``POST /containers/{id}/wait`` waits for the exit; neither has a read timeout (TCP keepalive
+guards them). A stop does not trust the wait alone: a wait whose flow a firewall forgot never
+answers, so after SIGKILL the container's state is asked on a new request as well.
 """
 
 from __future__ import annotations
@@ -110,4 +112,18 @@ async def stop(api: DockerAPI, container: str, exited: asyncio.Task[int], grace:
     if not done:
         await signal(api, container, "SIGKILL")
         with contextlib.suppress(asyncio.TimeoutError, DockerError):
-            await asyncio.wait_for(asyncio.shield(exited), timeout=30)
+            await asyncio.wait_for(_stopped(api, container, exited), timeout=30)
+
+
+async def running(api: DockerAPI, container: str) -> bool:
+    """``State.Running`` of the container, asked now (a container already removed is not)."""
+    response = await api.call("GET", f"/containers/{container}/json", ok=(200, 404))
+    return response.status_code == 200 and bool(response.json().get("State", {}).get("Running"))
+
+
+async def _stopped(api: DockerAPI, container: str, exited: asyncio.Task[int], poll: float = 0.5) -> None:
+    """Until the wait answers or the engine says the container is not running, whichever first."""
+    while not exited.done():
+        if not await running(api, container):
+            return
+        await asyncio.wait({exited}, timeout=poll)
