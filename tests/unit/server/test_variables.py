@@ -67,7 +67,7 @@ def _final(job_protected: bool = True, environment: str | None = "production") -
     ]
     facts = PipelineFacts.of({"ref": "main", "source": "trigger", "variables": {"V_PIPELINE": "pipeline"}})
     facts = PipelineFacts(
-        source=facts.source, predefined=facts.predefined,
+        source=facts.source,
         variables=user_variables(instance, project, {"V_PIPELINE": "pipeline"}, protected=job_protected,
                                  environment=environment, decrypt=str),
     )

@@ -32,26 +32,18 @@ class PipelineFacts:
     source: str = "push"
     before_sha: str = ZERO_SHA
     tag: bool = False
-    predefined: dict[str, str] = field(default_factory=dict)  # placed among the predefined variables
     variables: list[Variable] = field(default_factory=list)  # instance, project, pipeline: in order
 
     @classmethod
     def of(cls, pipeline: Mapping[str, Any]) -> PipelineFacts:
         """A pipeline's own facts and variables, without instance or project variables."""
         source, before = pipeline.get("source") or "push", pipeline.get("before_sha") or ZERO_SHA
-        predefined = {
-            "CI_PIPELINE_SOURCE": source,
-            "CI_PIPELINE_TRIGGERED": "true" if source in ("trigger", "pipeline") else "false",
-            "CI_COMMIT_BEFORE_SHA": before,
-        }
         tag = bool(pipeline.get("tag"))
-        if tag:
-            predefined["CI_COMMIT_TAG"] = pipeline["ref"]
         variables = user_variables(
             (), (), pipeline.get("variables") or {}, protected=False, environment=None,
             decrypt=str, file_keys=pipeline.get("file_variables") or (),
         )
-        return cls(source=source, before_sha=before, tag=tag, predefined=predefined, variables=variables)
+        return cls(source=source, before_sha=before, tag=tag, variables=variables)
 
 
 def _scope_rank(scope: str, environment: str | None) -> int | None:
@@ -133,5 +125,5 @@ class JobVariables:
             decrypt=self._box.decrypt, file_keys=pipeline["file_variables"] or (),
         )
         return PipelineFacts(
-            source=own.source, before_sha=own.before_sha, tag=own.tag, predefined=own.predefined, variables=variables
+            source=own.source, before_sha=own.before_sha, tag=own.tag, variables=variables
         )
