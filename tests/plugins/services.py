@@ -91,9 +91,9 @@ def _pgserver_binaries() -> Path:
     return Path(_commands.POSTGRES_BIN_PATH)
 
 
-def _serve(bin_dir: Path, data_dir: Path, user: str | None, *options: str) -> Postgres:
+def _serve(bin_dir: Path, data_dir: Path, user: str | None, *options: str, listen: str = "127.0.0.1") -> Postgres:
     port = free_port()
-    argv = (str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", "127.0.0.1", "-k", str(data_dir),
+    argv = (str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port), "-h", listen, "-k", str(data_dir),
             *SERVER_OPTIONS, *options)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user)
     wait_for_port(port, proc=proc)
@@ -128,7 +128,9 @@ def start_replica(primary: Postgres, *options: str) -> Postgres:
     return _serve(primary.bin_dir, data_dir, primary.user, "-c", "hot_standby=on", *options)
 
 
-def start_postgres(*options: str) -> Postgres:
+def start_postgres(*options: str, listen: str = "127.0.0.1") -> Postgres:
+    """A PostgreSQL listening on ``listen`` (another address than loopback: inside a test network
+    namespace, trusted from the private range ``10.0.0.0/8``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver import utils
