@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -41,7 +42,8 @@ from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
-from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
+from conveyor.server.viewer import LiveTail, LogIndex, TraceEvents, Watchers
+from conveyor.server.web import create_site
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
@@ -76,6 +78,7 @@ class Services:
     trace_events: TraceEvents
     watchers: Watchers
     live_tail: LiveTail
+    log_index: LogIndex
 
     async def ready(self) -> bool:
         try:
@@ -179,6 +182,7 @@ def build_services(settings: ServerSettings) -> Services:
             heartbeat=settings.sse_heartbeat,
             retry=settings.sse_retry,
         ),
+        log_index=LogIndex(reader),
     )
 
 
@@ -280,4 +284,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     if settings.bench_routes:
         app.include_router(api.bench.router)
     app.include_router(api.viewer.router)
+    app.add_api_route("/", _home, include_in_schema=False)
+    app.mount("/-", create_site())
     return app
+
+
+async def _home() -> RedirectResponse:
+    return RedirectResponse("/-/", status_code=303)

@@ -8,6 +8,7 @@ from conveyor.server.db.queries import (
     archives,
     artifacts,
     jobs,
+    overview,
     pipelines,
     projects,
     resource_groups,
@@ -16,4 +17,4 @@ from conveyor.server.db.queries import (
     traces,
 )
 
-__all__ = ["archives", "artifacts", "jobs", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
+__all__ = ["archives", "artifacts", "jobs", "overview", "pipelines", "projects", "resource_groups", "runners", "tokens", "traces"]
