@@ -16,7 +16,7 @@ from conveyor.server.viewer.index import Window
 from conveyor.server.web.render import signed_in
 
 router = APIRouter(prefix="/projects/{project}/jobs/{job_id}/log", dependencies=[Depends(signed_in)])
-BEFORE, AFTER = 96 * 1024, 160 * 1024  # bytes around a line a jump loads
+BEFORE, AFTER = 64 * 1024, 64 * 1024  # bytes around a line a jump loads
 MAX_QUERY = 200
 _searches = asyncio.Semaphore(2)  # whole-log scans at once per process
 
@@ -49,7 +49,7 @@ async def log_range(request: Request, project: str, job_id: int, start: int = 0,
 
 
 @router.get("/tail")
-async def log_tail(request: Request, project: str, job_id: int, size: int = 256 * 1024) -> Response:
+async def log_tail(request: Request, project: str, job_id: int, size: int = 128 * 1024) -> Response:
     """The last ``size`` bytes, from a line start: where the viewer opens."""
     await _owned(request, project, job_id)
     index = services(request).log_index

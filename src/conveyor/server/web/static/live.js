@@ -13,6 +13,7 @@ export function showStatus(status, label) {
   const badge = document.querySelector("#status .badge");
   if (badge) setBadge(badge, status, label || status);
   document.body.dataset.status = status;
+  for (const node of document.querySelectorAll("[data-show-when]")) node.hidden = !node.dataset.showWhen.split(" ").includes(status);
 }
 
 export function setBadge(badge, status, label) {

@@ -11,7 +11,7 @@ const page = JSON.parse(document.getElementById("page-data").textContent);
 const info = page.log;
 const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
 const MAX_ROWS = 5000;
-const RANGE = 256 * 1024;
+const RANGE = 128 * 1024;
 const FINISHED = new Set(["success", "failed", "canceled", "skipped"]);
 const $ = (id) => document.getElementById(id);
 const pane = $("log-pane"); const lines = $("log-lines"); const status = $("log-status");
