@@ -70,15 +70,15 @@ export class Terminal {
 
   clone() { const t = new Terminal(); t.style = this.style; return t; }
 
-  // One raw line (no LF) to {ts, section, runs: [{text, style}]}; the style carries to the next line.
+  // One raw line (no LF) to {ts, sections: [{kind, time, name, options}], runs: [{text, style}]}; the style carries to the next line.
   line(raw) {
-    const out = { ts: null, section: null, runs: [] };
+    const out = { ts: null, sections: [], runs: [] };
     const stamp = TIMESTAMP.exec(raw);
     if (stamp) { out.ts = stamp[1]; raw = raw.slice(stamp[0].length); }
-    const mark = SECTION.exec(raw);
-    if (mark) {
+    // markers lead the line, several at once (the runner ends one section and starts the next)
+    for (let mark = SECTION.exec(raw); mark; mark = SECTION.exec(raw)) {
       const options = Object.fromEntries((mark[4] || "").split(",").filter(Boolean).map((o) => o.split("=")));
-      out.section = { kind: mark[1], time: Number(mark[2]), name: mark[3], options };
+      out.sections.push({ kind: mark[1], time: Number(mark[2]), name: mark[3], options });
       raw = raw.slice(mark[0].length);
     }
     const cells = []; let col = 0;

@@ -64,9 +64,14 @@ function makeRow(no, raw, term) {
   const txt = document.createElement("span");
   txt.className = "txt";
   paint(txt, parsed.runs);
+  for (const sec of parsed.sections) {
+    if (sec.kind !== "end") continue;
+    const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
+    if (at >= 0) for (const s of view.open.splice(at)) { s.end = sec.time; s.dur.textContent = sectionDuration(s); }
+  }
   const row = { no, raw, el, secs: view.open.slice(), bytes: 0 };
-  const sec = parsed.section;
-  if (sec && sec.kind === "start") {
+  const sec = parsed.sections.filter((s) => s.kind === "start").pop();
+  if (sec) {
     const s = { name: sec.name, start: sec.time, end: null, options: sec.options, head: row, rows: [],
       closed: sec.options.collapsed === "true" };
     const button = document.createElement("button");
@@ -81,12 +86,6 @@ function makeRow(no, raw, term) {
     row.section = s;
   } else {
     el.append(txt);
-    if (sec && sec.kind === "end") {
-      const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
-      if (at >= 0) {
-        for (const s of view.open.splice(at)) { s.end = sec.time; s.dur.textContent = sectionDuration(s); }
-      }
-    }
   }
   for (const s of row.secs) s.rows.push(row);
   if (row.secs.some((s) => s.closed)) el.classList.add("folded");
@@ -203,7 +202,7 @@ function connect() {
     if (frame) { cancelAnimationFrame(frame); flush(); }
     disconnect();
     status.textContent = "Connection lost; reconnecting…";
-    setTimeout(() => { if (!view.ended && view.end >= view.size) { status.textContent = ""; connect(); } else updateLater(); }, 1000);
+    setTimeout(() => { status.textContent = ""; connect(); }, 1000);
   };
 }
 
@@ -227,7 +226,8 @@ async function load(url, where) {
 
 async function openTail() {
   await load(`${base}/tail?size=${RANGE}`, () => { setFollow(true); scrollToBottom(); });
-  if (view.end >= view.size) connect();
+  // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
+  if (!view.ended) connect(); else if (view.end < view.size) loadLater();
 }
 
 export async function goToLine(no, { highlight = true } = {}) {
