@@ -54,6 +54,8 @@ for i in range(19, 30001):
     w("line %06d %s\n" % (i, "NEEDLE-7 near the end" if i == 29000 else "filler text for the window"))
 """
 
+REPORT = "<html><script>document.title = document.cookie</script></html>"
+
 PIPELINE = """
 stages: [build, test, deploy]
 build:
@@ -77,6 +79,8 @@ test:
 lint:
   stage: test
   script: [echo lint]
+  artifacts:
+    paths: [report.html]
 deploy:
   stage: deploy
   needs: [build, test]
@@ -134,7 +138,7 @@ def web(postgres, template_db, redis_server, tmp_path_factory) -> Iterator[Web]:
     server = ServerProcess(env, free_port(), tmp / "server.log")
     server.start()
     admin = Admin(server.url)
-    make_repo(tmp / "repo", PIPELINE, {"render.py": RENDER})
+    make_repo(tmp / "repo", PIPELINE, {"render.py": RENDER, "report.html": REPORT})
     project = admin.project(str(tmp / "repo"))
     runner = RunnerProcess(server.url, admin.runner_token(), tmp / "builds", tmp / "runner.log", check_interval=0.2)
     pipeline = admin.pipeline(project["id"])
@@ -167,6 +171,7 @@ def context(browser, web):  # noqa: ANN001, ANN201
     page = ctx.new_page()
     page.goto("/-/runners")
     assert page.url.startswith(f"{web.url}/-/login?next=/-/runners")
+    axe_clean(page)
     page.fill("#token", "glpat-wrong")
     page.click("button[type=submit]")
     assert page.get_by_role("alert").inner_text() == "Invalid personal access token"
@@ -264,6 +269,17 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     page.locator("input[name=value]").nth(1).fill("x y")
     page.click("text=Run job")
     wait_line(page, "deploying A=1 B=x y")
+
+    # artifacts: listed on the job page, downloaded as attachments, never rendered on this origin
+    page.goto(web.job_url("lint"))
+    link = page.locator(".artifacts a")
+    assert link.count() == 1
+    download = page.request.get(link.get_attribute("href"))
+    assert download.ok and download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["content-security-policy"].startswith("sandbox")
+    assert download.headers["content-type"] == "application/octet-stream"
+    assert download.body()[:2] == b"PK"  # the zip the runner uploaded
+    axe_clean(page)
 
     page.goto("/-/runners")
     assert "online" in page.inner_text("tbody")
