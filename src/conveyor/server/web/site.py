@@ -19,6 +19,7 @@ CSP = (
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
     "require-trusted-types-for 'script'; trusted-types 'none'"
 )
+STATIC_PATHS = ("/-/static/", "/static/")  # the path as mounted, with or without its root
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -46,6 +47,8 @@ class SecurityHeaders:
                 headers += [(n, v) for n, v in HEADERS if n not in names]
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", CSP.encode()))
+                if scope["path"].startswith(STATIC_PATHS) and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-cache"))  # ES modules import each other unversioned: revalidate (ETag)
                 message["headers"] = headers
             await send(message)
 

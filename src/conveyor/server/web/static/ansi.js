@@ -6,6 +6,7 @@ const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) [0-9a-f]{2}[OE]\
 const SECTION = /^section_(start|end):(\d+):([A-Za-z0-9_.-]+)(?:\[([^\]]*)\])?\r\x1b\[0?K/;
 const OSC_LIMIT = 4096;
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
 const DEFAULT = Object.freeze({});
 
 function same(a, b) {
@@ -80,6 +81,10 @@ export class Terminal {
       const options = Object.fromEntries((mark[4] || "").split(",").filter(Boolean).map((o) => o.split("=")));
       out.sections.push({ kind: mark[1], time: Number(mark[2]), name: mark[3], options });
       raw = raw.slice(mark[0].length);
+    }
+    if (!CONTROLS.test(raw)) {  // most lines: plain text in the current style, no cell buffer needed
+      if (raw) out.runs.push({ text: raw, style: this.style });
+      return out;
     }
     const cells = []; let col = 0;
     const put = (ch, style) => {

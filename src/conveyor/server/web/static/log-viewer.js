@@ -11,7 +11,8 @@ const page = JSON.parse(document.getElementById("page-data").textContent);
 const info = page.log;
 const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
 const MAX_ROWS = 5000;
-const RANGE = 128 * 1024;
+const RANGE = 128 * 1024;  // bytes per earlier/later load
+const TAIL = 64 * 1024;  // bytes the page opens with: a few screens, painted fast
 const FINISHED = new Set(["success", "failed", "canceled", "skipped"]);
 const $ = (id) => document.getElementById(id);
 const pane = $("log-pane"); const lines = $("log-lines"); const status = $("log-status");
@@ -225,7 +226,7 @@ async function load(url, where) {
 }
 
 async function openTail() {
-  await load(`${base}/tail?size=${RANGE}`, () => { setFollow(true); scrollToBottom(); });
+  await load(`${base}/tail?size=${TAIL}`, () => { setFollow(true); scrollToBottom(); });
   // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
 }
