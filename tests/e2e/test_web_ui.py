@@ -50,7 +50,8 @@ sys.stdout.flush()
 sys.stdout.buffer.write(b"invalid utf8 \xff\xfe here\n")
 sys.stdout.buffer.flush()
 w("section_start:1:<b>x</b> fake marker\n")
-for i in range(19, 30001):
+w("2026-01-02T03:04:05.678901Z 00O stamped line\n")
+for i in range(20, 30001):
     w("line %06d %s\n" % (i, "NEEDLE-7 near the end" if i == 29000 else "filler text for the window"))
 """
 
@@ -315,6 +316,7 @@ def test_live_log_reconnects_every_byte_once_then_cancel_and_retry(context, web)
     # the build job again (retry), watched live; the server is killed and restarted mid-stream
     build = web.jobs()["build"]
     page.goto(f"/-/projects/{web.project['id']}/jobs/{build['id']}")
+    token = page.get_attribute("input[name=csrf_token]", "value")
     page.click("button:has-text('Retry')")
     page.wait_for_url(re.compile(r".*/jobs/\d+$"))
     new_id = int(page.url.rsplit("/", 1)[1])
@@ -327,6 +329,12 @@ def test_live_log_reconnects_every_byte_once_then_cancel_and_retry(context, web)
     shown = page.evaluate("conveyorLog.rows.map(r => r.raw + '\\n').join('') + conveyorLog.partial")
     assert shown == raw
     assert "tick 40" in page.inner_text("#log-lines")
+
+    # an action that fails shows GitLab's message on the page it came from
+    again = page.request.post(f"{web.url}/-/projects/{web.project['id']}/jobs/{build['id']}/retry",
+                              form={"csrf_token": token}, headers={"Origin": web.url})
+    assert again.ok and again.url.endswith(f"/jobs/{build['id']}")
+    assert "403 Forbidden - Job is not retryable" in again.text()
     assert [e for e in errors if "net::ERR_" not in e] == []  # the killed server broke a response or two
     page.close()
 
@@ -393,6 +401,18 @@ def test_log_rendering_sections_search_deep_link_and_hostile_content(context, we
     assert "⟨U+202E⟩" in page.inner_text(row(15))
     assert "\ufffd" in page.inner_text(row(16))
     assert page.inner_text(f"{row(17)} .txt") == "section_start:1:<b>x</b> fake marker"
+    assert page.inner_text(f"{row(18)} .txt") == "stamped line"
+    assert page.get_attribute(f"{row(18)} time", "datetime") == "2026-01-02T03:04:05.678901Z"
+
+    # keyboard: Ctrl+F in the log goes to the search box; t hides timestamps, w wraps
+    page.focus("#log-pane")
+    page.keyboard.press("Control+f")
+    assert page.evaluate("document.activeElement.id") == "log-q"
+    page.focus("#log-pane")
+    page.keyboard.press("t")
+    assert page.is_hidden(f"{row(18)} time") and page.get_attribute("#btn-time", "aria-pressed") == "false"
+    page.keyboard.press("w")
+    assert "wrap" in page.get_attribute("#log-pane", "class")
     assert document_title(page) == title
     assert page.evaluate("window.__clipboard") == 0
     assert page.evaluate("window.__violations") == []
