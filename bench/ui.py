@@ -47,6 +47,7 @@ LINE = 88
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+TIMINGS = False  # --timings: print each page's resource timeline
 FIRST_ROW = """() => new Promise(resolve => {
   const seen = () => performance.getEntriesByName('conveyor:log:painted')[0];
   const check = () => seen() ? resolve(seen().startTime) : requestAnimationFrame(check);
@@ -105,7 +106,7 @@ async def first_row(context: Any, url: str) -> float:
     page = await context.new_page()
     await page.goto(url, wait_until="commit")
     value = await page.evaluate(FIRST_ROW)
-    if os.environ.get("BENCH_UI_DEBUG"):
+    if TIMINGS:
         print(await page.evaluate("""() => JSON.stringify({nav: performance.getEntriesByType('navigation')[0].responseEnd,
           rows: performance.getEntriesByName('conveyor:log:rows')[0].startTime,
           res: performance.getEntriesByType('resource').map(r => [r.name.split('/').pop().slice(0, 30), Math.round(r.startTime), Math.round(r.responseEnd)])})"""))
@@ -278,7 +279,10 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 16 MiB log, one run each")
+    parser.add_argument("--timings", action="store_true", help="print each log page's resource timeline")
     args = parser.parse_args(argv)
+    global TIMINGS
+    TIMINGS = args.timings
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-ui-") as tmp, support.services(Path(tmp)) as svc:
         environment = support.environment(svc)
         results = asyncio.run(measure(args.quick, Path(tmp) / "ui", svc))

@@ -299,6 +299,19 @@ def test_live_log_reconnects_every_byte_once_then_cancel_and_retry(context, web)
     page.click("text=Run job")
     wait_line(page, "slow job started")
 
+    # follow mode: on at the bottom; scrolling up pauses it (new lines counted, view kept); End resumes
+    wait_line(page, "waiting 30")
+    assert page.get_attribute("#btn-follow", "aria-pressed") == "true"
+    assert page.evaluate("(p => p.scrollHeight - p.scrollTop - p.clientHeight)(document.getElementById('log-pane'))") < 24
+    page.evaluate("document.getElementById('log-pane').scrollTop = 0")
+    page.wait_for_selector("#btn-follow[aria-pressed=false]")
+    page.wait_for_selector("#new-lines:not([hidden])")
+    assert page.evaluate("document.getElementById('log-pane').scrollTop") == 0
+    page.focus("#log-pane")
+    page.keyboard.press("End")
+    page.wait_for_selector("#btn-follow[aria-pressed=true]")
+    page.wait_for_function("() => (p => p.scrollHeight - p.scrollTop - p.clientHeight < 24)(document.getElementById('log-pane'))")
+
     # cancel stops the running job; the page shows it without a reload
     page.click("button:has-text('Cancel')")
     page.wait_for_function("() => document.body.dataset.status === 'canceled'", timeout=30000)
