@@ -43,7 +43,7 @@ from conveyor.server.sources import GitSources
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, LogIndex, TraceEvents, Watchers
-from conveyor.server.web import create_site
+from conveyor.server.web import Sessions, create_site
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
@@ -79,6 +79,7 @@ class Services:
     watchers: Watchers
     live_tail: LiveTail
     log_index: LogIndex
+    web_sessions: Sessions
 
     async def ready(self) -> bool:
         try:
@@ -183,6 +184,7 @@ def build_services(settings: ServerSettings) -> Services:
             retry=settings.sse_retry,
         ),
         log_index=LogIndex(reader),
+        web_sessions=Sessions(redis),
     )
 
 

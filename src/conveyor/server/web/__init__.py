@@ -6,6 +6,7 @@ one path), the services' packages (``queue``, ``accounts``, ``archive``, ``viewe
 and ``conveyor.protocol``; never ``server.db`` (no SQL here) or the runner.
 """
 
+from conveyor.server.web.sessions import Sessions
 from conveyor.server.web.site import create_site
 
-__all__ = ["create_site"]
+__all__ = ["Sessions", "create_site"]

@@ -45,7 +45,7 @@ _env.globals.update(static=static, page_data=page_data)
 
 
 def sessions(request: Request) -> Sessions:
-    return request.scope["state"].setdefault("web_sessions", Sessions(services(request).redis))
+    return services(request).web_sessions
 
 
 def secure(request: Request) -> bool:
