@@ -145,7 +145,14 @@ async def measure(quick: bool, workdir: Path, svc: support.Services) -> dict[str
             job_url = f"/-/projects/{project}/jobs/"
 
             support.log("ui: first line, 1 KiB and 100 MiB finished logs")
-            cold = await first_row(context, job_url + str(ids["job_big"]))
+            page = await context.new_page()
+            await page.goto(job_url + str(ids["job_big"]), wait_until="commit")
+            cold = await page.evaluate(FIRST_ROW)
+            await page.wait_for_function("() => window.conveyorLog && !conveyorLog.provisional && conveyorLog.rows.length > 0")
+            results["numbered_after_ms"] = round(await page.evaluate("performance.now()"), 1)
+            last = await page.evaluate("conveyorLog.first + conveyorLog.rows.length - 1")
+            results["numbered_last_row_ok"] = last == ids["lines_big"]
+            await page.close()
             small = statistics.median([await first_row(context, job_url + str(ids["job_small"])) for _ in range(runs)])
             warm = statistics.median([await first_row(context, job_url + str(ids["job_big"])) for _ in range(runs)])
             results["first_line_small_ms"] = round(small, 1)

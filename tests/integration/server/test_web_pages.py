@@ -60,6 +60,7 @@ async def test_pages_pagination_filters_errors_and_headers(live_server, tmp_path
     assert static.status_code == 200 and static.headers["cache-control"] == "no-cache"
     await client.aclose()
     await runner.finish()
+    await runner.http.aclose()
 
 
 async def test_log_reads_ranges_lines_and_search(live_server, tmp_path: Path) -> None:  # noqa: ANN001
@@ -97,3 +98,4 @@ async def test_log_reads_ranges_lines_and_search(live_server, tmp_path: Path) ->
     assert other.status_code == 404
     await client.aclose()
     await runner.finish()
+    await runner.http.aclose()

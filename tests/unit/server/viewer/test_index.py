@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from conveyor.server.viewer import index as index_module
 from conveyor.server.viewer.index import STEP, LogIndex, strip
 
 pytestmark = pytest.mark.unit
@@ -16,6 +17,9 @@ class Bytes:
 
     def __init__(self, data: bytes, piece: int = 7777) -> None:
         self.data, self.piece = data, piece
+
+    async def size(self, job_id: int) -> int:
+        return len(self.data)
 
     async def stream(self, job_id: int, start: int = 0) -> AsyncIterator[bytes]:
         for at in range(start, len(self.data), self.piece):
@@ -72,3 +76,16 @@ async def test_search_finds_every_line_case_insensitively_without_escapes() -> N
 
 def test_strip_keeps_text_and_line_feeds() -> None:
     assert strip(b"\x1b[1;31mred\x1b[0m\r\n\x1b]8;;https://x\x1b\\link\x1b]8;;\x07\x00") == b"red\r\nlink"
+
+
+async def test_tail_of_a_big_unindexed_log_comes_first_then_numbered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
+    data = numbered(20000)
+    index = LogIndex(Bytes(data))  # type: ignore[arg-type]
+    first = await index.tail(1, 1000)
+    assert first.first_line == 0 and first.end == len(data) and data.endswith(first.data)
+    assert first.data.startswith(b"line ") and data[first.start - 1 : first.start] == b"\n"
+    again = await index.tail(1, 1000)  # waits for the index the first call started
+    assert again.first_line == 20000 - again.data.count(b"\n") + 1 and again.total_lines == 20000
+    small = LogIndex(Bytes(numbered(100)))  # type: ignore[arg-type]
+    assert (await small.tail(1, 1000)).first_line > 0  # under the threshold: numbered at once

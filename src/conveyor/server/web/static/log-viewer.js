@@ -37,6 +37,7 @@ const view = {
   hits: [], hit: -1,
   hasTime: false,
   loading: false,
+  provisional: false, // rows shown before the log's line numbers are known
 };
 window.conveyorLog = view;  // for tests and benchmarks: read-only inspection
 
@@ -51,10 +52,12 @@ function sectionDuration(sec) {
 function makeRow(no, raw, term) {
   const parsed = term.line(raw);
   const el = document.createElement("div");
-  el.className = "ln"; el.id = `L${no}`; el.dataset.line = String(no);
+  el.className = "ln";
   const gutter = document.createElement("a");
-  gutter.className = "no"; gutter.href = `#L${no}`; gutter.textContent = String(no);
-  gutter.tabIndex = -1;
+  gutter.className = "no"; gutter.tabIndex = -1;
+  if (!view.provisional) {  // numbers known (else the server is still counting this log's lines)
+    el.id = `L${no}`; el.dataset.line = String(no); gutter.href = `#L${no}`; gutter.textContent = String(no);
+  }
   el.append(gutter);
   if (parsed.ts) {
     const time = document.createElement("time");
@@ -106,6 +109,7 @@ function renderWindow(text, first, start, end, size) {
   view.partial = ""; view.partialRow = null;
   lines.replaceChildren();
   view.first = first; view.start = start; view.end = start; view.size = Math.max(size, end);
+  view.provisional = first === 0;
   appendText(text, end);
   view.end = end;
   $("log-earlier").hidden = start === 0;
@@ -229,10 +233,14 @@ async function openTail() {
   await load(`${base}/tail?size=${TAIL}`, () => { setFollow(true); scrollToBottom(); });
   // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
+  if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
+    status.textContent = "Counting lines…";
+    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 100);
+  }
 }
 
 export async function goToLine(no, { highlight = true } = {}) {
-  if (!(no >= view.first && no < view.first + view.rows.length)) {
+  if (view.provisional || !(no >= view.first && no < view.first + view.rows.length)) {
     setFollow(false);
     await load(`${base}/line?n=${no}`, () => {});
   }
