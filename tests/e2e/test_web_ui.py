@@ -285,6 +285,11 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     page.goto("/-/runners")
     assert "online" in page.inner_text("tbody")
     axe_clean(page)
+    page.emulate_media(color_scheme="dark")  # the dark theme passes the same checks
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    axe_clean(page)
+    page.goto(web.job_url("lint"))
+    axe_clean(page)
     assert page.evaluate("window.__violations") == []
     assert errors == []
     page.close()
