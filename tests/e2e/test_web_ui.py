@@ -51,7 +51,8 @@ sys.stdout.buffer.write(b"invalid utf8 \xff\xfe here\n")
 sys.stdout.buffer.flush()
 w("section_start:1:<b>x</b> fake marker\n")
 w("2026-01-02T03:04:05.678901Z 00O stamped line\n")
-for i in range(20, 30001):
+w("huge " + "x" * 500_000 + "\n")  # under the runner's 4 MiB output limit
+for i in range(21, 30001):
     w("line %06d %s\n" % (i, "NEEDLE-7 near the end" if i == 29000 else "filler text for the window"))
 """
 
@@ -421,6 +422,9 @@ def test_log_rendering_sections_search_deep_link_and_hostile_content(context, we
     assert page.inner_text(f"{row(17)} .txt") == "section_start:1:<b>x</b> fake marker"
     assert page.inner_text(f"{row(18)} .txt") == "stamped line"
     assert page.get_attribute(f"{row(18)} time", "datetime") == "2026-01-02T03:04:05.678901Z"
+
+    huge = page.inner_text(f"{row(19)} .txt")
+    assert huge.startswith("huge xxx") and huge.endswith("400005 more characters in this line (see Raw)")
 
     # keyboard: Ctrl+F in the log goes to the search box; t hides timestamps, w wraps
     page.focus("#log-pane")

@@ -111,8 +111,7 @@ class LogIndex:
                 self._locks[job_id] = asyncio.Lock()  # the next request waits for this build
                 start = max(size - want, 0)
                 data = await self.read(job_id, start - 1, size)
-                cut = data.find(b"\n")
-                data, start = (data[cut + 1 :], start + cut) if cut >= 0 else (b"", size)
+                data, start = _line_start(data, start)
                 task = asyncio.create_task(self.index(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
                 self._building.add(task)
                 task.add_done_callback(self._building.discard)
@@ -169,8 +168,7 @@ class LogIndex:
         start, end = max(0, min(start, index.size)), max(0, min(end, index.size, start + MAX_RANGE))
         data = await self.read(job_id, max(start - 1, 0), end)
         if start > 0:
-            cut = data.find(b"\n")
-            data, start = (data[cut + 1 :], start + cut) if cut >= 0 else (b"", end)
+            data, start = _line_start(data, start)
         if end < index.size:
             cut = data.rfind(b"\n")
             if cut >= 0:  # else one line longer than the range: return it cut
@@ -213,3 +211,12 @@ class LogIndex:
                 carry = data[cut:]
         if carry:
             yield carry + b"\n"
+
+
+def _line_start(data: bytes, start: int) -> tuple[bytes, int]:
+    """``data`` read from ``start - 1``: from the first line start on, or from ``start`` when the
+    range lies inside one long line (a progress bar that never printed a line feed)."""
+    cut = data.find(b"\n")
+    if cut < 0:
+        return data[1:], start
+    return data[cut + 1 :], start + cut

@@ -89,3 +89,13 @@ async def test_tail_of_a_big_unindexed_log_comes_first_then_numbered(monkeypatch
     assert again.first_line == 20000 - again.data.count(b"\n") + 1 and again.total_lines == 20000
     small = LogIndex(Bytes(numbered(100)))  # type: ignore[arg-type]
     assert (await small.tail(1, 1000)).first_line > 0  # under the threshold: numbered at once
+
+
+async def test_a_range_inside_one_long_line_returns_that_part_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"first\n" + b"\rprogress %03d%%" * 20000  # one line of 300 kB, unfinished
+    index = LogIndex(Bytes(data))  # type: ignore[arg-type]
+    tail = await index.window(1, len(data) - 1000, len(data))
+    assert tail.data == data[-1000:] and tail.first_line == 2
+    monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
+    fresh = await LogIndex(Bytes(data)).tail(1, 1000)  # type: ignore[arg-type]
+    assert fresh.data == data[-1000:] and fresh.first_line == 0

@@ -11,6 +11,7 @@ const page = JSON.parse(document.getElementById("page-data").textContent);
 const info = page.log;
 const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
 const MAX_ROWS = 5000;
+const LONG = 100000;
 const RANGE = 128 * 1024;  // bytes per earlier/later load
 const TAIL = 64 * 1024;  // bytes the page opens with: a few screens, painted fast
 const FINISHED = new Set(["success", "failed", "canceled", "skipped"]);
@@ -49,8 +50,18 @@ function sectionDuration(sec) {
   return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
+// A line past LONG characters shows its last progress state (after its last CR) or its start,
+// and says how much it left out: one 5 MB line must not stall the page.
+function shown(raw) {
+  if (raw.length <= LONG) return [raw, 0];
+  const cr = raw.lastIndexOf("\r");
+  const part = cr >= 0 && raw.length - cr - 1 <= LONG ? raw.slice(cr + 1) : raw.slice(0, LONG);
+  return [part, raw.length - part.length];
+}
+
 function makeRow(no, raw, term) {
-  const parsed = term.line(raw);
+  const [visible, hidden] = shown(raw);
+  const parsed = term.line(visible);
   const el = document.createElement("div");
   el.className = "ln";
   const gutter = document.createElement("a");
@@ -68,6 +79,11 @@ function makeRow(no, raw, term) {
   const txt = document.createElement("span");
   txt.className = "txt";
   paint(txt, parsed.runs);
+  if (hidden) {
+    const more = document.createElement("span");
+    more.className = "more"; more.textContent = ` … ${hidden} more characters in this line (see Raw)`;
+    txt.append(more);
+  }
   for (const sec of parsed.sections) {
     if (sec.kind !== "end") continue;
     const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
