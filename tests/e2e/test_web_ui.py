@@ -262,8 +262,8 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
 
     # play the manual job with variables from its page, once test has passed
     web.wait_job(web.jobs()["deploy"]["id"], {"manual"})
-    page.reload()
-    assert page.locator(".job[data-name=deploy] button.play").count() == 1
+    page.wait_for_selector(".job[data-name=deploy] button.play")  # hidden while created (build ran); shown live
+    assert page.evaluate("window.__nav") == 1
     page.goto(f"/-/projects/{web.project['id']}/jobs/{web.jobs()['deploy']['id']}")
     page.locator("input[name=key]").nth(0).fill("A")
     page.locator("input[name=value]").nth(0).fill("1")

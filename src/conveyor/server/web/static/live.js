@@ -43,6 +43,7 @@ async function poll() {
     if (!card) { if (data.kind === "pipeline") location.reload(); continue; }  // a new attempt: redraw
     const badge = card.querySelector(".badge");
     if (badge.dataset.status !== job.status) setBadge(badge, job.status, job.label);
+    for (const node of card.querySelectorAll("[data-show-when]")) node.hidden = !node.dataset.showWhen.split(" ").includes(job.status);
     card.querySelector(".dur").textContent = job.duration;
   }
 }
