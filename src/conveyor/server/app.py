@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -51,7 +52,8 @@ from conveyor.server.sources import GitSources, TemplateDirectory
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
-from conveyor.server.viewer import LiveTail, TraceEvents, Watchers
+from conveyor.server.viewer import LiveTail, LogIndex, TraceEvents, Watchers
+from conveyor.server.web import Sessions, create_site
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
@@ -100,6 +102,8 @@ class Services:
     trace_events: TraceEvents
     watchers: Watchers
     live_tail: LiveTail
+    log_index: LogIndex
+    web_sessions: Sessions
     secrets: SecretBox
     variables: Variables
     automation: Automation
@@ -228,6 +232,8 @@ def build_services(settings: ServerSettings) -> Services:
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
         deployments=Deployments(engine),
         test_reports=TestReports(engine, objects),
+        log_index=LogIndex(reader),
+        web_sessions=Sessions(redis),
     )
 
 
@@ -402,4 +408,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     if settings.bench_routes:
         app.include_router(api.bench.router)
     app.include_router(api.viewer.router)
+    app.add_api_route("/", _home, include_in_schema=False)
+    app.mount("/-", create_site())
     return app
+
+
+async def _home() -> RedirectResponse:
+    return RedirectResponse("/-/", status_code=303)

@@ -41,3 +41,13 @@ def trace_channel() -> str:
 def trace_watched(job_id: int) -> str:
     """Set (TTL 10 s, refreshed) while someone follows the job's log live (GitLab's ``:watched``)."""
     return f"{PREFIX}trace:{job_id}:watched"
+
+
+def web_secret() -> str:
+    """The key that signs web session cookies and CSRF tokens (SET NX once, shared by every process)."""
+    return PREFIX + "web:secret"
+
+
+def web_session(session_id: str) -> str:
+    """Hash of one signed-in browser: ``digest`` (of its personal access token), ``flash``."""
+    return f"{PREFIX}web:session:{session_id}"

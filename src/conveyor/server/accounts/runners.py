@@ -221,6 +221,11 @@ class Runners:
         features = reported.get("features") if reported else None
         return RunnerContext.of(row, manager_id=manager_id, system_id=manager, features=features)
 
+    async def with_jobs(self) -> list[tuple[RowMapping, list[RowMapping]]]:
+        """Every runner and the jobs it runs now (the runners page)."""
+        async with self._engine.connect() as conn:
+            return await queries.overview.runners_with_jobs(conn)
+
     async def unregister(self, token: str) -> None:
         """``DELETE /runners``: the runner and its managers; 403 for unknown tokens."""
         async with self._engine.begin() as conn:

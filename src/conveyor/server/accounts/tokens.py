@@ -43,7 +43,10 @@ class AdminTokens:
             return token
 
     async def valid(self, token: str) -> bool:
-        digest = auth.digest(token)
+        return await self.valid_digest(auth.digest(token))
+
+    async def valid_digest(self, digest: str) -> bool:
+        """``valid`` for a token known only by its digest (a web session keeps no token)."""
         now = time.monotonic()
         until = self._verified.get(digest)
         if until is not None and now < until:

@@ -157,6 +157,22 @@ class ArtifactService:
             row = await queries.artifacts.get_live(conn, job_id, ARCHIVE)
         if row is None:
             raise NotFound("404 Not Found")
+        return row, await self._read(row)
+
+    async def for_job(self, job_id: int) -> list[RowMapping]:
+        """A job's artifacts that have not expired (for people: the job page)."""
+        async with self._engine.connect() as conn:
+            return await queries.overview.job_artifacts(conn, job_id)
+
+    async def open_file(self, job_id: int, file_type: str) -> tuple[RowMapping, AsyncIterator[bytes]]:
+        """One of a job's artifacts and its bytes, for a signed-in person; 404 when gone."""
+        rows = [row for row in await self.for_job(job_id) if row["file_type"] == file_type]
+        if not rows:
+            raise NotFound("404 Not Found")
+        return rows[0], await self._read(rows[0])
+
+    async def _read(self, row: RowMapping) -> AsyncIterator[bytes]:
+        """The artifact's bytes; 404 now (not mid-response) when its object is missing."""
         stream = self.objects.open_read(row["object_key"])
         try:
             first = await anext(stream)
@@ -164,7 +180,7 @@ class ArtifactService:
             first = b""
         except FileNotFoundError as exc:
             raise NotFound("404 Not Found") from exc
-        return row, _rest(first, stream)
+        return _rest(first, stream)
 
     async def expire(self) -> int:
         """Delete every expired artifact, object first and then row; returns how many went."""

@@ -33,9 +33,10 @@ class JobActions:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def play(self, project_id: int, job_id: int) -> ActionResult:
+    async def play(self, project_id: int, job_id: int, variables: dict[str, str] | None = None) -> ActionResult:
         """Run a manual job, or a scheduled (delayed) one now; a finished manual job is retried.
 
+        ``variables`` (GitLab's ``job_variables_attributes``) are added to a manual job's own.
         Raises ``BadRequest`` ("Unplayable Job") for any other job, as GitLab's API does.
         """
 
@@ -43,6 +44,8 @@ class JobActions:
             job = await _lock(conn, project_id, job_id)
             status = JobStatus(job["status"])
             if status in (JobStatus.MANUAL, JobStatus.SCHEDULED):
+                if variables and status is JobStatus.MANUAL:
+                    await queries.jobs.add_variables(conn, job_id, variables)
                 enqueued = await states.start_now(conn, [job], [status])
                 if status is JobStatus.MANUAL:
                     await retry.reset_skipped(conn, job["pipeline_id"], job["name"])

@@ -266,3 +266,18 @@ class Pipelines:
     async def list(self, project_id: int) -> list[RowMapping]:
         """A listing: from a caught-up replica when there is one."""
         return await self._reads.run(lambda conn: queries.pipelines.list_for_project(conn, project_id))
+
+    async def page(
+        self, project_id: int, *, before_id: int | None = None, ref: str | None = None, status: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[RowMapping], int | None]:
+        """One page of the project's pipelines, newest first, and the keyset of the next (or None)."""
+        rows = await self._reads.run(lambda conn: queries.overview.pipelines_page(
+            conn, project_id, before_id=before_id, ref=ref, status=status, limit=limit
+        ))
+        return rows[:limit], (rows[limit - 1]["id"] if len(rows) > limit else None)
+
+    async def latest(self) -> dict[int, RowMapping]:
+        """Each project's newest pipeline, by project id."""
+        async with self._engine.connect() as conn:
+            return await queries.overview.latest_pipelines(conn)

@@ -11,6 +11,7 @@ from conveyor.server.db.queries import (
     bridges,
     deployments,
     jobs,
+    overview,
     pipelines,
     projects,
     resource_groups,
@@ -23,4 +24,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "overview", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

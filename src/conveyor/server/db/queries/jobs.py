@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -294,3 +295,10 @@ async def lock_many(conn: AsyncConnection, job_ids: Iterable[int]) -> list[RowMa
 
 async def set_coverage(conn: AsyncConnection, job_id: int, coverage: float) -> None:
     await conn.execute(jobs.update().where(jobs.c.id == job_id).values(coverage=coverage))
+
+
+async def add_variables(conn: AsyncConnection, job_id: int, variables: dict[str, str]) -> None:
+    """Merge ``variables`` into the job's spec (a manual job played with variables)."""
+    merged = sa.func.coalesce(jobs.c.spec["variables"], sa.cast({}, JSONB)).op("||")(sa.cast(variables, JSONB))
+    stmt = jobs.update().where(jobs.c.id == job_id).values(spec=sa.func.jsonb_set(jobs.c.spec, sa.literal_column("'{variables}'::text[]"), merged))
+    await conn.execute(stmt)

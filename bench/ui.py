@@ -1,0 +1,306 @@
+"""Web UI benchmark, measured in the browser (headless Debian Chromium, Performance API and CDP).
+
+Everything real and local: one ``conveyor server`` process on a throwaway PostgreSQL and Redis.
+Logs are seeded through the server's own trace store (a 100 MiB log of 88-byte lines, each
+holding its number; a 1 KiB log as the baseline); a running job is claimed and fed over the runner
+API by ``RunnerClient``. Figures, each the median of ``--runs`` page loads unless said otherwise:
+
+1. **First log line, finished 100 MiB log**: ``performance.mark("conveyor:log:painted")`` (set by
+   the viewer two animation frames after its first rows) on a fresh page; first open (the server
+   builds the log's line index) and warm. Baseline: the same for the 1 KiB log.
+2. **First log line, running job** (1 MiB so far).
+3. **Jump to the top of the 100 MiB log**: ``Home`` in the log pane -> row ``#L1`` in the DOM
+   (MutationObserver, ``performance.now()`` in the page).
+4. **PATCH accepted -> line visible**: 200 lines PATCHed 50 ms apart while the page follows;
+   per line, the wall time a MutationObserver saw its row (next frame) minus the 202's arrival
+   (same host clock). p50/p99.
+5. **JS heap after scrolling the whole 100 MiB log** top to bottom (CDP
+   ``Performance.getMetrics`` ``JSHeapUsedSize`` after a forced GC), and the most DOM nodes seen.
+6. **300-job pipeline page**: navigation ``loadEventEnd``; baseline a 3-job pipeline.
+
+``./dev bench ui`` (``--quick``: 16 MiB log, 1 run) writes ``bench/results/ui.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import support  # noqa: E402
+from tests.plugins.cluster import server_env, start_cluster  # noqa: E402
+from tests.plugins.live import ROOT_TOKEN  # noqa: E402
+from tests.plugins.repos import make_repo  # noqa: E402
+from tests.plugins.runner_clients import RunnerClient  # noqa: E402
+
+MIB = 1024 * 1024
+LINE = 88
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+TIMINGS = False  # --timings: print each page's resource timeline
+FIRST_ROW = """() => new Promise(resolve => {
+  const seen = () => performance.getEntriesByName('conveyor:log:painted')[0];
+  const check = () => seen() ? resolve(seen().startTime) : requestAnimationFrame(check);
+  check();
+})"""
+
+
+def numbered(first: int, count: int) -> bytes:
+    """``count`` lines of exactly ``LINE`` bytes, each holding its own line number."""
+    return b"".join(b"%s\n" % (b"line %09d " % n).ljust(LINE - 1, b".") for n in range(first, first + count))
+
+
+async def seed(settings: Any, size: int) -> dict[str, int]:
+    """Jobs written through the server's trace store: a big and a tiny finished log, a 300-job
+    and a 3-job pipeline. Returns their ids."""
+    import sqlalchemy as sa
+
+    from conveyor.server.app import build_services
+
+    services = build_services(settings)
+    ids: dict[str, int] = {}
+    try:
+        async with services.engine.begin() as conn:
+            ids["project"] = (await conn.execute(sa.text(
+                "INSERT INTO projects (name, source) VALUES ('bench-ui', '/dev/null') RETURNING id"))).scalar()
+            for name, jobs in (("big", 300), ("small", 3)):
+                pipeline = (await conn.execute(sa.text(
+                    "INSERT INTO pipelines (project_id, ref, sha, status, started_at, finished_at)"
+                    " VALUES (:p, 'main', 'f00dcafe00', 'success', now(), now()) RETURNING id"), {"p": ids["project"]})).scalar()
+                ids[f"pipeline_{name}"] = pipeline
+                for n in range(jobs):
+                    stage = n * 5 // jobs
+                    needs = [f"job-{n - jobs // 5}"] if n >= jobs // 5 and n % 3 == 0 else None
+                    spec = json.dumps({"name": f"job-{n}", "needs": needs})
+                    job = (await conn.execute(sa.text(
+                        "INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, spec, started_at, finished_at)"
+                        " VALUES (:pl, :p, :n, :s, :i, 'success', CAST(:spec AS jsonb), now(), now()) RETURNING id"),
+                        {"pl": pipeline, "p": ids["project"], "n": f"job-{n}", "s": f"stage-{stage}", "i": stage, "spec": spec})).scalar()
+                    if name == "small" and n < 2:  # both logs in the 3-job pipeline: same page around them
+                        ids[("job_big", "job_small")[n]] = job
+        for name, length in (("big", size), ("small", 1024)):
+            offset, line = 0, 1
+            while offset < length:
+                count = min(length - offset, 4 * MIB) // LINE or 1
+                offset = await services.traces.append(ids[f"job_{name}"], offset, numbered(line, count))
+                line += count
+            await services.traces.persist(ids[f"job_{name}"])
+            ids[f"lines_{name}"] = line - 1
+    finally:
+        await services.redis.aclose()
+        await services.engine.dispose()
+    return ids
+
+
+async def first_row(context: Any, url: str) -> float:
+    page = await context.new_page()
+    await page.goto(url, wait_until="commit")
+    value = await page.evaluate(FIRST_ROW)
+    if TIMINGS:
+        print(await page.evaluate("""() => JSON.stringify({nav: performance.getEntriesByType('navigation')[0].responseEnd,
+          rows: performance.getEntriesByName('conveyor:log:rows')[0].startTime,
+          res: performance.getEntriesByType('resource').map(r => [r.name.split('/').pop().slice(0, 30), Math.round(r.startTime), Math.round(r.responseEnd)])})"""))
+    await page.close()
+    return value
+
+
+async def measure(quick: bool, workdir: Path, svc: support.Services) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    from conveyor.server.settings import ServerSettings
+
+    runs = 1 if quick else 3
+    size = (16 if quick else 100) * MIB
+    workdir.mkdir(parents=True, exist_ok=True)
+    database_url = svc.fresh_database("bench_ui")
+    env = server_env(workdir, database_url, svc.redis.url, trace_store="redis", trace_update_interval_watched=1)
+    servers = start_cluster(env, 1, workdir)
+    server = servers[0]
+    results: dict[str, Any] = {}
+    try:
+        settings = ServerSettings(database_url=database_url, redis_url=svc.redis.url, trace_store="redis",
+                                  object_store_url=(workdir / "objects").as_uri(), data_dir=workdir / "seed-data")
+        support.log(f"ui: seeding a {size // MIB} MiB log and a 300-job pipeline")
+        ids = await seed(settings, size)
+        project = ids["project"]
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            context = await browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 900})
+            page = await context.new_page()
+            await page.goto("/-/login")
+            await page.fill("#token", ROOT_TOKEN)
+            await page.click("button[type=submit]")
+            await page.wait_for_url("**/-/")
+            await page.close()
+            job_url = f"/-/projects/{project}/jobs/"
+
+            support.log("ui: first line, 1 KiB and 100 MiB finished logs")
+            page = await context.new_page()
+            await page.goto(job_url + str(ids["job_big"]), wait_until="commit")
+            cold = await page.evaluate(FIRST_ROW)
+            await page.wait_for_function("() => window.conveyorLog && !conveyorLog.provisional && conveyorLog.rows.length > 0")
+            results["numbered_after_ms"] = round(await page.evaluate("performance.now()"), 1)
+            last = await page.evaluate("conveyorLog.first + conveyorLog.rows.length - 1")
+            results["numbered_last_row_ok"] = last == ids["lines_big"]
+            await page.close()
+            small = statistics.median([await first_row(context, job_url + str(ids["job_small"])) for _ in range(runs)])
+            warm = statistics.median([await first_row(context, job_url + str(ids["job_big"])) for _ in range(runs)])
+            results["first_line_small_ms"] = round(small, 1)
+            results["first_line_big_cold_ms"] = round(cold, 1)
+            results["first_line_big_warm_ms"] = round(warm, 1)
+
+            support.log("ui: jump to the top")
+            page = await context.new_page()
+            await page.goto(job_url + str(ids["job_big"]))
+            await page.evaluate(FIRST_ROW)
+            results["jump_top_ms"] = round(await page.evaluate("""() => new Promise(resolve => {
+              const t0 = performance.now();
+              const done = () => { if (document.getElementById('L1')) { observer.disconnect(); resolve(performance.now() - t0); return true; } };
+              const observer = new MutationObserver(done);
+              observer.observe(document.getElementById('log-lines'), {childList: true});
+              const pane = document.getElementById('log-pane'); pane.focus();
+              pane.dispatchEvent(new KeyboardEvent('keydown', {key: 'Home', bubbles: true}));
+            })"""), 1)
+
+            support.log("ui: scrolling through the whole log")
+            cdp = await context.new_cdp_session(page)
+            await cdp.send("Performance.enable")
+            most_nodes = await page.evaluate("""async () => {
+              const pane = document.getElementById('log-pane'); let most = 0;
+              const idle = () => new Promise(r => setTimeout(r, 0));
+              while (true) {
+                pane.scrollTop = pane.scrollHeight; pane.dispatchEvent(new Event('scroll'));
+                await idle();
+                while (conveyorLog.loading) await new Promise(r => setTimeout(r, 5));
+                most = Math.max(most, document.getElementsByTagName('*').length);
+                if (conveyorLog.end >= conveyorLog.size) return most;
+              }
+            }""")
+            await cdp.send("HeapProfiler.collectGarbage")
+            metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
+            results["heap_after_scroll_mb"] = round(metrics["JSHeapUsedSize"] / MIB, 1)
+            results["dom_nodes_max"] = most_nodes
+            results["last_row_number"] = await page.evaluate("conveyorLog.first + conveyorLog.rows.length - 1")
+            await page.close()
+
+            support.log("ui: 300-job pipeline page")
+            async def load_time(pipeline: int) -> float:
+                page = await context.new_page()
+                await page.goto(f"/-/projects/{project}/pipelines/{pipeline}", wait_until="load")
+                value = await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+                await page.close()
+                return value
+            results["pipeline_300_ms"] = round(statistics.median([await load_time(ids["pipeline_big"]) for _ in range(runs)]), 1)
+            results["pipeline_3_ms"] = round(statistics.median([await load_time(ids["pipeline_small"]) for _ in range(runs)]), 1)
+
+            support.log("ui: running job, PATCH -> visible")
+            results.update(await live(context, server.url, workdir, quick))
+            await browser.close()
+    finally:
+        for s in servers:
+            s.stop()
+    return results
+
+
+async def live(context: Any, url: str, workdir: Path, quick: bool) -> dict[str, Any]:
+    import httpx
+
+    admin = httpx.AsyncClient(base_url=url + "/api/v4", headers={"PRIVATE-TOKEN": ROOT_TOKEN}, timeout=60)
+    make_repo(workdir / "repo", "live:\n  script: [echo]\n")
+    project = (await admin.post("/projects", json={"source": str(workdir / "repo")})).json()
+    token = (await admin.post("/user/runners", json={"description": "bench"})).json()["token"]
+    await admin.post(f"/projects/{project['id']}/pipeline")
+    runner = RunnerClient(token, "s_bench_ui", [url])
+    job = None
+    while job is None:
+        job = await runner.request_job(url)
+    await runner.acknowledge(url, job)
+    offset = 0
+    backlog = numbered(1, MIB // LINE)
+    for at in range(0, len(backlog), 256 * 1024):
+        await runner.patch_trace(url, job, backlog[at : at + 256 * 1024], offset)
+        offset += len(backlog[at : at + 256 * 1024])
+    page = await context.new_page()
+    await page.add_init_script("""window.__seen = {}; document.addEventListener('DOMContentLoaded', () => {
+      new MutationObserver(records => { const now = Date.now();
+        for (const r of records) for (const n of r.addedNodes) if (n.textContent && n.textContent.includes('MARK-'))
+          { const m = /MARK-(\\d+)/.exec(n.textContent); if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = now; } })
+        .observe(document.getElementById('log-lines'), {childList: true});
+    });""")
+    await page.goto(f"/-/projects/{project['id']}/jobs/{job.id}", wait_until="commit")
+    running_first = await page.evaluate(FIRST_ROW)
+    await asyncio.sleep(1)
+    accepted: dict[str, float] = {}
+    count = 50 if quick else 200
+    for n in range(count):
+        data = b"MARK-%d visible?\n" % n
+        response = await runner.patch_trace(url, job, data, offset)
+        accepted[str(n)] = time.time() * 1000
+        assert response.status_code == 202, response.text
+        offset += len(data)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)
+    seen = await page.evaluate("window.__seen")
+    latencies = sorted(max(seen[k] - accepted[k], 0) for k in accepted if k in seen)
+    await runner.finish(url, job, backlog + b"".join(b"MARK-%d visible?\n" % n for n in range(count)))
+    await runner.aclose()
+    await admin.aclose()
+    await page.close()
+    return {
+        "first_line_running_ms": round(running_first, 1),
+        "patch_to_visible_p50_ms": round(support.percentile(latencies, 50) or 0, 1),
+        "patch_to_visible_p99_ms": round(support.percentile(latencies, 99) or 0, 1),
+        "patch_lines_seen": len(latencies),
+        "patch_lines_sent": count,
+    }
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    def goal(name: str, target: str, measured: Any, passed: bool) -> dict[str, Any]:
+        return {"goal": name, "target": target, "measured": measured, "passed": bool(passed)}
+
+    return [
+        goal("first line, finished 100 MiB log (warm index)", "< 300 ms", r["first_line_big_warm_ms"], r["first_line_big_warm_ms"] < 300),
+        goal("first line, 100 MiB vs 1 KiB log (warm)", "< 2x", support.ratio(r["first_line_big_warm_ms"], r["first_line_small_ms"]),
+             r["first_line_big_warm_ms"] < 2 * r["first_line_small_ms"]),
+        goal("first line, finished 100 MiB log (first open, index built)", "< 300 ms", r["first_line_big_cold_ms"], r["first_line_big_cold_ms"] < 300),
+        goal("first line, running job", "< 300 ms", r["first_line_running_ms"], r["first_line_running_ms"] < 300),
+        goal("jump to the top of the 100 MiB log", "< 300 ms", r["jump_top_ms"], r["jump_top_ms"] < 300),
+        goal("PATCH accepted -> line visible, p99", "< 100 ms", r["patch_to_visible_p99_ms"],
+             r["patch_to_visible_p99_ms"] < 100 and r["patch_lines_seen"] == r["patch_lines_sent"]),
+        goal("JS heap after scrolling the whole log", "< 150 MB", r["heap_after_scroll_mb"], r["heap_after_scroll_mb"] < 150),
+        goal("300-job pipeline page load", "< 500 ms", r["pipeline_300_ms"], r["pipeline_300_ms"] < 500),
+    ]
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a 16 MiB log, one run each")
+    parser.add_argument("--timings", action="store_true", help="print each log page's resource timeline")
+    args = parser.parse_args(argv)
+    global TIMINGS
+    TIMINGS = args.timings
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-ui-") as tmp, support.services(Path(tmp)) as svc:
+        environment = support.environment(svc)
+        results = asyncio.run(measure(args.quick, Path(tmp) / "ui", svc))
+    environment["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    checked = goals(results)
+    print(support.table([[k, v] for k, v in results.items()], ["figure", "value"]))
+    for g in checked:
+        print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {g['measured']} ({g['target']})")
+    name = "ui-quick" if args.quick else "ui"
+    support.write_results(support.RESULTS / f"{name}.json", {"environment": environment, "figures": results, "goals": checked})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

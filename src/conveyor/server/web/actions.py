@@ -1,0 +1,123 @@
+"""What people do from the pages: sign in and out, retry, cancel, play, run a pipeline.
+
+Every action is a ``POST`` form with the session's CSRF token (``render.acting``). Each calls the
+very handler the API serves (``api.projects``), so a retry from the page and one from
+python-gitlab are one code path. Errors come back as a message on the page they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+
+from conveyor.ciconfig import ConfigError
+from conveyor.server.api import projects as api
+from conveyor.server.api.deps import services
+from conveyor.server.errors import Forbidden, ServerError
+from conveyor.server.web.render import acting, check_origin, cookie_name, page, secure, sessions
+from conveyor.server.web.sessions import IDLE, Session
+
+router = APIRouter()
+MAX_VARIABLES = 50
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Any:
+    check_origin(request)
+    form = await request.form()
+    token, target = str(form.get("token") or "").strip(), str(form.get("next") or "/-/")
+    if not target.startswith("/-/") or target.startswith("//"):
+        target = "/-/"
+    if not token or not await services(request).admin_tokens.valid(token):
+        return await page(request, "login.html", None, status_code=401, next=target, title="Sign in",
+                          error="Invalid personal access token")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        cookie_name(secure(request)), await sessions(request).open(token), max_age=IDLE, path="/",
+        secure=secure(request), httponly=True, samesite="lax",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: Session = Depends(acting)) -> RedirectResponse:
+    await sessions(request).close(session.id)
+    response = RedirectResponse("/-/login", status_code=303)
+    response.delete_cookie(cookie_name(secure(request)), path="/")
+    return response
+
+
+@router.post("/projects/{project}/jobs/{job_id}/retry")
+async def retry_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/jobs/{job_id}"
+    return await _act(request, session, back, lambda: api.retry_job(request, project, job_id), "jobs")
+
+
+@router.post("/projects/{project}/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/jobs/{job_id}"
+    return await _act(request, session, back, lambda: api.cancel_job(request, project, job_id), "jobs")
+
+
+@router.post("/projects/{project}/jobs/{job_id}/play")
+async def play_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/jobs/{job_id}"
+
+    async def play() -> dict[str, Any]:
+        svc = services(request)
+        row = await svc.projects.get(project)
+        result = await svc.job_actions.play(row["id"], job_id, await _variables(request))
+        if result.enqueued:
+            await svc.dispatcher.tick(result.enqueued)
+        return {"id": result.job_id}
+
+    return await _act(request, session, back, play, "jobs")
+
+
+@router.post("/projects/{project}/pipelines/{pipeline_id}/retry")
+async def retry_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/pipelines/{pipeline_id}"
+    return await _act(request, session, back, lambda: api.retry_pipeline(request, project, pipeline_id), "pipelines")
+
+
+@router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
+async def cancel_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/pipelines/{pipeline_id}"
+    return await _act(request, session, back, lambda: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
+
+
+@router.post("/projects/{project}/pipelines")
+async def run_pipeline(request: Request, project: str, session: Session = Depends(acting)) -> RedirectResponse:
+    back = f"/-/projects/{project}/pipelines"
+
+    async def create() -> dict[str, Any]:
+        ref = str((await request.form()).get("ref") or "").strip() or None
+        variables = [{"key": k, "value": v} for k, v in (await _variables(request)).items()]
+        return await api.create_pipeline(request, project, ref, api.PipelineCreate(ref=ref, variables=variables))
+
+    return await _act(request, session, back, create, "pipelines")
+
+
+async def _act(
+    request: Request, session: Session, back: str, action: Callable[[], Awaitable[dict[str, Any]]], kind: str
+) -> RedirectResponse:
+    """Run ``action``; on success go to the job or pipeline it returns, else back with the error."""
+    try:
+        result = await action()
+    except (ServerError, ConfigError) as exc:
+        await sessions(request).flash(session.id, str(exc))
+        return RedirectResponse(back, status_code=303)
+    project = request.path_params["project"]
+    return RedirectResponse(f"/-/projects/{project}/{kind}/{result['id']}", status_code=303)
+
+
+async def _variables(request: Request) -> dict[str, str]:
+    """``key``/``value`` rows of a form, empty keys ignored."""
+    form = await request.form()
+    keys, values = form.getlist("key"), form.getlist("value")
+    if len(keys) > MAX_VARIABLES:
+        raise Forbidden(f"403 Forbidden - at most {MAX_VARIABLES} variables")
+    return {str(k).strip(): str(v) for k, v in zip(keys, values, strict=False) if str(k).strip()}

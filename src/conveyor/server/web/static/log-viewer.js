@@ -1,0 +1,411 @@
+// The job log viewer: a bounded window of numbered lines over a log of any size.
+//
+// Opens at the tail (or at #L<n>), loads earlier/later whole-line byte ranges from the server on
+// demand, and streams a live job from the SSE tail, resuming at the exact byte offset it has
+// after any dropped connection. The DOM never holds more than MAX_ROWS lines: following drops the
+// oldest; reading elsewhere pauses the stream until the reader comes back to the end.
+import { Terminal, paint } from "./ansi.js";
+import { showStatus } from "./live.js";
+
+const page = JSON.parse(document.getElementById("page-data").textContent);
+const info = page.log;
+const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
+const MAX_ROWS = 5000;
+const LONG = 100000;
+const RANGE = 128 * 1024;  // bytes per earlier/later load
+const TAIL = 64 * 1024;  // bytes the page opens with: a few screens, painted fast
+const FINISHED = new Set(["success", "failed", "canceled", "skipped"]);
+const $ = (id) => document.getElementById(id);
+const pane = $("log-pane"); const lines = $("log-lines"); const status = $("log-status");
+const decoder = new TextDecoder("utf-8");
+const encoder = new TextEncoder();
+
+const view = {
+  rows: [],          // {no, raw, el, secs, bytes} in order
+  first: 1,          // number of rows[0]
+  start: 0,          // byte offset of rows[0]
+  end: 0,            // byte offset just past the loaded bytes (a partial last line included)
+  size: info.size,   // the log's size as last known
+  partial: "",       // the unfinished last line's text
+  partialRow: null,
+  term: new Terminal(),
+  open: [],          // sections open at the window's end
+  sections: new Map(),
+  follow: true,
+  stream: null,
+  ended: FINISHED.has(info.status),
+  unseen: 0,
+  hits: [], hit: -1,
+  hasTime: false,
+  loading: false,
+  provisional: false, // rows shown before the log's line numbers are known
+};
+window.conveyorLog = view;  // for tests and benchmarks: read-only inspection
+
+function byteLength(text) { return encoder.encode(text).length; }
+
+function sectionDuration(sec) {
+  if (sec.end == null || sec.options.hide_duration === "true") return "";
+  const s = Math.max(0, sec.end - sec.start);
+  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// A line past LONG characters shows its last progress state (after its last CR) or its start,
+// and says how much it left out: one 5 MB line must not stall the page.
+function shown(raw) {
+  if (raw.length <= LONG) return [raw, 0];
+  const cr = raw.lastIndexOf("\r");
+  const part = cr >= 0 && raw.length - cr - 1 <= LONG ? raw.slice(cr + 1) : raw.slice(0, LONG);
+  return [part, raw.length - part.length];
+}
+
+function makeRow(no, raw, term) {
+  const [visible, hidden] = shown(raw);
+  const parsed = term.line(visible);
+  const el = document.createElement("div");
+  el.className = "ln";
+  const gutter = document.createElement("a");
+  gutter.className = "no"; gutter.tabIndex = -1;
+  if (!view.provisional) {  // numbers known (else the server is still counting this log's lines)
+    el.id = `L${no}`; el.dataset.line = String(no); gutter.href = `#L${no}`; gutter.textContent = String(no);
+  }
+  el.append(gutter);
+  if (parsed.ts) {
+    const time = document.createElement("time");
+    time.dateTime = parsed.ts; time.title = parsed.ts; time.textContent = parsed.ts.slice(11, 19);
+    el.append(time);
+    if (!view.hasTime) { view.hasTime = true; $("btn-time").hidden = false; }
+  }
+  const txt = document.createElement("span");
+  txt.className = "txt";
+  paint(txt, parsed.runs);
+  if (hidden) {
+    const more = document.createElement("span");
+    more.className = "more"; more.textContent = ` … ${hidden} more characters in this line (see Raw)`;
+    txt.append(more);
+  }
+  for (const sec of parsed.sections) {
+    if (sec.kind !== "end") continue;
+    const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
+    if (at >= 0) for (const s of view.open.splice(at)) { s.end = sec.time; s.dur.textContent = sectionDuration(s); }
+  }
+  const row = { no, raw, el, secs: view.open.slice(), bytes: 0 };
+  const sec = parsed.sections.filter((s) => s.kind === "start").pop();
+  if (sec) {
+    const s = { name: sec.name, start: sec.time, end: null, options: sec.options, head: row, rows: [],
+      closed: sec.options.collapsed === "true" };
+    const button = document.createElement("button");
+    button.type = "button"; button.className = "fold"; button.setAttribute("aria-expanded", String(!s.closed));
+    const dur = document.createElement("span"); dur.className = "sec-dur";
+    button.append(txt, dur);
+    button.addEventListener("click", () => toggle(s));
+    el.classList.add("sec-head"); if (s.closed) el.classList.add("closed");
+    el.append(button);
+    s.button = button; s.dur = dur;
+    view.open.push(s); view.sections.set(no, s);
+    row.section = s;
+  } else {
+    el.append(txt);
+  }
+  for (const s of row.secs) s.rows.push(row);
+  if (row.secs.some((s) => s.closed)) el.classList.add("folded");
+  return row;
+}
+
+function toggle(sec, closed = !sec.closed) {
+  sec.closed = closed;
+  sec.button.setAttribute("aria-expanded", String(!closed));
+  sec.head.el.classList.toggle("closed", closed);
+  for (const row of sec.rows) row.el.classList.toggle("folded", row.secs.some((s) => s.closed));
+}
+
+// (Re)build the whole window from raw text: a range load or a jump.
+function renderWindow(text, first, start, end, size) {
+  view.rows = []; view.sections = new Map(); view.open = []; view.term = new Terminal();
+  view.partial = ""; view.partialRow = null;
+  lines.replaceChildren();
+  view.first = first; view.start = start; view.end = start; view.size = Math.max(size, end);
+  view.provisional = first === 0;
+  appendText(text, end);
+  view.end = end;
+  $("log-earlier").hidden = start === 0;
+  updateLater();
+}
+
+function updateLater() { $("log-later").hidden = view.end >= view.size || !!view.stream; }
+
+// Append decoded text at the window's end; ``end`` is the byte offset after it.
+function appendText(text, end) {
+  const pieces = (view.partial + text).split("\n");
+  const partial = pieces.pop();
+  if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
+  const fragment = document.createDocumentFragment();
+  let no = view.first + view.rows.length;
+  for (const raw of pieces) {
+    const row = makeRow(no++, raw, view.term);
+    row.bytes = byteLength(raw) + 1;
+    view.rows.push(row); fragment.append(row.el);
+  }
+  view.partial = partial;
+  if (partial) {  // shown now, parsed again once its line feed comes: leave no trace in the state
+    const open = view.open.slice();
+    view.partialRow = makeRow(no, partial, view.term.clone());
+    for (const s of view.partialRow.secs) s.rows.pop();
+    view.open = open; view.sections.delete(no);
+    fragment.append(view.partialRow.el);
+  }
+  lines.append(fragment);
+  view.end = end;
+  if (!view.loading && !view.follow) view.unseen += pieces.length;
+  return pieces.length;
+}
+
+function trimTop() {
+  const extra = view.rows.length - MAX_ROWS;
+  if (extra <= 0) return;
+  for (const row of view.rows.splice(0, extra)) { row.el.remove(); view.start += row.bytes; }
+  view.first += extra;
+  $("log-earlier").hidden = view.start === 0;
+}
+
+async function fetchWindow(url) {
+  const response = await fetch(url, { headers: { Accept: "application/octet-stream" } });
+  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+  const h = (name) => Number(response.headers.get(name));
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return { text: decoder.decode(bytes), start: h("X-Conveyor-Start"), end: h("X-Conveyor-End"),
+    first: h("X-Conveyor-Line"), size: h("X-Conveyor-Size"), lines: h("X-Conveyor-Lines") };
+}
+
+function scrollToBottom() { pane.scrollTop = pane.scrollHeight; }
+
+function atBottom() { return pane.scrollHeight - pane.scrollTop - pane.clientHeight < 24; }
+
+function setFollow(on) {
+  view.follow = on;
+  $("btn-follow").setAttribute("aria-pressed", String(on));
+  if (on) { view.unseen = 0; $("new-lines").hidden = true; }
+}
+
+// ---- live stream -------------------------------------------------------------------------
+function connect() {
+  if (view.stream || view.ended) return;
+  const source = new EventSource(`${base}/stream?offset=${view.end}`);
+  view.stream = source;
+  updateLater();
+  let frame = 0; let pending = ""; let pendingEnd = view.end;
+  const flush = () => {
+    frame = 0;
+    const text = pending; pending = "";
+    appendText(text, pendingEnd);
+    view.size = Math.max(view.size, pendingEnd);
+    if (view.follow) { trimTop(); scrollToBottom(); }
+    else if (view.rows.length > 2 * MAX_ROWS) disconnect();  // reading elsewhere: stop growing
+    else if (view.unseen) { $("new-lines").hidden = false; $("new-lines").textContent = `${view.unseen} new lines ↓`; }
+    markPainted();
+  };
+  source.addEventListener("log", (event) => {
+    const body = JSON.parse(event.data);
+    pending += body.text !== undefined ? body.text : decoder.decode(Uint8Array.from(atob(body.base64), (c) => c.charCodeAt(0)));
+    pendingEnd = Number(event.lastEventId);
+    if (!frame) frame = requestAnimationFrame(flush);
+  });
+  source.addEventListener("end", (event) => {
+    const body = JSON.parse(event.data);
+    if (frame) { cancelAnimationFrame(frame); flush(); }
+    view.ended = true; disconnect();
+    status.textContent = `Job ${body.status}.`;
+    showStatus(body.status);
+  });
+  source.onerror = () => {
+    // Reconnect ourselves from the exact offset we hold (also after a server restart, when the
+    // browser's own retry would give up on an error response).
+    if (frame) { cancelAnimationFrame(frame); flush(); }
+    disconnect();
+    status.textContent = "Connection lost; reconnecting…";
+    setTimeout(() => { status.textContent = ""; connect(); }, 1000);
+  };
+}
+
+function disconnect() {
+  if (view.stream) { view.stream.close(); view.stream = null; }
+  updateLater();
+}
+
+// ---- navigation ---------------------------------------------------------------------------
+async function load(url, where) {
+  view.loading = true;
+  try {
+    const w = await fetchWindow(url);
+    disconnect();
+    renderWindow(w.text, w.first, w.start, w.end, w.size);
+    where();
+  } catch (error) {
+    status.textContent = `Could not load the log: ${error.message}`;
+  } finally { view.loading = false; }
+}
+
+async function openTail() {
+  await load(`${base}/tail?size=${TAIL}`, () => { setFollow(true); scrollToBottom(); });
+  // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
+  if (!view.ended) connect(); else if (view.end < view.size) loadLater();
+  if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
+    status.textContent = "Counting lines…";
+    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 100);
+  }
+}
+
+export async function goToLine(no, { highlight = true } = {}) {
+  if (view.provisional || !(no >= view.first && no < view.first + view.rows.length)) {
+    setFollow(false);
+    await load(`${base}/line?n=${no}`, () => {});
+  }
+  const row = view.rows[no - view.first] || view.partialRow;
+  if (!row) return;
+  for (const s of row.secs) if (s.closed) toggle(s, false);
+  setFollow(false);
+  for (const old of lines.querySelectorAll(".ln.hl")) old.classList.remove("hl");
+  if (highlight) row.el.classList.add("hl");
+  row.el.scrollIntoView({ block: "center" });
+}
+
+async function loadEarlier() {
+  if (view.loading || view.start === 0) return;
+  view.loading = true;
+  try {
+    const w = await fetchWindow(`${base}/range?start=${Math.max(0, view.start - RANGE)}&end=${view.start}`);
+    const anchor = view.rows[0]; const offset = anchor ? anchor.el.getBoundingClientRect().top : 0;
+    let text = w.text + view.rows.map((r) => r.raw + "\n").join("") + view.partial;
+    let end = view.end;
+    const total = (w.text.match(/\n/g) || []).length + view.rows.length;
+    if (total > MAX_ROWS) {  // keep the window bounded: drop lines from the bottom
+      const keep = text.split("\n").slice(0, MAX_ROWS);
+      const kept = keep.join("\n") + "\n";
+      end = w.start + byteLength(kept); text = kept;
+      disconnect(); setFollow(false);
+    }
+    renderWindow(text, w.first, w.start, end, Math.max(view.size, w.size));
+    const again = anchor && document.getElementById(`L${anchor.no}`);
+    if (again) pane.scrollTop += again.getBoundingClientRect().top - offset;
+  } finally { view.loading = false; }
+}
+
+async function loadLater() {
+  if (view.loading || view.end >= view.size) { if (!view.ended) connect(); return; }
+  view.loading = true;
+  try {
+    const w = await fetchWindow(`${base}/range?start=${view.end - byteLength(view.partial)}&end=${view.end + RANGE}`);
+    if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
+    view.partial = "";
+    appendText(w.text, w.end);
+    view.size = Math.max(view.size, w.size);
+    if (view.rows.length > MAX_ROWS) trimTop();
+    updateLater();
+    if (view.end >= view.size && !view.ended) connect();
+  } finally { view.loading = false; }
+}
+
+// ---- search -------------------------------------------------------------------------------
+async function search(query) {
+  const count = $("search-count");
+  if (!query) { view.hits = []; count.textContent = ""; return; }
+  count.textContent = "Searching…";
+  const response = await fetch(`${base}/search?q=${encodeURIComponent(query)}`);
+  if (!response.ok) { count.textContent = "Search failed"; return; }
+  const result = await response.json();
+  view.hits = result.hits; view.hit = -1;
+  count.textContent = `${result.total} result${result.total === 1 ? "" : "s"}`;
+  if (view.hits.length) await nextHit(1);
+}
+
+async function nextHit(step) {
+  if (!view.hits.length) return;
+  view.hit = (view.hit + step + view.hits.length) % view.hits.length;
+  const hit = view.hits[view.hit];
+  $("search-count").textContent = `${view.hit + 1} of ${view.hits.length}${view.hits.length >= 1000 ? "+" : ""}`;
+  await goToLine(hit.line);
+  history.replaceState(null, "", `#L${hit.line}`);
+}
+
+// ---- wiring -------------------------------------------------------------------------------
+function markPainted() {
+  if (performance.getEntriesByName("conveyor:log:rows").length) return;
+  if (!view.rows.length && !view.partialRow) return;
+  performance.mark("conveyor:log:rows");
+  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("conveyor:log:painted")));
+}
+
+pane.addEventListener("scroll", () => {
+  if (view.loading) return;
+  if (atBottom()) {
+    if (!view.follow && view.end >= view.size) setFollow(true);
+    if (view.end < view.size || (!view.stream && !view.ended)) loadLater();
+  } else if (view.follow && view.stream) setFollow(false);
+  if (pane.scrollTop < 200 && view.start > 0) loadEarlier();
+}, { passive: true });
+
+$("log-earlier").addEventListener("click", loadEarlier);
+$("log-later").addEventListener("click", loadLater);
+$("btn-top").addEventListener("click", () => goToLine(1, { highlight: false }));
+$("btn-bottom").addEventListener("click", toBottom);
+$("new-lines").addEventListener("click", toBottom);
+$("btn-follow").addEventListener("click", () => { setFollow(!view.follow); if (view.follow) toBottom(); });
+$("btn-wrap").addEventListener("click", (e) => {
+  const on = pane.classList.toggle("wrap"); e.currentTarget.setAttribute("aria-pressed", String(on));
+});
+$("btn-time").addEventListener("click", (e) => {
+  const hidden = pane.classList.toggle("no-time"); e.currentTarget.setAttribute("aria-pressed", String(!hidden));
+});
+$("btn-fold").addEventListener("click", (e) => {
+  const close = e.currentTarget.getAttribute("aria-pressed") !== "true";
+  for (const s of view.sections.values()) toggle(s, close);
+  e.currentTarget.setAttribute("aria-pressed", String(close));
+  e.currentTarget.textContent = close ? "Expand all" : "Collapse all";
+});
+$("log-search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const q = $("log-q").value;
+  if (q === view.query && view.hits.length) nextHit(1); else { view.query = q; search(q); }
+});
+$("search-next").addEventListener("click", () => nextHit(1));
+$("search-prev").addEventListener("click", () => nextHit(-1));
+$("log-q").addEventListener("keydown", (e) => {
+  if (e.key === "Escape") { $("log-q").value = ""; search(""); pane.focus(); }
+  if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); nextHit(-1); }
+});
+
+async function toBottom() {
+  if (view.end < view.size || view.start > 0 && !view.stream && !view.ended) await openTail();
+  setFollow(true); scrollToBottom();
+  if (!view.stream && !view.ended) connect();
+}
+
+function jumpSection(step) {
+  const heads = view.rows.filter((r) => r.section && !r.el.classList.contains("folded"));
+  const top = pane.getBoundingClientRect().top;
+  const after = heads.filter((r) => (step > 0 ? r.el.getBoundingClientRect().top > top + 2 : r.el.getBoundingClientRect().top < top - 2));
+  const target = step > 0 ? after[0] : after[after.length - 1];
+  if (target) { setFollow(false); target.el.scrollIntoView({ block: "start" }); target.section.button.focus(); }
+}
+
+pane.addEventListener("keydown", (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key === "f") { e.preventDefault(); $("log-q").focus(); return; }
+  if (e.target.closest("input")) return;
+  if (e.key === "Home") { e.preventDefault(); goToLine(1, { highlight: false }); }
+  else if (e.key === "End") { e.preventDefault(); toBottom(); }
+  else if (e.key === "]") jumpSection(1);
+  else if (e.key === "[") jumpSection(-1);
+  else if (e.key === "w") $("btn-wrap").click();
+  else if (e.key === "t" && view.hasTime) $("btn-time").click();
+});
+
+document.addEventListener("conveyor:status", (e) => {
+  if (!FINISHED.has(e.detail.status) && view.ended) { view.ended = false; }
+});
+window.addEventListener("hashchange", () => {
+  const m = /^#L(\d+)$/.exec(location.hash);
+  if (m) goToLine(Number(m[1]));
+});
+
+const deep = /^#L(\d+)$/.exec(location.hash);
+if (deep) goToLine(Number(deep[1])).then(markPainted); else openTail().then(markPainted);
