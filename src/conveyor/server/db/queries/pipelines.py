@@ -25,7 +25,7 @@ async def insert(
         .values(last_pipeline_iid=projects.c.last_pipeline_iid + 1)
         .returning(projects.c.last_pipeline_iid)
     )
-    iid = (await conn.execute(bump)).scalar_one()
+    iid = (await conn.execute(bump)).scalar_one_or_none()  # None: no such project, the insert fails on its key
     stmt = (
         pipelines.insert()
         .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables, iid=iid,
