@@ -1,4 +1,4 @@
-"""The runner installs from requirements/runner.txt alone, as a user installs it on a build host,
+"""The runner installs from requirements-runner.txt alone, as a user installs it on a build host,
 and runs a pipeline's job: none of the server's dependencies are needed or present."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def runner_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("runner-venv")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "runner.txt")], check=True, timeout=600)
+    subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements-runner.txt")], check=True, timeout=600)
     subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(ROOT)], check=True, timeout=600)
     return venv
 

@@ -1,4 +1,4 @@
-"""requirements/*.txt, the locks ./dev installs from, against pyproject.toml's ranges.
+"""requirements-*.txt, the locks ./dev installs from, against pyproject.toml's ranges.
 
 A dependency added to pyproject.toml without `./dev lock` would install on a developer's machine
 (pip resolves it) and fail on CI's fresh clone; these tests name it instead.
@@ -25,7 +25,7 @@ _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)\s*
 def pins(name: str) -> dict[str, list[tuple[str, str]]]:
     """Package -> [(version, marker)], and every pin must carry hashes."""
     found: dict[str, list[tuple[str, str]]] = {}
-    lines = (ROOT / "requirements" / f"{name}.txt").read_text().splitlines()
+    lines = (ROOT / f"requirements-{name}.txt").read_text().splitlines()
     for number, line in enumerate(lines):
         match = _PIN.match(line)
         if not match:
@@ -39,7 +39,7 @@ def pins(name: str) -> dict[str, list[tuple[str, str]]]:
 def wanted(extras: tuple[str, ...]) -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     texts = list(project["dependencies"]) + [r for extra in extras for r in project["optional-dependencies"][extra]]
-    texts += [r for r in (ROOT / "requirements" / "build.in").read_text().splitlines() if r and not r.startswith("#")]
+    texts += [r for r in (ROOT / "requirements-build.in").read_text().splitlines() if r and not r.startswith("#")]
     return [Requirement(text) for text in texts]
 
 
@@ -48,10 +48,10 @@ def test_every_requirement_is_pinned_within_its_range(lock: str) -> None:
     pinned = pins(lock)
     for requirement in wanted(LOCKS[lock]):
         versions = pinned.get(canonicalize_name(requirement.name))
-        assert versions, f"{requirement} is in pyproject.toml but not in requirements/{lock}.txt: run ./dev lock --keep"
+        assert versions, f"{requirement} is in pyproject.toml but not in requirements-{lock}.txt: run ./dev lock --keep"
         for version, _ in versions:
             assert requirement.specifier.contains(version, prereleases=True), (
-                f"requirements/{lock}.txt pins {requirement.name}=={version}, outside {requirement}: run ./dev lock --keep"
+                f"requirements-{lock}.txt pins {requirement.name}=={version}, outside {requirement}: run ./dev lock --keep"
             )
 
 
