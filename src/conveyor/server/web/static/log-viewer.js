@@ -293,6 +293,7 @@ async function loadEarlier() {
 async function loadLater() {
   if (view.loading || view.end >= view.size) { if (!view.ended) connect(); return; }
   view.loading = true;
+  const before = view.end;
   try {
     const w = await fetchWindow(`${base}/range?start=${view.end - byteLength(view.partial)}&end=${view.end + RANGE}`);
     if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
@@ -303,6 +304,9 @@ async function loadLater() {
     updateLater();
     if (view.end >= view.size && !view.ended) connect();
   } finally { view.loading = false; }
+  // a scroll that arrived while this range loaded was dropped: still at the bottom with more
+  // below (a long line grows in place, the pane does not), so load on
+  if (view.end > before && atBottom() && view.end < view.size) loadLater();
 }
 
 // ---- search -------------------------------------------------------------------------------
