@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.server.api import params
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.api.deps import Maintainer, require_admin, services
 from conveyor.server.automation.hooks import EVENTS
 
 router = APIRouter(prefix="/api/v4/projects/{project}/hooks", dependencies=[Depends(require_admin)])
@@ -29,47 +29,43 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
     return values
 
 
-async def _project_id(request: Request, project: str) -> int:
-    return (await services(request).projects.get(project))["id"]
-
-
 @router.get("")
-async def list_hooks(request: Request, project: str) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.list(await _project_id(request, project))
+async def list_hooks(request: Request, access: Maintainer) -> list[dict[str, Any]]:
+    return await services(request).automation.hooks.list(access.project_id)
 
 
 @router.get("/{hook_id}")
-async def get_hook(request: Request, project: str, hook_id: int) -> dict[str, Any]:
-    return await services(request).automation.hooks.get(await _project_id(request, project), hook_id)
+async def get_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
+    return await services(request).automation.hooks.get(access.project_id, hook_id)
 
 
 @router.post("", status_code=201)
-async def create_hook(request: Request, project: str) -> dict[str, Any]:
+async def create_hook(request: Request, access: Maintainer) -> dict[str, Any]:
     values = _values(await params.read(request), create=True)
-    return await services(request).automation.hooks.create(await _project_id(request, project), values)
+    return await services(request).automation.hooks.create(access.project_id, values)
 
 
 @router.put("/{hook_id}")
-async def update_hook(request: Request, project: str, hook_id: int) -> dict[str, Any]:
+async def update_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
     values = _values(await params.read(request), create=False)
-    return await services(request).automation.hooks.update(await _project_id(request, project), hook_id, values)
+    return await services(request).automation.hooks.update(access.project_id, hook_id, values)
 
 
 @router.delete("/{hook_id}", status_code=204)
-async def delete_hook(request: Request, project: str, hook_id: int) -> Response:
-    await services(request).automation.hooks.delete(await _project_id(request, project), hook_id)
+async def delete_hook(request: Request, access: Maintainer, hook_id: int) -> Response:
+    await services(request).automation.hooks.delete(access.project_id, hook_id)
     return Response(status_code=204)
 
 
 @router.post("/{hook_id}/test/{trigger}", status_code=201)
-async def test_hook(request: Request, project: str, hook_id: int, trigger: str) -> dict[str, Any]:
+async def test_hook(request: Request, access: Maintainer, hook_id: int, trigger: str) -> dict[str, Any]:
     svc = services(request)
-    project_id = await _project_id(request, project)
+    project_id = access.project_id
     latest = await svc.pipelines.list(project_id)
     await svc.automation.hooks.test(project_id, hook_id, trigger if trigger in EVENTS else "", latest[0]["id"] if latest else None)
     return {"message": "201 Created"}
 
 
 @router.get("/{hook_id}/deliveries")
-async def hook_deliveries(request: Request, project: str, hook_id: int) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.deliveries(await _project_id(request, project), hook_id)
+async def hook_deliveries(request: Request, access: Maintainer, hook_id: int) -> list[dict[str, Any]]:
+    return await services(request).automation.hooks.deliveries(access.project_id, hook_id)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.server.api import params
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.api.deps import Maintainer, require_admin, services
 from conveyor.server.api.projects import present_pipeline
 from conveyor.server.errors import ParamError
 
@@ -27,37 +27,33 @@ def _date(found: dict[str, Any], name: str) -> date | None:
         raise ParamError(f"{name} is invalid") from None
 
 
-async def _project_id(request: Request, project: str) -> int:
-    return (await services(request).projects.get(project))["id"]
-
-
 @router.get("/projects/{project}/triggers")
-async def list_triggers(request: Request, project: str) -> list[dict[str, Any]]:
-    return await services(request).automation.triggers.list(await _project_id(request, project))
+async def list_triggers(request: Request, access: Maintainer) -> list[dict[str, Any]]:
+    return await services(request).automation.triggers.list(access.project_id)
 
 
 @router.get("/projects/{project}/triggers/{trigger_id}")
-async def get_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
-    return await services(request).automation.triggers.get(await _project_id(request, project), trigger_id)
+async def get_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
+    return await services(request).automation.triggers.get(access.project_id, trigger_id)
 
 
 @router.post("/projects/{project}/triggers", status_code=201)
-async def create_trigger(request: Request, project: str) -> dict[str, Any]:
+async def create_trigger(request: Request, access: Maintainer) -> dict[str, Any]:
     found = await params.read(request)
     description = params.text(found, "description", required=True) or ""
-    return await services(request).automation.triggers.create(await _project_id(request, project), description, _date(found, "expires_at"))
+    return await services(request).automation.triggers.create(access.project_id, description, _date(found, "expires_at"))
 
 
 @router.put("/projects/{project}/triggers/{trigger_id}")
-async def update_trigger(request: Request, project: str, trigger_id: int) -> dict[str, Any]:
+async def update_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
     found = await params.read(request)
     values = {"description": params.text(found, "description")} if "description" in found else {}
-    return await services(request).automation.triggers.update(await _project_id(request, project), trigger_id, values)
+    return await services(request).automation.triggers.update(access.project_id, trigger_id, values)
 
 
 @router.delete("/projects/{project}/triggers/{trigger_id}", status_code=204)
-async def delete_trigger(request: Request, project: str, trigger_id: int) -> Response:
-    await services(request).automation.triggers.delete(await _project_id(request, project), trigger_id)
+async def delete_trigger(request: Request, access: Maintainer, trigger_id: int) -> Response:
+    await services(request).automation.triggers.delete(access.project_id, trigger_id)
     return Response(status_code=204)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from conveyor.server.api import params
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.api.deps import Maintainer, require_admin, services
 from conveyor.server.variables import rules
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
@@ -44,40 +44,36 @@ def _changes(found: dict[str, Any], *, project: bool) -> dict[str, Any]:
     return changes
 
 
-async def _project_id(request: Request, project: str) -> int:
-    return (await services(request).projects.get(project))["id"]
-
-
 @router.get("/projects/{project}/variables")
-async def list_project(request: Request, project: str) -> list[dict[str, Any]]:
-    return await services(request).variables.list(await _project_id(request, project))
+async def list_project(request: Request, access: Maintainer) -> list[dict[str, Any]]:
+    return await services(request).variables.list(access.project_id)
 
 
 @router.get("/projects/{project}/variables/{key}")
-async def get_project(request: Request, project: str, key: str) -> dict[str, Any]:
+async def get_project(request: Request, access: Maintainer, key: str) -> dict[str, Any]:
     found = await params.read(request)
-    return await services(request).variables.get(await _project_id(request, project), key, params.filter_scope(found))
+    return await services(request).variables.get(access.project_id, key, params.filter_scope(found))
 
 
 @router.post("/projects/{project}/variables", status_code=201)
-async def create_project(request: Request, project: str) -> dict[str, Any]:
+async def create_project(request: Request, access: Maintainer) -> dict[str, Any]:
     attrs = _attributes(await params.read(request), project=True)
-    return await services(request).variables.create(await _project_id(request, project), attrs)
+    return await services(request).variables.create(access.project_id, attrs)
 
 
 @router.put("/projects/{project}/variables/{key}")
-async def update_project(request: Request, project: str, key: str) -> dict[str, Any]:
+async def update_project(request: Request, access: Maintainer, key: str) -> dict[str, Any]:
     found = await params.read(request)
     hidden = params.boolean(found, "masked_and_hidden") if "masked_and_hidden" in found else None
     return await services(request).variables.update(
-        await _project_id(request, project), key, params.filter_scope(found), _changes(found, project=True), hidden
+        access.project_id, key, params.filter_scope(found), _changes(found, project=True), hidden
     )
 
 
 @router.delete("/projects/{project}/variables/{key}", status_code=204)
-async def delete_project(request: Request, project: str, key: str) -> Response:
+async def delete_project(request: Request, access: Maintainer, key: str) -> Response:
     found = await params.read(request)
-    await services(request).variables.delete(await _project_id(request, project), key, params.filter_scope(found))
+    await services(request).variables.delete(access.project_id, key, params.filter_scope(found))
     return Response(status_code=204)
 
 

@@ -1,0 +1,67 @@
+"""Who is calling and what they may do: GitLab's access levels and the caller of a request.
+
+This is the shape every router uses (issue 20 fills in users, personal access tokens and
+memberships behind it):
+
+- ``Role``: GitLab's project access levels, with GitLab's numbers (``access_level`` in its API).
+- ``Actor``: the authenticated caller: a user id and name, admin or not, the token's scopes.
+- ``Access``: an actor's role in one project, and the project row.
+
+Routers depend on ``api.deps.project_access(Role.X)`` (read: 404 when the caller may not see the
+project, 403 when it may see but not act) and ``api.deps.current_actor``; services never look
+at HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from sqlalchemy.engine import RowMapping
+
+
+class Role(IntEnum):
+    """GitLab's ``access_level`` values (``Gitlab::Access``)."""
+
+    NO_ACCESS = 0
+    MINIMAL = 5
+    GUEST = 10
+    PLANNER = 15
+    REPORTER = 20
+    DEVELOPER = 30
+    MAINTAINER = 40
+    OWNER = 50
+
+
+# Personal access token scopes that may call the REST API at all, and the read-only one.
+API_SCOPES = frozenset({"api", "read_api"})
+WRITE_SCOPE = "api"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller of one request."""
+
+    user_id: int | None
+    username: str
+    admin: bool = False
+    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"api"}))
+
+    def may_write(self) -> bool:
+        return WRITE_SCOPE in self.scopes
+
+
+ROOT = Actor(user_id=1, username="root", admin=True)
+
+
+@dataclass(frozen=True)
+class Access:
+    """``actor``'s ``role`` in ``project`` (an admin is an owner everywhere, as in GitLab)."""
+
+    actor: Actor
+    project: RowMapping
+    role: Role
+
+    @property
+    def project_id(self) -> int:
+        return int(self.project["id"])
