@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 pytest_plugins = ["pytester", "tests.plugins.savepoint_guard", "tests.plugins.replicas", "tests.plugins.live", "tests.plugins.podman", "tests.plugins.s3",
-                  "tests.plugins.middlebox"]
+                  "tests.plugins.middlebox", "tests.plugins.workers"]
 
 for _name in [n for n in os.environ if n.startswith("CONVEYOR_")]:
     del os.environ[_name]  # tests configure Conveyor explicitly, never from the caller's shell

@@ -399,6 +399,17 @@ async def test_jobs_not_started_count_as_interruptible(live_server, pipe_of, tmp
 
 # --- resource groups -----------------------------------------------------------------------------
 
+
+async def _within(seconds: float, read, want) -> bool:  # noqa: ANN001
+    """True as soon as ``await read()`` equals ``want``; False if it still differs after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (got := await read()) != want:
+        if time.monotonic() > deadline:
+            print("last seen:", got)
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
 RESOURCE = """
 deploy:
   resource_group: production
@@ -416,8 +427,11 @@ async def test_one_job_of_a_resource_group_at_a_time_across_pipelines(live_serve
     job = await first.claim("deploy")
     assert (await _request(live_server, first.token)).status_code == 204  # the second one waits
     await first.finish(job, "success")
-    # handed over in the transaction that ended the holder
-    assert await second.statuses() == {"deploy": "pending"}
+    # handed over in the transaction that ended the holder, unless the scheduler's pass (every
+    # ``schedule_interval`` = 1 s) held the second pipeline's lock at that moment: the inline
+    # hand-over then skips it (SKIP LOCKED) and that pass's next round hands it over. Seen once
+    # with the suite on two workers at load 9; ``pass_over`` is the documented second path.
+    assert await _within(3.0, second.statuses, {"deploy": "pending"})
     assert (await second.state())["status"] == "pending"
     await second.finish(await second.claim("deploy"), "success")
     assert (await second.state())["status"] == "success"
