@@ -139,7 +139,7 @@ class ArtifactService:
     async def open(self, job_id: int, token: str | None) -> tuple[RowMapping, AsyncIterator[bytes]]:
         """The job's live ``archive`` artifact and its bytes, for a requester holding ``token``.
 
-        403 when the token is neither the job's own nor a running job's of the same pipeline;
+        403 when the token is neither the running job's own nor a running job's of the same pipeline;
         404 when the job, the artifact or its object is missing, or the artifact has expired.
         """
         if not token:
@@ -149,7 +149,10 @@ class ArtifactService:
             owner = await queries.jobs.get(conn, job_id)
             if owner is None:
                 raise NotFound("404 Not Found")
-            if not hmac.compare_digest(owner["token_hash"] or "", digest):
+            if hmac.compare_digest(owner["token_hash"] or "", digest):
+                if not JobStatus(owner["status"]).is_active:  # a finished job's token is dead everywhere
+                    raise Forbidden("403 Forbidden")
+            else:
                 requester = await queries.artifacts.requester(conn, digest)
                 owner_project = await queries.projects.get(conn, int(owner["project_id"]))
                 if not _may_read(requester, owner, owner_project["name"] if owner_project else None):

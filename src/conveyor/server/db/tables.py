@@ -60,6 +60,7 @@ namespaces = sa.Table(
 )
 
 # Group membership, inherited by the group's projects (the higher of the two levels counts).
+# Projects live in a namespace (root's for those created before 0012): ``namespace path/name``.
 group_members = sa.Table(
     "group_members",
     metadata,
@@ -75,7 +76,6 @@ projects = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
-    # existing projects moved to root's namespace (0012); path_with_namespace = namespace path/name
     sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id"), nullable=False, server_default="1", index=True),
     sa.Column("source", sa.Text, nullable=False),  # a git URL or a local path
     sa.Column("default_branch", sa.Text),
