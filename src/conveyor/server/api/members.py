@@ -139,7 +139,7 @@ async def create_group(request: Request, actor: CurrentActor) -> dict[str, Any]:
     given = await params.read(request)
     missing = [n for n in ("name", "path") if not given.get(n)]
     if missing:
-        raise ParamError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+        raise ParamError(", ".join(f"{name} is missing" for name in missing))
     row = await services(request).users.create_group(
         str(given["name"]), str(given["path"]), actor.user_id or 0, params.text(given, "description") or ""
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 
 from conveyor.protocol import JobStatus, headers
 from conveyor.server.accounts.access import Role
+from conveyor.server.api import params
 from conveyor.server.api.deps import CurrentActor, project_access, services
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.queue.states import allowed_to_fail, when_of
@@ -59,11 +60,14 @@ async def get_project(request: Request, project: str) -> dict[str, Any]:
 
 
 @router.post("/projects/{project}/pipeline", status_code=201, dependencies=[Depends(project_access(Role.DEVELOPER))])
-async def create_pipeline(request: Request, project: str, ref: str | None = None, body: PipelineCreate | None = None) -> dict[str, Any]:
+async def create_pipeline(
+    request: Request, project: str, body: Annotated[PipelineCreate, Depends(params.model_body(PipelineCreate))]
+) -> dict[str, Any]:
+    """``ref`` and ``variables`` from JSON, form, multipart or the query string (``?ref=main``)."""
     svc = services(request)
     row = await svc.projects.get(project)
-    variables = {v["key"]: v.get("value", "") for v in (body.variables or [])} if body else {}
-    created = await svc.pipelines.create(row, ref or (body.ref if body else None), variables)
+    variables = {v["key"]: v.get("value", "") for v in (body.variables or [])}
+    created = await svc.pipelines.create(row, body.ref, variables)
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
     return _pipeline(await svc.pipelines.get(row["id"], created.id))

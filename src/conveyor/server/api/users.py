@@ -114,7 +114,7 @@ async def create_user(request: Request, actor: CurrentActor) -> dict[str, Any]:
     given = await params.read(request)
     missing = [n for n in ("email", "username", "name") if not given.get(n)]
     if missing:
-        raise ParamError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+        raise ParamError(", ".join(f"{name} is missing" for name in missing))
     user = await services(request).users.create(
         str(given["username"]), str(given["name"]), str(given["email"]), bool(params.boolean(given, "admin", False))
     )

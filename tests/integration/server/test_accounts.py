@@ -1,0 +1,177 @@
+"""Accounts and roles over real HTTP, driven by the real python-gitlab: users, personal access
+tokens (scopes, expiry, revocation), members with GitLab's access levels, and what each role may
+do with the existing endpoints. python-gitlab is synchronous: it runs in a thread while the
+server answers in this event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gitlab
+from cryptography.fernet import Fernet
+import httpx
+import pytest
+
+from tests.integration.server.test_runner_api import _request
+from tests.plugins.live import ROOT_TOKEN
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+ONE_JOB = "build:\n  script: [echo hi]\n"
+SECRETS_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def server_settings(server_settings):  # noqa: ANN001, ANN201
+    return server_settings.with_overrides(secrets_key=SECRETS_KEY)
+
+
+def _raises(error: type[Exception], call: Callable[[], Any]) -> Exception:
+    with pytest.raises(error) as caught:
+        call()
+    return caught.value
+
+
+async def _project_with_job(live, tmp_path: Path) -> tuple[dict, dict]:  # noqa: ANN001
+    """A project in root's namespace whose one job a runner has taken: (project, job)."""
+    make_repo(tmp_path / "repo", ONE_JOB)
+    async with live.admin() as admin:
+        runner = (await admin.post("/api/v4/user/runners", json={"description": "t"})).json()
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "repo"), "name": "app"})).json()
+        assert (await admin.post(f"/api/v4/projects/{project['id']}/pipeline")).status_code == 201
+    job = (await _request(live, runner["token"])).json()
+    return project, job
+
+
+def _people(url: str, project_id: int, job_id: int) -> None:
+    """The whole python-gitlab session (sync): root creates users, tokens, members; each person
+    then meets the role rules."""
+    root = gitlab.Gitlab(url, private_token=ROOT_TOKEN)
+    root.auth()
+    assert root.user.username == "root" and root.user.is_admin is True
+    assert root.version() == ("17.11.0", "conveyor-0.1.0")
+    assert root.personal_access_tokens.get("self").name == "root"  # the initial root token is root's PAT
+
+    tokens: dict[str, str] = {}
+    users: dict[str, Any] = {}
+    project = root.projects.get(project_id)
+    assert project.path_with_namespace == "root/app"
+    assert root.projects.get("root/app").id == project_id  # python-gitlab sends root%2Fapp
+    for name, level in (("rita", 20), ("dave", 30), ("nobody", None)):
+        user = root.users.create({"email": f"{name}@example.com", "username": name, "name": name.title()})
+        users[name] = user
+        tokens[name] = user.personal_access_tokens.create({"name": "cli", "scopes": ["api"]}).token
+        assert tokens[name].startswith("glpat-")
+        if level is not None:
+            assert project.members.create({"user_id": user.id, "access_level": level}).access_level == level
+    duplicate = _raises(gitlab.GitlabCreateError, lambda: root.users.create({"email": "rita@example.com", "username": "x", "name": "X"}))
+    assert duplicate.response_code == 409 and duplicate.error_message == "Email has already been taken"
+    assert {m.username: m.access_level for m in project.members.list()} == {"rita": 20, "dave": 30}
+    assert [u.username for u in root.users.list(username="dave")] == ["dave"]
+
+    as_ = {name: gitlab.Gitlab(url, private_token=token) for name, token in tokens.items()}
+    as_["rita"].auth()
+    assert as_["rita"].user.username == "rita" and as_["rita"].user.web_url == f"{url}/rita"
+
+    # a reporter reads a job's log, but may not retry it
+    rita_job = as_["rita"].projects.get(project_id, lazy=True).jobs.get(job_id, lazy=True)
+    assert rita_job.trace() == b""
+    assert _raises(gitlab.GitlabJobRetryError, rita_job.retry).response_code == 403
+    assert _raises(gitlab.GitlabCreateError, lambda: as_["rita"].projects.get(project_id, lazy=True).pipelines.create({"ref": "main"})).response_code == 403
+
+    # a developer runs pipelines but cannot touch variables, protected or not
+    project.variables.create({"key": "DEPLOY_KEY", "value": "s3cr3t-value", "protected": True, "masked": True})
+    dave_project = as_["dave"].projects.get(project_id)
+    assert dave_project.pipelines.create({"ref": "main"}).status in ("pending", "created")
+    denied = _raises(gitlab.GitlabUpdateError, lambda: dave_project.variables.update("DEPLOY_KEY", {"value": "changed-value"}))
+    assert denied.response_code == 403
+    assert _raises(gitlab.GitlabGetError, lambda: dave_project.variables.get("DEPLOY_KEY")).response_code == 403
+    assert project.variables.get("DEPLOY_KEY").value == "s3cr3t-value"
+
+    # not a member: the project does not exist for you
+    hidden = _raises(gitlab.GitlabGetError, lambda: as_["nobody"].projects.get(project_id))
+    assert hidden.response_code == 404 and hidden.error_message == "404 Project Not Found"
+    assert as_["nobody"].projects.list() == []
+
+    # a read_api token reads but cannot write
+    reader = users["dave"].personal_access_tokens.create({"name": "ro", "scopes": ["read_api"]}).token
+    read_only = gitlab.Gitlab(url, private_token=reader)
+    assert read_only.projects.get(project_id).id == project_id
+    scoped = _raises(gitlab.GitlabCreateError, lambda: read_only.projects.get(project_id, lazy=True).pipelines.create({"ref": "main"}))
+    assert scoped.response_code == 403 and "insufficient_scope" in str(scoped.error_message)
+
+    # revoked, expired, blocked: 401 (python-gitlab's GitlabAuthenticationError)
+    own = as_["rita"].personal_access_tokens.get("self")
+    root.personal_access_tokens.delete(own.id)
+    assert _raises(gitlab.GitlabAuthenticationError, as_["rita"].auth).response_code == 401
+    today = datetime.now(UTC).date().isoformat()
+    expired = users["dave"].personal_access_tokens.create({"name": "old", "scopes": ["api"], "expires_at": today}).token
+    assert _raises(gitlab.GitlabAuthenticationError, gitlab.Gitlab(url, private_token=expired).auth).response_code == 401
+    users["dave"].block()
+    assert _raises(gitlab.GitlabAuthenticationError, as_["dave"].auth).response_code == 401
+    users["dave"].unblock()
+    as_["dave"].auth()
+    assert as_["dave"].user.username == "dave"
+    # a token revokes itself
+    as_["nobody"].personal_access_tokens.delete("self")
+    assert _raises(gitlab.GitlabAuthenticationError, as_["nobody"].auth).response_code == 401
+
+
+async def test_python_gitlab_users_tokens_members_and_roles(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    project, job = await _project_with_job(live_server, tmp_path)
+    await asyncio.to_thread(_people, live_server.url, project["id"], job["id"])
+
+
+async def test_token_errors_in_gitlabs_bodies(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    async with live_server.admin() as admin, httpx.AsyncClient(base_url=live_server.url) as anyone:
+        user = (await admin.post("/api/v4/users", data={"email": "e@x.org", "username": "eve", "name": "Eve"})).json()
+        made = await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", data={"name": "r", "scopes[]": "read_api"})
+        assert made.status_code == 201 and made.json()["scopes"] == ["read_api"]
+        token = made.json()["token"]
+        assert (await anyone.get("/api/v4/user")).json() == {"message": "401 Unauthorized"}
+        assert (await anyone.get("/api/v4/user", headers={"Authorization": f"Bearer {token}"})).json()["username"] == "eve"
+        write = await anyone.post("/api/v4/groups", json={"name": "g", "path": "g"}, headers={"PRIVATE-TOKEN": token})
+        assert write.status_code == 403
+        assert write.json() == {
+            "error": "insufficient_scope",
+            "error_description": "The request requires higher privileges than provided by the access token.",
+            "scope": "api",
+        }
+        await admin.delete(f"/api/v4/personal_access_tokens/{made.json()['id']}")
+        revoked = await anyone.get("/api/v4/user", headers={"PRIVATE-TOKEN": token})
+        assert revoked.status_code == 401
+        assert revoked.json() == {"error": "invalid_token", "error_description": "Token was revoked. You have to re-authorize from the user."}
+        bad_scope = await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "x", "scopes": ["root"]})
+        assert (bad_scope.status_code, bad_scope.json()) == (400, {"error": "scopes does not have a valid value"})
+        assert (await admin.post("/api/v4/users", json={"name": "N"})).json() == {"error": "email is missing, username is missing"}
+        assert (await admin.get("/api/v4/no/such/route")).json() == {"error": "404 Not Found"}
+
+
+async def test_group_members_reach_the_groups_projects(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "repo", ONE_JOB)
+    async with live_server.admin() as admin, httpx.AsyncClient(base_url=live_server.url) as http:
+        user = (await admin.post("/api/v4/users", json={"email": "m@x.org", "username": "mia", "name": "Mia"})).json()
+        token = (await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "t", "scopes": "api"})).json()["token"]
+        mia = {"PRIVATE-TOKEN": token}
+        group = (await http.post("/api/v4/groups", json={"name": "Team", "path": "team"}, headers=mia)).json()
+        assert group["full_path"] == "team"
+        created = await http.post("/api/v4/projects", json={"source": str(tmp_path / "repo"), "name": "svc", "namespace_id": group["id"]}, headers=mia)
+        assert created.status_code == 201 and created.json()["path_with_namespace"] == "team/svc"
+        other = (await admin.post("/api/v4/users", json={"email": "o@x.org", "username": "olga", "name": "Olga"})).json()
+        added = await http.post(f"/api/v4/groups/{group['id']}/members", data={"user_id": other["id"], "access_level": "40"}, headers=mia)
+        assert added.status_code == 201 and added.json()["access_level"] == 40
+        inherited = (await http.get("/api/v4/projects/team%2Fsvc/members/all", headers=mia)).json()
+        assert {m["username"]: m["access_level"] for m in inherited} == {"mia": 50, "olga": 40}
+        assert (await http.get("/api/v4/projects/team%2Fsvc/members", headers=mia)).json() == []
+        olga_token = (await admin.post(f"/api/v4/users/{other['id']}/personal_access_tokens", json={"name": "t", "scopes": "api"})).json()["token"]
+        olga = {"PRIVATE-TOKEN": olga_token}
+        trigger = await http.post("/api/v4/projects/team%2Fsvc/triggers", json={"description": "ci"}, headers=olga)
+        assert trigger.status_code == 201  # a maintainer through the group
+        owner = await http.post(f"/api/v4/groups/{group['id']}/members", json={"user_id": 1, "access_level": 50}, headers=olga)
+        assert owner.status_code == 403  # only an owner makes owners
+        assert [n["path"] for n in (await http.get("/api/v4/namespaces", headers=olga)).json()] == ["team", "olga"]
