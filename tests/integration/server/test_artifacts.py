@@ -135,9 +135,9 @@ async def test_a_running_job_of_the_same_pipeline_may_download(live_server, tmp_
     data = _zip(result=b"built by a")
     assert (await _upload(live_server, a, [data])).status_code == 201
     await _finish(live_server, a)
-    by_owner = await _download(live_server, a["id"], a["token"])  # the dependency's own token (older GitLab)
+    by_owner = await _download(live_server, a["id"], a["token"])  # the dependency's own token, now finished: dead
     by_running = await _download(live_server, a["id"], b["token"], "?direct_download=true")  # the running job's token
-    assert by_owner.status_code == 200 and by_owner.content == data
+    assert by_owner.status_code == 403 and by_owner.json() == {"message": "403 Forbidden"}  # issue 20: it downloaded
     assert by_running.status_code == 200 and by_running.content == data
     # a running job of another pipeline may not
     assert (await admin.post(f"/api/v4/projects/{ctx['project']['id']}/pipeline")).status_code == 201
@@ -148,6 +148,22 @@ async def test_a_running_job_of_the_same_pipeline_may_download(live_server, tmp_
     # nor a job of the same pipeline once it has finished
     await _finish(live_server, b)
     assert (await _download(live_server, a["id"], b["token"])).status_code == 403
+    await admin.aclose()
+
+
+async def test_a_finished_jobs_own_token_no_longer_downloads(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Regression (issue 20): a job's token died with the job everywhere but here."""
+    admin, _, (job,) = await _running_jobs(live_server, tmp_path, 1)
+    data = _zip(result=b"x")
+    assert (await _upload(live_server, job, [data])).status_code == 201
+    assert (await _download(live_server, job["id"], job["token"])).content == data  # running: its own artifacts
+    await _finish(live_server, job)
+    for query in ("", "?direct_download=true"):
+        refused = await _download(live_server, job["id"], job["token"], query)
+        assert refused.status_code == 403 and refused.json() == {"message": "403 Forbidden"}
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        by_param = await client.get(f"/api/v4/jobs/{job['id']}/artifacts", params={"job_token": job["token"]})
+    assert by_param.status_code == 403
     await admin.aclose()
 
 
