@@ -72,7 +72,7 @@ class RequestLimits:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"message": f"413 Request Entity Too Large - a request body carries at most {limit} bytes"}).encode()
+    body = json.dumps({"message": f"413 Request Entity Too Large - a request body carries at most {limit} bytes"}, separators=(",", ":")).encode()
     await send({
         "type": "http.response.start", "status": 413,
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")],

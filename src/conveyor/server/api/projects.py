@@ -39,7 +39,9 @@ class PipelineCreate(BaseModel):
 
 
 @router.post("/projects", status_code=201)
-async def create_project(request: Request, body: ProjectCreate, actor: CurrentActor) -> dict[str, Any]:
+async def create_project(
+    request: Request, body: Annotated[ProjectCreate, Depends(params.model_body(ProjectCreate))], actor: CurrentActor
+) -> dict[str, Any]:
     """In ``namespace_id`` (maintainer of the group) or the caller's own namespace."""
     svc = services(request)
     namespace_id = await svc.members.namespace_for_new_project(actor, body.namespace_id)
