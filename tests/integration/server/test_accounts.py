@@ -6,6 +6,9 @@ server answers in this event loop."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,3 +178,30 @@ async def test_group_members_reach_the_groups_projects(live_server, tmp_path: Pa
         owner = await http.post(f"/api/v4/groups/{group['id']}/members", json={"user_id": 1, "access_level": 50}, headers=olga)
         assert owner.status_code == 403  # only an owner makes owners
         assert [n["path"] for n in (await http.get("/api/v4/namespaces", headers=olga)).json()] == ["team", "olga"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conveyor", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_conveyor_users_cli(live_server) -> None:  # noqa: ANN001
+    """``conveyor users``: create, token create, block/unblock, token revoke, list."""
+    server = ("--url", live_server.url, "--token", ROOT_TOKEN)
+    made = await asyncio.to_thread(_cli, "users", "create", "carl", "--email", "carl@example.com", *server)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["username"] == "carl"
+    issued = await asyncio.to_thread(_cli, "users", "token", "create", "carl", "--name", "ci", "--scope", "read_api", *server)
+    token = json.loads(issued.stdout)
+    assert token["scopes"] == ["read_api"] and token["token"].startswith("glpat-")
+    async with httpx.AsyncClient(base_url=live_server.url, headers={"PRIVATE-TOKEN": token["token"]}) as carl:
+        assert (await carl.get("/api/v4/user")).json()["username"] == "carl"
+        assert (await asyncio.to_thread(_cli, "users", "block", "carl", *server)).returncode == 0
+        assert (await carl.get("/api/v4/user")).status_code == 401
+        assert (await asyncio.to_thread(_cli, "users", "unblock", "carl", *server)).returncode == 0
+        assert (await carl.get("/api/v4/user")).status_code == 200
+        assert (await asyncio.to_thread(_cli, "users", "token", "revoke", str(token["id"]), *server)).returncode == 0
+        assert (await carl.get("/api/v4/user")).status_code == 401
+    listed = await asyncio.to_thread(_cli, "users", "list", *server)
+    assert [u["username"] for u in json.loads(listed.stdout)] == ["root", "carl"]
+    denied = await asyncio.to_thread(_cli, "users", "create", "x", "--email", "carl@example.com", *server)
+    assert denied.returncode == 1 and "Email has already been taken" in denied.stderr
