@@ -58,7 +58,9 @@ def _people(url: str, project_id: int, job_id: int) -> None:
     root.auth()
     assert root.user.username == "root" and root.user.is_admin is True
     assert root.version() == ("17.11.0", "conveyor-0.1.0")
-    assert root.personal_access_tokens.get("self").name == "root"  # the initial root token is root's PAT
+    own_token = root.personal_access_tokens.get("self")  # the initial root token is root's PAT
+    assert (own_token.name, own_token.user_id, own_token.scopes, own_token.active) == ("root", 1, ["api"], True)
+    assert own_token.last_used_at is not None
 
     tokens: dict[str, str] = {}
     users: dict[str, Any] = {}

@@ -24,7 +24,7 @@ from conveyor.server.db import queries, single_statements
 from conveyor.server.errors import BadRequest, NotFound, ParamError, TokenRejected, Unauthorized
 
 MAX_REMEMBERED = 1024  # distinct verified tokens kept per process; the oldest go first
-ROOT_USER_ID = 1
+LAST_USED_GRANULARITY = timedelta(minutes=10)  # last_used_at is refreshed at most this often
 EXPIRED = "Token is expired. You can either do re-authorization or token refresh."
 REVOKED = "Token was revoked. You have to re-authorize from the user."
 
@@ -85,6 +85,10 @@ class AdminTokens:
             raise TokenRejected(REVOKED)
         if _expired(row["expires_at"]):
             raise TokenRejected(EXPIRED)
+        used = row["last_used_at"]
+        if used is None or used < datetime.now(UTC) - LAST_USED_GRANULARITY:  # as GitLab: not on every call
+            async with self._engine.begin() as conn:
+                await queries.tokens.touch(conn, int(row["id"]))
         actor = Actor(
             user_id=int(row["user_id"]), username=row["username"], admin=bool(row["admin"]),
             scopes=frozenset(row["scopes"].split()), token_id=int(row["id"]),
