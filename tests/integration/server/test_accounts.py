@@ -207,3 +207,36 @@ async def test_conveyor_users_cli(live_server) -> None:  # noqa: ANN001
     assert [u["username"] for u in json.loads(listed.stdout)] == ["root", "carl"]
     denied = await asyncio.to_thread(_cli, "users", "create", "x", "--email", "carl@example.com", *server)
     assert denied.returncode == 1 and "Email has already been taken" in denied.stderr
+
+
+async def test_who_may_create_runners(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """``POST /user/runners``: the create_runner (or api) scope, and an administrator for
+    instance runners, a maintainer of the project for project runners."""
+    make_repo(tmp_path / "repo", ONE_JOB)
+    async with live_server.admin() as admin, httpx.AsyncClient(base_url=live_server.url) as http:
+        user = (await admin.post("/api/v4/users", json={"email": "r@x.org", "username": "ron", "name": "Ron"})).json()
+
+        async def token(*scopes: str) -> dict[str, str]:
+            made = await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "t", "scopes": list(scopes)})
+            return {"PRIVATE-TOKEN": made.json()["token"]}
+
+        root_runner = await admin.post(f"/api/v4/users/1/personal_access_tokens", json={"name": "runners", "scopes": ["create_runner"]})
+        made = await http.post("/api/v4/user/runners", data={"runner_type": "instance_type", "description": "by scope"},
+                               headers={"PRIVATE-TOKEN": root_runner.json()["token"]})  # fmt: skip
+        assert made.status_code == 201 and made.json()["token"].startswith("glrt-")
+        instance = await http.post("/api/v4/user/runners", json={"runner_type": "instance_type"}, headers=await token("create_runner"))
+        assert (instance.status_code, instance.json()) == (403, {"message": "403 Forbidden"})
+        read_user = await http.post("/api/v4/user/runners", json={"runner_type": "instance_type"}, headers=await token("read_user"))
+        assert read_user.status_code == 403 and read_user.json()["error"] == "insufficient_scope"
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "repo"), "name": "r"})).json()
+        ron = await token("create_runner")
+        hidden = await http.post("/api/v4/user/runners", json={"runner_type": "project_type", "project_id": project["id"]}, headers=ron)
+        assert (hidden.status_code, hidden.json()) == (404, {"message": "404 Project Not Found"})
+        await admin.post(f"/api/v4/projects/{project['id']}/members", json={"user_id": user["id"], "access_level": 30})
+        low = await http.post("/api/v4/user/runners", json={"runner_type": "project_type", "project_id": project["id"]}, headers=ron)
+        assert low.status_code == 403
+        missing = await http.post("/api/v4/user/runners", json={"runner_type": "project_type"}, headers=ron)
+        assert (missing.status_code, missing.json()) == (400, {"error": "project_id is missing"})
+        await admin.put(f"/api/v4/projects/{project['id']}/members/{user['id']}", data={"access_level": "40"})
+        allowed = await http.post("/api/v4/user/runners", json={"runner_type": "project_type", "project_id": project["id"]}, headers=ron)
+        assert allowed.status_code == 400 and "instance runners only" in allowed.json()["message"]  # allowed; not built yet

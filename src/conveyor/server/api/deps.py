@@ -73,17 +73,21 @@ def project_access(role: Role) -> Callable[[Request, str], Awaitable[Access]]:
     """A dependency: the ``{project}`` path parameter resolved, the caller holding ``role`` in it."""
 
     async def dependency(request: Request, project: str) -> Access:
-        actor = await current_actor(request)
-        svc = services(request)
-        row = await svc.projects.get(project)
-        granted = await svc.members.role(actor, row)
-        if granted < Role.GUEST:
-            raise NotFound("404 Project Not Found")
-        if granted < role:
-            raise Forbidden("403 Forbidden")
-        return Access(actor=actor, project=row, role=granted)
+        return await access_to(request, project, await current_actor(request), role)
 
     return dependency
+
+
+async def access_to(request: Request, project: str, actor: Actor, role: Role) -> Access:
+    """``actor`` holding ``role`` in ``project`` (an id, name or path): 404 unseen, 403 too low."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    granted = await svc.members.role(actor, row)
+    if granted < Role.GUEST:
+        raise NotFound("404 Project Not Found")
+    if granted < role:
+        raise Forbidden("403 Forbidden")
+    return Access(actor=actor, project=row, role=granted)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -25,7 +25,7 @@ from conveyor.protocol import (
 from conveyor.server.accounts import Registered
 from conveyor.server.accounts.access import Actor, Role
 from conveyor.server.api import params
-from conveyor.server.api.deps import project_access, services, token_actor
+from conveyor.server.api.deps import access_to, services, token_actor
 from conveyor.server.errors import BadRequest, Forbidden, InsufficientScope
 
 router = APIRouter(prefix="/api/v4")
@@ -78,7 +78,7 @@ async def create_runner(request: Request, actor: Actor = Depends(token_actor)) -
     kind = body.runner_type or "instance_type"
     if kind == "project_type":
         project = params.text(body.model_extra or {}, "project_id", required=True) or ""
-        await project_access(Role.MAINTAINER)(request, project)
+        await access_to(request, project, actor, Role.MAINTAINER)
     elif kind == "group_type":
         group = params.text(body.model_extra or {}, "group_id", required=True) or ""
         if await svc.members.group_role(actor, int((await svc.users.namespace(group, kind="group"))["id"])) < Role.OWNER:
