@@ -78,6 +78,9 @@ def _people(url: str, project_id: int, job_id: int) -> None:
     assert duplicate.response_code == 409 and duplicate.error_message == "Email has already been taken"
     assert {m.username: m.access_level for m in project.members.list()} == {"rita": 20, "dave": 30}
     assert [u.username for u in root.users.list(username="dave")] == ["dave"]
+    users["rita"].name = "Rita Reporter"
+    users["rita"].save()  # PUT /users/:id with the changed field only
+    assert root.users.get(users["rita"].id).name == "Rita Reporter"
 
     as_ = {name: gitlab.Gitlab(url, private_token=token) for name, token in tokens.items()}
     as_["rita"].auth()

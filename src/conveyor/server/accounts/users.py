@@ -50,6 +50,22 @@ class Users:
         async with self._engine.connect() as conn:
             return await queries.users.search(conn, username=username, text=text, state=state)
 
+    async def update(self, user_id: int, changes: dict[str, object]) -> RowMapping:
+        """An administrator edits ``name``, ``email`` or ``admin`` (root stays an administrator)."""
+        if user_id == 1 and changes.get("admin") is False:
+            raise BadRequest("400 Bad request - the root user stays an administrator")
+        async with self._engine.begin() as conn:
+            email = changes.get("email")
+            if isinstance(email, str) and (other := await queries.users.taken(conn, "", email)) is not None:
+                current = await queries.users.get(conn, user_id)
+                if current is None or (current["email"] or "").lower() != email.lower():
+                    raise Conflict(other)
+            user = await queries.users.update(conn, user_id, changes) if changes else await queries.users.get(conn, user_id)
+        if user is None:
+            raise NotFound("404 User Not Found")
+        self._tokens.forget(user_id=user_id)  # ``admin`` may have changed
+        return user
+
     async def set_blocked(self, user_id: int, blocked: bool) -> RowMapping:
         """Block (every token of the user is refused at once here) or unblock; root stays active."""
         if user_id == 1 and blocked:

@@ -34,7 +34,12 @@ async def read(request: Request) -> dict[str, Any]:
     if kind in FORMS:
         form = await request.form()
         for name, value in form.multi_items():
-            _assign(params, name, value if isinstance(value, str) else (await value.read()).decode())
+            if not isinstance(value, str):  # curl --form "name=@file": the file's text
+                try:
+                    value = (await value.read()).decode()
+                except UnicodeDecodeError:
+                    raise ParamError(f"{name} is invalid") from None
+            _assign(params, name, value)
     else:
         body = await request.body()
         if body.strip():

@@ -121,6 +121,16 @@ async def create_user(request: Request, actor: CurrentActor) -> dict[str, Any]:
     return _user(request, user, actor)
 
 
+@router.put("/users/{user_id}", dependencies=[Depends(require_admin)])
+async def update_user(request: Request, user_id: int, actor: CurrentActor) -> dict[str, Any]:
+    """An administrator changes ``name``, ``email`` or ``admin``; the rest is ignored."""
+    given = await params.read(request)
+    changes: dict[str, object] = {name: params.text(given, name) for name in ("name", "email") if given.get(name)}
+    if "admin" in given:
+        changes["admin"] = params.boolean(given, "admin")
+    return _user(request, await services(request).users.update(user_id, changes), actor)
+
+
 @router.post("/users/{user_id}/block", status_code=201, dependencies=[Depends(require_admin)])
 async def block_user(request: Request, user_id: int) -> bool:
     await services(request).users.set_blocked(user_id, True)

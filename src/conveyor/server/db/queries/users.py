@@ -54,6 +54,13 @@ async def set_state(conn: AsyncConnection, user_id: int, state: str) -> RowMappi
     return (await conn.execute(stmt)).mappings().first()
 
 
+async def update(conn: AsyncConnection, user_id: int, changes: dict[str, object]) -> RowMapping | None:
+    """Change ``name``, ``email`` or ``admin``; None when no such user (or the email is taken:
+    the caller checks that first)."""
+    stmt = sa.update(users).where(users.c.id == user_id).values(**changes).returning(*users.c)
+    return (await conn.execute(stmt)).mappings().first()
+
+
 async def insert_namespace(conn: AsyncConnection, name: str, path: str, kind: str, owner_id: int | None) -> RowMapping | None:
     """A user namespace or a group; None when the path is taken."""
     stmt = pg_insert(namespaces).values(name=name, path=path, kind=kind, owner_id=owner_id).on_conflict_do_nothing()
