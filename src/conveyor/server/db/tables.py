@@ -40,12 +40,12 @@ users = sa.Table(
     sa.Column("email", sa.Text),
     sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("state", sa.Text, nullable=False, server_default="active"),  # active | blocked
-    _created_at(),
+    _created_at(),  # username and email unique in any case
     sa.Index("uq_users_username_lower", sa.text("lower(username)"), unique=True),
     sa.Index("uq_users_email_lower", sa.text("lower(email)"), unique=True),
 )
 
-# A user's own namespace (kind ``user``) or a group (kind ``group``); ``path`` is the full path.
+# A user's own namespace (kind ``user``) or a group (kind ``group``); ``path``: the full path.
 namespaces = sa.Table(
     "namespaces",
     metadata,
@@ -59,8 +59,7 @@ namespaces = sa.Table(
     sa.Index("uq_namespaces_path_lower", sa.text("lower(path)"), unique=True),
 )
 
-# Group membership, inherited by the group's projects (the higher of the two levels counts).
-# Projects live in a namespace (root's for those created before 0012): ``namespace path/name``.
+# Group membership, inherited by the group's projects (the higher level counts).
 group_members = sa.Table(
     "group_members",
     metadata,
@@ -76,7 +75,7 @@ projects = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
-    sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id"), nullable=False, server_default="1", index=True),
+    sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id"), nullable=False, server_default="1", index=True),  # root's before 0012
     sa.Column("source", sa.Text, nullable=False),  # a git URL or a local path
     sa.Column("default_branch", sa.Text),
     # refs whose pipelines are protected (the default branch always is)
