@@ -78,6 +78,11 @@ def _people(url: str, project_id: int, job_id: int) -> None:
     assert duplicate.response_code == 409 and duplicate.error_message == "Email has already been taken"
     assert {m.username: m.access_level for m in project.members.list()} == {"rita": 20, "dave": 30}
     assert [u.username for u in root.users.list(username="dave")] == ["dave"]
+    ops = root.groups.create({"name": "Ops", "path": "ops"})
+    ops.members.create({"user_id": users["nobody"].id, "access_level": 10})
+    assert [(m.username, m.access_level) for m in root.groups.get("ops").members.list()] == [("root", 50), ("nobody", 10)]
+    assert {n.path for n in root.namespaces.list()} >= {"root", "rita", "dave", "nobody", "ops"}
+    assert {m.username for m in project.members_all.list()} == {"rita", "dave"}
     users["rita"].name = "Rita Reporter"
     users["rita"].save()  # PUT /users/:id with the changed field only
     assert root.users.get(users["rita"].id).name == "Rita Reporter"
@@ -112,6 +117,18 @@ def _people(url: str, project_id: int, job_id: int) -> None:
     assert read_only.projects.get(project_id).id == project_id
     scoped = _raises(gitlab.GitlabCreateError, lambda: read_only.projects.get(project_id, lazy=True).pipelines.create({"ref": "main"}))
     assert scoped.response_code == 403 and "insufficient_scope" in str(scoped.error_message)
+
+    # an administrator's sudo-scoped token acts as another user (Sudo header)
+    sudo = gitlab.Gitlab(url, private_token=root.users.get(1).personal_access_tokens.create({"name": "s", "scopes": ["api", "sudo"]}).token)
+    assert [p.id for p in sudo.projects.list(sudo="nobody")] == []
+    assert sudo.http_get("/user", sudo="rita")["username"] == "rita"
+    unscoped = _raises(gitlab.GitlabHttpError, lambda: root.http_get("/user", sudo="rita"))
+    assert (unscoped.response_code, unscoped.error_message) == (403, "insufficient_scope")
+    not_admin = _raises(gitlab.GitlabHttpError, lambda: as_["dave"].http_get("/user", sudo="rita"))
+    assert (not_admin.response_code, not_admin.error_message) == (403, "403 Forbidden - Must be admin to use sudo")
+    assert _raises(gitlab.GitlabHttpError, lambda: sudo.http_get("/user", sudo="nobody-at-all")).error_message == (
+        "404 User with ID or username 'nobody-at-all' Not Found"
+    )
 
     # revoked, expired, blocked: 401 (python-gitlab's GitlabAuthenticationError)
     own = as_["rita"].personal_access_tokens.get("self")

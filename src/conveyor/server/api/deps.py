@@ -48,8 +48,26 @@ async def token_actor(request: Request) -> Actor:
     if not token:
         raise Unauthorized("401 Unauthorized")
     actor = await services(request).admin_tokens.authenticate(token)
+    sudo = request.headers.get("Sudo") or request.query_params.get("sudo")
+    if sudo:
+        actor = await _sudo(request, actor, sudo)
     request.scope["conveyor.token_actor"] = actor
     return actor
+
+
+async def _sudo(request: Request, actor: Actor, who: str) -> Actor:
+    """``Sudo: <id or username>`` with an administrator's ``sudo``-scoped token: act as that user."""
+    if not actor.admin:
+        raise Forbidden("403 Forbidden - Must be admin to use sudo")
+    if "sudo" not in actor.scopes:  # GitLab's API guard: validate_access_token!(scopes: [:sudo])
+        raise InsufficientScope("sudo")
+    try:
+        user = await services(request).users.get(who)
+    except NotFound:
+        raise NotFound(f"404 User with ID or username '{who}' Not Found") from None
+    if user["state"] != "active":
+        raise Unauthorized("401 Unauthorized")
+    return Actor(user_id=int(user["id"]), username=user["username"], admin=bool(user["admin"]), scopes=actor.scopes, token_id=actor.token_id)
 
 
 async def current_actor(request: Request) -> Actor:
