@@ -365,3 +365,27 @@ async def test_a_50_mib_upload_streams_without_growing_memory(live_server, tmp_p
     (row,) = [r for r in await _rows(live_server, job["id"]) if r["file_type"] == "archive"]
     assert row["size"] == size
     await admin.aclose()
+
+
+async def test_people_download_with_a_reporters_token(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """``GET /jobs/:id/artifacts`` with a personal access token: reporters of the project only."""
+    admin, ctx, (job,) = await _running_jobs(live_server, tmp_path, 1)
+    data = _zip(result=b"for people")
+    assert (await _upload(live_server, job, [data])).status_code == 201
+    await _finish(live_server, job)
+    tokens = {}
+    for name, level in (("guest", 10), ("reporter", 20), ("stranger", None)):
+        user = (await admin.post("/api/v4/users", json={"email": f"{name}@x.org", "username": name, "name": name})).json()
+        tokens[name] = (await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "t", "scopes": ["read_api"]})).json()["token"]
+        if level:
+            await admin.post(f"/api/v4/projects/{ctx['project']['id']}/members", json={"user_id": user["id"], "access_level": level})
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        path = f"/api/v4/jobs/{job['id']}/artifacts"
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": tokens["reporter"]})).content == data
+        assert (await client.get(path, headers={"Authorization": f"Bearer {tokens['reporter']}"})).content == data
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": tokens["guest"]})).status_code == 403
+        hidden = await client.get(path, headers={"PRIVATE-TOKEN": tokens["stranger"]})
+        assert (hidden.status_code, hidden.json()) == (404, {"message": "404 Project Not Found"})
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": "glpat-wrong"})).status_code == 401
+        assert (await client.get(path)).status_code == 403  # no credential at all: the runner API's answer
+    await admin.aclose()

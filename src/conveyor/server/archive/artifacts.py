@@ -162,6 +162,14 @@ class ArtifactService:
             raise NotFound("404 Not Found")
         return row, await self._read(row)
 
+    async def project_of(self, job_id: int) -> int:
+        """The project of a job, for a person's download (their role is checked there); 404."""
+        async with self._engine.connect() as conn:
+            job = await queries.jobs.get(conn, job_id)
+        if job is None:
+            raise NotFound("404 Not Found")
+        return int(job["project_id"])
+
     async def for_job(self, job_id: int) -> list[RowMapping]:
         """A job's artifacts that have not expired (for people: the job page)."""
         async with self._engine.connect() as conn:
