@@ -171,6 +171,15 @@ async def test_token_errors_in_gitlabs_bodies(live_server, tmp_path: Path) -> No
         revoked = await anyone.get("/api/v4/user", headers={"PRIVATE-TOKEN": token})
         assert revoked.status_code == 401
         assert revoked.json() == {"error": "invalid_token", "error_description": "Token was revoked. You have to re-authorize from the user."}
+        second = (await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "cli", "scopes": "api,read_user"})).json()
+        rotated = await anyone.post(f"/api/v4/personal_access_tokens/{second['id']}/rotate", headers={"PRIVATE-TOKEN": second["token"]})
+        assert rotated.status_code == 200 and rotated.json()["scopes"] == ["api", "read_user"]
+        assert rotated.json()["token"] != second["token"] and rotated.json()["expires_at"] is not None
+        assert (await anyone.get("/api/v4/user", headers={"PRIVATE-TOKEN": second["token"]})).status_code == 401
+        mine = await anyone.get("/api/v4/personal_access_tokens", headers={"PRIVATE-TOKEN": rotated.json()["token"]})
+        assert [(t["name"], t["active"], t["revoked"]) for t in mine.json()] == [("r", False, True), ("cli", False, True), ("cli", True, False)]
+        others = await anyone.get("/api/v4/personal_access_tokens?user_id=1", headers={"PRIVATE-TOKEN": rotated.json()["token"]})
+        assert others.status_code == 401
         bad_scope = await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "x", "scopes": ["root"]})
         assert (bad_scope.status_code, bad_scope.json()) == (400, {"error": "scopes does not have a valid value"})
         assert (await admin.post("/api/v4/users", json={"name": "N"})).json() == {"error": "email is missing, username is missing"}
