@@ -27,7 +27,7 @@ ProjectOption = Annotated[Optional[str], typer.Option("--project", "-p", help="P
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
-def call(url: str, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def call(url: str, token: str, method: str, path: str, body: dict[str, Any] | None = None, *, echo: bool = True) -> Any:
     """One API call, printed as JSON; exit 1 on an API error, 2 when the server is unreachable."""
     if not token:
         err.print("[red]error:[/] an admin token is needed (--token or CONVEYOR_TOKEN)")
@@ -45,7 +45,7 @@ def call(url: str, token: str, method: str, path: str, body: dict[str, Any] | No
     except OSError as exc:
         err.print(f"[red]error:[/] cannot reach {url}: {exc}")
         raise typer.Exit(2) from exc
-    if result is not None:
+    if result is not None and echo:
         typer.echo(json.dumps(result, indent=2))
     return result
 

@@ -15,6 +15,7 @@ from conveyor.cli.client import AdminClient, ApiError
 from conveyor.cli.automation import hooks_app, schedules_app, variables_app
 from conveyor.cli.doctor import doctor_app
 from conveyor.cli.runner import runner_app
+from conveyor.cli.users import users_app
 
 app = typer.Typer(help="Conveyor: CI/CD that speaks GitLab CI.", no_args_is_help=True, add_completion=False)
 project_app = typer.Typer(help="Projects on a running server.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(doctor_app, name="doctor")
 app.add_typer(variables_app, name="variables")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(hooks_app, name="hooks")
+app.add_typer(users_app, name="users")
 console = Console()
 err = Console(stderr=True)
 

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import keepalive
 from conveyor.server import api
-from conveyor.server.accounts import AdminTokens, JobTokenCache, Projects, Runners
+from conveyor.server.accounts import AdminTokens, JobTokenCache, Members, Projects, Runners, Users
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.context import DatabaseContext
 from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, upgrade
@@ -97,7 +97,9 @@ class Services:
     pipelines: Pipelines
     projects: Projects
     runners: Runners
-    admin_tokens: AdminTokens
+    admin_tokens: AdminTokens  # every user's personal access tokens
+    users: Users
+    members: Members
     metrics: Metrics
     trace_events: TraceEvents
     watchers: Watchers
@@ -173,6 +175,7 @@ def build_services(settings: ServerSettings) -> Services:
         engine, sources, job_variables.for_rules, reads=reads,
         templates=TemplateDirectory(settings.ci_templates_dir), server_url=settings.base_url,
     )
+    tokens = AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl)
     return Services(
         settings=settings,
         engine=engine,
@@ -213,7 +216,9 @@ def build_services(settings: ServerSettings) -> Services:
         pipelines=pipelines,
         projects=Projects(engine, sources),
         runners=Runners(engine),
-        admin_tokens=AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl),
+        admin_tokens=tokens,
+        users=Users(engine, tokens),
+        members=Members(engine),
         metrics=metrics,
         trace_events=trace_events,
         watchers=watchers,
@@ -392,11 +397,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(DatabaseContext)
+    app.add_middleware(api.limits.RequestLimits, limit=settings.api_body_limit, webhook_limit=settings.webhook_body_limit)
     api.errors.install(app)
     app.include_router(api.health.router)
     app.include_router(api.registration.router)
     app.include_router(api.runner_v4.router)
     app.include_router(api.artifacts.router)
+    app.include_router(api.users.router)
+    app.include_router(api.members.router)
     app.include_router(api.projects.router)
     app.include_router(api.variables.router)
     app.include_router(api.triggers.router)

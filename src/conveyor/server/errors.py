@@ -3,8 +3,10 @@
 ConveyorError
  └── ServerError
       ├── SettingsError
-      ├── Unauthorized          401 (no or unknown admin token)
-      ├── Forbidden             403 (wrong runner/job token, job not running)
+      ├── Unauthorized          401 (no or unknown token, blocked user)
+      │    └── TokenRejected    {"error": "invalid_token", ...} (revoked or expired)
+      ├── Forbidden             403 (wrong runner/job token, job not running, role too low)
+      │    └── InsufficientScope {"error": "insufficient_scope", ...} (a read_api token writing)
       ├── NotFound              404
       ├── BadRequest            400
       │    ├── GitError         (sources/git.py) a git command failed
@@ -43,6 +45,14 @@ class Unauthorized(ServerError):
     status_code = 401
 
 
+class TokenRejected(Unauthorized):
+    """401 with OAuth's body: the token was revoked or has expired."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.body = {"error": "invalid_token", "error_description": description}
+
+
 class Forbidden(ServerError):
     """403 Forbidden"""
 
@@ -51,6 +61,18 @@ class Forbidden(ServerError):
     def __init__(self, message: str | None = None, job_status: str | None = None) -> None:
         super().__init__(message)
         self.job_status = job_status
+
+
+class InsufficientScope(Forbidden):
+    """403 with OAuth's body: the token lacks the scope the call needs."""
+
+    def __init__(self, scopes: str = "api") -> None:
+        super().__init__("insufficient_scope")
+        self.body = {
+            "error": "insufficient_scope",
+            "error_description": "The request requires higher privileges than provided by the access token.",
+            "scope": scopes,
+        }
 
 
 class NotFound(ServerError):

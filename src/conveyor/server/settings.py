@@ -94,6 +94,10 @@ class ServerSettings:
     # seconds a verified admin token is trusted without asking PostgreSQL again: a deleted token is
     # refused at most this long after (0: ask every time); see server/accounts/tokens.py
     admin_token_cache_ttl: int = 10
+    # bytes a JSON, form or multipart request body may carry (413 beyond, before it is read whole);
+    # job log PATCHes and artifact uploads have their own limits, forge push webhooks the second
+    api_body_limit: int = 10 * 1024 * 1024
+    webhook_body_limit: int = 26 * 1024 * 1024
     redis_max_connections: int = 100  # per process; beyond it a command waits for a free one (app._redis)
     # seconds a git command on a project's repository may take (a remote's clone or fetch that
     # stalls, e.g. a flow a firewall forgot, fails the request with a clear error after it)

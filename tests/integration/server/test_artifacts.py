@@ -135,9 +135,9 @@ async def test_a_running_job_of_the_same_pipeline_may_download(live_server, tmp_
     data = _zip(result=b"built by a")
     assert (await _upload(live_server, a, [data])).status_code == 201
     await _finish(live_server, a)
-    by_owner = await _download(live_server, a["id"], a["token"])  # the dependency's own token (older GitLab)
+    by_owner = await _download(live_server, a["id"], a["token"])  # the dependency's own token, now finished: dead
     by_running = await _download(live_server, a["id"], b["token"], "?direct_download=true")  # the running job's token
-    assert by_owner.status_code == 200 and by_owner.content == data
+    assert by_owner.status_code == 403 and by_owner.json() == {"message": "403 Forbidden"}  # issue 20: it downloaded
     assert by_running.status_code == 200 and by_running.content == data
     # a running job of another pipeline may not
     assert (await admin.post(f"/api/v4/projects/{ctx['project']['id']}/pipeline")).status_code == 201
@@ -148,6 +148,22 @@ async def test_a_running_job_of_the_same_pipeline_may_download(live_server, tmp_
     # nor a job of the same pipeline once it has finished
     await _finish(live_server, b)
     assert (await _download(live_server, a["id"], b["token"])).status_code == 403
+    await admin.aclose()
+
+
+async def test_a_finished_jobs_own_token_no_longer_downloads(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Regression (issue 20): a job's token died with the job everywhere but here."""
+    admin, _, (job,) = await _running_jobs(live_server, tmp_path, 1)
+    data = _zip(result=b"x")
+    assert (await _upload(live_server, job, [data])).status_code == 201
+    assert (await _download(live_server, job["id"], job["token"])).content == data  # running: its own artifacts
+    await _finish(live_server, job)
+    for query in ("", "?direct_download=true"):
+        refused = await _download(live_server, job["id"], job["token"], query)
+        assert refused.status_code == 403 and refused.json() == {"message": "403 Forbidden"}
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        by_param = await client.get(f"/api/v4/jobs/{job['id']}/artifacts", params={"job_token": job["token"]})
+    assert by_param.status_code == 403
     await admin.aclose()
 
 
@@ -348,4 +364,28 @@ async def test_a_50_mib_upload_streams_without_growing_memory(live_server, tmp_p
     assert stored.hexdigest() == expected.hexdigest()
     (row,) = [r for r in await _rows(live_server, job["id"]) if r["file_type"] == "archive"]
     assert row["size"] == size
+    await admin.aclose()
+
+
+async def test_people_download_with_a_reporters_token(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """``GET /jobs/:id/artifacts`` with a personal access token: reporters of the project only."""
+    admin, ctx, (job,) = await _running_jobs(live_server, tmp_path, 1)
+    data = _zip(result=b"for people")
+    assert (await _upload(live_server, job, [data])).status_code == 201
+    await _finish(live_server, job)
+    tokens = {}
+    for name, level in (("guest", 10), ("reporter", 20), ("stranger", None)):
+        user = (await admin.post("/api/v4/users", json={"email": f"{name}@x.org", "username": name, "name": name})).json()
+        tokens[name] = (await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "t", "scopes": ["read_api"]})).json()["token"]
+        if level:
+            await admin.post(f"/api/v4/projects/{ctx['project']['id']}/members", json={"user_id": user["id"], "access_level": level})
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        path = f"/api/v4/jobs/{job['id']}/artifacts"
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": tokens["reporter"]})).content == data
+        assert (await client.get(path, headers={"Authorization": f"Bearer {tokens['reporter']}"})).content == data
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": tokens["guest"]})).status_code == 403
+        hidden = await client.get(path, headers={"PRIVATE-TOKEN": tokens["stranger"]})
+        assert (hidden.status_code, hidden.json()) == (404, {"message": "404 Project Not Found"})
+        assert (await client.get(path, headers={"PRIVATE-TOKEN": "glpat-wrong"})).status_code == 401
+        assert (await client.get(path)).status_code == 403  # no credential at all: the runner API's answer
     await admin.aclose()

@@ -1,4 +1,5 @@
-"""Who and what the server knows: runners and admin tokens (hashed), projects, and the running
+"""Who and what the server knows: users, their personal access tokens (hashed), namespaces and
+memberships (roles), runners, projects, and the running
 jobs whose tokens this process checked (forgotten on PostgreSQL's revocation NOTIFY).
 
 May import ``server.db``, ``server.auth``, ``server.errors``, ``conveyor.protocol`` and ``asyncpg``
@@ -6,8 +7,12 @@ May import ``server.db``, ``server.auth``, ``server.errors``, ``conveyor.protoco
 """
 
 from conveyor.server.accounts.job_tokens import JobTokenCache
+from conveyor.server.accounts.members import Members
 from conveyor.server.accounts.projects import Projects
 from conveyor.server.accounts.runners import Registered, RunnerContext, RunnerOptions, Runners
 from conveyor.server.accounts.tokens import AdminTokens
+from conveyor.server.accounts.users import Users
 
-__all__ = ["AdminTokens", "JobTokenCache", "Projects", "Registered", "RunnerContext", "RunnerOptions", "Runners"]
+__all__ = [
+    "AdminTokens", "JobTokenCache", "Members", "Projects", "Registered", "RunnerContext", "RunnerOptions", "Runners", "Users",
+]

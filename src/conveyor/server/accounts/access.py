@@ -1,7 +1,7 @@
 """Who is calling and what they may do: GitLab's access levels and the caller of a request.
 
-This is the shape every router uses (issue 20 fills in users, personal access tokens and
-memberships behind it):
+This is the shape every router uses; users, personal access tokens (``tokens.py``) and
+memberships (``members.py``) stand behind it:
 
 - ``Role``: GitLab's project access levels, with GitLab's numbers (``access_level`` in its API).
 - ``Actor``: the authenticated caller: a user id and name, admin or not, the token's scopes.
@@ -36,6 +36,12 @@ class Role(IntEnum):
 # Personal access token scopes that may call the REST API at all, and the read-only one.
 API_SCOPES = frozenset({"api", "read_api"})
 WRITE_SCOPE = "api"
+# every scope GitLab knows (stored as given); Conveyor enforces api, read_api, read_user, create_runner
+KNOWN_SCOPES = (
+    "api", "read_api", "read_user", "create_runner", "manage_runner", "k8s_proxy", "read_repository",
+    "write_repository", "read_registry", "write_registry", "read_virtual_registry", "write_virtual_registry",
+    "sudo", "admin_mode", "ai_features", "read_service_ping", "self_rotate",
+)
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,13 @@ class Actor:
     username: str
     admin: bool = False
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"api"}))
+    token_id: int | None = None  # the personal access token the request came with
 
     def may_write(self) -> bool:
         return WRITE_SCOPE in self.scopes
+
+    def may_read(self) -> bool:
+        return bool(API_SCOPES & self.scopes)
 
 
 ROOT = Actor(user_id=1, username="root", admin=True)

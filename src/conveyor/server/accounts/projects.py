@@ -1,8 +1,9 @@
-"""Projects: add (name + git source), look up by id or name."""
+"""Projects: add (name + git source, in a namespace), look up by id, name or full path."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +19,7 @@ class Projects:
         self._engine = engine
         self._sources = sources
 
-    async def add(self, name: str | None, source: str) -> RowMapping:
+    async def add(self, name: str | None, source: str, namespace_id: int = 1) -> RowMapping:
         """Register a repository. Local paths are made absolute and must be git repositories."""
         if not source:
             raise BadRequest("400 Bad request - source is missing")
@@ -30,12 +31,14 @@ class Projects:
         name = name or _default_name(source)
         branch = await self._sources.default_branch(source)
         async with self._engine.begin() as conn:
-            project = await queries.projects.insert(conn, name, source, branch)
+            project = await queries.projects.insert(conn, name, source, branch, namespace_id)
         if project is None:
             raise Conflict(f"Project name {name!r} has already been taken")
         return project
 
     async def get(self, id_or_name: str) -> RowMapping:
+        """By id, name, or full path (``group/project``, also still URL-encoded): 404 otherwise."""
+        id_or_name = unquote(id_or_name)
         key: int | str = int(id_or_name) if id_or_name.isdigit() else id_or_name
         async with self._engine.connect() as conn:
             project = await queries.projects.get(conn, key)

@@ -10,6 +10,8 @@ from conveyor.server.api import (
     errors,
     health,
     hooks,
+    limits,
+    members,
     params,
     projects,
     pushes,
@@ -17,8 +19,9 @@ from conveyor.server.api import (
     runner_v4,
     schedules,
     triggers,
+    users,
     variables,
     viewer,
 )
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "limits", "members", "users"]

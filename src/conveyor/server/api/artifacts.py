@@ -1,4 +1,5 @@
-"""Job artifacts over the runner API (runner-api.md 7.1, 7.2): upload and dependency download."""
+"""Job artifacts over the runner API (runner-api.md 7.1, 7.2): upload and dependency download
+(a running job's token; or a personal access token of a reporter of the job's project)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from conveyor.protocol import headers
-from conveyor.server.api.deps import services
+from conveyor.server.accounts.access import Role
+from conveyor.server.api.deps import access_to, current_actor, services
 from conveyor.server.errors import BadRequest
 
 router = APIRouter(prefix="/api/v4")
@@ -46,12 +48,26 @@ async def download_artifacts(request: Request, job_id: int, direct_download: boo
     """The job's archive, streamed. ``direct_download`` is accepted; the answer is always the bytes."""
     query = request.query_params
     token = request.headers.get(headers.JOB_TOKEN) or query.get("job_token") or query.get("token")
-    row, chunks = await services(request).artifacts.open(job_id, token)
+    svc = services(request)
+    if token is None and _person(request):  # a personal access token: a reporter of the job's project
+        project_id = await svc.artifacts.project_of(job_id)
+        await access_to(request, str(project_id), await current_actor(request), Role.REPORTER)
+        row, chunks = await svc.artifacts.open_file(job_id, "archive")
+    else:
+        row, chunks = await svc.artifacts.open(job_id, token)
     return StreamingResponse(
         chunks,
         media_type="application/zip" if row["file_format"] in ("zip", "zipzstd") else "application/octet-stream",
         headers={"Content-Disposition": _attachment(row["filename"])},
     )
+
+
+def _person(request: Request) -> bool:
+    bearer = request.headers.get("Authorization", "")
+    return bool(
+        request.headers.get(headers.PRIVATE_TOKEN) or request.query_params.get("private_token")
+        or bearer.lower().startswith("bearer glpat-")
+    )  # fmt: skip
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from conveyor.server.api import params
-from conveyor.server.api.deps import Maintainer, require_admin, services
+from conveyor.server.api.deps import Maintainer, services
 from conveyor.server.automation.hooks import EVENTS
 
-router = APIRouter(prefix="/api/v4/projects/{project}/hooks", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4/projects/{project}/hooks")
 DEFAULTS = {"push_events": True, "tag_push_events": False, "pipeline_events": False, "job_events": False,
             "enable_ssl_verification": True}
 

@@ -1,10 +1,11 @@
-"""Admin API for people and the CLI (GitLab's paths): projects, pipelines, jobs, job logs."""
+"""REST API for people and the CLI (GitLab's paths): projects, pipelines, jobs, job logs; each
+route requires GitLab's role for it (``deps.project_access``)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -12,14 +13,16 @@ from pydantic import BaseModel
 from sqlalchemy.engine import RowMapping
 
 from conveyor.protocol import JobStatus, headers
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.accounts.access import Role
+from conveyor.server.api import params
+from conveyor.server.api.deps import CurrentActor, project_access, services
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.queue.states import allowed_to_fail, when_of
 
 if TYPE_CHECKING:
     from conveyor.server.app import Services
 
-router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4")
 _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
 
 
@@ -27,6 +30,7 @@ class ProjectCreate(BaseModel):
     source: str | None = None
     import_url: str | None = None  # GitLab's name for a remote source
     name: str | None = None
+    namespace_id: int | None = None
 
 
 class PipelineCreate(BaseModel):
@@ -35,47 +39,57 @@ class PipelineCreate(BaseModel):
 
 
 @router.post("/projects", status_code=201)
-async def create_project(request: Request, body: ProjectCreate) -> dict[str, Any]:
-    project = await services(request).projects.add(body.name, body.source or body.import_url or "")
+async def create_project(
+    request: Request, body: Annotated[ProjectCreate, Depends(params.model_body(ProjectCreate))], actor: CurrentActor
+) -> dict[str, Any]:
+    """In ``namespace_id`` (maintainer of the group) or the caller's own namespace."""
+    svc = services(request)
+    namespace_id = await svc.members.namespace_for_new_project(actor, body.namespace_id)
+    project = await svc.projects.add(body.name, body.source or body.import_url or "", namespace_id)
     return _project(project)
 
 
 @router.get("/projects")
-async def list_projects(request: Request) -> list[dict[str, Any]]:
-    return [_project(p) for p in await services(request).projects.list()]
+async def list_projects(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
+    """Every project for an administrator, else the caller's (as a member, or its group's)."""
+    svc = services(request)
+    return [_project(p) for p in await svc.members.visible(actor, await svc.projects.list())]
 
 
-@router.get("/projects/{project}")
+@router.get("/projects/{project}", dependencies=[Depends(project_access(Role.GUEST))])
 async def get_project(request: Request, project: str) -> dict[str, Any]:
     return _project(await services(request).projects.get(project))
 
 
-@router.post("/projects/{project}/pipeline", status_code=201)
-async def create_pipeline(request: Request, project: str, ref: str | None = None, body: PipelineCreate | None = None) -> dict[str, Any]:
+@router.post("/projects/{project}/pipeline", status_code=201, dependencies=[Depends(project_access(Role.DEVELOPER))])
+async def create_pipeline(
+    request: Request, project: str, body: Annotated[PipelineCreate, Depends(params.model_body(PipelineCreate))]
+) -> dict[str, Any]:
+    """``ref`` and ``variables`` from JSON, form, multipart or the query string (``?ref=main``)."""
     svc = services(request)
     row = await svc.projects.get(project)
-    variables = {v["key"]: v.get("value", "") for v in (body.variables or [])} if body else {}
-    created = await svc.pipelines.create(row, ref or (body.ref if body else None), variables)
+    variables = {v["key"]: v.get("value", "") for v in (body.variables or [])}
+    created = await svc.pipelines.create(row, body.ref, variables)
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
     return _pipeline(await svc.pipelines.get(row["id"], created.id))
 
 
-@router.get("/projects/{project}/pipelines")
+@router.get("/projects/{project}/pipelines", dependencies=[Depends(project_access(Role.GUEST))])
 async def list_pipelines(request: Request, project: str) -> list[dict[str, Any]]:
     svc = services(request)
     row = await svc.projects.get(project)
     return [_pipeline(p) for p in await svc.pipelines.list(row["id"])]
 
 
-@router.get("/projects/{project}/pipelines/{pipeline_id}")
+@router.get("/projects/{project}/pipelines/{pipeline_id}", dependencies=[Depends(project_access(Role.GUEST))])
 async def get_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)
     return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
 
 
-@router.get("/projects/{project}/pipelines/{pipeline_id}/jobs")
+@router.get("/projects/{project}/pipelines/{pipeline_id}/jobs", dependencies=[Depends(project_access(Role.REPORTER))])
 async def list_jobs(request: Request, project: str, pipeline_id: int, include_retried: bool = False) -> list[dict[str, Any]]:
     """The pipeline's jobs; retried attempts only with ``include_retried=true`` (GitLab's)."""
     svc = services(request)
@@ -85,7 +99,7 @@ async def list_jobs(request: Request, project: str, pipeline_id: int, include_re
     return [await _live_job(svc, j) for j in found if (j["spec"] or {}).get("trigger") is None]  # bridges: /bridges
 
 
-@router.get("/projects/{project}/pipelines/{pipeline_id}/test_report")
+@router.get("/projects/{project}/pipelines/{pipeline_id}/test_report", dependencies=[Depends(project_access(Role.REPORTER))])
 async def test_report(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
     """The pipeline's JUnit test report (``artifacts:reports:junit``), as GitLab's."""
     svc = services(request)
@@ -93,19 +107,19 @@ async def test_report(request: Request, project: str, pipeline_id: int) -> dict[
     return await svc.test_reports.for_pipeline(pipeline_id)
 
 
-@router.get("/projects/{project}/environments")
+@router.get("/projects/{project}/environments", dependencies=[Depends(project_access(Role.REPORTER))])
 async def list_environments(request: Request, project: str) -> list[dict[str, Any]]:
     svc = services(request)
     return await svc.deployments.environments((await svc.projects.get(project))["id"])
 
 
-@router.get("/projects/{project}/deployments")
+@router.get("/projects/{project}/deployments", dependencies=[Depends(project_access(Role.REPORTER))])
 async def list_deployments(request: Request, project: str) -> list[dict[str, Any]]:
     svc = services(request)
     return await svc.deployments.list((await svc.projects.get(project))["id"])
 
 
-@router.get("/projects/{project}/pipelines/{pipeline_id}/bridges")
+@router.get("/projects/{project}/pipelines/{pipeline_id}/bridges", dependencies=[Depends(project_access(Role.REPORTER))])
 async def list_bridges(request: Request, project: str, pipeline_id: int) -> list[dict[str, Any]]:
     """The pipeline's trigger jobs, each with its latest ``downstream_pipeline`` (or null)."""
     svc = services(request)
@@ -114,7 +128,7 @@ async def list_bridges(request: Request, project: str, pipeline_id: int) -> list
     return [_bridge(b) for b in await svc.pipelines.bridges(pipeline_id)]
 
 
-@router.get("/projects/{project}/jobs/{job_id}")
+@router.get("/projects/{project}/jobs/{job_id}", dependencies=[Depends(project_access(Role.REPORTER))])
 async def get_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)
@@ -129,7 +143,7 @@ async def _live_job(svc: Services, row: RowMapping) -> dict[str, Any]:
     return job
 
 
-@router.post("/projects/{project}/jobs/{job_id}/cancel")
+@router.post("/projects/{project}/jobs/{job_id}/cancel", dependencies=[Depends(project_access(Role.DEVELOPER))])
 async def cancel_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)
@@ -141,7 +155,7 @@ async def cancel_job(request: Request, project: str, job_id: int) -> dict[str, A
     return _job(await svc.pipelines.job(row["id"], job_id))
 
 
-@router.post("/projects/{project}/jobs/{job_id}/play")
+@router.post("/projects/{project}/jobs/{job_id}/play", dependencies=[Depends(project_access(Role.DEVELOPER))])
 async def play_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
     """Run a manual job, or a scheduled one now; 400 "Unplayable Job" otherwise."""
     svc = services(request)
@@ -152,7 +166,7 @@ async def play_job(request: Request, project: str, job_id: int) -> dict[str, Any
     return _job(await svc.pipelines.job(row["id"], result.job_id))
 
 
-@router.post("/projects/{project}/jobs/{job_id}/retry", status_code=201)
+@router.post("/projects/{project}/jobs/{job_id}/retry", status_code=201, dependencies=[Depends(project_access(Role.DEVELOPER))])
 async def retry_job(request: Request, project: str, job_id: int) -> dict[str, Any]:
     """A new attempt of a finished job (the old one is kept, ``retried``); returns the new job."""
     svc = services(request)
@@ -163,7 +177,7 @@ async def retry_job(request: Request, project: str, job_id: int) -> dict[str, An
     return _job(await svc.pipelines.job(row["id"], result.job_id))
 
 
-@router.post("/projects/{project}/pipelines/{pipeline_id}/retry", status_code=201)
+@router.post("/projects/{project}/pipelines/{pipeline_id}/retry", status_code=201, dependencies=[Depends(project_access(Role.DEVELOPER))])
 async def retry_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
     """Retry every failed or canceled job of the pipeline; returns the pipeline."""
     svc = services(request)
@@ -174,7 +188,7 @@ async def retry_pipeline(request: Request, project: str, pipeline_id: int) -> di
     return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
 
 
-@router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
+@router.post("/projects/{project}/pipelines/{pipeline_id}/cancel", dependencies=[Depends(project_access(Role.DEVELOPER))])
 async def cancel_pipeline(request: Request, project: str, pipeline_id: int) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)
@@ -184,7 +198,7 @@ async def cancel_pipeline(request: Request, project: str, pipeline_id: int) -> d
     return _pipeline(await svc.pipelines.get(row["id"], pipeline_id))
 
 
-@router.get("/projects/{project}/jobs/{job_id}/trace")
+@router.get("/projects/{project}/jobs/{job_id}/trace", dependencies=[Depends(project_access(Role.REPORTER))])
 async def job_trace(request: Request, project: str, job_id: int) -> StreamingResponse:
     """The job's log as stored, from any byte offset with ``Range: bytes=N-`` (then 206)."""
     svc = services(request)
@@ -209,7 +223,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _project(row: RowMapping) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "source": row["source"], "default_branch": row["default_branch"]}
+    namespace = {"id": row["namespace_id"], "name": row["namespace_name"], "path": row["namespace_path"],
+                 "kind": row["namespace_kind"], "full_path": row["namespace_path"], "parent_id": None}  # fmt: skip
+    return {
+        "id": row["id"], "name": row["name"], "path": row["name"], "source": row["source"], "default_branch": row["default_branch"],
+        "path_with_namespace": f"{row['namespace_path']}/{row['name']}", "namespace": namespace,
+        "name_with_namespace": f"{row['namespace_name']} / {row['name']}",
+    }  # fmt: skip
 
 
 def _pipeline(row: RowMapping) -> dict[str, Any]:

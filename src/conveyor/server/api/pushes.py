@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from conveyor.server.api import params
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.accounts.access import Role
+from conveyor.server.api.deps import project_access, services
 from conveyor.server.errors import NotFound, ParamError
 
-router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4")
 public = APIRouter(prefix="/api/v4")
 
 
@@ -32,7 +33,7 @@ async def receive_push(request: Request, project: str) -> JSONResponse:
                         status_code=status)
 
 
-@router.put("/projects/{project}/sources")
+@router.put("/projects/{project}/sources", dependencies=[Depends(project_access(Role.MAINTAINER))])
 async def configure_sources(request: Request, project: str) -> dict[str, Any]:
     svc = services(request)
     row = await svc.projects.get(project)

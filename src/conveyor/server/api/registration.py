@@ -1,15 +1,16 @@
 """Runner registration and lifecycle (runner-api.md 2): create, register, verify, unregister, reset.
 
-``POST /user/runners`` is GitLab's admin REST API (``PRIVATE-TOKEN``); the rest is the runner
-API, authenticated by the ``token`` in the JSON body, also on ``DELETE``.
+``POST /user/runners`` is GitLab's REST API (``PRIVATE-TOKEN`` with ``create_runner``); the rest is
+the runner API, authenticated by the ``token`` in the body (JSON, form or multipart), also on
+``DELETE``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -22,8 +23,10 @@ from conveyor.protocol import (
     VerifyRunnerRequest,
 )
 from conveyor.server.accounts import Registered
-from conveyor.server.api.deps import require_admin, services
-from conveyor.server.errors import BadRequest
+from conveyor.server.accounts.access import Actor, Role
+from conveyor.server.api import params
+from conveyor.server.api.deps import access_to, services, token_actor
+from conveyor.server.errors import BadRequest, Forbidden, InsufficientScope
 
 router = APIRouter(prefix="/api/v4")
 
@@ -61,15 +64,32 @@ def _details(runner: Registered, status_code: int) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status_code)
 
 
-@router.post("/user/runners", status_code=201, dependencies=[Depends(require_admin)])
-async def create_runner(request: Request, body: CreateRunnerRequest | None = Body(default=None)) -> JSONResponse:
-    """Create a runner; its ``glrt-`` token is returned once and stored hashed."""
-    fields = (body or CreateRunnerRequest()).model_dump(include=_RUNNER_SETTINGS)
-    return _details(await services(request).runners.create(fields), 201)
+@router.post("/user/runners", status_code=201)
+async def create_runner(request: Request, actor: Actor = Depends(token_actor)) -> JSONResponse:
+    """Create a runner; its ``glrt-`` token is returned once and stored hashed.
+
+    Needs the ``create_runner`` (or ``api``) scope, and: an administrator for ``instance_type``,
+    a maintainer of ``project_id`` for ``project_type``, an owner of ``group_id`` for ``group_type``.
+    """
+    body = params.validated(CreateRunnerRequest, await params.read(request))
+    if not {"create_runner", "api"} & actor.scopes:
+        raise InsufficientScope("create_runner")
+    svc = services(request)
+    kind = body.runner_type or "instance_type"
+    if kind == "project_type":
+        project = params.text(body.model_extra or {}, "project_id", required=True) or ""
+        await access_to(request, project, actor, Role.MAINTAINER)
+    elif kind == "group_type":
+        group = params.text(body.model_extra or {}, "group_id", required=True) or ""
+        if await svc.members.group_role(actor, int((await svc.users.namespace(group, kind="group"))["id"])) < Role.OWNER:
+            raise Forbidden("403 Forbidden")
+    elif not actor.admin:
+        raise Forbidden("403 Forbidden")
+    return _details(await svc.runners.create(body.model_dump(include=_RUNNER_SETTINGS)), 201)
 
 
 @router.post("/runners", status_code=201)
-async def register_runner(request: Request, body: RegisterRunnerRequest) -> JSONResponse:
+async def register_runner(request: Request, body: Annotated[RegisterRunnerRequest, Depends(params.model_body(RegisterRunnerRequest))]) -> JSONResponse:
     """Legacy registration with the instance registration token (403 wrong, 410 switched off)."""
     if body.paused is not None and body.active is not None:
         raise BadRequest("400 Bad request - paused, active are mutually exclusive")
@@ -91,7 +111,7 @@ async def register_runner(request: Request, body: RegisterRunnerRequest) -> JSON
 
 
 @router.post("/runners/verify")
-async def verify_runner(request: Request, body: VerifyRunnerRequest) -> JSONResponse:
+async def verify_runner(request: Request, body: Annotated[VerifyRunnerRequest, Depends(params.model_body(VerifyRunnerRequest))]) -> JSONResponse:
     """Check a token and record the runner manager (``system_id``) with its ``info``."""
     runner = await services(request).runners.verify(body.token, body.system_id, body.info)
     details = RegistrationDetails(id=runner.id, token=body.token, token_expires_at=_timestamp(runner.token_expires_at))
@@ -99,19 +119,19 @@ async def verify_runner(request: Request, body: VerifyRunnerRequest) -> JSONResp
 
 
 @router.delete("/runners", status_code=204)
-async def unregister_runner(request: Request, body: RunnerTokenRequest) -> Response:
+async def unregister_runner(request: Request, body: Annotated[RunnerTokenRequest, Depends(params.model_body(RunnerTokenRequest))]) -> Response:
     await services(request).runners.unregister(body.token)
     return Response(status_code=204)
 
 
 @router.delete("/runners/managers", status_code=204)
-async def unregister_runner_manager(request: Request, body: UnregisterManagerRequest) -> Response:
+async def unregister_runner_manager(request: Request, body: Annotated[UnregisterManagerRequest, Depends(params.model_body(UnregisterManagerRequest))]) -> Response:
     await services(request).runners.unregister_manager(body.token, body.system_id)
     return Response(status_code=204)
 
 
 @router.post("/runners/reset_authentication_token", status_code=201)
-async def reset_runner_token(request: Request, body: RunnerTokenRequest) -> JSONResponse:
+async def reset_runner_token(request: Request, body: Annotated[RunnerTokenRequest, Depends(params.model_body(RunnerTokenRequest))]) -> JSONResponse:
     """Rotate the token: the old one stops working at once."""
     runner = await services(request).runners.reset_token(body.token)
     reset = ResetTokenResponse(token=runner.token, token_expires_at=_timestamp(runner.token_expires_at))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
+from conveyor.server.api import params
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, PayloadTooLarge, RangeMismatch
 from conveyor.server.queue import coverage
@@ -37,7 +38,7 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 @router.post("/jobs/request")
-async def request_job(request: Request, body: JobRequest) -> Response:
+async def request_job(request: Request, body: Annotated[JobRequest, Depends(params.model_body(JobRequest))]) -> Response:
     svc = services(request)
     runner = await svc.runners.authenticate(body.token, body.system_id, body.info)
     # like Workhorse, hold only requests that echo a last_update (a runner's first poll is answered now)
@@ -50,7 +51,7 @@ async def request_job(request: Request, body: JobRequest) -> Response:
 
 
 @router.put("/jobs/{job_id}")
-async def update_job(request: Request, job_id: int, body: UpdateJobRequest) -> Response:
+async def update_job(request: Request, job_id: int, body: Annotated[UpdateJobRequest, Depends(params.model_body(UpdateJobRequest))]) -> Response:
     svc = services(request)
     token = body.token or request.headers.get(headers.JOB_TOKEN)
     if body.state in ("running", "pending"):  # acknowledgement or keep-alive: the hot path

@@ -12,7 +12,7 @@ from conveyor.server.api import params
 from conveyor.server.api.deps import Maintainer, require_admin, services
 from conveyor.server.variables import rules
 
-router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4")
 _FLAGS = ("protected", "masked", "raw")
 
 
@@ -77,27 +77,27 @@ async def delete_project(request: Request, access: Maintainer, key: str) -> Resp
     return Response(status_code=204)
 
 
-@router.get("/admin/ci/variables")
+@router.get("/admin/ci/variables", dependencies=[Depends(require_admin)])
 async def list_instance(request: Request) -> list[dict[str, Any]]:
     return await services(request).variables.list(None)
 
 
-@router.get("/admin/ci/variables/{key}")
+@router.get("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)])
 async def get_instance(request: Request, key: str) -> dict[str, Any]:
     return await services(request).variables.get(None, key)
 
 
-@router.post("/admin/ci/variables", status_code=201)
+@router.post("/admin/ci/variables", status_code=201, dependencies=[Depends(require_admin)])
 async def create_instance(request: Request) -> dict[str, Any]:
     return await services(request).variables.create(None, _attributes(await params.read(request), project=False))
 
 
-@router.put("/admin/ci/variables/{key}")
+@router.put("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)])
 async def update_instance(request: Request, key: str) -> dict[str, Any]:
     return await services(request).variables.update(None, key, None, _changes(await params.read(request), project=False))
 
 
-@router.delete("/admin/ci/variables/{key}", status_code=204)
+@router.delete("/admin/ci/variables/{key}", status_code=204, dependencies=[Depends(require_admin)])
 async def delete_instance(request: Request, key: str) -> Response:
     await services(request).variables.delete(None, key)
     return Response(status_code=204)

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from conveyor.protocol import headers
-from conveyor.server.api.deps import require_admin, services
+from conveyor.server.accounts.access import Role
+from conveyor.server.api.deps import project_access, services
 from conveyor.server.errors import BadRequest
 
-router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4")
 
 
 def _start(request: Request) -> int:
@@ -20,7 +21,7 @@ def _start(request: Request) -> int:
     return int(raw)
 
 
-@router.get("/projects/{project}/jobs/{job_id}/trace/stream")
+@router.get("/projects/{project}/jobs/{job_id}/trace/stream", dependencies=[Depends(project_access(Role.REPORTER))])
 async def trace_stream(request: Request, project: str, job_id: int) -> StreamingResponse:
     """The job's log from an offset, live, until the job ends (``text/event-stream``)."""
     svc = services(request)
@@ -36,7 +37,7 @@ async def trace_stream(request: Request, project: str, job_id: int) -> Streaming
     return StreamingResponse(svc.live_tail.stream(job_id, start, job["status"]), media_type="text/event-stream", headers=extra)
 
 
-@router.get("/projects/{project}/jobs/{job_id}/trace/raw")
+@router.get("/projects/{project}/jobs/{job_id}/trace/raw", dependencies=[Depends(project_access(Role.REPORTER))])
 async def trace_raw(request: Request, project: str, job_id: int) -> StreamingResponse:
     """The job's whole log as stored now, as a file download."""
     svc = services(request)

@@ -139,7 +139,7 @@ class ArtifactService:
     async def open(self, job_id: int, token: str | None) -> tuple[RowMapping, AsyncIterator[bytes]]:
         """The job's live ``archive`` artifact and its bytes, for a requester holding ``token``.
 
-        403 when the token is neither the job's own nor a running job's of the same pipeline;
+        403 when the token is neither the running job's own nor a running job's of the same pipeline;
         404 when the job, the artifact or its object is missing, or the artifact has expired.
         """
         if not token:
@@ -149,7 +149,10 @@ class ArtifactService:
             owner = await queries.jobs.get(conn, job_id)
             if owner is None:
                 raise NotFound("404 Not Found")
-            if not hmac.compare_digest(owner["token_hash"] or "", digest):
+            if hmac.compare_digest(owner["token_hash"] or "", digest):
+                if not JobStatus(owner["status"]).is_active:  # a finished job's token is dead everywhere
+                    raise Forbidden("403 Forbidden")
+            else:
                 requester = await queries.artifacts.requester(conn, digest)
                 owner_project = await queries.projects.get(conn, int(owner["project_id"]))
                 if not _may_read(requester, owner, owner_project["name"] if owner_project else None):
@@ -158,6 +161,14 @@ class ArtifactService:
         if row is None:
             raise NotFound("404 Not Found")
         return row, await self._read(row)
+
+    async def project_of(self, job_id: int) -> int:
+        """The project of a job, for a person's download (their role is checked there); 404."""
+        async with self._engine.connect() as conn:
+            job = await queries.jobs.get(conn, job_id)
+        if job is None:
+            raise NotFound("404 Not Found")
+        return int(job["project_id"])
 
     async def for_job(self, job_id: int) -> list[RowMapping]:
         """A job's artifacts that have not expired (for people: the job page)."""

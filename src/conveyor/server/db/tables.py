@@ -30,11 +30,52 @@ def _tags(name: str = "tags") -> sa.Column:
     return sa.Column(name, ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]"))
 
 
+# People (issue 20): id 1 is ``root``, the administrator the initial root token belongs to.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("username", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("state", sa.Text, nullable=False, server_default="active"),  # active | blocked
+    _created_at(),  # username and email unique in any case
+    sa.Index("uq_users_username_lower", sa.text("lower(username)"), unique=True),
+    sa.Index("uq_users_email_lower", sa.text("lower(email)"), unique=True),
+)
+
+# A user's own namespace (kind ``user``) or a group (kind ``group``); ``path``: the full path.
+namespaces = sa.Table(
+    "namespaces",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("owner_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    _created_at(),
+    sa.Index("uq_namespaces_path_lower", sa.text("lower(path)"), unique=True),
+)
+
+# Group membership, inherited by the group's projects (the higher level counts).
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("access_level", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Date),
+    _created_at(),
+)
+
 projects = sa.Table(
     "projects",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id"), nullable=False, server_default="1", index=True),  # root's before 0012
     sa.Column("source", sa.Text, nullable=False),  # a git URL or a local path
     sa.Column("default_branch", sa.Text),
     # refs whose pipelines are protected (the default branch always is)
@@ -183,6 +224,7 @@ runner_managers = sa.Table(
     sa.UniqueConstraint("runner_id", "system_id"),
 )
 
+# Personal access tokens (glpat-), SHA-256 digests only; ``scopes`` is space-separated.
 tokens = sa.Table(
     "tokens",
     metadata,
@@ -190,6 +232,21 @@ tokens = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("token_hash", sa.Text, nullable=False, unique=True),
     sa.Column("scopes", sa.Text, nullable=False, server_default="api"),
+    _created_at(),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, server_default="1", index=True),
+    sa.Column("description", sa.Text),
+    sa.Column("expires_at", sa.Date),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
+project_members = sa.Table(
+    "project_members",
+    metadata,
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("access_level", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Date),
     _created_at(),
 )
 

@@ -11,6 +11,7 @@ from conveyor.server.db.queries import (
     bridges,
     deployments,
     jobs,
+    members,
     overview,
     pipelines,
     projects,
@@ -19,9 +20,10 @@ from conveyor.server.db.queries import (
     schedules,
     sources,
     tokens,
+    users,
     traces,
     triggers,
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "overview", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "members", "overview", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]

@@ -1,4 +1,4 @@
-"""Projects: a name and a git source (URL or local path)."""
+"""Projects: a name and a git source (URL or local path), in a namespace (``path_with_namespace``)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,48 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import projects
+from conveyor.server.db.tables import namespaces, projects
+
+# every project read carries its namespace: path_with_namespace without a second query
+_NAMESPACE = (
+    namespaces.c.path.label("namespace_path"),
+    namespaces.c.name.label("namespace_name"),
+    namespaces.c.kind.label("namespace_kind"),
+    namespaces.c.owner_id.label("namespace_owner_id"),
+)
 
 
-async def insert(conn: AsyncConnection, name: str, source: str, default_branch: str | None) -> RowMapping | None:
+def _select() -> sa.Select:
+    return sa.select(projects, *_NAMESPACE).select_from(projects.join(namespaces, namespaces.c.id == projects.c.namespace_id))
+
+
+async def insert(
+    conn: AsyncConnection, name: str, source: str, default_branch: str | None, namespace_id: int = 1
+) -> RowMapping | None:
     """The new project, or None when the name is taken."""
     stmt = (
         pg_insert(projects)
-        .values(name=name, source=source, default_branch=default_branch)
+        .values(name=name, source=source, default_branch=default_branch, namespace_id=namespace_id)
         .on_conflict_do_nothing(index_elements=["name"])
-        .returning(*projects.c)
+        .returning(projects.c.id)
     )
-    return (await conn.execute(stmt)).mappings().first()
+    created = (await conn.execute(stmt)).first()
+    return None if created is None else await get(conn, int(created[0]))
 
 
 async def get(conn: AsyncConnection, id_or_name: int | str) -> RowMapping | None:
-    column = projects.c.id if isinstance(id_or_name, int) else projects.c.name
-    stmt = sa.select(projects).where(column == id_or_name)
-    return (await conn.execute(stmt)).mappings().first()
+    """By id, by name, or by ``namespace/name`` (GitLab's full path, any case)."""
+    stmt = _select()
+    if isinstance(id_or_name, int):
+        stmt = stmt.where(projects.c.id == id_or_name)
+    elif "/" in id_or_name:
+        path, _, name = id_or_name.rpartition("/")
+        by_path = sa.and_(sa.func.lower(namespaces.c.path) == path.lower(), sa.func.lower(projects.c.name) == name.lower())
+        stmt = stmt.where(sa.or_(projects.c.name == id_or_name, by_path)).order_by((projects.c.name == id_or_name).desc())
+    else:
+        stmt = stmt.where(projects.c.name == id_or_name)
+    return (await conn.execute(stmt.limit(1))).mappings().first()
 
 
 async def list_all(conn: AsyncConnection) -> list[RowMapping]:
-    return list((await conn.execute(sa.select(projects).order_by(projects.c.id))).mappings())
+    return list((await conn.execute(_select().order_by(projects.c.id))).mappings())
