@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.ciconfig.duration import parse_seconds
 from conveyor.protocol import JobStatus
 from conveyor.server import auth
+from conveyor.server.archive import dotenv
 from conveyor.server.archive.multipart import FORM_OVERHEAD, TOO_LARGE, FilePart
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, SettingsError
@@ -118,9 +119,12 @@ class ArtifactService:
         filename = _safe_filename(await part.start(), file_format)
         key = object_key(job["id"], file_type, filename)
         size = await self.objects.put(key, part.chunks())
+        variables = await self._dotenv(key, size, file_format) if file_type == dotenv.TYPE else None
         replaced: str | None = None
         try:
             async with self._engine.begin() as conn:
+                if variables is not None:  # the job row first, as GitLab (and the sweeps) lock it
+                    await queries.jobs.set_dotenv(conn, job["id"], variables)
                 old = await queries.artifacts.lock(conn, job["id"], file_type)
                 replaced = old["object_key"] if old else None
                 row = await queries.artifacts.upsert(
@@ -135,6 +139,16 @@ class ArtifactService:
             await self._delete_quietly(replaced)
         log.info("artifact_stored", job_id=job["id"], file_type=file_type, bytes=size, key=key)
         return row
+
+    async def _dotenv(self, key: str, size: int, file_format: str) -> dict[str, str]:
+        """The variables of a just stored dotenv report; a bad report is deleted and refused
+        with GitLab's message."""
+        try:
+            dotenv.check_size(size)
+            return dotenv.parse(await self.objects.get_bytes(key) or b"", file_format)
+        except dotenv.DotenvError as exc:
+            await self._delete_quietly(key)
+            raise BadRequest(str(exc)) from exc
 
     async def open(self, job_id: int, token: str | None) -> tuple[RowMapping, AsyncIterator[bytes]]:
         """The job's live ``archive`` artifact and its bytes, for a requester holding ``token``.

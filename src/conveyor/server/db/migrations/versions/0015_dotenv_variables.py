@@ -1,0 +1,23 @@
+"""jobs.dotenv_variables: the variables of a job's ``artifacts:reports:dotenv`` report
+(GitLab's ``ci_job_variables`` with source ``dotenv``), kept after the artifact expires
+
+Revision ID: 0015
+Revises: 0011
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = '0015'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("jobs", sa.Column("dotenv_variables", JSONB))
+
+
+def downgrade() -> None:
+    op.drop_column("jobs", "dotenv_variables")
