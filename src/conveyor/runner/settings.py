@@ -61,6 +61,7 @@ class DockerSettings:
     tls_cert_path: str = ""
     privileged: bool = False
     stop_grace: float = 10.0
+    wait_for_services_timeout: float = 30.0  # seconds; negative: do not wait (gitlab-runner's)
 
     def __post_init__(self) -> None:
         host = self.host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST

@@ -101,3 +101,32 @@ async def test_services_are_reachable_by_alias_and_removed(
     assert coordinator.job(5007).status == "success", text
     assert "hello-from-service" in text
     assert podman.containers() == [] and podman.networks() == []
+
+
+async def test_the_script_waits_for_services_and_warns_as_gitlab_runner_on_timeout(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    """The script starts once the service accepts connections (one try, no retry loop); a service
+    that never listens gets gitlab-runner's warning after the timeout, and the job goes on."""
+    late = {"name": podman.image, "alias": "web",
+            "command": ["sh", "-c", "echo late > /tmp/index.html; sleep 1.5; httpd -f -p 8080 -h /tmp"],
+            "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "8080"}]}  # fmt: skip
+    deaf = {"name": podman.image, "alias": "deaf", "command": ["sh", "-c", "echo never listening; sleep 300"],
+            "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "9999"}]}  # fmt: skip
+    coordinator.add_job(docker_job(5010, ["wget -qO- http://web:8080/"], services=[late]))
+    coordinator.add_job(docker_job(5011, ["echo went on"], services=[deaf]))
+    docker = dataclasses.replace(docker_settings.docker, wait_for_services_timeout=3)
+    await run(dataclasses.replace(docker_settings, docker=docker), max_jobs=2, executors=default_executors())
+    ready = coordinator.trace(5010).decode()
+    assert coordinator.job(5010).status == "success", ready
+    assert "Waiting for services to be up and running (timeout 3 seconds)..." in ready and "late\n" in ready
+    assert "probably didn't start properly" not in ready
+    warned = coordinator.trace(5011).decode()
+    assert coordinator.job(5011).status == "success", warned
+    assert "\x1b[0;33m*** WARNING:\x1b[0;m Service conveyor-job-5011-svc-0-" in warned
+    assert " probably didn't start properly.\n\nHealth check error:\nservice \"conveyor-job-5011-svc-0-" in warned
+    assert '-wait-for-service" timeout\n\nHealth check container logs:\n' in warned
+    assert "waiting for TCP connection to " in warned and ":9999..." in warned
+    assert "Service container logs:\n" in warned and "Z never listening\n" in warned
+    assert warned.index("*********") < warned.index("went on")
+    assert podman.containers() == [] and podman.networks() == []
