@@ -87,3 +87,37 @@ async def test_pipeline_test_report_from_junit_artifacts(live_server, tmp_path: 
         assert unit["name"] == "unit" and [case["name"] for case in unit["test_cases"]] == ["ok", "no"]
     finally:
         await admin.aclose()
+
+
+DYNAMIC = """
+deploy:
+  script: [x]
+  artifacts: {reports: {dotenv: deploy.env}}
+  environment: {name: review/$CI_COMMIT_REF_SLUG, url: $DYNAMIC_ENVIRONMENT_URL}
+"""
+
+
+async def test_dynamic_environment_url_from_the_deploying_jobs_dotenv(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """GitLab's dynamic environment URLs: the job writes the URL to its dotenv report."""
+    import gzip
+
+    import httpx
+
+    from tests.integration.server.test_artifacts import _upload
+
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", DYNAMIC)
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "dyn"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        assert (await admin.post(f"{base}/pipeline")).status_code == 201
+        job = (await _request(live_server, token)).json()
+        async with httpx.AsyncClient(base_url=live_server.url) as client:
+            await client.put(f"/api/v4/jobs/{job['id']}", json={"token": job["token"], "state": "running", "output": {}})
+        body = gzip.compress(b"DYNAMIC_ENVIRONMENT_URL=https://review-42.example.com\n")
+        assert (await _upload(live_server, job, [body], query="artifact_format=gzip&artifact_type=dotenv", filename="d.env.gz")).status_code == 201
+        await _finish(live_server, job, "success")
+        (review,) = (await admin.get(f"{base}/environments")).json()
+        assert (review["name"], review["external_url"]) == ("review/main", "https://review-42.example.com")
+    finally:
+        await admin.aclose()

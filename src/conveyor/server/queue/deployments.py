@@ -5,7 +5,8 @@ when its pipeline is stored (``queries.deployments.record``); the deployment's s
 job's latest attempt's (``created``, ``running``, ``success``, ``failed``, ``canceled``...). An
 environment is ``available`` until a ``stop`` deployment succeeds, ``stopped`` after it and
 until a later ``start`` succeeds; its ``external_url`` is the URL of its last successful
-``start`` deployment.
+``start`` deployment, with the variables of that job's dotenv report expanded (GitLab's dynamic
+environment URLs: ``url: $DYNAMIC_ENVIRONMENT_URL`` written by the deploying job).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor.ciconfig.expansion import expand_existing
 from conveyor.server.db import queries
 
 STATUS = {"created": "created", "waiting_for_resource": "blocked", "manual": "blocked", "scheduled": "blocked",
@@ -65,12 +67,17 @@ def _environment(environment: RowMapping, rows: list[RowMapping]) -> dict[str, A
         "id": environment["id"],
         "name": environment["name"],
         "slug": environment["slug"],
-        "external_url": started["url"] if started else None,
+        "external_url": _url(started) if started else None,
         "state": state,
         "tier": environment["tier"],
         "created_at": _iso(environment["created_at"]),
         "last_deployment": _deployment(rows[0]) if rows else None,
     }
+
+
+def _url(row: RowMapping) -> str | None:
+    url = row["url"]
+    return expand_existing(url, row["dotenv_variables"]) if url and row["dotenv_variables"] else url
 
 
 def _iso(value: Any) -> str | None:

@@ -48,7 +48,7 @@ async def for_project(conn: AsyncConnection, project_id: int) -> list[RowMapping
     attempt of their job (a retried job's new attempt deploys in its place)."""
     attempt = jobs.alias("attempt")
     latest = (
-        sa.select(attempt.c.id, attempt.c.name, attempt.c.status, attempt.c.finished_at)
+        sa.select(attempt.c.id, attempt.c.name, attempt.c.status, attempt.c.finished_at, attempt.c.dotenv_variables)
         .where(attempt.c.pipeline_id == jobs.c.pipeline_id, attempt.c.name == jobs.c.name)
         .order_by(attempt.c.id.desc())
         .limit(1)
@@ -57,7 +57,7 @@ async def for_project(conn: AsyncConnection, project_id: int) -> list[RowMapping
     stmt = (
         sa.select(
             deployments, latest.c.id.label("deployable_id"), latest.c.name.label("job_name"),
-            latest.c.status.label("job_status"), latest.c.finished_at, jobs.c.pipeline_id, pipelines.c.ref,
+            latest.c.status.label("job_status"), latest.c.finished_at, latest.c.dotenv_variables, jobs.c.pipeline_id, pipelines.c.ref,
             pipelines.c.sha, environments.c.name.label("environment_name"),
             environments.c.slug.label("environment_slug"), environments.c.tier.label("environment_tier"),
         )
