@@ -85,6 +85,20 @@ async def test_pipeline_test_report_from_junit_artifacts(live_server, tmp_path: 
         assert (report["total_count"], report["success_count"], report["failed_count"]) == (2, 1, 1)
         (unit,) = report["test_suites"]
         assert unit["name"] == "unit" and [case["name"] for case in unit["test_cases"]] == ["ok", "no"]
+        # the web UI's page of the same report, linked from the pipeline's page
+        from tests.integration.server.test_web_pages import signed_in
+
+        client = await signed_in(live_server.url)
+        try:
+            pipeline_page = await client.get(f"/-/projects/{project['id']}/pipelines/{pipeline['id']}")
+            assert f'href="/-/projects/{project["id"]}/pipelines/{pipeline["id"]}/tests"' in pipeline_page.text
+            page = await client.get(f"/-/projects/{project['id']}/pipelines/{pipeline['id']}/tests")
+            assert page.status_code == 200, page.text
+            assert "2 tests · 1 passed · 1 failed · 0 errors · 0 skipped" in page.text
+            assert "<h2>failed: no</h2>" in page.text and "<pre>x</pre>" in page.text
+            assert (await client.get(f"/-/projects/{project['id']}/pipelines/999999/tests")).status_code == 404
+        finally:
+            await client.aclose()
     finally:
         await admin.aclose()
 
