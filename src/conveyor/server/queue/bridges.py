@@ -227,17 +227,8 @@ class Bridges:
     def _forwarded(
         self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping, dotenv: dict[str, str]
     ) -> dict[str, str]:
-        """GitLab's downstream variables, later wins: YAML (``forward:yaml_variables``), then the
-        dependencies' dotenv and the pipeline variables (``forward:pipeline_variables``)."""
-        forward = (spec.trigger or {}).get("forward") or {}
         every = self._bridge_variables(job, spec, parent, project, dotenv)
-        passed: dict[str, str] = {}
-        if forward.get("yaml_variables", True):
-            passed.update({name: every[name] for name in spec.variables})
-        if forward.get("pipeline_variables", False):
-            passed.update(dotenv)
-            passed.update({k: str(v) for k, v in (parent["variables"] or {}).items()})
-        return passed
+        return downstream_variables(spec, every, parent["variables"] or {}, dotenv)
 
     def _artifact_reader(self, pipeline_id: int) -> Any:
         async def read(job_name: str, path: str) -> str | None:
@@ -274,6 +265,22 @@ class Bridges:
         else:
             await queries.jobs.finish(conn, row["id"], status, failure_reason=failure_reason)
         return await advance(conn, row["pipeline_id"])
+
+
+def downstream_variables(
+    spec: JobSpec, every: dict[str, str], pipeline_variables: dict[str, Any], dotenv: dict[str, str]
+) -> dict[str, str]:
+    """GitLab's downstream variables (``Downstream::Generator``), later wins: the bridge's YAML
+    variables expanded (``forward:yaml_variables``), then its dependencies' dotenv and the
+    pipeline variables (``forward:pipeline_variables``)."""
+    forward = (spec.trigger or {}).get("forward") or {}
+    passed: dict[str, str] = {}
+    if forward.get("yaml_variables", True):
+        passed.update({name: every[name] for name in spec.variables})
+    if forward.get("pipeline_variables", False):
+        passed.update(dotenv)
+        passed.update({k: str(v) for k, v in pipeline_variables.items()})
+    return passed
 
 
 def _followed_status(spec: dict[str, Any], downstream: str) -> str | None:
