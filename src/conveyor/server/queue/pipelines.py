@@ -210,6 +210,7 @@ class Pipelines:
             file_hashes=resolver.file_hashes,
             compare_to=resolver.changed_since,
             project_files=resolver.project_files,
+            user_variables=predefined.user_variables(facts.user),
         )
 
         return await asyncio.to_thread(
