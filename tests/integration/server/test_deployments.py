@@ -135,3 +135,49 @@ async def test_dynamic_environment_url_from_the_deploying_jobs_dotenv(live_serve
         assert (review["name"], review["external_url"]) == ("review/main", "https://review-42.example.com")
     finally:
         await admin.aclose()
+
+
+STOPPING = """
+deploy:
+  script: [x]
+  environment: {name: review/$CI_COMMIT_REF_SLUG, on_stop: stop, auto_stop_in: 1 hour}
+stop:
+  script: [x]
+  when: manual
+  environment: {name: review/$CI_COMMIT_REF_SLUG, action: stop}
+docs:
+  script: [x]
+  environment: {name: docs}
+"""
+
+
+async def test_stop_and_auto_stop(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """POST .../stop without on_stop stops at once; auto_stop_in gives auto_stop_at, and once it
+    passed the auto-stop pass plays the on_stop job, whose success stops the environment."""
+    from datetime import UTC, datetime, timedelta
+
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", STOPPING)
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "stopping"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        assert (await admin.post(f"{base}/pipeline")).status_code == 201
+        for _ in range(2):
+            await _finish(live_server, (await _request(live_server, token)).json(), "success")
+        environments = {e["name"]: e for e in (await admin.get(f"{base}/environments")).json()}
+        review, docs = environments["review/main"], environments["docs"]
+        due = datetime.fromisoformat(review["auto_stop_at"].replace("Z", "+00:00"))
+        assert timedelta(minutes=59) < due - datetime.now(UTC) <= timedelta(hours=1)
+        assert docs["auto_stop_at"] is None and docs["state"] == "available"
+        stopped = await admin.post(f"{base}/environments/{docs['id']}/stop")
+        assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+        assert (await admin.post(f"{base}/environments/999999/stop")).status_code == 404
+        assert await live_server.services.deployments.auto_stop() == 0  # not due yet
+        assert await live_server.services.deployments.auto_stop(now=due + timedelta(seconds=1)) == 1
+        stop = (await _request(live_server, token)).json()
+        assert stop["job_info"]["name"] == "stop"
+        await _finish(live_server, stop, "success")
+        environments = {e["name"]: e for e in (await admin.get(f"{base}/environments")).json()}
+        assert environments["review/main"]["state"] == "stopped" and environments["review/main"]["auto_stop_at"] is None
+    finally:
+        await admin.aclose()

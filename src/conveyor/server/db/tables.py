@@ -428,6 +428,7 @@ environments = sa.Table(
     sa.Column("slug", sa.Text, nullable=False),
     sa.Column("tier", sa.Text, nullable=False),
     _created_at(),
+    sa.Column("stopped_at", sa.DateTime(timezone=True)),  # stopped without a stop job (no on_stop)
     sa.UniqueConstraint("project_id", "name"),
 )
 
