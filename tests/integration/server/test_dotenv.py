@@ -46,6 +46,10 @@ async def test_dotenv_variables_reach_the_jobs_after(live_server, tmp_path: Path
     assert await _rows(live_server, b["id"]) == []
     assert await live_server.services.artifacts.objects.size(f"artifacts/{b['id']}/dotenv/b.env.gz") is None
     assert (await _upload(live_server, b, [gzip.compress(b"W=2\nFROM_B=yes\n")], query=DOTENV, filename="b.env.gz")).status_code == 201
+    # a bad report sent again under the same name leaves the stored one as it was
+    assert (await _upload(live_server, b, [gzip.compress(b"\n")], query=DOTENV, filename="b.env.gz")).status_code == 400
+    (stored,) = [r for r in await _rows(live_server, b["id"]) if r["file_type"] == "dotenv"]
+    assert gzip.decompress(await live_server.services.artifacts.objects.get_bytes(stored["object_key"])) == b"W=2\nFROM_B=yes\n"
     assert (await _upload(live_server, b, [_zip(x=b"x")])).status_code == 201
     for job in (a, b):
         await _finish(live_server, job)

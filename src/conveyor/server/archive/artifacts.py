@@ -118,8 +118,12 @@ class ArtifactService:
         part = FilePart(body, content_type, field="file", size_limit=self._size_limit)
         filename = _safe_filename(await part.start(), file_format)
         key = object_key(job["id"], file_type, filename)
-        size = await self.objects.put(key, part.chunks())
-        variables = await self._dotenv(key, size, file_format) if file_type == dotenv.TYPE else None
+        variables: dict[str, str] | None = None
+        if file_type == dotenv.TYPE:  # small: read and checked whole before anything is stored
+            variables, data = await _dotenv(part.chunks(), file_format)
+            size = await self.objects.put(key, _chunks(data))
+        else:
+            size = await self.objects.put(key, part.chunks())
         replaced: str | None = None
         try:
             async with self._engine.begin() as conn:
@@ -139,16 +143,6 @@ class ArtifactService:
             await self._delete_quietly(replaced)
         log.info("artifact_stored", job_id=job["id"], file_type=file_type, bytes=size, key=key)
         return row
-
-    async def _dotenv(self, key: str, size: int, file_format: str) -> dict[str, str]:
-        """The variables of a just stored dotenv report; a bad report is deleted and refused
-        with GitLab's message."""
-        try:
-            dotenv.check_size(size)
-            return dotenv.parse(await self.objects.get_bytes(key) or b"", file_format)
-        except dotenv.DotenvError as exc:
-            await self._delete_quietly(key)
-            raise BadRequest(str(exc)) from exc
 
     async def open(self, job_id: int, token: str | None) -> tuple[RowMapping, AsyncIterator[bytes]]:
         """The job's live ``archive`` artifact and its bytes, for a requester holding ``token``.
@@ -241,6 +235,23 @@ class ArtifactService:
             await self.objects.delete(key)
         except Exception:  # an orphaned object costs space only; say so and go on
             log.exception("artifact_object_delete_failed", key=key)
+
+
+async def _dotenv(chunks: AsyncIterator[bytes], file_format: str) -> tuple[dict[str, str], bytes]:
+    """The variables of an uploaded dotenv report and its bytes; a bad report is refused with
+    GitLab's message before anything is stored (a stored report stays as it was)."""
+    data = b""
+    try:
+        async for chunk in chunks:
+            data += chunk
+            dotenv.check_size(len(data))  # past the limit: stop reading now
+        return dotenv.parse(data, file_format), data
+    except dotenv.DotenvError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _may_read(requester: RowMapping | None, owner: RowMapping, owner_project: str | None) -> bool:
