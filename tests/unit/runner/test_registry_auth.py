@@ -69,3 +69,4 @@ def test_header_is_base64url_json_of_docker_auth_config() -> None:
     creds = auth.Credentials("u", "p?>", "reg.example.com", "x")
     decoded = json.loads(base64.urlsafe_b64decode(creds.header()))
     assert decoded == {"username": "u", "password": "p?>", "serveraddress": "reg.example.com"}
+

@@ -88,6 +88,10 @@ class DockerExecutor(Executor):
         timeout = self._settings.wait_for_services_timeout
         if timeout < 0:
             return
+        if not health.reachable(self._settings.host):
+            self._say(ansi.warning("Not waiting for services: the runner dials them from its host, "
+                                   f"and the Docker host {self._settings.host} is another machine"))  # fmt: skip
+            return
         self._say(ansi.plain(f"Waiting for services to be up and running (timeout {timeout:g} seconds)..."))
         warnings = await asyncio.gather(*(
             health.check(self._api, container, service, self._network, timeout or 30.0, self.context.keepalive)

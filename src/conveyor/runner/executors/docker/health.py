@@ -5,7 +5,7 @@ The ports are the service's ``HEALTHCHECK_TCP_PORT`` variable, else the ports it
 service with neither is not waited for. gitlab-runner dials from a helper container on the job's
 network; Conveyor has no helper image and dials from the runner's host to the service's address
 on that network (a local engine, as Podman's and Docker's bridge networks are reachable from
-their host). Each dial is a socket with TCP keepalive set, closed at once. A service ready on
+their host; for an engine on another machine the runner says so and does not wait). Each dial is a socket with TCP keepalive set, closed at once. A service ready on
 any of its ports is ready. At the timeout (``[runners.docker] wait_for_services_timeout``,
 default 30 s; negative: no waiting) the job log gets gitlab-runner's text, with the dial log and
 the service's own output, and the job goes on.
@@ -28,6 +28,15 @@ from conveyor.runner.trace import ansi
 DIAL_TIMEOUT = 1.0
 RETRY_EVERY = 1.0
 SERVICE_LOG_LIMIT = 64 * 1024  # bytes of the service's output shown (gitlab-runner: ServiceLogOutputLimit)
+
+
+def reachable(docker_host: str) -> bool:
+    """Whether the engine's job networks are reachable from here: a unix socket or a loopback
+    TCP address (a remote engine's bridge networks are not; its services are not waited for)."""
+    if docker_host.startswith("unix://"):
+        return True
+    address = docker_host.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return address in ("localhost", "127.0.0.1", "::1")
 
 
 def ports(service: Mapping[str, Any], inspected: Mapping[str, Any]) -> list[int]:
