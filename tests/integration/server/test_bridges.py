@@ -313,3 +313,27 @@ async def test_child_inputs_and_dotenv_in_bridge_variables(live_server, tmp_path
         assert "VERSION" not in variables  # dotenv goes down only with forward:pipeline_variables
     finally:
         await admin.aclose()
+
+
+async def test_multi_project_trigger_inputs(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """trigger:inputs fill the target project's .gitlab-ci.yml spec:inputs (17.11)."""
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "target", TYPED)
+    await admin.post("/api/v4/projects", json={"source": str(tmp_path / "target"), "name": "target"})
+    make_repo(tmp_path / "app", "go:\n  trigger:\n    project: target\n    inputs: {suffix: remote, count: 3, tier: prod}\n")
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "caller"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+
+        async def bridge() -> dict[str, Any]:
+            (found,) = (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()
+            return found
+
+        downstream = await _until(lambda: _downstream(bridge))
+        assert downstream["source"] == "pipeline"
+        job = (await _request(live_server, token)).json()
+        variables = {v["key"]: v["value"] for v in job["variables"]}
+        assert (job["job_info"]["name"], job["steps"][0]["script"], variables["TIER"]) == ("run-remote", ["echo 3"], "prod")
+    finally:
+        await admin.aclose()
