@@ -221,7 +221,8 @@ class Bridges:
         values = {v.key: v.value for v in predefined.job_variables(
             job, project, parent, spec, token="", repo_url="", server_url=self._server_url, timeout=0,
         ) if v.public}  # fmt: skip
-        every = {**values, **spec.variables, **dotenv, **{k: str(v) for k, v in (parent["variables"] or {}).items()}}
+        # the YAML variables last: what goes down is their text, expanded with the others
+        every = {**values, **dotenv, **{k: str(v) for k, v in (parent["variables"] or {}).items()}, **spec.variables}
         return expand_all(every, frozenset(spec.raw_variables))
 
     def _forwarded(
