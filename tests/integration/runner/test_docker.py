@@ -108,20 +108,21 @@ async def test_services_are_reachable_by_alias_and_removed(
 async def test_the_script_waits_for_services_and_warns_as_gitlab_runner_on_timeout(
     coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
 ) -> None:
-    """The script starts once the service accepts connections (one try, no retry loop); a service
-    that never listens gets gitlab-runner's warning after the timeout, and the job goes on."""
+    """The script starts once the service accepts connections (one try, no retry loop: it listens
+    after 1 s); a service that never listens gets gitlab-runner's warning after the timeout (2 s),
+    and the job goes on."""
     late = {"name": podman.image, "alias": "web",
-            "command": ["sh", "-c", "echo late > /tmp/index.html; sleep 1.5; httpd -f -p 8080 -h /tmp"],
+            "command": ["sh", "-c", "echo late > /tmp/index.html; sleep 1; httpd -f -p 8080 -h /tmp"],
             "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "8080"}]}  # fmt: skip
     deaf = {"name": podman.image, "alias": "deaf", "command": ["sh", "-c", "echo never listening; sleep 300"],
             "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "9999"}]}  # fmt: skip
     coordinator.add_job(docker_job(5010, ["wget -qO- http://web:8080/"], services=[late]))
     coordinator.add_job(docker_job(5011, ["echo went on"], services=[deaf]))
-    docker = dataclasses.replace(docker_settings.docker, wait_for_services_timeout=3)
+    docker = dataclasses.replace(docker_settings.docker, wait_for_services_timeout=2)
     await run(dataclasses.replace(docker_settings, docker=docker), max_jobs=2, executors=default_executors())
     ready = coordinator.trace(5010).decode()
     assert coordinator.job(5010).status == "success", ready
-    assert "Waiting for services to be up and running (timeout 3 seconds)..." in ready and "late\n" in ready
+    assert "Waiting for services to be up and running (timeout 2 seconds)..." in ready and "late\n" in ready
     assert "probably didn't start properly" not in ready
     warned = coordinator.trace(5011).decode()
     assert coordinator.job(5011).status == "success", warned
