@@ -1,5 +1,6 @@
 """trigger: end to end (real server and runner processes, shell executor, git repositories):
-a dynamic child pipeline whose config an earlier job generated, and a multi-project trigger with
+a dynamic child pipeline whose config an earlier job generated (and whose dotenv report reaches
+the child, the bridge and the later stage), and a multi-project trigger with
 strategy: depend failing its parent when the downstream fails."""
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ gen:
         script:
           - echo "from child $PARENT_ID $CI_PIPELINE_SOURCE $CI_COMMIT_SHA"
           - echo "artifact of the parent's job:" && head -1 child.yml
+          - echo "dotenv [$BUILD_VERSION] [$TAG]"
       END
+    - echo "BUILD_VERSION=1.2.3" > build.env
   artifacts:
     paths: [child.yml]
+    reports: {dotenv: build.env}
 run-child:
   stage: test
   variables:
     PARENT_ID: $CI_PIPELINE_ID
+    TAG: v$BUILD_VERSION
   trigger:
     include:
       - artifact: child.yml
@@ -40,7 +45,7 @@ run-child:
     strategy: depend
 after:
   stage: deploy
-  script: [echo after]
+  script: ['echo "after [$BUILD_VERSION]"']
 """
 
 
@@ -74,6 +79,10 @@ def test_dynamic_child_pipeline_from_an_artifact(server_process, admin, start_ru
     log = admin.trace(project["id"], child_jobs["child-job"]["id"]).decode()
     assert f"from child {parent['id']} parent_pipeline {sha}" in log
     assert "artifact of the parent's job:\nchild-job:" in log  # needs:pipeline:job downloaded it
+    # the runner uploaded gen's dotenv report: the child job has it through needs:pipeline:job,
+    # the bridge expanded its own variable with it, the later stage has it too
+    assert "dotenv [1.2.3] [v1.2.3]" in log
+    assert "after [1.2.3]" in admin.trace(project["id"], jobs["after"]["id"]).decode()
     # the later stage waited for the child (strategy: depend)
     assert jobs["after"]["started_at"] >= bridge["finished_at"]
 

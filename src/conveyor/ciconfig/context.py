@@ -68,6 +68,9 @@ class PipelineContext:
     tag_message: str | None = None
     pipeline_created_at: str | None = None  # ISO 8601 UTC
     server_revision: str = ""
+    # GITLAB_USER_* of who made the pipeline: pipeline level, so job rules see them, include
+    # and workflow do not (GitLab's config variables hold no user)
+    user_variables: Mapping[str, str] = field(default_factory=dict)
     # cache:key:files: (kind, paths) -> the files' blob ids ("files") or the ids of the last
     # commits that changed them ("files_commits") at ``sha``, None for a missing file.
     file_hashes: Callable[[str, Sequence[str]], list[str | None]] | None = None

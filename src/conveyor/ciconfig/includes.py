@@ -4,7 +4,8 @@ GitLab's ``External::Processor``: the entries are read in order, each included f
 includes first (recursively), then everything is deep-merged in order with the including file
 last, so it wins. Types: ``local`` (with the wildcards ``dir/*.yml``, ``dir/**.yml`` and
 ``dir/**/*.yml``), ``project`` + ``file`` (+ ``ref``), ``remote`` (HTTPS), ``template`` (GitLab's CI templates from
-the resolver's template source), and the string shorthand; ``component`` is refused clearly. ``include:rules`` (``if``,
+the resolver's template source), ``component`` (``components.py``), ``artifact`` (child pipelines),
+and the string shorthand. ``include:rules`` (``if``,
 ``exists``, ``changes``, ``when: never|always``) and ``include:inputs`` are applied. At most 150
 files are included, duplicates counted (GitLab 15.10+).
 """

@@ -1,9 +1,11 @@
 """``trigger:`` of a bridge job (GitLab's ``Entry::Trigger``, ``Entry::Bridge``): a multi-project
 trigger (``project``, ``branch``) or a child pipeline (``include``), with ``strategy`` and
 ``forward``. Returns the normalised trigger kept in ``JobSpec.trigger``:
-``{"project", "branch"?}`` or ``{"include": [entries]}``, plus ``strategy`` (None, ``depend``,
-``mirror``) and ``forward`` ``{"yaml_variables", "pipeline_variables"}`` (GitLab's defaults:
-true, false).
+``{"project", "branch"?, "inputs"?}`` or ``{"include": [entries]}``, plus ``strategy`` (None,
+``depend``, ``mirror``) and ``forward`` ``{"yaml_variables", "pipeline_variables"}`` (GitLab's
+defaults: true, false). ``trigger:inputs`` (17.11) are the downstream configuration's
+``spec:inputs``: the target project's ``.gitlab-ci.yml``, or each file of a child's
+``trigger:include`` (as ``include:inputs``, which they cannot be mixed with).
 """
 
 from __future__ import annotations
@@ -47,10 +49,17 @@ def parse(value: Any, location: str, report: Report) -> dict[str, Any] | None:
     if inputs is not None and not isinstance(inputs, dict):
         report(f"{at}:inputs config should be a hash")
         return None
-    common = {"strategy": strategy, "forward": forward, **({"inputs": inputs} if inputs else {})}
+    common = {"strategy": strategy, "forward": forward}
     if child:
         entries = _includes(value["include"], f"{at}:include", report)
-        return None if entries is None else {"include": entries, **common}
+        if entries is None:
+            return None
+        if inputs and any("inputs" in entry for entry in entries):
+            report(f"{at} inputs cannot be used together with include:inputs")
+            return None
+        # trigger:inputs are the inputs of the child's configuration: its files' spec:inputs
+        return {"include": [{**entry, "inputs": inputs} if inputs else entry for entry in entries], **common}
+    common.update({"inputs": inputs} if inputs else {})
     project = value.get("project")
     if not project:
         report(f"{at} project can't be blank")

@@ -65,7 +65,7 @@ def build(config: ciconfig.PipelineConfig) -> list[JobSpec]:
     added: dict[str, tuple[ciconfig.JobConfig, selection.Decision, dict[str, str]]] = {}
     for name, job in config.jobs.items():
         yaml = job_variables.job_yaml_variables(job, global_variables, None, context)
-        seen = expand_all({**predefined, **_job_predefined(job), **yaml, **outside}, job.raw_variables)
+        seen = expand_all({**predefined, **context.user_variables, **_job_predefined(job), **yaml, **outside}, job.raw_variables)
         decision = selection.decide(job, context, seen)
         if decision is None:
             continue

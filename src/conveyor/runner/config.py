@@ -28,6 +28,18 @@
     host = "unix:///run/podman/podman.sock"
     image = "alpine:3"
     pull_policy = ["if-not-present"]
+    wait_for_services_timeout = 30   # seconds; negative: do not wait
+    [runners.cache]             # the cache shared by runners (gitlab-runner's keys)
+    Type = "s3"
+    Path = "ci-cache"
+    Shared = true
+    [runners.cache.s3]
+    ServerAddress = "s3.eu-west-1.amazonaws.com"
+    AccessKey = "..."
+    SecretKey = "..."
+    BucketName = "runners-cache"
+    BucketLocation = "eu-west-1"
+    Insecure = false
 
 The system ID is kept in ``.runner_system_id`` next to the file, as gitlab-runner does. Reading
 uses ``tomllib``; writing is a small emitter for the value types above. Settings modules are the
@@ -45,7 +57,7 @@ from typing import Any
 
 from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.runner.errors import SettingsError
-from conveyor.runner.settings import DockerSettings, RunnerSettings, load_system_id
+from conveyor.runner.settings import DockerSettings, RunnerSettings, S3CacheSettings, load_system_id
 
 _SCALARS = ("name", "url", "token", "executor", "limit", "timestamps", "cancel_gracefully")
 
@@ -72,6 +84,7 @@ class RunnerEntry:
     pool_idle_timeout: float | None = None  # seconds an idle connection to the coordinator is reused (90)
     keepalive: dict[str, int | bool] = field(default_factory=dict)  # idle, interval, count, enabled
     docker: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)  # gitlab-runner's [runners.cache] and [runners.cache.s3]
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,11 @@ def save(config: RunnerConfig, path: Path) -> None:
         for name, table in nested.items():
             if table:
                 lines.append(f"[runners.{name}]")
-                lines += [f"{key} = {_value(value)}" for key, value in table.items()]
+                lines += [f"{key} = {_value(value)}" for key, value in table.items() if not isinstance(value, dict)]
+                for sub, inner in table.items():  # [runners.cache.s3]
+                    if isinstance(inner, dict):
+                        lines.append(f"[runners.{name}.{sub}]")
+                        lines += [f"{key} = {_value(value)}" for key, value in inner.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -195,4 +212,26 @@ def _settings(entry: RunnerEntry, base: Path, system_id: str, check_interval: fl
             policy = docker["pull_policy"]
             docker["pull_policy"] = (policy,) if isinstance(policy, str) else tuple(policy)
         values["docker"] = DockerSettings(**docker)
+    if entry.cache:
+        values["cache"] = _cache(entry.cache)
     return RunnerSettings(**values)
+
+
+_S3_KEYS = {"ServerAddress": "server_address", "AccessKey": "access_key", "SecretKey": "secret_key",
+            "BucketName": "bucket_name", "BucketLocation": "bucket_location", "Insecure": "insecure"}  # fmt: skip
+
+
+def _cache(table: dict[str, Any]) -> S3CacheSettings | None:
+    """``[runners.cache]`` in gitlab-runner's spelling; only ``Type = "s3"`` is supported."""
+    kind = str(table.get("Type") or "")
+    if not kind:
+        return None
+    if kind != "s3":
+        raise SettingsError(f"[runners.cache] Type {kind!r} is not supported (only \"s3\")")
+    unknown = sorted(set(table) - {"Type", "Path", "Shared", "s3"})
+    s3 = table.get("s3") or {}
+    unknown += sorted(f"s3.{key}" for key in set(s3) - set(_S3_KEYS))
+    if unknown:
+        raise SettingsError(f"[runners.cache]: unknown keys {unknown}")
+    return S3CacheSettings(path=str(table.get("Path") or ""), shared=bool(table.get("Shared", False)),
+                           **{_S3_KEYS[key]: value for key, value in s3.items()})  # fmt: skip

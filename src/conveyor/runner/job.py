@@ -297,7 +297,7 @@ class JobRunner:
         """``restore_cache`` and ``download_artifacts``; a failed download fails the job."""
         if self.job.cache:
             with self._section("restore_cache", "Restoring cache"):
-                await cache.restore(self.job, self._cache_root(), self.project_dir, self._write)
+                await cache.restore(self.job, self._cache_root(), self.project_dir, self._write, self._shared_cache())
         if any((d.get("artifacts_file") or {}).get("filename") for d in self.job.dependencies):
             with self._section("download_artifacts", "Downloading artifacts"):
                 if not await artifacts.download(self._client, self.job, self.project_dir, self._write):
@@ -311,7 +311,7 @@ class JobRunner:
         if self.job.cache and not self._abort.is_set():
             with self._section(f"archive_cache{suffix}", "Saving cache" + (" for failed job" if suffix else "")):
                 await cache.save(self.job, self._cache_root(), self.project_dir, succeeded=succeeded,
-                                 say=self._write)  # fmt: skip
+                                 say=self._write, shared=self._shared_cache())  # fmt: skip
         if any(artifacts.applies(a.get("when"), succeeded) for a in self.job.artifacts):
             stage = "upload_artifacts_on_success" if succeeded else "upload_artifacts_on_failure"
             title = "Uploading artifacts for successful job" if succeeded else "Uploading artifacts for failed job"
@@ -321,6 +321,13 @@ class JobRunner:
             if not uploaded and succeeded:
                 return Verdict(FailureReason.SCRIPT_FAILURE, message=": uploading artifacts failed")
         return verdict
+
+    def _shared_cache(self) -> cache.Shared | None:
+        settings = self._settings.cache
+        if settings is None:
+            return None
+        return cache.Shared(settings, predefined.short_token(self._settings.token), self.job.job_info.project_id,
+                            self.job.runner_info.timeout + 3600, self._settings.keepalive)  # fmt: skip
 
     def _cache_root(self) -> Path:
         assert self._settings.cache_dir is not None

@@ -61,6 +61,7 @@ class DockerSettings:
     tls_cert_path: str = ""
     privileged: bool = False
     stop_grace: float = 10.0
+    wait_for_services_timeout: float = 30.0  # seconds; negative: do not wait (gitlab-runner's)
 
     def __post_init__(self) -> None:
         host = self.host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
@@ -72,6 +73,27 @@ class DockerSettings:
         if unknown:
             raise SettingsError(f"unknown pull_policy {unknown}; use {', '.join(PULL_POLICIES)}")
         object.__setattr__(self, "pull_policy", policies)
+
+
+@dataclass(frozen=True)
+class S3CacheSettings:
+    """``[runners.cache]`` with ``Type = "s3"`` (``Path``, ``Shared``) and its ``[runners.cache.s3]``
+    (``ServerAddress``, ``AccessKey``, ``SecretKey``, ``BucketName``, ``BucketLocation``,
+    ``Insecure``): the cache shared by runners (``files/s3cache.py``)."""
+
+    server_address: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    bucket_name: str = ""
+    bucket_location: str = "us-east-1"
+    insecure: bool = False
+    path: str = ""
+    shared: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("server_address", "access_key", "secret_key", "bucket_name"):
+            if not getattr(self, name):
+                raise SettingsError(f"[runners.cache.s3] needs {name}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,7 @@ class RunnerSettings:
     timestamps: bool = False  # per-line timestamps (FF_TIMESTAMPS), also per job
     cancel_gracefully: bool = True  # advertise it: the coordinator then cancels via ``canceling``
     docker: DockerSettings | None = None
+    cache: S3CacheSettings | None = None  # the shared cache; None: only the local one
 
     def __post_init__(self) -> None:
         if not self.url:

@@ -235,7 +235,7 @@ def build_services(settings: ServerSettings) -> Services:
         variables=Variables(engine, secrets),
         automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
-        deployments=Deployments(engine),
+        deployments=Deployments(engine, JobActions(engine), notifier),
         test_reports=TestReports(engine, objects),
         log_index=LogIndex(reader),
         web_sessions=Sessions(redis),
@@ -373,6 +373,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
             asyncio.create_task(_background("repository-poller", services.automation.poller.run()), name="repository-poller"),
             asyncio.create_task(_background("hook-deliverer", services.automation.hook_deliverer.run()), name="hook-deliverer"),
             *([asyncio.create_task(_background("queue-bridges", services.bridges.run()), name="queue-bridges")] if services.bridges else []),
+            *([asyncio.create_task(_background("environment-auto-stop", services.deployments.run()), name="environment-auto-stop")]
+              if services.deployments else []),
         ]
         try:
             yield {"services": services}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,92 @@ async def test_services_are_reachable_by_alias_and_removed(
     assert coordinator.job(5007).status == "success", text
     assert "hello-from-service" in text
     assert podman.containers() == [] and podman.networks() == []
+
+
+async def test_the_script_waits_for_services_and_warns_as_gitlab_runner_on_timeout(
+    coordinator: Coordinator, docker_settings: RunnerSettings, podman  # noqa: ANN001
+) -> None:
+    """The script starts once the service accepts connections (one try, no retry loop: it listens
+    after 1 s); a service that never listens gets gitlab-runner's warning after the timeout (2 s),
+    and the job goes on."""
+    late = {"name": podman.image, "alias": "web",
+            "command": ["sh", "-c", "echo late > /tmp/index.html; sleep 1; httpd -f -p 8080 -h /tmp"],
+            "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "8080"}]}  # fmt: skip
+    deaf = {"name": podman.image, "alias": "deaf", "command": ["sh", "-c", "echo never listening; sleep 300"],
+            "variables": [{"key": "HEALTHCHECK_TCP_PORT", "value": "9999"}]}  # fmt: skip
+    coordinator.add_job(docker_job(5010, ["wget -qO- http://web:8080/"], services=[late]))
+    coordinator.add_job(docker_job(5011, ["echo went on"], services=[deaf]))
+    docker = dataclasses.replace(docker_settings.docker, wait_for_services_timeout=2)
+    await run(dataclasses.replace(docker_settings, docker=docker), max_jobs=2, executors=default_executors())
+    ready = coordinator.trace(5010).decode()
+    assert coordinator.job(5010).status == "success", ready
+    assert "Waiting for services to be up and running (timeout 2 seconds)..." in ready and "late\n" in ready
+    assert "probably didn't start properly" not in ready
+    warned = coordinator.trace(5011).decode()
+    assert coordinator.job(5011).status == "success", warned
+    assert "\x1b[0;33m*** WARNING:\x1b[0;m Service conveyor-job-5011-svc-0-" in warned
+    assert " probably didn't start properly.\n\nHealth check error:\nservice \"conveyor-job-5011-svc-0-" in warned
+    assert '-wait-for-service" timeout\n\nHealth check container logs:\n' in warned
+    assert "waiting for TCP connection to " in warned and ":9999..." in warned
+    assert "Service container logs:\n" in warned and "Z never listening\n" in warned
+    assert warned.index("*********") < warned.index("went on")
+    assert podman.containers() == [] and podman.networks() == []
+
+
+@pytest.fixture
+def registry_engine(podman, tmp_path: Path):  # noqa: ANN001, ANN201
+    """The session's Podman storage behind a second API service that may pull from the test
+    registry over plain HTTP (``insecure`` in its own registries.conf), and that registry."""
+    import contextlib
+    import subprocess
+
+    from tests.plugins import registry as registries
+    from tests.plugins.podman import stop, wait_for_api
+
+    with contextlib.contextmanager(registries.serve)(podman.root / "rootfs") as served:
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{served.host}"\ninsecure = true\n')
+        sock, log = tmp_path / "podman.sock", tmp_path / "service.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
+                                    env={**podman.env, "CONTAINERS_REGISTRIES_CONF": str(conf)},
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            wait_for_api(f"unix://{sock}", proc, log)
+            yield f"unix://{sock}", served
+        finally:
+            stop(proc)
+            podman.cli("rmi", "-f", served.image, check=False)
+
+
+async def test_pull_with_registry_credentials(
+    coordinator: Coordinator, docker_settings: RunnerSettings, registry_engine, podman  # noqa: ANN001
+) -> None:
+    """A real pull from a registry that wants Basic auth: the job's DOCKER_AUTH_CONFIG, the
+    payload's registry credentials; without them the pull fails with image_pull_failure."""
+    host, served = registry_engine
+    token = base64.b64encode(f"{served.username}:{served.password}".encode()).decode()
+    auth_config = json.dumps({"auths": {served.host: {"auth": token}}})
+    coordinator.add_job(docker_job(5020, ["echo pulled and ran"], image={"name": served.image},
+                                   variables=[{"key": "DOCKER_AUTH_CONFIG", "value": auth_config, "public": False, "masked": False}]))  # fmt: skip
+    anonymous = docker_job(5021, ["echo should not run"], image={"name": served.image})
+    coordinator.add_job(anonymous)
+    docker = dataclasses.replace(docker_settings.docker, host=host, pull_policy=("always",))
+    await run(dataclasses.replace(docker_settings, docker=docker), max_jobs=2, executors=default_executors())
+    text = coordinator.trace(5020).decode()
+    assert coordinator.job(5020).status == "success", text
+    assert "Authenticating with credentials from $DOCKER_AUTH_CONFIG" in text and "pulled and ran\n" in text
+    assert served.password not in text and token not in text
+    assert f"Basic {token}" in served.seen
+    failed = coordinator.trace(5021).decode()
+    assert coordinator.job(5021).final["failure_reason"] == "runner_system_failure", failed  # image_pull_failure mapped
+    assert "Authenticating" not in failed
+    # the payload's credentials (GitLab's registry with the job token) do the same
+    podman.cli("rmi", "-f", served.image, check=False)
+    payload = docker_job(5022, ["echo payload credentials"], image={"name": served.image})
+    payload["credentials"] = [{"type": "registry", "url": served.host, "username": served.username, "password": served.password}]
+    coordinator.add_job(payload)
+    await run(dataclasses.replace(docker_settings, docker=docker), max_jobs=1, executors=default_executors())
+    text = coordinator.trace(5022).decode()
+    assert coordinator.job(5022).status == "success", text
+    assert "Authenticating with credentials from job payload (GitLab Registry)" in text

@@ -250,3 +250,90 @@ async def test_mirror_follows_a_blocked_child_through_manual_and_running(live_se
         assert done["finished_at"] is not None
     finally:
         await admin.aclose()
+
+
+DOTENV_PARENT = """
+stages: [build, test]
+build:
+  stage: build
+  script: [x]
+  artifacts: {reports: {dotenv: build.env}}
+child:
+  stage: test
+  variables: {V: "v$VERSION"}
+  trigger:
+    include: typed.yml
+    inputs: {suffix: fast, count: 2}
+"""
+TYPED = """
+spec:
+  inputs:
+    suffix: {}
+    count: {type: number}
+    tier: {default: dev}
+---
+"run-$[[ inputs.suffix ]]":
+  script:
+    - echo $[[ inputs.count ]]
+  variables:
+    TIER: $[[ inputs.tier ]]
+"""
+
+
+async def test_child_inputs_and_dotenv_in_bridge_variables(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """trigger:inputs fill the child file's spec:inputs; the bridge's variables read the dotenv
+    report of the job it depends on (GitLab's pattern for passing a build's version down)."""
+    import gzip
+
+    from tests.integration.server.test_artifacts import _upload
+
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "app", DOTENV_PARENT, {"typed.yml": TYPED})
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "typed"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+        build = (await _request(live_server, token)).json()
+        async with httpx.AsyncClient(base_url=live_server.url) as client:
+            await client.put(f"/api/v4/jobs/{build['id']}", json={"token": build["token"], "state": "running", "output": {}})
+        uploaded = await _upload(live_server, build, [gzip.compress(b"VERSION=1.2.3\n")],
+                                 query="artifact_format=gzip&artifact_type=dotenv", filename="build.env.gz")  # fmt: skip
+        assert uploaded.status_code == 201, uploaded.text
+        await _finish(live_server, build, "success")
+
+        async def bridge() -> dict[str, Any]:
+            (found,) = (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()
+            return found
+
+        await _until(lambda: _downstream(bridge))
+        job = (await _request(live_server, token)).json()
+        variables = {v["key"]: v["value"] for v in job["variables"]}
+        assert job["job_info"]["name"] == "run-fast" and job["steps"][0]["script"] == ["echo 2"]
+        assert (variables["V"], variables["TIER"]) == ("v1.2.3", "dev")
+        assert "VERSION" not in variables  # dotenv goes down only with forward:pipeline_variables
+    finally:
+        await admin.aclose()
+
+
+async def test_multi_project_trigger_inputs(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """trigger:inputs fill the target project's .gitlab-ci.yml spec:inputs (17.11)."""
+    admin, token, _ = await _setup(live_server, tmp_path, "x:\n  script: [x]\n")
+    make_repo(tmp_path / "target", TYPED)
+    await admin.post("/api/v4/projects", json={"source": str(tmp_path / "target"), "name": "target"})
+    make_repo(tmp_path / "app", "go:\n  trigger:\n    project: target\n    inputs: {suffix: remote, count: 3, tier: prod}\n")
+    project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app"), "name": "caller"})).json()
+    base = f"/api/v4/projects/{project['id']}"
+    try:
+        parent = (await admin.post(f"{base}/pipeline")).json()
+
+        async def bridge() -> dict[str, Any]:
+            (found,) = (await admin.get(f"{base}/pipelines/{parent['id']}/bridges")).json()
+            return found
+
+        downstream = await _until(lambda: _downstream(bridge))
+        assert downstream["source"] == "pipeline"
+        job = (await _request(live_server, token)).json()
+        variables = {v["key"]: v["value"] for v in job["variables"]}
+        assert (job["job_info"]["name"], job["steps"][0]["script"], variables["TIER"]) == ("run-remote", ["echo 3"], "prod")
+    finally:
+        await admin.aclose()

@@ -294,3 +294,19 @@ def test_build_uses_the_config_filename() -> None:
     with pytest.raises(ciconfig.ConfigError) as caught:
         pipeline.build(config)
     assert str(caught.value) == "ci/pipeline.yml:1: a job: undefined need: ghost"
+
+
+def test_job_rules_see_who_made_the_pipeline_and_workflow_does_not() -> None:
+    """GITLAB_USER_* are pipeline-level (GitLab's job rules see them, config variables hold none)."""
+    text = textwrap.dedent("""
+        workflow:
+          rules:
+            - if: $GITLAB_USER_LOGIN
+              when: never
+            - when: always
+        mine: {script: x, rules: [{if: $GITLAB_USER_LOGIN == "ada"}]}
+        theirs: {script: x, rules: [{if: $GITLAB_USER_LOGIN == "bob"}]}
+    """)
+    context = ciconfig.PipelineContext(user_variables={"GITLAB_USER_LOGIN": "ada", "GITLAB_USER_ID": "42"})
+    found = [spec.name for spec in pipeline.build(ciconfig.load(text, context=context))]
+    assert found == ["mine"]

@@ -39,3 +39,22 @@ def test_artifact_member() -> None:
     assert _member(data.getvalue(), "./gen/child.yml") == "a: {script: x}\n"
     assert _member(data.getvalue(), "missing.yml") == ""  # GitLab: "File `missing.yml` is empty!"
     assert _member(b"not a zip", "x.yml") is None
+
+
+def test_downstream_variables_forward_dotenv_with_pipeline_variables() -> None:
+    """YAML variables (expanded), then with forward:pipeline_variables the dependencies'
+    dotenv and the pipeline variables, later winning (GitLab's Downstream::Generator)."""
+    from conveyor.protocol import JobSpec
+    from conveyor.server.queue.bridges import downstream_variables
+
+    def spec(forward: dict) -> JobSpec:
+        return JobSpec(name="t", stage="test", stage_idx=1, script=[], variables={"V": "v$BUILD", "P": "yaml"},
+                       trigger={"include": [{"local": "c.yml"}], "forward": forward})  # fmt: skip
+
+    every = {"V": "v1.2", "P": "yaml", "BUILD": "1.2", "CI_JOB_NAME": "t"}
+    dotenv, pipeline = {"BUILD": "1.2", "P": "dotenv", "D": "d"}, {"P": "pipeline", "M": 1}
+    default = downstream_variables(spec({"yaml_variables": True, "pipeline_variables": False}), every, pipeline, dotenv)
+    assert default == {"V": "v1.2", "P": "yaml"}
+    both = downstream_variables(spec({"yaml_variables": True, "pipeline_variables": True}), every, pipeline, dotenv)
+    assert both == {"V": "v1.2", "P": "pipeline", "BUILD": "1.2", "D": "d", "M": "1"}
+    assert downstream_variables(spec({"yaml_variables": False, "pipeline_variables": False}), every, pipeline, dotenv) == {}

@@ -131,18 +131,46 @@ def test_tag_pipeline_variables() -> None:
 
 
 def test_availability_rules() -> None:
-    """Manual jobs say so; no image, no runner (tests), no user: the variables are absent."""
+    """Manual jobs say so; no image, no runner (tests): the variables are absent; a pipeline
+    that names no user was made by root."""
     manual = JobSpec(name="deploy", stage="deploy", stage_idx=3, script=["x"], when="manual")
     found = {v["key"]: v["value"] for v in build(manual, {**PIPELINE, "user": None}, runner=None)["variables"]}
     assert found["CI_JOB_MANUAL"] == "true"
     assert found["CI_NODE_TOTAL"] == "1" and "CI_NODE_INDEX" not in found
     assert found["CI_JOB_TIMEOUT"] == "3600"
-    for absent in ("CI_JOB_IMAGE", "CI_RUNNER_ID", "GITLAB_USER_LOGIN", "CI_PIPELINE_TRIGGERED", "CI_COMMIT_TAG"):
+    assert (found["GITLAB_USER_ID"], found["GITLAB_USER_LOGIN"], found["GITLAB_USER_NAME"]) == ("1", "root", "Administrator")
+    for absent in ("CI_JOB_IMAGE", "CI_RUNNER_ID", "CI_PIPELINE_TRIGGERED", "CI_COMMIT_TAG"):
         assert absent not in found
     child = {v["key"]: v["value"] for v in build(SPEC, {**PIPELINE, "source": "parent_pipeline"})["variables"]}
     assert child["CI_PIPELINE_SOURCE"] == "parent_pipeline"
     triggered = {v["key"]: v["value"] for v in build(SPEC, {**PIPELINE, "source": "pipeline"})["variables"]}
     assert triggered["CI_PIPELINE_TRIGGERED"] == "true"
+
+
+def test_gitlab_user_comes_from_the_pipelines_user() -> None:
+    """The pipeline's ``user`` column (GitLab's ``username``, or ``login``) makes GITLAB_USER_*."""
+    ada = {"id": 42, "username": "ada", "name": "Ada Lovelace", "email": "ada@example.com"}
+    found = {v["key"]: v["value"] for v in build(SPEC, {**PIPELINE, "user": ada})["variables"]}
+    assert [found[f"GITLAB_USER_{k}"] for k in ("ID", "LOGIN", "NAME", "EMAIL")] == ["42", "ada", "Ada Lovelace", "ada@example.com"]
+    legacy = {v["key"]: v["value"] for v in build(SPEC, {**PIPELINE, "user": {"id": 7, "login": "bob", "name": "Bob"}})["variables"]}
+    assert (legacy["GITLAB_USER_LOGIN"], legacy["GITLAB_USER_EMAIL"]) == ("bob", "")
+
+
+def test_dotenv_of_dependencies_sits_between_yaml_and_pipeline_variables() -> None:
+    """GitLab's precedence: dotenv beats the job's YAML variables, pipeline variables beat
+    dotenv; of two dependencies the later wins; a dependency without an archive is no download."""
+    spec = JobSpec(name="t", stage="test", stage_idx=1, script=["x"], variables={"A": "yaml", "B": "yaml"})
+    job = {"id": 5, "name": "t", "stage": "test", "spec": spec.model_dump(mode="json"), "protected": False}
+    dependencies = [
+        {"id": 1, "name": "a", "filename": "a.zip", "size": 3, "dotenv_variables": {"A": "first", "C": "first"}},
+        {"id": 2, "name": "b", "filename": None, "size": None, "dotenv_variables": {"C": "second", "P": "dotenv"}},
+    ]
+    pipeline = {**PIPELINE, "variables": {"P": "pipeline"}}
+    built = payload.build(job, PROJECT, pipeline, dependencies=dependencies, token="t", repo_url="r",
+                          server_url=URL, default_timeout=60).model_dump(mode="json")  # fmt: skip
+    found = {v["key"]: v["value"] for v in built["variables"]}  # the runner keeps the last of a key
+    assert (found["A"], found["B"], found["C"], found["P"]) == ("first", "yaml", "second", "pipeline")
+    assert [d["name"] for d in built["dependencies"]] == ["a"]
 
 
 # GitLab's JSON types of the payload (runner-api.md 3.5): a field of another type, or a null

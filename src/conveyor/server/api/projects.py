@@ -113,6 +113,13 @@ async def list_environments(request: Request, project: str) -> list[dict[str, An
     return await svc.deployments.environments((await svc.projects.get(project))["id"])
 
 
+@router.post("/projects/{project}/environments/{environment_id}/stop", dependencies=[Depends(project_access(Role.DEVELOPER))])
+async def stop_environment(request: Request, project: str, environment_id: int) -> dict[str, Any]:
+    """Stop an environment: its on_stop job is played (GitLab's ``Environments::StopService``)."""
+    svc = services(request)
+    return await svc.deployments.stop((await svc.projects.get(project))["id"], environment_id)
+
+
 @router.get("/projects/{project}/deployments", dependencies=[Depends(project_access(Role.REPORTER))])
 async def list_deployments(request: Request, project: str) -> list[dict[str, Any]]:
     svc = services(request)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.ciconfig.duration import parse_seconds
 from conveyor.protocol import JobStatus
 from conveyor.server import auth
+from conveyor.server.archive import dotenv
 from conveyor.server.archive.multipart import FORM_OVERHEAD, TOO_LARGE, FilePart
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, SettingsError
@@ -117,10 +118,17 @@ class ArtifactService:
         part = FilePart(body, content_type, field="file", size_limit=self._size_limit)
         filename = _safe_filename(await part.start(), file_format)
         key = object_key(job["id"], file_type, filename)
-        size = await self.objects.put(key, part.chunks())
+        variables: dict[str, str] | None = None
+        if file_type == dotenv.TYPE:  # small: read and checked whole before anything is stored
+            variables, data = await _dotenv(part.chunks(), file_format)
+            size = await self.objects.put(key, _chunks(data))
+        else:
+            size = await self.objects.put(key, part.chunks())
         replaced: str | None = None
         try:
             async with self._engine.begin() as conn:
+                if variables is not None:  # the job row first, as GitLab (and the sweeps) lock it
+                    await queries.jobs.set_dotenv(conn, job["id"], variables)
                 old = await queries.artifacts.lock(conn, job["id"], file_type)
                 replaced = old["object_key"] if old else None
                 row = await queries.artifacts.upsert(
@@ -238,6 +246,23 @@ class ArtifactService:
             await self.objects.delete(key)
         except Exception:  # an orphaned object costs space only; say so and go on
             log.exception("artifact_object_delete_failed", key=key)
+
+
+async def _dotenv(chunks: AsyncIterator[bytes], file_format: str) -> tuple[dict[str, str], bytes]:
+    """The variables of an uploaded dotenv report and its bytes; a bad report is refused with
+    GitLab's message before anything is stored (a stored report stays as it was)."""
+    data = b""
+    try:
+        async for chunk in chunks:
+            data += chunk
+            dotenv.check_size(len(data))  # past the limit: stop reading now
+        return dotenv.parse(data, file_format), data
+    except dotenv.DotenvError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _may_read(requester: RowMapping | None, owner: RowMapping, owner_project: str | None) -> bool:

@@ -160,6 +160,8 @@ jobs = sa.Table(
     sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
     # a bridge whose downstream pipeline could not be created: why (GitLab's downstream_errors)
     sa.Column("downstream_errors", ARRAY(sa.Text)),
+    # {key: value} of the job's artifacts:reports:dotenv (archive/dotenv.py), for the jobs after it
+    sa.Column("dotenv_variables", JSONB),
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream
@@ -483,6 +485,7 @@ environments = sa.Table(
     sa.Column("slug", sa.Text, nullable=False),
     sa.Column("tier", sa.Text, nullable=False),
     _created_at(),
+    sa.Column("stopped_at", sa.DateTime(timezone=True)),  # stopped without a stop job (no on_stop)
     sa.UniqueConstraint("project_id", "name"),
 )
 

@@ -163,7 +163,8 @@ class Bridges:
 
     async def _downstream(self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping) -> Any:
         trigger = spec.trigger or {}
-        variables = self._forwarded(job, spec, parent, project)
+        dotenv = await self._dotenv(job, spec)
+        variables = self._forwarded(job, spec, parent, project, dotenv)
         if "include" in trigger:
             async with self._engine.connect() as conn:
                 depth = await queries.bridges.depth(conn, int(parent["id"]))
@@ -175,7 +176,7 @@ class Bridges:
                           parent_pipeline_id=parent["id"], source_job_id=job["id"])  # fmt: skip
             reader = self._artifact_reader(int(parent["id"]))
             return await self._create(project, parent["ref"], parent["sha"], text, variables, facts, reader)
-        every = self._bridge_variables(job, spec, parent, project)
+        every = self._bridge_variables(job, spec, parent, project, dotenv)
         path = expand_existing(str(trigger["project"]), every)
         async with self._engine.connect() as conn:
             target = await queries.projects.get(conn, path)
@@ -201,23 +202,34 @@ class Bridges:
         except ciconfig.ConfigError as exc:
             raise Failure("downstream_pipeline_creation_failed", "\n".join(str(i) for i in exc.issues)) from exc
 
-    def _bridge_variables(self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping) -> dict[str, str]:
-        """The bridge's variables, expanded (no job-only ones such as CI_JOB_TOKEN)."""
+    async def _dotenv(self, job: RowMapping, spec: JobSpec) -> dict[str, str]:
+        """The dotenv variables of the jobs the bridge depends on (earlier stages or its needs)."""
+        if spec.dependencies == [] or (job["stage_idx"] == 0 and not spec.needs):
+            return {}
+        async with self._engine.connect() as conn:
+            found = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], spec.needs, spec.dependencies)
+        dotenv: dict[str, str] = {}
+        for row in found:
+            dotenv.update(row["dotenv_variables"] or {})
+        return dotenv
+
+    def _bridge_variables(
+        self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping, dotenv: dict[str, str]
+    ) -> dict[str, str]:
+        """The bridge's variables, expanded (no job-only ones such as CI_JOB_TOKEN): its YAML
+        ones can read its dependencies' dotenv variables (``VERSION: $BUILD_VERSION``)."""
         values = {v.key: v.value for v in predefined.job_variables(
             job, project, parent, spec, token="", repo_url="", server_url=self._server_url, timeout=0,
         ) if v.public}  # fmt: skip
-        every = {**values, **{k: str(v) for k, v in (parent["variables"] or {}).items()}, **spec.variables}
+        # the YAML variables last: what goes down is their text, expanded with the others
+        every = {**values, **dotenv, **{k: str(v) for k, v in (parent["variables"] or {}).items()}, **spec.variables}
         return expand_all(every, frozenset(spec.raw_variables))
 
-    def _forwarded(self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping) -> dict[str, str]:
-        forward = (spec.trigger or {}).get("forward") or {}
-        every = self._bridge_variables(job, spec, parent, project)
-        passed: dict[str, str] = {}
-        if forward.get("yaml_variables", True):
-            passed.update({name: every[name] for name in spec.variables})
-        if forward.get("pipeline_variables", False):
-            passed.update({k: str(v) for k, v in (parent["variables"] or {}).items()})
-        return passed
+    def _forwarded(
+        self, job: RowMapping, spec: JobSpec, parent: RowMapping, project: RowMapping, dotenv: dict[str, str]
+    ) -> dict[str, str]:
+        every = self._bridge_variables(job, spec, parent, project, dotenv)
+        return downstream_variables(spec, every, parent["variables"] or {}, dotenv)
 
     def _artifact_reader(self, pipeline_id: int) -> Any:
         async def read(job_name: str, path: str) -> str | None:
@@ -254,6 +266,22 @@ class Bridges:
         else:
             await queries.jobs.finish(conn, row["id"], status, failure_reason=failure_reason)
         return await advance(conn, row["pipeline_id"])
+
+
+def downstream_variables(
+    spec: JobSpec, every: dict[str, str], pipeline_variables: dict[str, Any], dotenv: dict[str, str]
+) -> dict[str, str]:
+    """GitLab's downstream variables (``Downstream::Generator``), later wins: the bridge's YAML
+    variables expanded (``forward:yaml_variables``), then its dependencies' dotenv and the
+    pipeline variables (``forward:pipeline_variables``)."""
+    forward = (spec.trigger or {}).get("forward") or {}
+    passed: dict[str, str] = {}
+    if forward.get("yaml_variables", True):
+        passed.update({name: every[name] for name in spec.variables})
+    if forward.get("pipeline_variables", False):
+        passed.update(dotenv)
+        passed.update({k: str(v) for k, v in pipeline_variables.items()})
+    return passed
 
 
 def _followed_status(spec: dict[str, Any], downstream: str) -> str | None:

@@ -68,7 +68,7 @@ def build(
             protected=bool(job["protected"]),
         ),
         runner_info=RunnerInfoPayload(timeout=timeout),
-        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, timeout, runner, facts),
+        variables=_variables(job, project, pipeline, spec, token, repo_url, server_url, timeout, runner, facts, dependencies),
         steps=steps,
         image=spec.image,
         services=list(spec.services),
@@ -78,7 +78,7 @@ def build(
         dependencies=[
             {"id": d["id"], "token": token, "name": d["name"],
              "artifacts_file": {"filename": d["filename"], "size": d["size"]}}
-            for d in dependencies
+            for d in dependencies if d.get("filename")
         ],
         features=JobFeatures(trace_sections=True, failure_reasons=ACCEPTED_FAILURE_REASONS),
     )
@@ -108,13 +108,19 @@ def _variables(
     timeout: int,
     runner: Mapping[str, Any] | None,
     facts: PipelineFacts,
+    dependencies: Sequence[Mapping[str, Any]],
 ) -> list[Variable]:
-    """Predefined variables (``predefined.py``), the job's YAML ones, then instance, project and
-    pipeline variables (later wins: GitLab's precedence, server/variables/assembly.py)."""
+    """Predefined variables (``predefined.py``), the job's YAML ones, the dotenv reports of the
+    jobs it takes artifacts from (a later job wins), then instance, project and pipeline
+    variables (later wins: GitLab's precedence, server/variables/assembly.py)."""
     variables = predefined.job_variables(
         job, project, pipeline, spec, token=token, repo_url=repo_url, server_url=server_url,
         timeout=timeout, runner=runner,
     )
     raw = set(spec.raw_variables)  # expand: false
     variables += [Variable(key=k, value=v, raw=True if k in raw else None) for k, v in spec.variables.items()]
+    dotenv: dict[str, str] = {}
+    for dependency in dependencies:
+        dotenv.update(dependency.get("dotenv_variables") or {})
+    variables += [Variable(key=k, value=str(v)) for k, v in dotenv.items()]
     return variables + facts.variables

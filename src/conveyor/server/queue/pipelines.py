@@ -15,14 +15,14 @@ from conveyor.protocol import JobSpec
 from conveyor.server.db import queries
 from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
-from conveyor.server.queue import interrupt
+from conveyor.server.queue import interrupt, predefined
 from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
 ArtifactReader = Callable[[str, str], Awaitable[str | None]]  # (job name, path) -> text
-# Conveyor has one kind of account, the admin token: pipelines are created as GitLab's root.
-ADMIN_USER = {"id": 1, "login": "root", "name": "Administrator", "email": ""}
+# who makes a pipeline when the caller names no one: GitLab's root (GITLAB_USER_*)
+ADMIN_USER = predefined.ROOT_USER
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Facts:
 class Origin:
     """How a pipeline starts: ``CI_PIPELINE_SOURCE``, the pushed range (``before_sha``; None: the
     commit's parent for ``rules:changes``, zeros for ``CI_COMMIT_BEFORE_SHA``), the exact commit
-    (None: resolve the ref), the trigger or schedule, and which variables are files."""
+    (None: resolve the ref), the trigger or schedule, which variables are files, and who starts
+    it (``{id, username, name, email}`` for ``GITLAB_USER_*``; None: root)."""
 
     source: str = "push"
     before_sha: str | None = None
@@ -54,6 +55,7 @@ class Origin:
     trigger_id: int | None = None
     schedule_id: int | None = None
     file_variables: tuple[str, ...] = ()
+    user: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Pipelines:
         facts = await self.facts(
             project, ref, sha, source=origin.source, before_sha=origin.before_sha, tag=tag,
             trigger_id=origin.trigger_id, schedule_id=origin.schedule_id, file_variables=origin.file_variables,
+            user=origin.user,
         )
         config = await self._load(project, ref, sha, text, variables or {}, facts, origin=origin)
         # in a worker thread too: cache:key:files reads git through the resolver on this loop
@@ -151,7 +154,8 @@ class Pipelines:
             commit["tag_message"] = await self._sources.tag_message(source, ref)
         if "before_sha" not in given:
             given["before_sha"] = await self._sources.parent(source, sha)
-        return Facts(tag=tag, commit=commit, user=ADMIN_USER, **given)
+        given["user"] = given.get("user") or ADMIN_USER
+        return Facts(tag=tag, commit=commit, **given)
 
     async def _load(
         self, project: RowMapping, ref: str, sha: str, text: str, variables: dict[str, str], facts: Facts,
@@ -206,6 +210,7 @@ class Pipelines:
             file_hashes=resolver.file_hashes,
             compare_to=resolver.changed_since,
             project_files=resolver.project_files,
+            user_variables=predefined.user_variables(facts.user),
         )
 
         return await asyncio.to_thread(

@@ -22,6 +22,8 @@ from conveyor import ciconfig, pipeline
 from conveyor.protocol import JobSpec, Variable
 
 ZERO_SHA = "0" * 40
+# who a pipeline is made by until accounts exist: Conveyor's admin is GitLab's root
+ROOT_USER = {"id": 1, "login": "root", "name": "Administrator", "email": ""}
 
 
 def context(project: Mapping[str, Any], row: Mapping[str, Any], server_url: str) -> ciconfig.PipelineContext:
@@ -92,18 +94,23 @@ def job_variables(
         values["CI_RUNNER_ID"] = str(runner["id"])
         values["CI_RUNNER_DESCRIPTION"] = str(runner.get("description") or "")
         values["CI_RUNNER_TAGS"] = json.dumps(list(runner.get("tag_list") or []), separators=(", ", ": "))
-    user = row.get("user")
-    if user:
-        values.update(
-            GITLAB_USER_ID=str(user.get("id", "")),
-            GITLAB_USER_LOGIN=str(user.get("login", "")),
-            GITLAB_USER_NAME=str(user.get("name", "")),
-            GITLAB_USER_EMAIL=str(user.get("email", "")),
-        )
+    values.update(user_variables(row.get("user")))
     variables = [Variable(key=key, value=value) for key, value in values.items()]
     variables.append(Variable(key="CI_JOB_TOKEN", value=token, public=False, masked=True))
     variables.append(Variable(key="CI_REPOSITORY_URL", value=repo_url, public=False))
     return variables
+
+
+def user_variables(user: Mapping[str, Any] | None) -> dict[str, str]:
+    """``GITLAB_USER_*`` of the pipeline's ``user`` (``{id, username or login, name, email}``,
+    whoever made it once accounts exist); GitLab's ``root`` when the pipeline names none."""
+    user = user or ROOT_USER
+    return {
+        "GITLAB_USER_ID": str(user.get("id", "")),
+        "GITLAB_USER_LOGIN": str(user.get("username") or user.get("login") or ""),
+        "GITLAB_USER_NAME": str(user.get("name", "")),
+        "GITLAB_USER_EMAIL": str(user.get("email") or ""),
+    }
 
 
 def _iso(value: Any) -> str | None:

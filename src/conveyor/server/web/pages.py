@@ -65,6 +65,17 @@ async def pipeline(request: Request, project: str, pipeline_id: int, session: Se
     )
 
 
+@router.get("/projects/{project}/pipelines/{pipeline_id}/tests", response_class=HTMLResponse)
+async def tests(request: Request, project: str, pipeline_id: int, session: Session = Depends(signed_in)) -> HTMLResponse:
+    """The pipeline's JUnit test report (``artifacts:reports:junit``): suites, failed cases."""
+    svc = services(request)
+    row = await svc.projects.get(project)
+    await svc.pipelines.get(row["id"], pipeline_id)  # 404 unless the pipeline is the project's
+    report = await svc.test_reports.for_pipeline(pipeline_id)
+    return await page(request, "tests.html", session, project=row, pipeline_id=pipeline_id, report=report,
+                      title=f"Tests · #{pipeline_id} · {row['name']}")  # fmt: skip
+
+
 @router.get("/projects/{project}/pipelines/{pipeline_id}/status.json")
 async def pipeline_status(request: Request, project: str, pipeline_id: int, session: Session = Depends(signed_in)) -> JSONResponse:
     """What the pipeline page polls: its status and each job's (one cheap read, see the README)."""

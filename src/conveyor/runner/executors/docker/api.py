@@ -103,10 +103,12 @@ class DockerAPI:
             raise DockerError(f"{method} {path}: {response.status_code} {_message(response)}", response.status_code)
         return response
 
-    async def json_lines(self, method: str, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def json_lines(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """A streamed answer of JSON objects (image pulls), one per line."""
         try:
-            async with self._http.stream(method, path, params=params, timeout=STREAM_TIMEOUT) as response:
+            async with self._http.stream(method, path, params=params, headers=headers, timeout=STREAM_TIMEOUT) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise DockerError(f"{method} {path}: {response.status_code} {_message(response)}",

@@ -1,7 +1,8 @@
 """DockerExecutor: runs the job's script stages in containers of the job image.
 
-``prepare`` pulls the image per the pull policy, creates a per-job network when the job has
-``services`` and starts them on it. Each script stage then runs in a fresh container with the
+``prepare`` pulls the image per the pull policy (with registry credentials, ``auth.py``),
+creates a per-job network when the job has ``services``, starts them on it and waits until they
+accept connections (``health.py``). Each script stage then runs in a fresh container with the
 project directory mounted at ``/builds/<project>`` and the temporary directory beside it; the
 same bash text as the shell executor runs under ``bash`` if the image has it, else ``sh``.
 ``get_sources`` and ``cleanup_file_variables`` run on the runner's host (like gitlab-runner's
@@ -22,7 +23,7 @@ import structlog
 from conveyor.protocol.enums import FailureReason
 from conveyor.runner.errors import ExecutorError
 from conveyor.runner.executors.base import Executor, ExecutorContext, ExitResult, Output
-from conveyor.runner.executors.docker import containers, pull, services
+from conveyor.runner.executors.docker import auth, containers, health, pull, services
 from conveyor.runner.executors.docker.api import DockerAPI, DockerError
 from conveyor.runner.executors.shell import ShellExecutor
 from conveyor.runner.settings import DockerSettings
@@ -63,8 +64,8 @@ class DockerExecutor(Executor):
             path.mkdir(parents=True, exist_ok=True)
         self._api = DockerAPI(self._settings, self.context.keepalive)
         self._say(ansi.plain(f"Using Docker executor with image {self._image} ..."))
-        await pull.ensure(self._api, self._image, pull.effective(self._settings.pull_policy,
-                                                                  image.get("pull_policy")), self.context.log)
+        await pull.ensure(self._api, self._image, pull.effective(self._settings.pull_policy, image.get("pull_policy")),
+                          self.context.log, self._credentials(self._image))  # fmt: skip
         if job.services:
             await self._start_services()
 
@@ -73,15 +74,36 @@ class DockerExecutor(Executor):
         job = self.context.job
         self._network = await services.create_network(self._api, job.id)
         env = {v.key: v.value for v in job.variables if v.public}
+        started: list[tuple[str, dict]] = []
         for index, service in enumerate(job.services):
             name = str(service.get("name", ""))
             self._say(ansi.plain(f"Starting service {name} ..."))
             policies = pull.effective(self._settings.pull_policy, service.get("pull_policy"))
-            await pull.ensure(self._api, name, policies, self.context.log)
+            await pull.ensure(self._api, name, policies, self.context.log, self._credentials(name))
             spec = services.spec(service, job_id=job.id, index=index, network=self._network, env=env)
             container = await containers.create(self._api, spec)
             self._containers.append(container)
             await containers.start(self._api, container)
+            started.append((container, service))
+        timeout = self._settings.wait_for_services_timeout
+        if timeout < 0:
+            return
+        if not health.reachable(self._settings.host):
+            self._say(ansi.warning("Not waiting for services: the runner dials them from its host, "
+                                   f"and the Docker host {self._settings.host} is another machine"))  # fmt: skip
+            return
+        self._say(ansi.plain(f"Waiting for services to be up and running (timeout {timeout:g} seconds)..."))
+        warnings = await asyncio.gather(*(
+            health.check(self._api, container, service, self._network, timeout or 30.0, self.context.keepalive)
+            for container, service in started
+        ))  # fmt: skip
+        for text in warnings:
+            if text and self.context.log is not None:
+                self.context.log(text.encode())
+
+    def _credentials(self, image: str) -> auth.Credentials | None:
+        job = self.context.job
+        return auth.resolve(image, {v.key: v.value for v in job.variables}, job.credentials)
 
     async def run(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from conveyor.protocol.enums import FailureReason
 from conveyor.runner.executors.base import Output
+from conveyor.runner.executors.docker import auth
 from conveyor.runner.executors.docker.api import DockerAPI, DockerError
 from conveyor.runner.trace import ansi
 
@@ -51,10 +52,11 @@ async def exists(api: DockerAPI, image: str) -> bool:
     return response.status_code == 200
 
 
-async def pull(api: DockerAPI, image: str) -> None:
+async def pull(api: DockerAPI, image: str, credentials: auth.Credentials | None = None) -> None:
     name, tag = split(image)
     params = {"fromImage": name, **({"tag": tag} if tag else {})}
-    async for event in api.json_lines("POST", "/images/create", params):
+    headers = {"X-Registry-Auth": credentials.header()} if credentials else None
+    async for event in api.json_lines("POST", "/images/create", params, headers):
         error = event.get("error") or (event.get("errorDetail") or {}).get("message")
         if error:
             raise DockerError(f"pulling {image}: {error}", reason=FailureReason.IMAGE_PULL_FAILURE)
@@ -62,8 +64,11 @@ async def pull(api: DockerAPI, image: str) -> None:
         raise DockerError(f"pulling {image} finished without the image", reason=FailureReason.IMAGE_PULL_FAILURE)
 
 
-async def ensure(api: DockerAPI, image: str, policies: Sequence[str], log: Output | None) -> None:
-    """Make ``image`` available locally following ``policies`` in order.
+async def ensure(
+    api: DockerAPI, image: str, policies: Sequence[str], log: Output | None, credentials: auth.Credentials | None = None
+) -> None:
+    """Make ``image`` available locally following ``policies`` in order, pulling with
+    ``credentials`` (``auth.resolve``) when given.
 
     Raises:
         DockerError: with ``image_pull_failure`` when no policy succeeded.
@@ -77,8 +82,10 @@ async def ensure(api: DockerAPI, image: str, policies: Sequence[str], log: Outpu
             if policy == "never":
                 errors.append(f"image {image} is not present locally and the pull policy is never")
                 continue
+            if credentials is not None:
+                _say(log, ansi.plain(f"Authenticating with credentials from {credentials.source}"))
             _say(log, ansi.plain(f"Pulling docker image {image} ..."))
-            await pull(api, image)
+            await pull(api, image, credentials)
             return
         except DockerError as exc:
             errors.append(str(exc))

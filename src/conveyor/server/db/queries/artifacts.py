@@ -13,6 +13,7 @@ from conveyor.server.db.tables import artifacts, jobs, pipelines, projects
 
 _live = sa.or_(artifacts.c.expire_at.is_(None), artifacts.c.expire_at > sa.func.now())
 _expired = artifacts.c.expire_at <= sa.func.now()
+_something = sa.or_(artifacts.c.id.is_not(None), jobs.c.dotenv_variables.is_not(None))  # after _with_archive()
 
 
 async def lock(conn: AsyncConnection, job_id: int, file_type: str) -> RowMapping | None:
@@ -92,27 +93,33 @@ async def for_dependencies(
     needs: list[str] | None,
     only: list[str] | None = None,
 ) -> list[RowMapping]:
-    """Live ``archive`` artifacts a job may download: of earlier stages, or of its ``needs``;
-    with ``only`` (the job's ``dependencies:`` list), of those jobs among them."""
+    """The jobs a job takes artifacts from: of earlier stages, or of its ``needs``; with
+    ``only`` (the job's ``dependencies:`` list), those jobs among them. Each has its live
+    ``archive`` (``filename``/``size``, None when it has none) or its dotenv variables."""
     earlier = jobs.c.stage_idx < stage_idx if needs is None else jobs.c.name.in_(needs)
     if only is not None:
         earlier = sa.and_(earlier, jobs.c.name.in_(only))
     stmt = (
-        sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size)
-        .join(artifacts, artifacts.c.job_id == jobs.c.id)
-        .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), earlier, artifacts.c.file_type == "archive", _live)
+        _with_archive()
+        .where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried), earlier, _something)
         .order_by(jobs.c.stage_idx, jobs.c.id)
     )
     return list((await conn.execute(stmt)).mappings())
 
 
+def _with_archive() -> sa.Select:
+    archive = sa.and_(artifacts.c.job_id == jobs.c.id, artifacts.c.file_type == "archive", _live)
+    columns = (jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size, jobs.c.dotenv_variables)
+    return sa.select(*columns).select_from(jobs.outerjoin(artifacts, archive))
+
+
 async def latest_successful(
     conn: AsyncConnection, job_name: str, *, pipeline_id: int | None = None, project: str | None = None, ref: str | None = None
 ) -> list[RowMapping]:
-    """The live ``archive`` artifact of the latest successful ``job_name``: in one pipeline
-    (``needs:pipeline:job``) or on a project's ref (``needs:project``)."""
-    where = [jobs.c.name == job_name, jobs.c.status == "success", artifacts.c.file_type == "archive", _live]
-    stmt = sa.select(jobs.c.id, jobs.c.name, artifacts.c.filename, artifacts.c.size).join(artifacts, artifacts.c.job_id == jobs.c.id)
+    """The live ``archive`` artifact (or dotenv variables) of the latest successful ``job_name``
+    having either: in one pipeline (``needs:pipeline:job``) or on a project's ref (``needs:project``)."""
+    where = [jobs.c.name == job_name, jobs.c.status == "success", _something]
+    stmt = _with_archive()
     if pipeline_id is not None:
         where.append(jobs.c.pipeline_id == pipeline_id)
     else:

@@ -48,7 +48,7 @@ async def for_project(conn: AsyncConnection, project_id: int) -> list[RowMapping
     attempt of their job (a retried job's new attempt deploys in its place)."""
     attempt = jobs.alias("attempt")
     latest = (
-        sa.select(attempt.c.id, attempt.c.name, attempt.c.status, attempt.c.finished_at)
+        sa.select(attempt.c.id, attempt.c.name, attempt.c.status, attempt.c.finished_at, attempt.c.dotenv_variables)
         .where(attempt.c.pipeline_id == jobs.c.pipeline_id, attempt.c.name == jobs.c.name)
         .order_by(attempt.c.id.desc())
         .limit(1)
@@ -57,7 +57,8 @@ async def for_project(conn: AsyncConnection, project_id: int) -> list[RowMapping
     stmt = (
         sa.select(
             deployments, latest.c.id.label("deployable_id"), latest.c.name.label("job_name"),
-            latest.c.status.label("job_status"), latest.c.finished_at, jobs.c.pipeline_id, pipelines.c.ref,
+            latest.c.status.label("job_status"), latest.c.finished_at, latest.c.dotenv_variables, jobs.c.pipeline_id, pipelines.c.ref,
+            jobs.c.spec["environment"].label("options"),
             pipelines.c.sha, environments.c.name.label("environment_name"),
             environments.c.slug.label("environment_slug"), environments.c.tier.label("environment_tier"),
         )
@@ -75,3 +76,29 @@ async def for_project(conn: AsyncConnection, project_id: int) -> list[RowMapping
 async def environments_of(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
     stmt = sa.select(environments).where(environments.c.project_id == project_id).order_by(environments.c.id)
     return list((await conn.execute(stmt)).mappings())
+
+
+async def environment(conn: AsyncConnection, project_id: int, environment_id: int) -> RowMapping | None:
+    stmt = sa.select(environments).where(environments.c.project_id == project_id, environments.c.id == environment_id)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def auto_stop_candidates(conn: AsyncConnection) -> list[int]:
+    """Projects with an environment whose deploying job set ``auto_stop_in`` (few: review apps)."""
+    stmt = (
+        sa.select(deployments.c.project_id)
+        .join(jobs, jobs.c.id == deployments.c.job_id)
+        .where(deployments.c.action == "start", jobs.c.spec["environment"]["auto_stop_in"].is_not(None))
+        .distinct()
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def set_stopped(conn: AsyncConnection, environment_id: int) -> None:
+    await conn.execute(environments.update().where(environments.c.id == environment_id).values(stopped_at=sa.func.now()))
+
+
+async def stop_job(conn: AsyncConnection, pipeline_id: int, name: str) -> RowMapping | None:
+    """The current attempt of the ``on_stop`` job in the deploying pipeline."""
+    stmt = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id, jobs.c.name == name, sa.not_(jobs.c.retried))
+    return (await conn.execute(stmt)).mappings().first()

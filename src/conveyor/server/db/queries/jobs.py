@@ -302,3 +302,8 @@ async def add_variables(conn: AsyncConnection, job_id: int, variables: dict[str,
     merged = sa.func.coalesce(jobs.c.spec["variables"], sa.cast({}, JSONB)).op("||")(sa.cast(variables, JSONB))
     stmt = jobs.update().where(jobs.c.id == job_id).values(spec=sa.func.jsonb_set(jobs.c.spec, sa.literal_column("'{variables}'::text[]"), merged))
     await conn.execute(stmt)
+
+
+async def set_dotenv(conn: AsyncConnection, job_id: int, variables: dict[str, str]) -> None:
+    """The variables of the job's dotenv report (a new upload replaces them)."""
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(dotenv_variables=variables))
