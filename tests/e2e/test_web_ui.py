@@ -230,6 +230,8 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     pipeline = web.pipeline
     assert f"#{pipeline['id']}" in row.inner_text() and pipeline["sha"][:8] in row.inner_text()
     assert "main" in row.inner_text() and "push" in row.inner_text()
+    assert page.locator("thead th").nth(5).inner_text() == "Triggered by"
+    assert row.locator("td").nth(5).inner_text() == "Administrator"  # the admin token's user made it
     axe_clean(page)
     page.goto(f"/-/projects/{web.project['id']}/pipelines?status=success")
     assert "No pipelines match" in page.inner_text("tbody")
