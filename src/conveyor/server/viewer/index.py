@@ -14,7 +14,7 @@ import asyncio
 import bisect
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -28,6 +28,11 @@ PROVISIONAL_FROM = 8 * 1024 * 1024  # a log this big, never indexed here: its ta
 PREVIEW = 200
 # CSI, OSC (BEL or ST terminated), other ESC sequences, and the controls a terminal would not print
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?|\x1b.|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# what "next error" stops at (matched on lowered printable text): the words compilers, shells,
+# test runners and gitlab-runner print when something failed
+ERRORS = re.compile(rb"\b(?:error|errors|fatal|failed|failure|exception|traceback|panic)\b")
 
 
 def strip(data: bytes) -> bytes:
@@ -179,6 +184,18 @@ class LogIndex:
     async def search(self, job_id: int, query: str, limit: int = MAX_HITS) -> tuple[list[Hit], int]:
         """Lines whose printable text contains ``query`` (case-insensitive): (first hits, total)."""
         needle = query.lower().encode()
+        return await self._scan(job_id, lambda lowered, position: lowered.find(needle, position), limit)
+
+    async def errors(self, job_id: int, limit: int = MAX_HITS) -> tuple[list[Hit], int]:
+        """Lines that look like errors (``ERRORS``, printable text, case-insensitive)."""
+        def find(lowered: bytes, position: int) -> int:
+            match = ERRORS.search(lowered, position)
+            return match.start() if match else -1
+
+        return await self._scan(job_id, find, limit)
+
+    async def _scan(self, job_id: int, find: Callable[[bytes, int], int], limit: int) -> tuple[list[Hit], int]:
+        """Lines where ``find(lowered text, from)`` finds something: (first ``limit`` hits, total)."""
         hits: list[Hit] = []
         total, line, carry = 0, 1, b""
         async with aclosing(self._blocks(job_id)) as blocks:
@@ -187,7 +204,7 @@ class LogIndex:
                 cut = text.rfind(b"\n") + 1
                 text, carry = text[:cut], b""  # stripped text ends at a line feed: no carry needed
                 lowered, position, counted = text.lower(), 0, 0
-                while (found := lowered.find(needle, position)) >= 0:
+                while (found := find(lowered, position)) >= 0:
                     line += lowered.count(b"\n", counted, found)
                     counted = found
                     start, stop = lowered.rfind(b"\n", 0, found) + 1, lowered.find(b"\n", found)
