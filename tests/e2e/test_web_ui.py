@@ -223,6 +223,9 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
+    script = page.locator("script[type=module]").first.get_attribute("src")  # hashed: cached for good
+    assert page.request.get(script).headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert page.request.get(script.split("?")[0]).headers["cache-control"] == "no-cache"
     assert page.get_by_role("link", name=re.compile("repo")).count() == 1
     axe_clean(page)
 
