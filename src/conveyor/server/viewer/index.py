@@ -121,8 +121,8 @@ class LogIndex:
                 self._building.add(task)
                 task.add_done_callback(self._building.discard)
                 return Window(data, start, start + len(data), 0, size, 0)
-        end = (await self.index(job_id)).size
-        return await self.window(job_id, max(end - want, 0), end)
+        index = await self.index(job_id)
+        return await self.window(job_id, max(index.size - want, 0), index.size, index)
 
     async def read(self, job_id: int, start: int, end: int) -> bytes:
         """Bytes ``start`` up to ``end`` (or the log's end, if sooner)."""
@@ -163,13 +163,13 @@ class LogIndex:
                 position += len(piece)
         return index.size
 
-    async def window(self, job_id: int, start: int, end: int) -> Window:
+    async def window(self, job_id: int, start: int, end: int, index: LineIndex | None = None) -> Window:
         """The whole lines of bytes ``start``..``end`` (at most ``MAX_RANGE``), numbered.
 
         A range that starts inside a line begins at the next line; one that ends inside a line
         stops before it, unless that is the log's last, unfinished line.
         """
-        index = await self.index(job_id)
+        index = index or await self.index(job_id)
         start, end = max(0, min(start, index.size)), max(0, min(end, index.size, start + MAX_RANGE))
         data = await self.read(job_id, max(start - 1, 0), end)
         if start > 0:
@@ -178,7 +178,12 @@ class LogIndex:
             cut = data.rfind(b"\n")
             if cut >= 0:  # else one line longer than the range: return it cut
                 data = data[: cut + 1]
-        first = await self.line_at(job_id, start, index) if start < index.size else index.total_lines + 1
+        if start >= index.size:
+            first = index.total_lines + 1
+        elif start + len(data) == index.size:  # up to the end (a tail): count back from the last line
+            first = index.total_lines - data.count(b"\n") + (1 if data.endswith(b"\n") else 0)
+        else:
+            first = await self.line_at(job_id, start, index)
         return Window(data, start, start + len(data), first, index.size, index.total_lines)
 
     async def search(self, job_id: int, query: str, limit: int = MAX_HITS) -> tuple[list[Hit], int]:

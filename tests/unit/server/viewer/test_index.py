@@ -53,6 +53,11 @@ async def test_window_is_whole_numbered_lines_and_keeps_an_unfinished_tail() -> 
     tail = await index.window(1, len(data) - 100, len(data))
     assert tail.end == len(data) and tail.data.endswith(b"half a line")
     assert tail.total_lines == 5001
+    for log in (data, numbered(5000)):  # a tail is numbered back from the last line: as line_at says
+        index = LogIndex(Bytes(log))  # type: ignore[arg-type]
+        for want in (1, 20, 100, 4096):
+            tail = await index.tail(1, want)
+            assert tail.first_line == await index.line_at(1, tail.start), (len(log), want)
 
 
 async def test_growing_log_extends_its_index() -> None:
