@@ -379,10 +379,14 @@ def test_log_rendering_sections_search_deep_link_and_hostile_content(context, we
 
     page = context.new_page()
     errors = watch_errors(page)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     url = f"/-/projects/{web.project['id']}/jobs/{render['id']}"
     page.goto(url)
     last = len(raw) - (1 if raw[-1] == b"" else 0)
     page.wait_for_selector(f"#L{last}")
+    assert [u for u in requested if "/log/" in u] == []  # the page carried its tail: no second request
+    assert page.evaluate("performance.getEntriesByName('conveyor:log:painted').length") == 1
     title = document_title(page)
     rows = page.evaluate("conveyorLog.rows.length")
     assert 100 <= rows <= 600  # opened at the tail the page carried: a window, not the whole log

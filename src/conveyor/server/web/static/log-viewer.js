@@ -176,7 +176,10 @@ function fitWindow(focus) {
   const text = rows.slice(a, b).map((r) => r.raw + "\n").join("") + (whole ? view.partial : "");
   const end = whole ? view.end : start + sum(rows.slice(a, b));
   if (!whole) { disconnect(); setFollow(false); }
+  const anchor = rows[at].el; const offset = anchor.getBoundingClientRect().top; const id = anchor.id;
   renderWindow(text, view.first + a, start, end, view.size, focus, false);
+  const again = id && document.getElementById(id);  // the row the reader was at stays where it was
+  if (again) pane.scrollTop += again.getBoundingClientRect().top - offset;
 }
 
 function firstVisible() {
@@ -216,7 +219,7 @@ function appendText(text, end) {
 // Drop rows from the top while the window is over its bounds; ``reading``: only rows more than
 // a screen above what the reader sees. Says whether the window is within its bounds.
 function trimTop(reading = false) {
-  const above = pane.getBoundingClientRect().top - pane.clientHeight;
+  const above = reading ? pane.getBoundingClientRect().top - pane.clientHeight : 0;  // no layout read when following
   let extra = 0; let dropped = 0;
   const over = () => view.rows.length - extra > MAX_ROWS || nodes() - dropped > MAX_NODES;
   while (extra < view.rows.length - 1 && over() && !(reading && view.rows[extra].el.getBoundingClientRect().bottom > above)) {
