@@ -117,6 +117,13 @@ async def seed(settings: Any, size: int) -> dict[str, int]:
 
 
 LONGEST: list[float] = []  # the longest task of each page first_row loaded
+PHASES: dict[str, list[dict[str, float]]] = {}  # url -> each load's milestones (ms from navigation start)
+MILESTONES = """() => { const n = performance.getEntriesByType('navigation')[0];
+  const mark = (name) => (performance.getEntriesByName(name)[0] || {startTime: -1}).startTime;
+  const paint = (performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime;
+  return {html_first_byte: n.responseStart, html_done: n.responseEnd, parsed: n.domInteractive,
+          viewer_starts: mark('conveyor:log:start'), rows_inserted: mark('conveyor:log:rows'),
+          first_contentful_paint: paint, rows_painted: mark('conveyor:log:painted')}; }"""
 
 
 async def first_row(context: Any, url: str) -> float:
@@ -124,6 +131,7 @@ async def first_row(context: Any, url: str) -> float:
     await page.goto(url, wait_until="commit")
     value = await page.evaluate(FIRST_ROW)
     LONGEST.append(await page.evaluate("window.__longest"))
+    PHASES.setdefault(url, []).append(await page.evaluate(MILESTONES))
     if TIMINGS:
         print(await page.evaluate("""() => JSON.stringify({nav: performance.getEntriesByType('navigation')[0].responseEnd,
           rows: performance.getEntriesByName('conveyor:log:rows')[0].startTime,
@@ -203,6 +211,10 @@ async def measure(quick: bool, workdir: Path, svc: support.Services, runs: int) 
             results["first_line_small_runs_ms"] = [round(x, 1) for x in small]
             results["first_line_big_warm_runs_ms"] = [round(x, 1) for x in warm]
             results["longest_task_ms"] = round(max(LONGEST), 1)
+            results["milestones_median_ms"] = {  # where a job page's time goes, 1 KiB and 100 MiB log
+                name: {k: median([run[k] for run in PHASES[job_url + str(ids[job])][-runs:]]) for k in PHASES[job_url + str(ids[job])][0]}
+                for name, job in (("small", "job_small"), ("big_warm", "job_big"))
+            }
 
             support.log("ui: jump to the top")
             load_now(results, "jump_top")
@@ -354,6 +366,7 @@ def main(argv: list[str]) -> None:
     environment["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     checked = goals(results)
     print(support.table([[k, v] for k, v in results.items() if not isinstance(v, (list, dict))], ["figure", "value"]))
+    print("milestones (median ms from navigation start):", json.dumps(results.get("milestones_median_ms")))
     for g in checked:
         print(f"{'PASS' if g['passed'] else 'FAIL'}  {g['goal']}: {g['measured']} ({g['target']})")
     name = "ui-quick" if args.quick else "ui"

@@ -8,6 +8,8 @@
 import { Terminal, paint } from "./ansi.js";
 import { showStatus } from "./live.js";
 
+performance.mark("conveyor:log:start");  // bench/ui: where a page's time goes
+
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const info = page.log;
 const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
