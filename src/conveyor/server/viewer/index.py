@@ -25,6 +25,7 @@ MAX_RANGE = 1024 * 1024  # the most one range request returns
 MAX_LOGS = 16  # indexes kept per process
 MAX_HITS = 1000
 PROVISIONAL_FROM = 8 * 1024 * 1024  # a log this big, never indexed here: its tail comes first, unnumbered
+BUILD_AFTER = 0.3  # seconds the background pass waits: the page that asked paints its tail first (2 CPUs)
 PREVIEW = 200
 # CSI, OSC (BEL or ST terminated), other ESC sequences, and the controls a terminal would not print
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?|\x1b.|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -117,12 +118,16 @@ class LogIndex:
                 start = max(size - want, 0)
                 data = await self.read(job_id, start - 1, size)
                 data, start = _line_start(data, start)
-                task = asyncio.create_task(self.index(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
+                task = asyncio.create_task(self._build_later(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
                 self._building.add(task)
                 task.add_done_callback(self._building.discard)
                 return Window(data, start, start + len(data), 0, size, 0)
         index = await self.index(job_id)
         return await self.window(job_id, max(index.size - want, 0), index.size, index)
+
+    async def _build_later(self, job_id: int) -> None:
+        await asyncio.sleep(BUILD_AFTER)
+        await self.index(job_id)
 
     async def read(self, job_id: int, start: int, end: int) -> bytes:
         """Bytes ``start`` up to ``end`` (or the log's end, if sooner)."""

@@ -330,7 +330,7 @@ function afterTail() {
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
   if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
     status.textContent = "Counting lines…";
-    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 100);
+    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 400);  // > BUILD_AFTER
   }
 }
 
