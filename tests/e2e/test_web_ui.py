@@ -51,8 +51,9 @@ sys.stdout.buffer.flush()
 w("section_start:1:<b>x</b> fake marker\n")
 w("2026-01-02T03:04:05.678901Z 00O stamped line\n")
 w("huge " + "x" * 500_000 + "\n")  # under the runner's 4 MiB output limit
+w("ERROR: the first error line\n")
 for i in range(21, 30001):
-    w("line %06d %s\n" % (i, "NEEDLE-7 near the end" if i == 29000 else "filler text for the window"))
+    w("line %06d %s\n" % (i, "NEEDLE-7 near the end" if i == 29000 else "fatal: far away" if i == 20000 else "filler text for the window"))
 """
 
 REPORT = "<html><script>document.title = document.cookie</script></html>"
@@ -222,6 +223,9 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
+    script = page.locator("script[type=module]").first.get_attribute("src")  # hashed: cached for good
+    assert page.request.get(script).headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert page.request.get(script.split("?")[0]).headers["cache-control"] == "no-cache"
     assert page.get_by_role("link", name=re.compile("repo")).count() == 1
     axe_clean(page)
 
@@ -230,6 +234,8 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     pipeline = web.pipeline
     assert f"#{pipeline['id']}" in row.inner_text() and pipeline["sha"][:8] in row.inner_text()
     assert "main" in row.inner_text() and "push" in row.inner_text()
+    assert page.locator("thead th").nth(5).inner_text() == "Triggered by"
+    assert row.locator("td").nth(5).inner_text() == "Administrator"  # the admin token's user made it
     axe_clean(page)
     page.goto(f"/-/projects/{web.project['id']}/pipelines?status=success")
     assert "No pipelines match" in page.inner_text("tbody")
@@ -373,13 +379,17 @@ def test_log_rendering_sections_search_deep_link_and_hostile_content(context, we
 
     page = context.new_page()
     errors = watch_errors(page)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     url = f"/-/projects/{web.project['id']}/jobs/{render['id']}"
     page.goto(url)
     last = len(raw) - (1 if raw[-1] == b"" else 0)
     page.wait_for_selector(f"#L{last}")
+    assert [u for u in requested if "/log/" in u] == []  # the page carried its tail: no second request
+    assert page.evaluate("performance.getEntriesByName('conveyor:log:painted').length") == 1
     title = document_title(page)
     rows = page.evaluate("conveyorLog.rows.length")
-    assert 1000 < rows <= 5000  # opened at the tail: a window, not the whole log
+    assert 100 <= rows <= 600  # opened at the tail the page carried: a window, not the whole log
     assert page.locator(row(11)).count() == 0
 
     # search the whole log: the hit near the top is outside the loaded window
@@ -448,7 +458,60 @@ def test_log_rendering_sections_search_deep_link_and_hostile_content(context, we
     page.wait_for_selector(f"#L{middle}.hl")
     assert page.locator(f"#L{middle}").is_visible()
     assert page.inner_text(f"#L{middle} .txt") == raw[middle - 1].decode()
-    assert page.evaluate("document.querySelectorAll('.ln').length") <= 5000
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
     axe_clean(page)
+    assert errors == []
+    page.close()
+
+
+SCROLL_THROUGH = """async () => {
+  const pane = document.getElementById('log-pane'); let most = 0; let loads = 0;
+  const settle = async () => { await new Promise(r => setTimeout(r, 0)); while (conveyorLog.loading) await new Promise(r => setTimeout(r, 5)); };
+  while (conveyorLog.end < conveyorLog.size && loads++ < 1000) {
+    pane.scrollTop = pane.scrollHeight; pane.dispatchEvent(new Event('scroll'));
+    await settle();
+    most = Math.max(most, document.getElementsByTagName('*').length);
+  }
+  for (let up = 0; up < 5; up++) {  // and back up: loads above drop rows below
+    pane.scrollTop = 0; pane.dispatchEvent(new Event('scroll'));
+    await settle();
+    most = Math.max(most, document.getElementsByTagName('*').length);
+  }
+  return most;
+}"""
+
+
+def test_log_window_stays_bounded_and_next_error_jumps_across_the_log(context, web) -> None:  # noqa: ANN001
+    render = web.jobs()["render"]
+    web.wait_job(render["id"], {"success"})
+    raw = web.admin.trace(web.project["id"], render["id"]).split(b"\n")
+    last = len(raw) - (1 if raw[-1] == b"" else 0)
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"/-/projects/{web.project['id']}/jobs/{render['id']}#L1")
+    page.wait_for_selector("#L1.hl")
+
+    # the whole log, top to bottom and back up a little: the page never holds 3,000 elements
+    most = page.evaluate(SCROLL_THROUGH)
+    assert most < 3000, most
+    assert page.evaluate("conveyorLog.first + conveyorLog.rows.length - 1") < last  # came back up
+    assert page.evaluate("conveyorLog.rows.every((r, i) => r.no === conveyorLog.first + i && r.el.id === 'L' + r.no)")
+
+    # next error (e / the button), across what is loaded; previous with Shift+E
+    first_error = raw.index(b"ERROR: the first error line") + 1
+    far_error = next(n for n, line in enumerate(raw, 1) if line.endswith(b"fatal: far away"))
+    page.goto("about:blank")  # the same URL again would be no navigation at all
+    page.goto(f"/-/projects/{web.project['id']}/jobs/{render['id']}#L1")
+    page.wait_for_selector("#L1.hl")
+    page.focus("#log-pane")
+    page.keyboard.press("e")
+    page.wait_for_selector(f"#L{first_error}.hl")
+    page.click("#btn-error")
+    page.wait_for_selector(f"#L{far_error}.hl")  # outside the window: loaded around it
+    assert page.inner_text("#log-status").startswith(f"Error 2 of ")
+    page.focus("#log-pane")
+    page.keyboard.press("Shift+E")
+    page.wait_for_selector(f"#L{first_error}.hl")
+    assert page.evaluate("document.getElementsByTagName('*').length") < 3000
     assert errors == []
     page.close()

@@ -14,7 +14,7 @@ import asyncio
 import bisect
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -25,9 +25,15 @@ MAX_RANGE = 1024 * 1024  # the most one range request returns
 MAX_LOGS = 16  # indexes kept per process
 MAX_HITS = 1000
 PROVISIONAL_FROM = 8 * 1024 * 1024  # a log this big, never indexed here: its tail comes first, unnumbered
+BUILD_AFTER = 0.3  # seconds the background pass waits: the page that asked paints its tail first (2 CPUs)
 PREVIEW = 200
 # CSI, OSC (BEL or ST terminated), other ESC sequences, and the controls a terminal would not print
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?|\x1b.|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# what "next error" stops at (matched on lowered printable text): the words compilers, shells,
+# test runners and gitlab-runner print when something failed
+ERRORS = re.compile(rb"\b(?:error|errors|fatal|failed|failure|exception|traceback|panic)\b")
 
 
 def strip(data: bytes) -> bytes:
@@ -112,12 +118,16 @@ class LogIndex:
                 start = max(size - want, 0)
                 data = await self.read(job_id, start - 1, size)
                 data, start = _line_start(data, start)
-                task = asyncio.create_task(self.index(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
+                task = asyncio.create_task(self._build_later(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
                 self._building.add(task)
                 task.add_done_callback(self._building.discard)
                 return Window(data, start, start + len(data), 0, size, 0)
-        end = (await self.index(job_id)).size
-        return await self.window(job_id, max(end - want, 0), end)
+        index = await self.index(job_id)
+        return await self.window(job_id, max(index.size - want, 0), index.size, index)
+
+    async def _build_later(self, job_id: int) -> None:
+        await asyncio.sleep(BUILD_AFTER)
+        await self.index(job_id)
 
     async def read(self, job_id: int, start: int, end: int) -> bytes:
         """Bytes ``start`` up to ``end`` (or the log's end, if sooner)."""
@@ -158,13 +168,13 @@ class LogIndex:
                 position += len(piece)
         return index.size
 
-    async def window(self, job_id: int, start: int, end: int) -> Window:
+    async def window(self, job_id: int, start: int, end: int, index: LineIndex | None = None) -> Window:
         """The whole lines of bytes ``start``..``end`` (at most ``MAX_RANGE``), numbered.
 
         A range that starts inside a line begins at the next line; one that ends inside a line
         stops before it, unless that is the log's last, unfinished line.
         """
-        index = await self.index(job_id)
+        index = index or await self.index(job_id)
         start, end = max(0, min(start, index.size)), max(0, min(end, index.size, start + MAX_RANGE))
         data = await self.read(job_id, max(start - 1, 0), end)
         if start > 0:
@@ -173,12 +183,29 @@ class LogIndex:
             cut = data.rfind(b"\n")
             if cut >= 0:  # else one line longer than the range: return it cut
                 data = data[: cut + 1]
-        first = await self.line_at(job_id, start, index) if start < index.size else index.total_lines + 1
+        if start >= index.size:
+            first = index.total_lines + 1
+        elif start + len(data) == index.size:  # up to the end (a tail): count back from the last line
+            first = index.total_lines - data.count(b"\n") + (1 if data.endswith(b"\n") else 0)
+        else:
+            first = await self.line_at(job_id, start, index)
         return Window(data, start, start + len(data), first, index.size, index.total_lines)
 
     async def search(self, job_id: int, query: str, limit: int = MAX_HITS) -> tuple[list[Hit], int]:
         """Lines whose printable text contains ``query`` (case-insensitive): (first hits, total)."""
         needle = query.lower().encode()
+        return await self._scan(job_id, lambda lowered, position: lowered.find(needle, position), limit)
+
+    async def errors(self, job_id: int, limit: int = MAX_HITS) -> tuple[list[Hit], int]:
+        """Lines that look like errors (``ERRORS``, printable text, case-insensitive)."""
+        def find(lowered: bytes, position: int) -> int:
+            match = ERRORS.search(lowered, position)
+            return match.start() if match else -1
+
+        return await self._scan(job_id, find, limit)
+
+    async def _scan(self, job_id: int, find: Callable[[bytes, int], int], limit: int) -> tuple[list[Hit], int]:
+        """Lines where ``find(lowered text, from)`` finds something: (first ``limit`` hits, total)."""
         hits: list[Hit] = []
         total, line, carry = 0, 1, b""
         async with aclosing(self._blocks(job_id)) as blocks:
@@ -187,7 +214,7 @@ class LogIndex:
                 cut = text.rfind(b"\n") + 1
                 text, carry = text[:cut], b""  # stripped text ends at a line feed: no carry needed
                 lowered, position, counted = text.lower(), 0, 0
-                while (found := lowered.find(needle, position)) >= 0:
+                while (found := find(lowered, position)) >= 0:
                     line += lowered.count(b"\n", counted, found)
                     counted = found
                     start, stop = lowered.rfind(b"\n", 0, found) + 1, lowered.find(b"\n", found)

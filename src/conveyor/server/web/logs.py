@@ -5,6 +5,7 @@ search, the live tail (the same SSE stream as the API), raw view and download.""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -16,7 +17,8 @@ from conveyor.server.viewer.index import Window
 from conveyor.server.web.render import signed_in
 
 router = APIRouter(prefix="/projects/{project}/jobs/{job_id}/log", dependencies=[Depends(signed_in)])
-BEFORE, AFTER = 64 * 1024, 64 * 1024  # bytes around a line a jump loads
+BEFORE, AFTER = 16 * 1024, 16 * 1024  # bytes around a line a jump loads (the page keeps a few hundred rows)
+INLINE_BYTES, INLINE_LINES = 24 * 1024, 200  # the tail a job page carries: its first screens, no second request
 MAX_QUERY = 200
 _searches = asyncio.Semaphore(2)  # whole-log scans at once per process
 
@@ -36,6 +38,20 @@ def _window(window: Window) -> Response:
         "X-Conveyor-Size": str(window.size),
         "X-Conveyor-Lines": str(window.total_lines),
     })
+
+
+async def inline_tail(request: Request, job_id: int) -> dict[str, Any]:
+    """The log's last whole lines (at most ``INLINE_LINES`` in ``INLINE_BYTES``) as the job page's
+    data, so the page shows them without asking again. ``first`` 0: not numbered yet."""
+    window = await services(request).log_index.tail(job_id, INLINE_BYTES)
+    data, start, first = window.data, window.start, window.first_line
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if lines > INLINE_LINES:
+        rest = data.split(b"\n", lines - INLINE_LINES)[-1]
+        start, first = start + len(data) - len(rest), first and first + lines - INLINE_LINES
+        data = rest
+    return {"text": data.decode("utf-8", "replace"), "start": start, "end": window.end, "first": first,
+            "size": window.size, "lines": window.total_lines}
 
 
 @router.get("/range")
@@ -73,6 +89,15 @@ async def log_search(request: Request, project: str, job_id: int, q: str) -> JSO
         raise BadRequest(f"400 Bad request - search text must be 1 to {MAX_QUERY} characters")
     async with _searches:
         hits, total = await services(request).log_index.search(job_id, q)
+    return JSONResponse({"total": total, "hits": [{"line": h.line, "preview": h.preview} for h in hits]})
+
+
+@router.get("/errors")
+async def log_errors(request: Request, project: str, job_id: int) -> JSONResponse:
+    """Lines of the whole log that look like errors (``viewer.index.ERRORS``): "next error"."""
+    await _owned(request, project, job_id)
+    async with _searches:
+        hits, total = await services(request).log_index.errors(job_id)
     return JSONResponse({"total": total, "hits": [{"line": h.line, "preview": h.preview} for h in hits]})
 
 

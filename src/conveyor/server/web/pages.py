@@ -3,6 +3,7 @@ read over the services the API uses, rendered by a template."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from conveyor.protocol import JobStatus
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest
-from conveyor.server.web import graph, views
+from conveyor.server.web import graph, logs, views
 from conveyor.server.web.render import page, signed_in
 from conveyor.server.web.sessions import Session
 
@@ -93,10 +94,14 @@ async def job(request: Request, project: str, job_id: int, session: Session = De
     svc = services(request)
     row = await svc.projects.get(project)
     state = await _job(request, row["id"], job_id)
-    siblings = views.jobs(await svc.pipelines.jobs(state["pipeline_id"], include_retried=True))
-    artifacts = [views.artifact(a) for a in await svc.artifacts.for_job(job_id)]
-    size = await svc.reader.size(job_id)
-    data = {"project": row["id"], "job": job_id, "status": state["status"], "size": size, "name": state["name"]}
+    sibling_rows, artifact_rows, tail = await asyncio.gather(
+        svc.pipelines.jobs(state["pipeline_id"], include_retried=True), svc.artifacts.for_job(job_id),
+        logs.inline_tail(request, job_id),
+    )
+    siblings = views.jobs(sibling_rows)
+    artifacts = [views.artifact(a) for a in artifact_rows]
+    data = {"project": row["id"], "job": job_id, "status": state["status"], "size": tail["size"], "name": state["name"],
+            "tail": tail}
     return await page(
         request, "job.html", session, project=row, job=state, jobs=siblings, artifacts=artifacts, data=data,
         title=f"{state['name']} · #{job_id} · {row['name']}", status=state["status"],

@@ -3,7 +3,6 @@ for every template), versioned static URLs, the signed-in person, the CSRF check
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,24 +14,16 @@ from markupsafe import Markup
 
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, Unauthorized
+from conveyor.server.web import assets
 from conveyor.server.web.sessions import Session, Sessions, cookie_name, same_origin
 
 HERE = Path(__file__).parent
-STATIC = HERE / "static"
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
-_versions: dict[str, str] = {}
 
 
 class SignIn(Unauthorized):
     """Sign in first"""
 
-
-
-def static(name: str) -> str:
-    """``/-/static/<name>?v=<content hash>``: a changed file gets a new URL."""
-    if name not in _versions:
-        _versions[name] = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
-    return f"/-/static/{name}?v={_versions[name]}"
 
 
 def page_data(value: Any) -> Markup:
@@ -41,7 +32,7 @@ def page_data(value: Any) -> Markup:
     return Markup(text)
 
 
-_env.globals.update(static=static, page_data=page_data)
+_env.globals.update(static=assets.url, page_data=page_data)
 
 
 def sessions(request: Request) -> Sessions:

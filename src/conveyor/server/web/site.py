@@ -7,19 +7,17 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.server.errors import ServerError
-from conveyor.server.web import actions, logs, pages
-from conveyor.server.web.render import STATIC, SignIn, page, signed_in
+from conveyor.server.web import actions, assets, logs, pages
+from conveyor.server.web.render import SignIn, page, signed_in
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; "
     "require-trusted-types-for 'script'; trusted-types 'none'"
 )
-STATIC_PATHS = ("/-/static/", "/static/")  # the path as mounted, with or without its root
 HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -47,8 +45,6 @@ class SecurityHeaders:
                 headers += [(n, v) for n, v in HEADERS if n not in names]
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", CSP.encode()))
-                if scope["path"].startswith(STATIC_PATHS) and b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-cache"))  # ES modules import each other unversioned: revalidate (ETag)
                 message["headers"] = headers
             await send(message)
 
@@ -59,7 +55,7 @@ def create_site() -> FastAPI:
     site = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     site.add_middleware(SecurityHeaders)
     site.add_exception_handler(ServerError, _error_page)
-    site.mount("/static", StaticFiles(directory=STATIC), name="static")
+    site.include_router(assets.router)
     site.include_router(pages.router)
     site.include_router(actions.router)
     site.include_router(logs.router)

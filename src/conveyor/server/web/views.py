@@ -39,12 +39,25 @@ def pipeline(row: RowMapping) -> dict[str, Any]:
         "sha": row["sha"],
         "short_sha": row["sha"][:8],
         "status": row["status"],
-        "source": "push",  # the only source Pipelines.create knows (its CI_PIPELINE_SOURCE)
+        "source": row.get("source") or "push",  # CI_PIPELINE_SOURCE
+        "triggerer": triggerer(row),
         "created": when(row["created_at"]),
         "duration": duration(row["started_at"], row["finished_at"]),
         "cancelable": row["status"] in ACTIVE or row["status"] in ("manual", "scheduled"),
         "variables": sorted((row["variables"] or {}).keys()),
     }
+
+
+def triggerer(row: RowMapping) -> str:
+    """Who or what started a pipeline: its user's name when the row has one, else what started it
+    (a trigger token, a schedule, a parent pipeline), else its source."""
+    user = row.get("user") or {}
+    if user.get("name") or user.get("login"):
+        return str(user.get("name") or user.get("login"))
+    for column, label in (("trigger_id", "trigger"), ("schedule_id", "schedule"), ("parent_pipeline_id", "pipeline")):
+        if row.get(column):
+            return f"{label} #{row[column]}"
+    return str(row.get("source") or "push")
 
 
 def job(row: RowMapping, retries: int = 0) -> dict[str, Any]:

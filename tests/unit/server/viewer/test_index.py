@@ -53,6 +53,11 @@ async def test_window_is_whole_numbered_lines_and_keeps_an_unfinished_tail() -> 
     tail = await index.window(1, len(data) - 100, len(data))
     assert tail.end == len(data) and tail.data.endswith(b"half a line")
     assert tail.total_lines == 5001
+    for log in (data, numbered(5000)):  # a tail is numbered back from the last line: as line_at says
+        index = LogIndex(Bytes(log))  # type: ignore[arg-type]
+        for want in (1, 20, 100, 4096):
+            tail = await index.tail(1, want)
+            assert tail.first_line == await index.line_at(1, tail.start), (len(log), want)
 
 
 async def test_growing_log_extends_its_index() -> None:
@@ -99,3 +104,13 @@ async def test_a_range_inside_one_long_line_returns_that_part_of_it(monkeypatch:
     monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
     fresh = await LogIndex(Bytes(data)).tail(1, 1000)  # type: ignore[arg-type]
     assert fresh.data == data[-1000:] and fresh.first_line == 0
+
+
+async def test_error_lines_over_the_whole_log() -> None:
+    data = (numbered(30000).replace(b"line 000007 ", b"line 000007 \x1b[31mERROR:\x1b[0m no such file ")
+            .replace(b"line 020000 ", b"line 020000 Traceback (most recent call last) ")
+            .replace(b"line 025000 ", b"line 025000 terrorist errorless ")  # not the words
+            .replace(b"line 029999 ", b"line 029999 Job failed: exit code 1 "))
+    hits, total = await LogIndex(Bytes(data, piece=65536)).errors(1)  # type: ignore[arg-type]
+    assert total == 3 and [h.line for h in hits] == [7, 20000, 29999]
+    assert hits[0].preview.startswith("line 000007 ERROR: no such file")

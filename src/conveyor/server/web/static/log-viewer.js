@@ -1,19 +1,24 @@
 // The job log viewer: a bounded window of numbered lines over a log of any size.
 //
-// Opens at the tail (or at #L<n>), loads earlier/later whole-line byte ranges from the server on
-// demand, and streams a live job from the SSE tail, resuming at the exact byte offset it has
-// after any dropped connection. The DOM never holds more than MAX_ROWS lines: following drops the
-// oldest; reading elsewhere pauses the stream until the reader comes back to the end.
+// Opens at the tail the page carries (or at #L<n>), loads earlier/later whole-line byte ranges
+// from the server on demand, and streams a live job from the SSE tail, resuming at the exact byte
+// offset it has after any dropped connection. The DOM holds at most MAX_ROWS rows and MAX_NODES
+// elements in them: following drops the oldest; a load above drops rows below; a reader elsewhere
+// while the window is full pauses the stream until they come back to the end.
 import { Terminal, paint } from "./ansi.js";
 import { showStatus } from "./live.js";
+
+performance.mark("conveyor:log:start");  // bench/ui: where a page's time goes
 
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const info = page.log;
 const base = `/-/projects/${info.project}/jobs/${info.job}/log`;
-const MAX_ROWS = 5000;
+const MAX_ROWS = 600;  // rows in the DOM at most: 13 screens of 45
+const MAX_NODES = 2000;  // elements in those rows at most: the page stays under 3,000 (spec §3.2)
+const LOAD_LINES = 300;  // new rows per earlier/later load at most
 const LONG = 100000;
-const RANGE = 128 * 1024;  // bytes per earlier/later load
-const TAIL = 64 * 1024;  // bytes the page opens with: a few screens, painted fast
+const RANGE = 32 * 1024;  // bytes per earlier/later load
+const TAIL = 24 * 1024;  // bytes a return to the end loads: a few screens, painted fast
 const FINISHED = new Set(["success", "failed", "canceled", "skipped"]);
 const $ = (id) => document.getElementById(id);
 const pane = $("log-pane"); const lines = $("log-lines"); const status = $("log-status");
@@ -21,7 +26,8 @@ const decoder = new TextDecoder("utf-8");
 const encoder = new TextEncoder();
 
 const view = {
-  rows: [],          // {no, raw, el, secs, bytes} in order
+  rows: [],          // {no, raw, el, secs, bytes, nodes} in order
+  nodes: 0,          // elements in rows' elements
   first: 1,          // number of rows[0]
   start: 0,          // byte offset of rows[0]
   end: 0,            // byte offset just past the loaded bytes (a partial last line included)
@@ -89,7 +95,7 @@ function makeRow(no, raw, term) {
     const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
     if (at >= 0) for (const s of view.open.splice(at)) { s.end = sec.time; s.dur.textContent = sectionDuration(s); }
   }
-  const row = { no, raw, el, secs: view.open.slice(), bytes: 0 };
+  const row = { no, raw, el, secs: view.open.slice(), bytes: 0, nodes: 0 };
   const sec = parsed.sections.filter((s) => s.kind === "start").pop();
   if (sec) {
     const s = { name: sec.name, start: sec.time, end: null, options: sec.options, head: row, rows: [],
@@ -109,6 +115,7 @@ function makeRow(no, raw, term) {
   }
   for (const s of row.secs) s.rows.push(row);
   if (row.secs.some((s) => s.closed)) el.classList.add("folded");
+  row.nodes = el.getElementsByTagName("*").length + 1;
   return row;
 }
 
@@ -119,9 +126,28 @@ function toggle(sec, closed = !sec.closed) {
   for (const row of sec.rows) row.el.classList.toggle("folded", row.secs.some((s) => s.closed));
 }
 
-// (Re)build the whole window from raw text: a range load or a jump.
-function renderWindow(text, first, start, end, size) {
-  view.rows = []; view.sections = new Map(); view.open = []; view.term = new Terminal();
+// Lines of ``text`` (bytes ``start``..``end``, first line ``first``) cut to at most ``most`` rows
+// kept at ``focus``: "end", "start" or a line number. A cut-off unfinished last line goes too.
+function cutLines(text, first, start, end, focus, most = MAX_ROWS) {
+  const all = text.split("\n");
+  const partial = all[all.length - 1] !== "";
+  if (!partial) all.pop();
+  if (all.length <= most) return { text, first, start, end };
+  let from = 0;
+  if (focus === "end") from = all.length - most;
+  else if (typeof focus === "number" && first) from = Math.min(Math.max(0, focus - first - most / 2), all.length - most);
+  const to = from + most;
+  const skipped = from ? byteLength(all.slice(0, from).join("\n")) + 1 : 0;
+  const kept = all.slice(from, to).join("\n") + (partial && to >= all.length ? "" : "\n");
+  return { text: kept, first: first && first + from, start: start + skipped,
+    end: partial && to >= all.length ? end : start + skipped + byteLength(kept) };
+}
+
+// (Re)build the whole window from raw text: a range load or a jump. The rows kept, should the
+// text hold more than the window does, are those at ``focus`` ("end", "start" or a line number).
+function renderWindow(text, first, start, end, size, focus = "end", fit = true) {
+  ({ text, first, start, end } = cutLines(text, first, start, end, focus));
+  view.rows = []; view.nodes = 0; view.sections = new Map(); view.open = []; view.term = new Terminal();
   view.partial = ""; view.partialRow = null;
   lines.replaceChildren();
   view.first = first; view.start = start; view.end = start; view.size = Math.max(size, end);
@@ -130,6 +156,38 @@ function renderWindow(text, first, start, end, size) {
   view.end = end;
   $("log-earlier").hidden = start === 0;
   updateLater();
+  if (fit && nodes() > MAX_NODES) fitWindow(focus);
+}
+
+function nodes() { return view.nodes + (view.partialRow ? view.partialRow.nodes : 0); }
+
+// Too many rows or elements (styled lines): render again only the rows around ``focus`` that fit.
+function fitWindow(focus) {
+  const rows = view.rows;
+  if (!rows.length) return;
+  let at = focus === "end" ? rows.length - 1 : focus === "start" ? 0 : Math.min(Math.max(focus - view.first, 0), rows.length - 1);
+  let a = at; let b = at + 1; let n = rows[at].nodes + (view.partialRow ? view.partialRow.nodes : 0);
+  for (let grew = true; grew && b - a < MAX_ROWS;) {
+    grew = false;
+    if (b < rows.length && n + rows[b].nodes <= MAX_NODES) { n += rows[b++].nodes; grew = true; }
+    if (a > 0 && b - a < MAX_ROWS && n + rows[a - 1].nodes <= MAX_NODES) { n += rows[--a].nodes; grew = true; }
+  }
+  const sum = (list) => list.reduce((total, row) => total + row.bytes, 0);
+  const start = view.start + sum(rows.slice(0, a));
+  const whole = b === rows.length;
+  const text = rows.slice(a, b).map((r) => r.raw + "\n").join("") + (whole ? view.partial : "");
+  const end = whole ? view.end : start + sum(rows.slice(a, b));
+  if (!whole) { disconnect(); setFollow(false); }
+  const anchor = rows[at].el; const offset = anchor.getBoundingClientRect().top; const id = anchor.id;
+  renderWindow(text, view.first + a, start, end, view.size, focus, false);
+  const again = id && document.getElementById(id);  // the row the reader was at stays where it was
+  if (again) pane.scrollTop += again.getBoundingClientRect().top - offset;
+}
+
+function firstVisible() {
+  const top = pane.getBoundingClientRect().top;
+  const row = view.rows.find((r) => r.el.getBoundingClientRect().bottom > top);
+  return row ? row.no : "end";
 }
 
 function updateLater() { $("log-later").hidden = view.end >= view.size || !!view.stream; }
@@ -144,7 +202,7 @@ function appendText(text, end) {
   for (const raw of pieces) {
     const row = makeRow(no++, raw, view.term);
     row.bytes = byteLength(raw) + 1;
-    view.rows.push(row); fragment.append(row.el);
+    view.rows.push(row); view.nodes += row.nodes; fragment.append(row.el);
   }
   view.partial = partial;
   if (partial) {  // shown now, parsed again once its line feed comes: leave no trace in the state
@@ -160,12 +218,23 @@ function appendText(text, end) {
   return pieces.length;
 }
 
-function trimTop() {
-  const extra = view.rows.length - MAX_ROWS;
-  if (extra <= 0) return;
-  for (const row of view.rows.splice(0, extra)) { row.el.remove(); view.start += row.bytes; }
-  view.first += extra;
+// Drop rows from the top while the window is over its bounds; ``reading``: only rows more than
+// a screen above what the reader sees. Says whether the window is within its bounds.
+function trimTop(reading = false) {
+  const above = reading ? pane.getBoundingClientRect().top - pane.clientHeight : 0;  // no layout read when following
+  let extra = 0; let dropped = 0;
+  const over = () => view.rows.length - extra > MAX_ROWS || nodes() - dropped > MAX_NODES;
+  while (extra < view.rows.length - 1 && over() && !(reading && view.rows[extra].el.getBoundingClientRect().bottom > above)) {
+    dropped += view.rows[extra++].nodes;
+  }
+  for (const row of view.rows.splice(0, extra)) {
+    row.el.remove(); view.start += row.bytes;
+    for (const s of row.secs) if (s.rows[0] === row) s.rows.shift();
+    if (row.section) view.sections.delete(row.no);
+  }
+  view.first += extra; view.nodes -= dropped;
   $("log-earlier").hidden = view.start === 0;
+  return !over();
 }
 
 async function fetchWindow(url) {
@@ -200,8 +269,8 @@ function connect() {
     appendText(text, pendingEnd);
     view.size = Math.max(view.size, pendingEnd);
     if (view.follow) { trimTop(); scrollToBottom(); }
-    else if (view.rows.length > 2 * MAX_ROWS) disconnect();  // reading elsewhere: stop growing
-    else if (view.unseen) { $("new-lines").hidden = false; $("new-lines").textContent = `${view.unseen} new lines ↓`; }
+    else if (!trimTop(true)) fitWindow(firstVisible());  // reading near the top of a full window: stop growing
+    if (!view.follow && view.unseen) { $("new-lines").hidden = false; $("new-lines").textContent = `${view.unseen} new lines ↓`; }
     markPainted();
   };
   source.addEventListener("log", (event) => {
@@ -233,32 +302,42 @@ function disconnect() {
 }
 
 // ---- navigation ---------------------------------------------------------------------------
-async function load(url, where) {
+async function load(url, focus, where) {
   view.loading = true;
   try {
     const w = await fetchWindow(url);
     disconnect();
-    renderWindow(w.text, w.first, w.start, w.end, w.size);
+    renderWindow(w.text, w.first, w.start, w.end, w.size, focus);
     where();
   } catch (error) {
     status.textContent = `Could not load the log: ${error.message}`;
   } finally { view.loading = false; }
 }
 
+function showTail(w) {
+  disconnect();
+  renderWindow(w.text, w.first, w.start, w.end, w.size, "end");
+  setFollow(true); scrollToBottom();
+}
+
 async function openTail() {
-  await load(`${base}/tail?size=${TAIL}`, () => { setFollow(true); scrollToBottom(); });
+  await load(`${base}/tail?size=${TAIL}`, "end", () => { setFollow(true); scrollToBottom(); });
+  afterTail();
+}
+
+function afterTail() {
   // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
   if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
     status.textContent = "Counting lines…";
-    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 100);
+    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 400);  // > BUILD_AFTER
   }
 }
 
 export async function goToLine(no, { highlight = true } = {}) {
   if (view.provisional || !(no >= view.first && no < view.first + view.rows.length)) {
     setFollow(false);
-    await load(`${base}/line?n=${no}`, () => {});
+    await load(`${base}/line?n=${no}`, no, () => {});
   }
   const row = view.rows[no - view.first] || view.partialRow;
   if (!row) return;
@@ -275,16 +354,15 @@ async function loadEarlier() {
   try {
     const w = await fetchWindow(`${base}/range?start=${Math.max(0, view.start - RANGE)}&end=${view.start}`);
     const anchor = view.rows[0]; const offset = anchor ? anchor.el.getBoundingClientRect().top : 0;
-    let text = w.text + view.rows.map((r) => r.raw + "\n").join("") + view.partial;
+    const above = cutLines(w.text, w.first, w.start, w.end, "end", LOAD_LINES);  // the lines nearest
+    let text = above.text + view.rows.map((r) => r.raw + "\n").join("") + view.partial;
     let end = view.end;
-    const total = (w.text.match(/\n/g) || []).length + view.rows.length;
+    const total = above.text.split("\n").length - 1 + view.rows.length;
     if (total > MAX_ROWS) {  // keep the window bounded: drop lines from the bottom
-      const keep = text.split("\n").slice(0, MAX_ROWS);
-      const kept = keep.join("\n") + "\n";
-      end = w.start + byteLength(kept); text = kept;
+      ({ text, end } = cutLines(text, above.first, above.start, end, "start"));
       disconnect(); setFollow(false);
     }
-    renderWindow(text, w.first, w.start, end, Math.max(view.size, w.size));
+    renderWindow(text, above.first, above.start, end, Math.max(view.size, w.size), anchor ? anchor.no : "start");
     const again = anchor && document.getElementById(`L${anchor.no}`);
     if (again) pane.scrollTop += again.getBoundingClientRect().top - offset;
   } finally { view.loading = false; }
@@ -295,12 +373,14 @@ async function loadLater() {
   view.loading = true;
   const before = view.end;
   try {
-    const w = await fetchWindow(`${base}/range?start=${view.end - byteLength(view.partial)}&end=${view.end + RANGE}`);
+    const partial = byteLength(view.partial);  // a long line comes in doubling steps
+    const w = await fetchWindow(`${base}/range?start=${view.end - partial}&end=${view.end + Math.max(RANGE, partial)}`);
     if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
     view.partial = "";
-    appendText(w.text, w.end);
+    const below = cutLines(w.text, w.first, w.start, w.end, "start", LOAD_LINES);
+    appendText(below.text, below.end);
     view.size = Math.max(view.size, w.size);
-    if (view.rows.length > MAX_ROWS) trimTop();
+    trimTop();
     updateLater();
     if (view.end >= view.size && !view.ended) connect();
   } finally { view.loading = false; }
@@ -331,6 +411,26 @@ async function nextHit(step) {
   history.replaceState(null, "", `#L${hit.line}`);
 }
 
+// ---- next error ---------------------------------------------------------------------------
+// Lines of the whole log that look like errors, asked of the server once per log size.
+async function nextError(step) {
+  if (!view.errors || view.errors.size !== view.size) {
+    status.textContent = "Looking for errors…";
+    const response = await fetch(`${base}/errors`);
+    if (!response.ok) { status.textContent = "Could not look for errors"; return; }
+    view.errors = { size: view.size, hits: (await response.json()).hits };
+  }
+  const hits = view.errors.hits;
+  const lit = lines.querySelector(".ln.hl");
+  const top = firstVisible(); const seen = top === "end" ? view.first + view.rows.length : top;
+  const here = lit ? Number(lit.dataset.line) : step > 0 ? seen - 1 : seen;
+  const hit = step > 0 ? hits.find((h) => h.line > here) : hits.findLast((h) => h.line < here);
+  if (!hit) { status.textContent = hits.length ? `No ${step > 0 ? "later" : "earlier"} error.` : "No errors found."; return; }
+  status.textContent = `Error ${hits.indexOf(hit) + 1} of ${hits.length}${hits.length >= 1000 ? "+" : ""}: line ${hit.line}`;
+  await goToLine(hit.line);
+  history.replaceState(null, "", `#L${hit.line}`);
+}
+
 // ---- wiring -------------------------------------------------------------------------------
 function markPainted() {
   if (performance.getEntriesByName("conveyor:log:rows").length) return;
@@ -351,6 +451,7 @@ pane.addEventListener("scroll", () => {
 $("log-earlier").addEventListener("click", loadEarlier);
 $("log-later").addEventListener("click", loadLater);
 $("btn-top").addEventListener("click", () => goToLine(1, { highlight: false }));
+$("btn-error").addEventListener("click", (e) => nextError(e.shiftKey ? -1 : 1));
 $("btn-bottom").addEventListener("click", toBottom);
 $("new-lines").addEventListener("click", toBottom);
 $("btn-follow").addEventListener("click", () => { setFollow(!view.follow); if (view.follow) toBottom(); });
@@ -399,6 +500,8 @@ pane.addEventListener("keydown", (e) => {
   else if (e.key === "End") { e.preventDefault(); toBottom(); }
   else if (e.key === "]") jumpSection(1);
   else if (e.key === "[") jumpSection(-1);
+  else if (e.key === "e") nextError(1);
+  else if (e.key === "E") nextError(-1);
   else if (e.key === "w") $("btn-wrap").click();
   else if (e.key === "t" && view.hasTime) $("btn-time").click();
 });
@@ -412,4 +515,6 @@ window.addEventListener("hashchange", () => {
 });
 
 const deep = /^#L(\d+)$/.exec(location.hash);
-if (deep) goToLine(Number(deep[1])).then(markPainted); else openTail().then(markPainted);
+if (deep) goToLine(Number(deep[1])).then(markPainted);
+else if (info.tail) { showTail(info.tail); markPainted(); afterTail(); }  // carried by the page: no request
+else openTail().then(markPainted);
