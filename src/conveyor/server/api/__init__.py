@@ -10,15 +10,23 @@ from conveyor.server.api import (
     errors,
     health,
     hooks,
+    job_artifacts,
+    jobs,
+    openapi,
+    pagination,
+    pipelines,
+    presenters,
     params,
     projects,
     pushes,
     registration,
+    repository,
     runner_v4,
+    runners_admin,
     schedules,
     triggers,
     variables,
     viewer,
 )
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "job_artifacts", "jobs", "openapi", "pagination", "pipelines", "presenters", "repository", "runners_admin"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params
 from conveyor.server.api.deps import Maintainer, require_admin, services
+from conveyor.server.api.openapi import LIST, doc
 from conveyor.server.automation.hooks import EVENTS
 
 router = APIRouter(prefix="/api/v4/projects/{project}/hooks", dependencies=[Depends(require_admin)])
@@ -29,9 +31,10 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
     return values
 
 
-@router.get("")
-async def list_hooks(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.list(access.project_id)
+@router.get("", **doc(listing=True, answer=LIST))
+async def list_hooks(request: Request, access: Maintainer) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).automation.hooks.list(access.project_id), found)
 
 
 @router.get("/{hook_id}")
@@ -66,6 +69,7 @@ async def test_hook(request: Request, access: Maintainer, hook_id: int, trigger:
     return {"message": "201 Created"}
 
 
-@router.get("/{hook_id}/deliveries")
-async def hook_deliveries(request: Request, access: Maintainer, hook_id: int) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.deliveries(access.project_id, hook_id)
+@router.get("/{hook_id}/deliveries", **doc(listing=True, answer=LIST))
+async def hook_deliveries(request: Request, access: Maintainer, hook_id: int) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).automation.hooks.deliveries(access.project_id, hook_id), found)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
-from conveyor.server.api.deps import require_admin, services
-from conveyor.server.api.projects import present_pipeline
+from conveyor.server.api import pagination, params, presenters
+from conveyor.server.api.deps import Developer, Maintainer, Reporter, services
+from conveyor.server.api.openapi import LIST, doc
 from conveyor.server.variables import rules
 
-router = APIRouter(prefix="/api/v4/projects/{project}/pipeline_schedules", dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v4/projects/{project}/pipeline_schedules")
 
 
 def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
@@ -27,83 +27,81 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
     return values
 
 
-async def _project(request: Request, project: str) -> Any:
-    return await services(request).projects.get(project)
-
-
-@router.get("")
-async def list_schedules(request: Request, project: str, scope: str | None = None) -> list[dict[str, Any]]:
-    active = {"active": True, "inactive": False}.get(scope or "")
-    return await services(request).automation.schedules.list((await _project(request, project))["id"], active)
+@router.get("", **doc(("scope",), listing=True, answer=LIST))
+async def list_schedules(request: Request, access: Reporter) -> JSONResponse:
+    found = await params.read(request)
+    active = {"active": True, "inactive": False}.get(params.choice(found, "scope", ("active", "inactive")) or "")
+    return pagination.respond_all(request, await services(request).automation.schedules.list(access.project_id, active), found)
 
 
 @router.get("/{schedule_id}")
-async def get_schedule(request: Request, project: str, schedule_id: int) -> dict[str, Any]:
-    return await services(request).automation.schedules.details((await _project(request, project))["id"], schedule_id)
+async def get_schedule(request: Request, access: Reporter, schedule_id: int) -> dict[str, Any]:
+    return await services(request).automation.schedules.details(access.project_id, schedule_id)
 
 
-@router.get("/{schedule_id}/pipelines")
-async def schedule_pipelines(request: Request, project: str, schedule_id: int) -> list[dict[str, Any]]:
-    rows = await services(request).automation.schedules.pipelines((await _project(request, project))["id"], schedule_id)
-    return [present_pipeline(row) for row in rows]
+@router.get("/{schedule_id}/pipelines", **doc(listing=True, answer=LIST))
+async def schedule_pipelines(request: Request, access: Reporter, schedule_id: int) -> JSONResponse:
+    rows = await services(request).automation.schedules.pipelines(access.project_id, schedule_id)
+    base, path = services(request).settings.base_url, presenters.path_of(access.project)
+    return pagination.respond_all(request, [presenters.pipeline(r, base, path, full=False) for r in rows], await params.read(request))
 
 
 @router.post("", status_code=201)
-async def create_schedule(request: Request, project: str) -> dict[str, Any]:
+async def create_schedule(request: Request, access: Developer) -> dict[str, Any]:
     values = _values(await params.read(request), create=True)
-    return await services(request).automation.schedules.create((await _project(request, project))["id"], values)
+    return await services(request).automation.schedules.create(access.project_id, values)
 
 
 @router.put("/{schedule_id}")
-async def update_schedule(request: Request, project: str, schedule_id: int) -> dict[str, Any]:
+async def update_schedule(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     values = _values(await params.read(request), create=False)
-    return await services(request).automation.schedules.update((await _project(request, project))["id"], schedule_id, values)
+    return await services(request).automation.schedules.update(access.project_id, schedule_id, values)
 
 
 @router.post("/{schedule_id}/take_ownership")
-async def take_ownership(request: Request, project: str, schedule_id: int) -> JSONResponse:
+async def take_ownership(request: Request, access: Maintainer, schedule_id: int) -> JSONResponse:
     body, changed = await services(request).automation.schedules.take_ownership(
-        (await _project(request, project))["id"], schedule_id
+        access.project_id, schedule_id
     )
     return JSONResponse(body, status_code=201 if changed else 200)
 
 
 @router.post("/{schedule_id}/play", status_code=201)
-async def play_schedule(request: Request, project: str, schedule_id: int) -> dict[str, Any]:
+async def play_schedule(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     svc = services(request)
-    created = await svc.automation.schedules.play(await _project(request, project), schedule_id)
+    created = await svc.automation.schedules.play(access.project, schedule_id)
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
     return {"message": "201 Created"}
 
 
 @router.delete("/{schedule_id}", status_code=204)
-async def delete_schedule(request: Request, project: str, schedule_id: int) -> Response:
-    await services(request).automation.schedules.delete((await _project(request, project))["id"], schedule_id)
+async def delete_schedule(request: Request, access: Maintainer, schedule_id: int) -> Response:
+    await services(request).automation.schedules.delete(access.project_id, schedule_id)
     return Response(status_code=204)
 
 
 @router.post("/{schedule_id}/variables", status_code=201)
-async def create_variable(request: Request, project: str, schedule_id: int) -> dict[str, Any]:
+async def create_variable(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     found = await params.read(request)
     return await services(request).automation.schedules.put_variable(
-        (await _project(request, project))["id"], schedule_id,
+        access.project_id, schedule_id,
         params.text(found, "key", required=True) or "", params.text(found, "value", required=True),
         params.choice(found, "variable_type", rules.TYPES, "env_var"), create=True,
     )
 
 
 @router.put("/{schedule_id}/variables/{key}")
-async def update_variable(request: Request, project: str, schedule_id: int, key: str) -> dict[str, Any]:
+async def update_variable(request: Request, access: Developer, schedule_id: int, key: str) -> dict[str, Any]:
     found = await params.read(request)
     return await services(request).automation.schedules.put_variable(
-        (await _project(request, project))["id"], schedule_id, key,
+        access.project_id, schedule_id, key,
         params.text(found, "value"), params.choice(found, "variable_type", rules.TYPES), create=False,
     )
 
 
 @router.delete("/{schedule_id}/variables/{key}", status_code=202)
-async def delete_variable(request: Request, project: str, schedule_id: int, key: str) -> dict[str, Any]:
+async def delete_variable(request: Request, access: Developer, schedule_id: int, key: str) -> dict[str, Any]:
     return await services(request).automation.schedules.delete_variable(
-        (await _project(request, project))["id"], schedule_id, key
+        access.project_id, schedule_id, key
     )

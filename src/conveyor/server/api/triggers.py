@@ -7,10 +7,11 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Maintainer, require_admin, services
-from conveyor.server.api.projects import present_pipeline
+from conveyor.server.api.openapi import LIST, doc
 from conveyor.server.errors import ParamError
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
@@ -27,9 +28,10 @@ def _date(found: dict[str, Any], name: str) -> date | None:
         raise ParamError(f"{name} is invalid") from None
 
 
-@router.get("/projects/{project}/triggers")
-async def list_triggers(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).automation.triggers.list(access.project_id)
+@router.get("/projects/{project}/triggers", **doc(listing=True, answer=LIST))
+async def list_triggers(request: Request, access: Maintainer) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).automation.triggers.list(access.project_id), found)
 
 
 @router.get("/projects/{project}/triggers/{trigger_id}")
@@ -84,4 +86,4 @@ async def _trigger(request: Request, project: str, ref: str | None, *, forge_bod
     )
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
-    return present_pipeline(await svc.pipelines.get(row["id"], created.id))
+    return presenters.pipeline(await svc.pipelines.get(row["id"], created.id), svc.settings.base_url, presenters.path_of(row))

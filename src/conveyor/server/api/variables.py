@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params
 from conveyor.server.api.deps import Maintainer, require_admin, services
+from conveyor.server.api.openapi import LIST, doc
 from conveyor.server.variables import rules
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
@@ -44,9 +46,10 @@ def _changes(found: dict[str, Any], *, project: bool) -> dict[str, Any]:
     return changes
 
 
-@router.get("/projects/{project}/variables")
-async def list_project(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).variables.list(access.project_id)
+@router.get("/projects/{project}/variables", **doc(listing=True, answer=LIST))
+async def list_project(request: Request, access: Maintainer) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).variables.list(access.project_id), found)
 
 
 @router.get("/projects/{project}/variables/{key}")
@@ -77,9 +80,10 @@ async def delete_project(request: Request, access: Maintainer, key: str) -> Resp
     return Response(status_code=204)
 
 
-@router.get("/admin/ci/variables")
-async def list_instance(request: Request) -> list[dict[str, Any]]:
-    return await services(request).variables.list(None)
+@router.get("/admin/ci/variables", **doc(listing=True, answer=LIST))
+async def list_instance(request: Request) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).variables.list(None), found)
 
 
 @router.get("/admin/ci/variables/{key}")

@@ -119,6 +119,7 @@ jobs = sa.Table(
     sa.Column("coverage", sa.Float),  # coverage: regex's value in the finished job's log
     # a bridge whose downstream pipeline could not be created: why (GitLab's downstream_errors)
     sa.Column("downstream_errors", ARRAY(sa.Text)),
+    sa.Column("erased_at", sa.DateTime(timezone=True)),  # log and artifacts erased (GitLab's erase)
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream

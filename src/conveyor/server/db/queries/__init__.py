@@ -9,11 +9,13 @@ from conveyor.server.db.queries import (
     artifacts,
     hooks,
     bridges,
+    browse,
     deployments,
     jobs,
     overview,
     pipelines,
     projects,
+    removal,
     resource_groups,
     runners,
     schedules,
@@ -24,4 +26,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "overview", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "overview", "pipelines", "projects", "removal", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

@@ -29,3 +29,18 @@ async def get(conn: AsyncConnection, id_or_name: int | str) -> RowMapping | None
 
 async def list_all(conn: AsyncConnection) -> list[RowMapping]:
     return list((await conn.execute(sa.select(projects).order_by(projects.c.id))).mappings())
+
+
+async def update(conn: AsyncConnection, project_id: int, values: dict[str, str]) -> RowMapping | None:
+    """The changed project, or None when the new name is taken (or the project is gone)."""
+    if "name" in values:
+        taken = sa.select(projects.c.id).where(projects.c.name == values["name"], projects.c.id != project_id)
+        if (await conn.execute(taken)).first() is not None:
+            return None
+    stmt = projects.update().where(projects.c.id == project_id).values(**values).returning(*projects.c)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def delete(conn: AsyncConnection, project_id: int) -> None:
+    """The project and, by cascade, its pipelines, jobs, variables, triggers, schedules and hooks."""
+    await conn.execute(projects.delete().where(projects.c.id == project_id))
