@@ -74,7 +74,19 @@ class AdminClient:
         return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}")
 
     async def jobs(self, project: str, pipeline_id: int) -> list[dict[str, Any]]:
-        return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}/jobs")
+        return await self._every(f"/projects/{project}/pipelines/{pipeline_id}/jobs")
+
+    async def _every(self, path: str) -> list[Any]:
+        """Every item of a paginated list, following ``X-Next-Page`` 100 at a time."""
+        items: list[Any] = []
+        page = "1"
+        while page:
+            response = await self._http.get(path, params={"page": page, "per_page": 100})
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.text)
+            items += response.json()
+            page = response.headers.get("X-Next-Page", "")
+        return items
 
     async def cancel_pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
         return await self._json("POST", f"/projects/{project}/pipelines/{pipeline_id}/cancel")
