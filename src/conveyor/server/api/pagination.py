@@ -21,7 +21,8 @@ from conveyor.server.errors import ParamError
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
-MAX_COUNTED = 10_000  # GitLab leaves X-Total and X-Total-Pages out past this many items
+MAX_COUNTED = 10_000
+MAX_PAGE = 2**31  # past it the offset would overflow PostgreSQL's bigint: clamped like per_page  # GitLab leaves X-Total and X-Total-Pages out past this many items
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def _integer(found: dict[str, Any], name: str, default: int) -> int:
 
 def page_of(found: dict[str, Any]) -> Page:
     """``page`` (from 1) and ``per_page`` (1..100): out-of-range values are clamped, as GitLab does."""
-    number = max(1, _integer(found, "page", 1))
+    number = min(MAX_PAGE, max(1, _integer(found, "page", 1)))
     size = min(MAX_PER_PAGE, max(1, _integer(found, "per_page", DEFAULT_PER_PAGE)))
     return Page(number, size)
 

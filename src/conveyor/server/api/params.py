@@ -60,7 +60,10 @@ def _assign(params: dict[str, Any], name: str, value: str) -> None:
         if last:
             node[part] = value
         else:
-            node = node.setdefault(part, [] if following == "" else {})
+            child = node.get(part)
+            if not isinstance(child, (list, dict)):  # "x=1&x[]=2": the bracketed form wins, as in Rack
+                child = node[part] = [] if following == "" else {}
+            node = child
 
 
 def _listify(value: Any) -> Any:
