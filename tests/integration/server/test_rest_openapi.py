@@ -56,7 +56,7 @@ async def test_the_document_lists_every_route_with_its_parameters(live_server) -
     assert {"project", "status", "ref", "sha", "source", "updated_after", "order_by", "sort", "page", "per_page"} <= names
     assert set(pipelines["responses"]["200"]["headers"]) >= {"X-Total", "X-Next-Page", "Link"}
     create = document["paths"]["/api/v4/projects/{project}/pipeline"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"]["required"] == ["ref"]
+    assert set(create["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"ref", "variables"}
     jobs = document["paths"]["/api/v4/projects/{project}/pipelines/{pipeline_id}/jobs"]["get"]
     assert {"scope[]", "include_retried"} <= {p["name"] for p in jobs["parameters"]}
 
