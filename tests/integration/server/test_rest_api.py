@@ -190,7 +190,7 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     gl, project, runner, _ = await setup()
     created = await sync(lambda: project.pipelines.create({"ref": "main", "variables": [
         {"key": "TARGET", "value": "eu"}, {"key": "CONF", "value": "a=1", "variable_type": "file"}]}))
-    assert (created.status, created.source, created.ref, created.iid, created.user["username"]) == ("pending", "api", "main", 1, "root")
+    assert (created.status, created.source, created.ref, created.iid, created.user["username"]) == ("pending", "push", "main", 1, "root")
     assert created.web_url == f"{live_server.url}/app/-/pipelines/{created.id}" and created.detailed_status["group"] == "pending"
     variables = await sync(lambda: created.variables.list(get_all=True))
     assert sorted((v.key, v.value, v.variable_type) for v in variables) == [("CONF", "a=1", "file"), ("TARGET", "eu", "env_var")]
@@ -253,7 +253,7 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     assert await sync(lambda: by()) == [second.id, created.id]
     assert await sync(lambda: by(status="success")) == [created.id]
     assert await sync(lambda: by(scope="finished", order_by="id", sort="asc")) == [created.id, second.id]
-    assert await sync(lambda: by(sha=created.sha, source="api", ref="main", username="root")) == [second.id, created.id]
+    assert await sync(lambda: by(sha=created.sha, source="push", ref="main", username="root")) == [second.id, created.id]
     assert await sync(lambda: by(updated_after="2999-01-01T00:00:00Z")) == []
     assert await sync(lambda: by(order_by="status", sort="asc")) == [second.id, created.id]
     with pytest.raises(gitlab.GitlabListError) as bad:

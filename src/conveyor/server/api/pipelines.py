@@ -93,9 +93,11 @@ async def latest_pipeline(request: Request, access: Guest) -> dict[str, Any]:
 
 @router.post("/pipeline", status_code=201, **doc(body=("ref", "variables"), answer=OBJECT, status=201))
 async def create_pipeline(request: Request, access: Developer) -> dict[str, Any]:
-    """A pipeline for ``ref`` (``source: api``) with ``variables``, an array of ``{key, value,
-    variable_type}`` (``file`` variables become files in the job). Without ``ref`` Conveyor
-    takes the default branch where GitLab answers ``ref is missing``: its CLI relies on it."""
+    """A pipeline for ``ref`` with ``variables``, an array of ``{key, value, variable_type}``
+    (``file`` variables become files in the job). Two differences from GitLab, kept because the
+    CLI and existing pipelines rely on them: without ``ref`` the default branch is taken (GitLab:
+    ``ref is missing``), and the source stays ``push`` (GitLab: ``api``, under which
+    ``rules:changes`` always matches)."""
     found = await params.read(request)
     ref = params.text(found, "ref")
     given = found.get("variables") or []
@@ -106,7 +108,7 @@ async def create_pipeline(request: Request, access: Developer) -> dict[str, Any]
     variables = {str(v["key"]): str(v.get("value") or "") for v in given}
     files = tuple(str(v["key"]) for v in given if v.get("variable_type") == "file")
     svc = services(request)
-    created = await svc.pipelines.create(access.project, ref, variables, Origin(source="api", file_variables=files))
+    created = await svc.pipelines.create(access.project, ref, variables, Origin(file_variables=files))
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
     return _shown(request, access, await svc.pipelines.get(access.project_id, created.id))
