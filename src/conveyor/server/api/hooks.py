@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 
 from conveyor.server.api import pagination, params
 from conveyor.server.api.deps import Maintainer, require_admin, services
-from conveyor.server.api.openapi import LIST, doc
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.automation.hooks import EVENTS
 
 router = APIRouter(prefix="/api/v4/projects/{project}/hooks", dependencies=[Depends(require_admin)])
+HOOK_FIELDS = ("url", "name", "description", "token", "push_events", "tag_push_events", "pipeline_events",
+               "job_events", "enable_ssl_verification")
 DEFAULTS = {"push_events": True, "tag_push_events": False, "pipeline_events": False, "job_events": False,
             "enable_ssl_verification": True}
 
@@ -37,18 +39,18 @@ async def list_hooks(request: Request, access: Maintainer) -> JSONResponse:
     return pagination.respond_all(request, await services(request).automation.hooks.list(access.project_id), found)
 
 
-@router.get("/{hook_id}")
+@router.get("/{hook_id}", **doc(answer=OBJECT))
 async def get_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
     return await services(request).automation.hooks.get(access.project_id, hook_id)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **doc(body=HOOK_FIELDS, required=("url",), answer=OBJECT, status=201))
 async def create_hook(request: Request, access: Maintainer) -> dict[str, Any]:
     values = _values(await params.read(request), create=True)
     return await services(request).automation.hooks.create(access.project_id, values)
 
 
-@router.put("/{hook_id}")
+@router.put("/{hook_id}", **doc(body=HOOK_FIELDS, answer=OBJECT))
 async def update_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
     values = _values(await params.read(request), create=False)
     return await services(request).automation.hooks.update(access.project_id, hook_id, values)
@@ -60,7 +62,7 @@ async def delete_hook(request: Request, access: Maintainer, hook_id: int) -> Res
     return Response(status_code=204)
 
 
-@router.post("/{hook_id}/test/{trigger}", status_code=201)
+@router.post("/{hook_id}/test/{trigger}", status_code=201, **doc(answer=OBJECT, status=201))
 async def test_hook(request: Request, access: Maintainer, hook_id: int, trigger: str) -> dict[str, Any]:
     svc = services(request)
     project_id = access.project_id

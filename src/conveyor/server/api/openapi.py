@@ -43,8 +43,10 @@ TYPES: dict[str, dict[str, Any]] = {
     "protected": _BOOL, "masked": _BOOL, "raw": _BOOL, "masked_and_hidden": _BOOL, "environment_scope": _STR,
     "url": _STR, "token": _STR, "push_events": _BOOL, "tag_push_events": _BOOL, "pipeline_events": _BOOL,
     "job_events": _BOOL, "enable_ssl_verification": _BOOL, "expires_at": {"type": "string", "format": "date"},
+    "trigger_variables": {"type": "object", "additionalProperties": {"type": "string"}},
     "cron": _STR, "cron_timezone": _STR, "filter[environment_scope]": _STR, "runner_type": _STR,
 }
+_WIRE = {"trigger_variables": "variables"}  # a name TYPES keeps apart from another route's use of it
 PAGE_HEADERS = {
     name: {"schema": _STR, "description": text}
     for name, text in (
@@ -81,8 +83,8 @@ def doc(
             {"name": n, "in": "query", "required": n in required, "schema": TYPES[n]} for n in names
         ]
     if body:
-        schema = {"type": "object", "properties": {n: TYPES[n] for n in body}}
-        needed = [n for n in body if n in required]
+        schema = {"type": "object", "properties": {_WIRE.get(n, n): TYPES[n] for n in body}}
+        needed = [_WIRE.get(n, n) for n in body if n in required]
         if needed:
             schema["required"] = needed
         forms = {m: {"schema": schema} for m in ("application/json", "application/x-www-form-urlencoded")}

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Developer, Maintainer, Reporter, services
-from conveyor.server.api.openapi import LIST, doc
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.variables import rules
 
 router = APIRouter(prefix="/api/v4/projects/{project}/pipeline_schedules")
@@ -34,7 +34,7 @@ async def list_schedules(request: Request, access: Reporter) -> JSONResponse:
     return pagination.respond_all(request, await services(request).automation.schedules.list(access.project_id, active), found)
 
 
-@router.get("/{schedule_id}")
+@router.get("/{schedule_id}", **doc(answer=OBJECT))
 async def get_schedule(request: Request, access: Reporter, schedule_id: int) -> dict[str, Any]:
     return await services(request).automation.schedules.details(access.project_id, schedule_id)
 
@@ -46,19 +46,19 @@ async def schedule_pipelines(request: Request, access: Reporter, schedule_id: in
     return pagination.respond_all(request, [presenters.pipeline(r, base, path, full=False) for r in rows], await params.read(request))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **doc(body=("description", "ref", "cron", "cron_timezone", "active"), required=("description", "ref", "cron"), answer=OBJECT, status=201))
 async def create_schedule(request: Request, access: Developer) -> dict[str, Any]:
     values = _values(await params.read(request), create=True)
     return await services(request).automation.schedules.create(access.project_id, values)
 
 
-@router.put("/{schedule_id}")
+@router.put("/{schedule_id}", **doc(body=("description", "ref", "cron", "cron_timezone", "active"), answer=OBJECT))
 async def update_schedule(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     values = _values(await params.read(request), create=False)
     return await services(request).automation.schedules.update(access.project_id, schedule_id, values)
 
 
-@router.post("/{schedule_id}/take_ownership")
+@router.post("/{schedule_id}/take_ownership", **doc(answer=OBJECT, status=201))
 async def take_ownership(request: Request, access: Maintainer, schedule_id: int) -> JSONResponse:
     body, changed = await services(request).automation.schedules.take_ownership(
         access.project_id, schedule_id
@@ -66,7 +66,7 @@ async def take_ownership(request: Request, access: Maintainer, schedule_id: int)
     return JSONResponse(body, status_code=201 if changed else 200)
 
 
-@router.post("/{schedule_id}/play", status_code=201)
+@router.post("/{schedule_id}/play", status_code=201, **doc(answer=OBJECT, status=201))
 async def play_schedule(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     svc = services(request)
     created = await svc.automation.schedules.play(access.project, schedule_id)
@@ -81,7 +81,7 @@ async def delete_schedule(request: Request, access: Maintainer, schedule_id: int
     return Response(status_code=204)
 
 
-@router.post("/{schedule_id}/variables", status_code=201)
+@router.post("/{schedule_id}/variables", status_code=201, **doc(body=("key", "value", "variable_type"), required=("key", "value"), answer=OBJECT, status=201))
 async def create_variable(request: Request, access: Developer, schedule_id: int) -> dict[str, Any]:
     found = await params.read(request)
     return await services(request).automation.schedules.put_variable(
@@ -91,7 +91,7 @@ async def create_variable(request: Request, access: Developer, schedule_id: int)
     )
 
 
-@router.put("/{schedule_id}/variables/{key}")
+@router.put("/{schedule_id}/variables/{key}", **doc(body=("value", "variable_type"), answer=OBJECT))
 async def update_variable(request: Request, access: Developer, schedule_id: int, key: str) -> dict[str, Any]:
     found = await params.read(request)
     return await services(request).automation.schedules.put_variable(
@@ -100,7 +100,7 @@ async def update_variable(request: Request, access: Developer, schedule_id: int,
     )
 
 
-@router.delete("/{schedule_id}/variables/{key}", status_code=202)
+@router.delete("/{schedule_id}/variables/{key}", status_code=202, **doc(answer=OBJECT, status=202))
 async def delete_variable(request: Request, access: Developer, schedule_id: int, key: str) -> dict[str, Any]:
     return await services(request).automation.schedules.delete_variable(
         access.project_id, schedule_id, key

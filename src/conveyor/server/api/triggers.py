@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Maintainer, require_admin, services
-from conveyor.server.api.openapi import LIST, doc
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.errors import ParamError
 
 router = APIRouter(prefix="/api/v4", dependencies=[Depends(require_admin)])
@@ -34,19 +34,19 @@ async def list_triggers(request: Request, access: Maintainer) -> JSONResponse:
     return pagination.respond_all(request, await services(request).automation.triggers.list(access.project_id), found)
 
 
-@router.get("/projects/{project}/triggers/{trigger_id}")
+@router.get("/projects/{project}/triggers/{trigger_id}", **doc(answer=OBJECT))
 async def get_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
     return await services(request).automation.triggers.get(access.project_id, trigger_id)
 
 
-@router.post("/projects/{project}/triggers", status_code=201)
+@router.post("/projects/{project}/triggers", status_code=201, **doc(body=("description", "expires_at"), required=("description",), answer=OBJECT, status=201))
 async def create_trigger(request: Request, access: Maintainer) -> dict[str, Any]:
     found = await params.read(request)
     description = params.text(found, "description", required=True) or ""
     return await services(request).automation.triggers.create(access.project_id, description, _date(found, "expires_at"))
 
 
-@router.put("/projects/{project}/triggers/{trigger_id}")
+@router.put("/projects/{project}/triggers/{trigger_id}", **doc(body=("description",), answer=OBJECT))
 async def update_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
     found = await params.read(request)
     values = {"description": params.text(found, "description")} if "description" in found else {}
@@ -59,12 +59,12 @@ async def delete_trigger(request: Request, access: Maintainer, trigger_id: int) 
     return Response(status_code=204)
 
 
-@public.post("/projects/{project}/trigger/pipeline", status_code=201)
+@public.post("/projects/{project}/trigger/pipeline", status_code=201, **doc(body=("token", "ref", "trigger_variables"), required=("token", "ref"), answer=OBJECT, status=201))
 async def trigger_pipeline(request: Request, project: str) -> dict[str, Any]:
     return await _trigger(request, project, None, forge_body=False)
 
 
-@public.post("/projects/{project}/ref/{ref:path}/trigger/pipeline", status_code=201)
+@public.post("/projects/{project}/ref/{ref:path}/trigger/pipeline", status_code=201, **doc(("token",), answer=OBJECT, status=201))
 async def trigger_pipeline_for_ref(request: Request, project: str, ref: str) -> dict[str, Any]:
     return await _trigger(request, project, ref, forge_body=True)
 
