@@ -99,11 +99,13 @@ class Runner:
 async def setup(live_server, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[tuple[gitlab.Gitlab, Any, Runner, Path]]]]:  # noqa: ANN001
     """``await setup(yaml)``: python-gitlab, a project "app" of a new repository, a runner."""
     runners: list[Runner] = []
+    clients: list[gitlab.Gitlab] = []
 
     async def make(yaml: str = PIPELINE) -> tuple[gitlab.Gitlab, Any, Runner, Path]:
         repo = tmp_path / "app"
         make_repo(repo, yaml, {"README.md": "hello\n", "src/main.c": "int main;\n"})
         gl = _client(live_server)
+        clients.append(gl)
         project = await sync(lambda: gl.projects.create({"name": "app", "import_url": str(repo)}))
         created = await sync(lambda: gl.http_post("/user/runners", post_data={"runner_type": "instance_type", "tag_list": "linux"}))
         runners.append(Runner(live_server, created["token"]))
@@ -112,6 +114,8 @@ async def setup(live_server, tmp_path: Path) -> AsyncIterator[Callable[..., Awai
     yield make
     for runner in runners:
         await runner.http.aclose()
+    for client in clients:
+        client.session.close()  # its keep-alive connections would hold the server's shutdown
 
 
 async def test_projects_and_repository(live_server, setup) -> None:  # noqa: ANN001
