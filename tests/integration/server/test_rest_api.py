@@ -184,10 +184,13 @@ async def _objects(live) -> set[str]:  # noqa: ANN001
 
 
 async def _archived(live, job_id: int) -> None:  # noqa: ANN001
+    """The job's log sealed into its archive object (by this call or by the background archiver)."""
     for _ in range(100):
-        if await live.services.archiver.archive(job_id):
+        await live.services.archiver.archive(job_id)
+        if await live.services.objects.size(f"traces/{job_id}/job.log") is not None:
             return
         await asyncio.sleep(0.1)
+    raise AssertionError(f"the log of job {job_id} was never archived")
 
 
 async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
