@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from conveyor.protocol import JobStatus, headers
-from conveyor.server.api import pagination, params
+from conveyor.protocol import headers
+from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Developer, Maintainer, Reporter, services
 from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.api.pipelines import STATUSES, present_jobs, statuses
@@ -22,10 +22,7 @@ _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
 
 async def _one(request: Request, access: Any, job_id: int) -> dict[str, Any]:
     row = await services(request).listings.job(access.project_id, job_id)
-    shown = (await present_jobs(request, [row], access.project.get("path_with_namespace") or access.project["name"]))[0]
-    if JobStatus(row["status"]).is_active:  # the live size: an active job's hot bytes count too
-        shown["trace_size"] = await services(request).traces.size(row["id"])
-    return shown
+    return (await present_jobs(request, [row], presenters.path_of(access.project)))[0]
 
 
 @router.get("", **doc(("scope", "scope[]"), listing=True, answer=LIST))
@@ -36,7 +33,7 @@ async def list_jobs(request: Request, access: Reporter) -> JSONResponse:
     rows, more = await services(request).listings.project_jobs(
         access.project_id, statuses(found, STATUSES), Window(page.limit, page.offset)
     )
-    shown = await present_jobs(request, rows, access.project.get("path_with_namespace") or access.project["name"])
+    shown = await present_jobs(request, rows, presenters.path_of(access.project))
     return pagination.respond(request, shown, page, None, more=more)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from conveyor.protocol import JobStatus
 from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Developer, Guest, Owner, Reporter, services
 from conveyor.server.api.openapi import LIST, OBJECT, doc
@@ -57,10 +58,16 @@ def statuses(found: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
 
 
 async def present_jobs(request: Request, rows: list[Any], path: str) -> list[dict[str, Any]]:
+    """Jobs as GitLab shows them, with their artifacts; an active job's ``trace_size`` is as live
+    as its log (hot bytes not yet durable count too)."""
     svc = services(request)
     found = await svc.listings.artifacts([r["id"] for r in rows])
     base = svc.settings.base_url
-    return [presenters.job(r, base, path, found.get(r["id"], ())) for r in rows]
+    shown = [presenters.job(r, base, path, found.get(r["id"], ())) for r in rows]
+    for row, item in zip(rows, shown, strict=True):
+        if JobStatus(row["status"]).is_active:
+            item["trace_size"] = await svc.traces.size(row["id"])
+    return shown
 
 
 def _shown(request: Request, access: Any, row: Any, *, full: bool = True) -> dict[str, Any]:
