@@ -253,7 +253,13 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
         await sync(lambda: project.artifacts.download(ref_name="main", job="nope"))
 
     # filters
-    second = await sync(lambda: project.pipelines.create({"ref": "main"}))
+    async with live_server.admin() as admin:  # curl --data, as in GitLab's docs
+        form = "ref=main&variables[][key]=WHERE&variables[][value]=us&variables[][variable_type]=env_var"
+        posted = await admin.post(f"/api/v4/projects/{project.id}/pipeline", content=form,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert posted.status_code == 201, posted.text
+    second = await sync(lambda: project.pipelines.get(posted.json()["id"]))
+    assert [(v.key, v.value) for v in await sync(lambda: second.variables.list(get_all=True))] == [("WHERE", "us")]
     await sync(second.cancel)
     assert (await sync(lambda: project.pipelines.get(second.id))).status == "canceled"
     by = lambda **kw: [p.id for p in project.pipelines.list(get_all=True, **kw)]  # noqa: E731
