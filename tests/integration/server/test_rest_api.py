@@ -268,6 +268,8 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     assert await sync(lambda: by(scope="finished", order_by="id", sort="asc")) == [created.id, second.id]
     assert await sync(lambda: by(sha=created.sha, source="push", ref="main", username="root")) == [second.id, created.id]
     assert await sync(lambda: by(updated_after="2999-01-01T00:00:00Z")) == []
+    assert await sync(lambda: by(updated_before="2999-01-01", created_after="2000-01-01T00:00:00+02:00")) == [second.id, created.id]
+    assert await sync(lambda: by(created_before="2000-01-01")) == []
     assert await sync(lambda: by(order_by="status", sort="asc")) == [second.id, created.id]
     with pytest.raises(gitlab.GitlabListError) as bad:
         await sync(lambda: by(status="bogus"))

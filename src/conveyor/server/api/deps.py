@@ -69,6 +69,7 @@ def project_access(role: Role) -> Callable[[Request, str], Awaitable[Access]]:
             raise Forbidden("403 Forbidden")
         return Access(actor=actor, project=row, role=granted)
 
+    dependency.role = role  # type: ignore[attr-defined]  # what a route walk reads (tests)
     return dependency
 
 

@@ -3,7 +3,7 @@ variables, retry, cancel, delete, variables, jobs, bridges, test report."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -34,9 +34,10 @@ def _time(found: dict[str, Any], name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise ParamError(f"{name} is invalid") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)  # a bare date or time is UTC
 
 
 def _filter(found: dict[str, Any]) -> PipelineFilter:
