@@ -115,7 +115,7 @@ def job(row: Mapping[str, Any], base: str, path: str, found: Sequence[Mapping[st
         "id": row["id"], "name": row["name"], "stage": row["stage"], "status": row["status"],
         "ref": row.get("ref"), "tag": row.get("tag"), "allow_failure": allowed_to_fail(row),
         "when": str(when_of(row["spec"])), "retried": row["retried"], "coverage": row.get("coverage"),
-        "created_at": iso(row.get("pipeline_created_at") or row.get("queued_at") or started),
+        "created_at": iso(row["created_at"]),
         "started_at": iso(started), "finished_at": iso(finished), "erased_at": iso(row.get("erased_at")),
         "scheduled_at": iso(row["scheduled_at"]), "duration": _duration(started, finished),
         "queued_duration": _duration(row.get("queued_at"), started),

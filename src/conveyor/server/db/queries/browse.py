@@ -102,7 +102,6 @@ def _job_select() -> sa.Select:
         jobs,
         pipelines.c.ref, pipelines.c.sha, pipelines.c.tag, pipelines.c.user,
         pipelines.c.commit, pipelines.c.status.label("pipeline_status"),
-        pipelines.c.created_at.label("pipeline_created_at"),
         runners.c.description.label("runner_description"), runners.c.paused.label("runner_paused"),
         runners.c.runner_type.label("runner_type"), runners.c.contacted_at.label("runner_contacted_at"),
     ).select_from(
