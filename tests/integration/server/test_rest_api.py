@@ -339,6 +339,12 @@ async def test_pagination_headers_and_python_gitlab_following_them(live_server, 
                      f"/api/v4/projects/{project.id}/pipeline_schedules", f"/api/v4/projects/{project.id}/hooks", "/api/v4/runners/all"):
             listed = await admin.get(path)
             assert listed.status_code == 200 and listed.headers["X-Page"] == "1" and listed.headers["X-Total"] == str(len(listed.json())), path
+    for description in ("a", "b", "c"):  # a per-project list paged by the database as well
+        await sync(lambda: project.triggers.create({"description": description}))
+    assert [t.description for t in await sync(lambda: project.triggers.list(per_page=2, get_all=True))] == ["a", "b", "c"]
+    async with live_server.admin() as admin:
+        second = await admin.get(f"/api/v4/projects/{project.id}/triggers", params={"per_page": 2, "page": 2})
+    assert [t["description"] for t in second.json()] == ["c"] and (second.headers["X-Total"], second.headers["X-Prev-Page"]) == ("3", "1")
     assert [p.id for p in await sync(lambda: project.pipelines.list(per_page=2, get_all=True))] == made[::-1]
     assert [p.id for p in await sync(lambda: list(project.pipelines.list(per_page=2, iterator=True)))] == made[::-1]
     assert len(await sync(lambda: project.jobs.list(per_page=2, get_all=True))) == 5

@@ -35,8 +35,9 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
 
 @router.get("", **doc(listing=True, answer=LIST))
 async def list_hooks(request: Request, access: Maintainer) -> JSONResponse:
-    found = await params.read(request)
-    return pagination.respond_all(request, await services(request).automation.hooks.list(access.project_id), found)
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).automation.hooks.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
 @router.get("/{hook_id}", **doc(answer=OBJECT))

@@ -31,7 +31,9 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
 async def list_schedules(request: Request, access: Reporter) -> JSONResponse:
     found = await params.read(request)
     active = {"active": True, "inactive": False}.get(params.choice(found, "scope", ("active", "inactive")) or "")
-    return pagination.respond_all(request, await services(request).automation.schedules.list(access.project_id, active), found)
+    page = pagination.page_of(found)
+    items, total = await services(request).automation.schedules.list(access.project_id, active, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
 @router.get("/{schedule_id}", **doc(answer=OBJECT))
@@ -41,9 +43,10 @@ async def get_schedule(request: Request, access: Reporter, schedule_id: int) -> 
 
 @router.get("/{schedule_id}/pipelines", **doc(listing=True, answer=LIST))
 async def schedule_pipelines(request: Request, access: Reporter, schedule_id: int) -> JSONResponse:
-    rows = await services(request).automation.schedules.pipelines(access.project_id, schedule_id)
+    page = pagination.page_of(await params.read(request))
+    rows, total = await services(request).automation.schedules.pipelines(access.project_id, schedule_id, page.limit, page.offset)
     base, path = services(request).settings.base_url, presenters.path_of(access.project)
-    return pagination.respond_all(request, [presenters.pipeline(r, base, path, full=False) for r in rows], await params.read(request))
+    return pagination.respond(request, [presenters.pipeline(r, base, path, full=False) for r in rows], page, total)
 
 
 @router.post("", status_code=201, **doc(body=("description", "ref", "cron", "cron_timezone", "active"), required=("description", "ref", "cron"), answer=OBJECT, status=201))

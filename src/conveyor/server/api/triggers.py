@@ -30,8 +30,9 @@ def _date(found: dict[str, Any], name: str) -> date | None:
 
 @router.get("/projects/{project}/triggers", **doc(listing=True, answer=LIST))
 async def list_triggers(request: Request, access: Maintainer) -> JSONResponse:
-    found = await params.read(request)
-    return pagination.respond_all(request, await services(request).automation.triggers.list(access.project_id), found)
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).automation.triggers.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
 @router.get("/projects/{project}/triggers/{trigger_id}", **doc(answer=OBJECT))

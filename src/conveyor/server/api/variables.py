@@ -48,8 +48,9 @@ def _changes(found: dict[str, Any], *, project: bool) -> dict[str, Any]:
 
 @router.get("/projects/{project}/variables", **doc(listing=True, answer=LIST))
 async def list_project(request: Request, access: Maintainer) -> JSONResponse:
-    found = await params.read(request)
-    return pagination.respond_all(request, await services(request).variables.list(access.project_id), found)
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).variables.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
 @router.get("/projects/{project}/variables/{key}", **doc(("filter[environment_scope]",), answer=OBJECT))
@@ -82,8 +83,9 @@ async def delete_project(request: Request, access: Maintainer, key: str) -> Resp
 
 @router.get("/admin/ci/variables", **doc(listing=True, answer=LIST))
 async def list_instance(request: Request) -> JSONResponse:
-    found = await params.read(request)
-    return pagination.respond_all(request, await services(request).variables.list(None), found)
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).variables.list(None, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
 @router.get("/admin/ci/variables/{key}", **doc(answer=OBJECT))

@@ -13,6 +13,7 @@ from conveyor.server.db.queries import (
     deployments,
     jobs,
     overview,
+    paging,
     pipelines,
     projects,
     removal,
@@ -26,4 +27,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "overview", "pipelines", "projects", "removal", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "overview", "paging", "pipelines", "projects", "removal", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "variables"]

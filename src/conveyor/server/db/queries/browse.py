@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.server.db.queries import paging
 from conveyor.server.db.tables import artifacts, jobs, pipelines, projects, runners
 
 _LIVE = sa.or_(artifacts.c.expire_at.is_(None), artifacts.c.expire_at > sa.func.now())
@@ -39,14 +40,6 @@ class PipelineFilter:
     updated_before: datetime | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-
-
-async def _page(conn: AsyncConnection, stmt: sa.Select, limit: int, offset: int) -> list[RowMapping]:
-    return list((await conn.execute(stmt.limit(limit).offset(offset))).mappings())
-
-
-async def _count(conn: AsyncConnection, stmt: sa.Select) -> int:
-    return (await conn.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))).scalar_one()
 
 
 def _pipeline_where(project_id: int, f: PipelineFilter) -> list[sa.ColumnElement[bool]]:
@@ -83,7 +76,7 @@ async def pipelines_of(
     column = PIPELINE_ORDER[order_by]
     direction = (lambda c: c.asc()) if sort == "asc" else (lambda c: c.desc())
     ordered = stmt.order_by(direction(column), direction(pipelines.c.id))
-    return await _page(conn, ordered, limit, offset), await _count(conn, stmt)
+    return await paging.rows(conn, ordered, limit, offset), await paging.count(conn, stmt)
 
 
 async def latest_pipeline(conn: AsyncConnection, project_id: int, ref: str) -> RowMapping | None:
@@ -120,7 +113,7 @@ async def jobs_of_project(
     stmt = _job_select().where(jobs.c.project_id == project_id, _not_bridge())
     if statuses:
         stmt = stmt.where(jobs.c.status.in_(statuses))
-    return await _page(conn, stmt.order_by(jobs.c.id.desc()), limit + 1, offset)
+    return await paging.rows(conn, stmt.order_by(jobs.c.id.desc()), limit + 1, offset)
 
 
 async def jobs_of_pipeline(
@@ -133,7 +126,7 @@ async def jobs_of_pipeline(
         stmt = stmt.where(jobs.c.status.in_(statuses))
     if not include_retried:
         stmt = stmt.where(sa.not_(jobs.c.retried))
-    return await _page(conn, stmt.order_by(jobs.c.stage_idx, jobs.c.id), limit, offset), await _count(conn, stmt)
+    return await paging.rows(conn, stmt.order_by(jobs.c.stage_idx, jobs.c.id), limit, offset), await paging.count(conn, stmt)
 
 
 async def jobs_of_runner(
@@ -144,7 +137,7 @@ async def jobs_of_runner(
     if statuses:
         stmt = stmt.where(jobs.c.status.in_(statuses))
     ordered = stmt.order_by(jobs.c.id.asc() if sort == "asc" else jobs.c.id.desc())
-    return await _page(conn, ordered, limit, offset), await _count(conn, stmt)
+    return await paging.rows(conn, ordered, limit, offset), await paging.count(conn, stmt)
 
 
 async def job(conn: AsyncConnection, job_id: int) -> RowMapping | None:
@@ -187,7 +180,7 @@ async def projects_page(
         stmt = stmt.where(projects.c.name.ilike(f"%{_escape(search)}%", escape="\\"))
     column = PROJECT_ORDER[order_by]
     ordered = stmt.order_by(column.asc() if sort == "asc" else column.desc(), projects.c.id.desc())
-    return await _page(conn, ordered, limit, offset), await _count(conn, stmt)
+    return await paging.rows(conn, ordered, limit, offset), await paging.count(conn, stmt)
 
 
 def _escape(text: str) -> str:
@@ -213,4 +206,4 @@ async def runners_page(conn: AsyncConnection, where: dict[str, Any], limit: int,
         stmt = stmt.where(runners.c.contacted_at.is_(None))
     if where.get("ids") is not None:
         stmt = stmt.where(runners.c.id.in_(where["ids"]))
-    return await _page(conn, stmt.order_by(runners.c.id), limit, offset), await _count(conn, stmt)
+    return await paging.rows(conn, stmt.order_by(runners.c.id), limit, offset), await paging.count(conn, stmt)
