@@ -29,6 +29,7 @@ stages: [build, deploy]
 build:
   stage: build
   script: [make]
+  coverage: '/cov (\\d+\\.\\d+)%/'
   artifacts:
     paths: [out/]
 test:
@@ -206,7 +207,7 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     assert {build["job_info"]["name"], test["job_info"]["name"]} == {"build", "test"}
     if build["job_info"]["name"] != "build":
         build, test = test, build
-    await runner.run(build, b"compiling\nok\n", files={"out/app.bin": b"\x7fELF", "out/notes.txt": b"built\n"})
+    await runner.run(build, b"compiling\ncov 80.5%\nok\n", files={"out/app.bin": b"\x7fELF", "out/notes.txt": b"built\n"})
     await runner.run(test, b"1 test failed\n", state="failed")
     await _archived(live_server, build["id"])
 
@@ -223,7 +224,7 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     assert await sync(lambda: created.bridges.list(get_all=True)) == []
 
     job = await sync(lambda: project.jobs.get(built.id))
-    assert await sync(job.trace) == b"compiling\nok\n"
+    assert await sync(job.trace) == b"compiling\ncov 80.5%\nok\n" and job.coverage == 80.5
     archive = await sync(job.artifacts)
     assert archive == _zip(**{"out/app.bin": b"\x7fELF", "out/notes.txt": b"built\n"})
     assert await sync(lambda: job.artifact("out/notes.txt")) == b"built\n"
@@ -245,7 +246,7 @@ async def test_pipelines_and_jobs(live_server, setup) -> None:  # noqa: ANN001
     assert any((v["key"], v["value"]) == ("WHO", "me") for v in deploy["variables"])
     await runner.run(deploy, b"deployed\n")
     latest = await sync(lambda: project.pipelines.latest(ref="main"))
-    assert (latest.id, latest.status) == (created.id, "success") and latest.duration is not None
+    assert (latest.id, latest.status, latest.coverage) == (created.id, "success", "80.50") and latest.duration is not None
     assert [j.name for j in await sync(lambda: created.jobs.list(include_retried=True, get_all=True))].count("test") == 2
     assert await sync(lambda: project.artifacts.download(ref_name="main", job="build")) == archive
     assert await sync(lambda: project.artifacts.raw("main", "out/app.bin", "build")) == b"\x7fELF"

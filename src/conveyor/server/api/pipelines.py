@@ -75,6 +75,14 @@ def _shown(request: Request, access: Any, row: Any, *, full: bool = True) -> dic
     return presenters.pipeline(row, services(request).settings.base_url, presenters.path_of(access.project), full=full)
 
 
+async def _full(request: Request, access: Any, row: Any) -> dict[str, Any]:
+    """The full pipeline with its ``coverage``: the average of its jobs' as a string (GitLab's)."""
+    shown = _shown(request, access, row)
+    coverage = await services(request).listings.coverage(row["id"])
+    shown["coverage"] = f"{coverage:.2f}" if coverage is not None else None
+    return shown
+
+
 @router.get("/pipelines", **doc(_FILTERS, listing=True, answer=LIST))
 async def list_pipelines(request: Request, access: Guest) -> JSONResponse:
     """Newest first by default; child pipelines only with ``source=parent_pipeline``."""
@@ -96,7 +104,7 @@ async def latest_pipeline(request: Request, access: Guest) -> dict[str, Any]:
     row = await services(request).listings.latest_pipeline(access.project_id, ref)
     if row is None:
         raise Forbidden("403 Forbidden")
-    return _shown(request, access, row)
+    return await _full(request, access, row)
 
 
 @router.post("/pipeline", status_code=201, **doc(body=("ref", "variables"), answer=OBJECT, status=201))
@@ -119,12 +127,12 @@ async def create_pipeline(request: Request, access: Developer) -> dict[str, Any]
     created = await svc.pipelines.create(access.project, ref, variables, Origin(file_variables=files))
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
-    return _shown(request, access, await svc.pipelines.get(access.project_id, created.id))
+    return await _full(request, access, await svc.pipelines.get(access.project_id, created.id))
 
 
 @router.get("/pipelines/{pipeline_id}", **doc(answer=OBJECT))
 async def get_pipeline(request: Request, access: Guest, pipeline_id: int) -> dict[str, Any]:
-    return _shown(request, access, await services(request).pipelines.get(access.project_id, pipeline_id))
+    return await _full(request, access, await services(request).pipelines.get(access.project_id, pipeline_id))
 
 
 @router.post("/pipelines/{pipeline_id}/retry", status_code=201, **doc(answer=OBJECT, status=201))
@@ -134,7 +142,7 @@ async def retry_pipeline(request: Request, access: Developer, pipeline_id: int) 
     enqueued = await svc.job_actions.retry_pipeline(access.project_id, pipeline_id)
     if enqueued:
         await svc.dispatcher.tick(enqueued)
-    return _shown(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
+    return await _full(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
 
 
 @router.post("/pipelines/{pipeline_id}/cancel", **doc(answer=OBJECT))
@@ -144,7 +152,7 @@ async def cancel_pipeline(request: Request, access: Developer, pipeline_id: int)
     await svc.pipelines.get(access.project_id, pipeline_id)
     await svc.cancellation.cancel_pipeline(pipeline_id)
     await svc.dispatcher.tick()
-    return _shown(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
+    return await _full(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
 
 
 @router.delete("/pipelines/{pipeline_id}", status_code=204)

@@ -42,6 +42,10 @@ class Listings:
         async with self._engine.connect() as conn:
             return await queries.browse.latest_pipeline(conn, project_id, ref)
 
+    async def coverage(self, pipeline_id: int) -> float | None:
+        async with self._engine.connect() as conn:
+            return await queries.browse.pipeline_coverage(conn, pipeline_id)
+
     async def project_jobs(self, project_id: int, statuses: Sequence[str], window: Window) -> tuple[list[RowMapping], bool]:
         """A page of the project's jobs, newest first, and whether more follow (GitLab does not count them)."""
         rows = await self._reads.run(lambda conn: queries.browse.jobs_of_project(

@@ -207,3 +207,10 @@ async def runners_page(conn: AsyncConnection, where: dict[str, Any], limit: int,
     if where.get("ids") is not None:
         stmt = stmt.where(runners.c.id.in_(where["ids"]))
     return await paging.rows(conn, stmt.order_by(runners.c.id), limit, offset), await paging.count(conn, stmt)
+
+
+async def pipeline_coverage(conn: AsyncConnection, pipeline_id: int) -> float | None:
+    """The average coverage of the pipeline's latest jobs that report one (GitLab's), or None."""
+    stmt = sa.select(sa.func.avg(jobs.c.coverage)).where(jobs.c.pipeline_id == pipeline_id, sa.not_(jobs.c.retried))
+    value = (await conn.execute(stmt)).scalar_one_or_none()
+    return float(value) if value is not None else None
