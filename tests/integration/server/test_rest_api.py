@@ -391,3 +391,13 @@ async def test_runners_admin(live_server, setup) -> None:  # noqa: ANN001
         for path in ("/api/v4/runners/all", f"/api/v4/runners/{first.id}", f"/api/v4/runners/{first.id}/jobs", "/api/v4/runners"):
             refused = await anonymous.get(path)
             assert (refused.status_code, refused.json()) == (401, {"message": "401 Unauthorized"}), path
+
+
+async def test_the_cli_client_reads_every_page_of_a_pipeline_s_jobs(live_server, setup) -> None:  # noqa: ANN001
+    from conveyor.cli.client import AdminClient
+
+    gl, project, _, _ = await setup("".join(f"job{i:02d}:\n  script: [x]\n" for i in range(25)))
+    pipeline = await sync(lambda: project.pipelines.create({"ref": "main"}))
+    async with AdminClient(live_server.url, ROOT_TOKEN) as client:
+        jobs = await client.jobs(str(project.id), pipeline.id)
+    assert sorted(j["name"] for j in jobs) == [f"job{i:02d}" for i in range(25)]  # past the default 20 a page
