@@ -61,7 +61,7 @@ class ConveyorWorkload:
             pipelines = (await self.admin.get(f"/projects/{self.project}/pipelines")).json()
             self.counts["listings"] += 1
             if pipelines:
-                jobs = (await self.admin.get(f"/projects/{self.project}/pipelines/{pipelines[0]['id']}/jobs")).json()
+                jobs = (await self.admin.get(f"/projects/{self.project}/pipelines/{pipelines[0]['id']}/jobs", params={"per_page": 100})).json()
                 self.counts["listings"] += 1
                 for job in jobs[:1]:
                     log = await self.admin.get(f"/projects/{self.project}/jobs/{job['id']}/trace")
@@ -75,7 +75,7 @@ class ConveyorWorkload:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         statuses: dict[str, int] = {}
         for pipeline in (await self.admin.get(f"/projects/{self.project}/pipelines")).json():
-            for job in (await self.admin.get(f"/projects/{self.project}/pipelines/{pipeline['id']}/jobs")).json():
+            for job in (await self.admin.get(f"/projects/{self.project}/pipelines/{pipeline['id']}/jobs", params={"per_page": 100})).json():
                 statuses[job["status"]] = statuses.get(job["status"], 0) + 1
         metrics = (await self.admin.get(self.server.url + "/metrics")).text
         await self.admin.aclose()

@@ -69,7 +69,7 @@ class Bench:
 
     def pipeline(self, project: int) -> tuple[int, list[int]]:
         pipeline = self.http.post(f"/projects/{project}/pipeline").raise_for_status().json()
-        jobs = self.http.get(f"/projects/{project}/pipelines/{pipeline['id']}/jobs").json()
+        jobs = self.http.get(f"/projects/{project}/pipelines/{pipeline['id']}/jobs", params={"per_page": 100}).json()
         return pipeline["id"], [job["id"] for job in jobs]
 
     def wait(self, project: int, pipeline: int, timeout: float = 120) -> str:

@@ -342,7 +342,7 @@ async def test_example_10_final_update_with_the_accept_backoff_dance(live_server
 async def _cancel(live, job: dict[str, Any]) -> str:  # noqa: ANN001
     async with live.admin() as admin:
         response = await admin.post(f"/api/v4/projects/{job['project_id']}/jobs/{job['id']}/cancel")
-    assert response.status_code == 200
+    assert response.status_code == 201  # GitLab (rest-api.md 2.6): job cancel answers 201
     return response.json()["status"]
 
 

@@ -31,7 +31,7 @@ class Admin:
         return response.json()
 
     def jobs(self, project: int, pipeline: int) -> dict[str, dict[str, Any]]:
-        return {j["name"]: j for j in self.http.get(f"/projects/{project}/pipelines/{pipeline}/jobs").json()}
+        return {j["name"]: j for j in self.http.get(f"/projects/{project}/pipelines/{pipeline}/jobs", params={"per_page": 100}).json()}
 
     def trace(self, project: int, job: int) -> bytes:
         return self.http.get(f"/projects/{project}/jobs/{job}/trace").content

@@ -115,7 +115,7 @@ async def test_two_servers_hand_out_every_job_exactly_once(start_servers, tmp_pa
         jobs = []
         for pipeline_id in pipelines.result():
             url = f"{urls[pipeline_id % 2]}/api/v4/projects/{project['id']}/pipelines/{pipeline_id}"
-            listed = (await admin.get(url + "/jobs")).json()
+            listed = (await admin.get(url + "/jobs", params={"per_page": 100})).json()  # 50 jobs: one page
             jobs += listed
             status = (await admin.get(url)).json()["status"]
             assert status == "success", (

@@ -74,7 +74,7 @@ def test_retry_delayed_and_manual_jobs(server_process, admin, start_runner, tmp_
     assert rollout["scheduled_at"]
     deploy = _wait_job(admin, project, pipeline, "deploy", "manual")
     assert _wait_pipeline(admin, project, pipeline, "manual")["status"] == "manual"  # blocked on deploy
-    attempts = admin.http.get(f"/projects/{project}/pipelines/{pipeline}/jobs", params={"include_retried": "true"}).json()
+    attempts = admin.http.get(f"/projects/{project}/pipelines/{pipeline}/jobs", params={"include_retried": "true", "per_page": 100}).json()
     flaky = [(j["status"], j["retried"]) for j in attempts if j["name"] == "flaky"]
     assert flaky == [("failed", True), ("success", False)]
     assert [j["exit_code"] for j in attempts if j["name"] == "flaky"][0] == 7

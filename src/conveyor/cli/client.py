@@ -39,7 +39,7 @@ class AdminClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _checked(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = await self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -47,6 +47,10 @@ class AdminClient:
             except ValueError:
                 message = response.text
             raise ApiError(response.status_code, message)
+        return response
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._checked(method, path, **kwargs)
         return response.json() if response.content else None
 
     async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -74,7 +78,17 @@ class AdminClient:
         return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}")
 
     async def jobs(self, project: str, pipeline_id: int) -> list[dict[str, Any]]:
-        return await self._json("GET", f"/projects/{project}/pipelines/{pipeline_id}/jobs")
+        return await self._every(f"/projects/{project}/pipelines/{pipeline_id}/jobs")
+
+    async def _every(self, path: str) -> list[Any]:
+        """Every item of a paginated list, following ``X-Next-Page`` 100 at a time."""
+        items: list[Any] = []
+        page = "1"
+        while page:
+            response = await self._checked("GET", path, params={"page": page, "per_page": 100})
+            items += response.json()
+            page = response.headers.get("X-Next-Page", "")
+        return items
 
     async def cancel_pipeline(self, project: str, pipeline_id: int) -> dict[str, Any]:
         return await self._json("POST", f"/projects/{project}/pipelines/{pipeline_id}/cancel")

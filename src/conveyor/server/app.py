@@ -28,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, JobTokenCache, Members, Projects, Runners, Users
+from conveyor.server.accounts.runner_admin import RunnerAdmin
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
+from conveyor.server.archive.removal import Removal
 from conveyor.server.context import DatabaseContext
 from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, upgrade
 from conveyor.server.db.replicas import Reads, Replica, write_session
@@ -38,6 +40,7 @@ from conveyor.server.archive.test_reports import TestReports
 from conveyor.server.metrics import Metrics
 from conveyor.server.automation import HookDeliverer, Hooks, Poller, PushReceiver, ScheduleFirer, Schedules, Triggers
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
+from conveyor.server.queue.listing import Listings
 from conveyor.server.queue.pipelines import CreatedPipeline
 from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.bridges import Bridges
@@ -49,6 +52,7 @@ from conveyor.server.queue.sweeper import Sweeper, SweepTimeouts
 from conveyor.server.queue.limits import TraceLimit
 from conveyor.server.settings import ServerSettings
 from conveyor.server.sources import GitSources, TemplateDirectory
+from conveyor.server.sources.repository import Repository
 from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_store
 from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
@@ -109,6 +113,10 @@ class Services:
     secrets: SecretBox
     variables: Variables
     automation: Automation
+    listings: Listings  # the REST API's pages of pipelines and jobs (queue/listing.py)
+    removal: Removal  # pipeline delete, job erase, with their stored bytes (archive/removal.py)
+    runner_admin: RunnerAdmin  # the runners management API (accounts/runner_admin.py)
+    repository: Repository  # branches, commits, tree, files (sources/repository.py)
     bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
     deployments: Deployments | None = None  # environment: (queue/deployments.py)
     test_reports: TestReports | None = None  # artifacts:reports:junit (archive/test_reports.py)
@@ -234,6 +242,10 @@ def build_services(settings: ServerSettings) -> Services:
         secrets=secrets,
         variables=Variables(engine, secrets),
         automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
+        listings=Listings(engine, reads),
+        removal=Removal(engine, objects, traces),
+        runner_admin=RunnerAdmin(engine),
+        repository=Repository(sources),
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
         deployments=Deployments(engine, JobActions(engine), notifier),
         test_reports=TestReports(engine, objects),
@@ -397,7 +409,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await services.reads.dispose()
             await services.engine.dispose()
 
-    app = FastAPI(title="Conveyor", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Conveyor", summary="GitLab's REST API v4 (the subset Conveyor serves) and its runner API",
+        lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/v4/openapi.json",
+    )
     app.add_middleware(DatabaseContext)
     app.add_middleware(api.limits.RequestLimits, limit=settings.api_body_limit, webhook_limit=settings.webhook_body_limit)
     api.errors.install(app)
@@ -408,6 +423,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.users.router)
     app.include_router(api.members.router)
     app.include_router(api.projects.router)
+    app.include_router(api.repository.router)
+    app.include_router(api.pipelines.router)
+    app.include_router(api.job_artifacts.router)  # before jobs: /jobs/artifacts/:ref_name/...
+    app.include_router(api.jobs.router)
+    app.include_router(api.runners_admin.router)  # after registration: /runners/managers
     app.include_router(api.variables.router)
     app.include_router(api.triggers.router)
     app.include_router(api.triggers.public)

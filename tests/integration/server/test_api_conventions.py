@@ -131,7 +131,7 @@ async def test_oversized_bodies_are_refused_before_reading_or_authenticating(liv
         assert small.status_code == 403
         big_form = await client.post("/api/v4/runners", data={"token": REGISTRATION, "description": "d" * (LIMIT + 1)})
         assert big_form.status_code == 413
-        assert (await client.get("/api/v4/runners/verify")).json() == {"error": "405 Method Not Allowed"}
+        assert (await client.get("/api/v4/jobs/request")).json() == {"error": "405 Method Not Allowed"}
         assert (await client.get("/api/v4/version")).json() == {"message": "401 Unauthorized"}
     async with live_server.admin() as admin:
         meta = (await admin.get("/api/v4/metadata")).json()

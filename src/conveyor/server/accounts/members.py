@@ -94,11 +94,15 @@ class Members:
 
     async def visible(self, actor: Actor, projects: list[RowMapping]) -> list[RowMapping]:
         """The projects the actor may see (all for an administrator)."""
+        ids = await self.visible_ids(actor)
+        return projects if ids is None else [p for p in projects if p["id"] in ids]
+
+    async def visible_ids(self, actor: Actor) -> set[int] | None:
+        """Ids of the projects the actor may see; None for an administrator (every project)."""
         if actor.admin:
-            return projects
+            return None
         async with self._reads.connect() as conn:
-            ids = await queries.members.project_ids(conn, actor.user_id or 0)
-        return [p for p in projects if p["id"] in ids]
+            return await queries.members.project_ids(conn, actor.user_id or 0)
 
     async def namespace_for_new_project(self, actor: Actor, namespace_id: int | None) -> int:
         """Where a new project goes: ``namespace_id`` (the caller may create there: its own, or a

@@ -9,7 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.server.db import queries
-from conveyor.server.errors import BadRequest, Conflict, NotFound
+from conveyor.server.errors import BadRequest, Conflict, Invalid, NotFound
 from conveyor.server.sources import GitSources
 from conveyor.server.sources.git import is_remote
 
@@ -45,6 +45,28 @@ class Projects:
         if project is None:
             raise NotFound("404 Project Not Found")
         return project
+
+    async def page(
+        self, search: str | None, order_by: str, sort: str, limit: int, offset: int, ids: set[int] | None = None
+    ) -> tuple[list[RowMapping], int]:
+        """A page of projects matching ``search`` (in the name), among ``ids`` if given, and how many match."""
+        async with self._engine.connect() as conn:
+            return await queries.browse.projects_page(conn, search, order_by, sort, limit, offset, ids)
+
+    async def update(self, project: RowMapping, changes: dict[str, str]) -> RowMapping:
+        """Rename, or point at another default branch or source; 400 when the name is taken."""
+        if "source" in changes:
+            source = changes["source"]
+            changes = {**changes, "source": source if is_remote(source) else str(Path(source).expanduser().resolve())}
+        async with self._engine.begin() as conn:
+            row = await queries.projects.update(conn, project["id"], changes)
+        if row is None:
+            raise Invalid({"name": ["has already been taken"], "path": ["has already been taken"]})
+        return row
+
+    async def delete(self, project_id: int) -> None:
+        async with self._engine.begin() as conn:
+            await queries.projects.delete(conn, project_id)
 
     async def list(self) -> list[RowMapping]:
         async with self._engine.connect() as conn:

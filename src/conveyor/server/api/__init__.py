@@ -12,11 +12,19 @@ from conveyor.server.api import (
     hooks,
     limits,
     members,
+    job_artifacts,
+    jobs,
+    openapi,
+    pagination,
+    pipelines,
+    presenters,
     params,
     projects,
     pushes,
     registration,
+    repository,
     runner_v4,
+    runners_admin,
     schedules,
     triggers,
     users,
@@ -24,4 +32,4 @@ from conveyor.server.api import (
     viewer,
 )
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "limits", "members", "users"]
+__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "limits", "members", "users", "job_artifacts", "jobs", "openapi", "pagination", "pipelines", "presenters", "repository", "runners_admin"]

@@ -58,7 +58,7 @@ async def download_artifacts(request: Request, job_id: int, direct_download: boo
     return StreamingResponse(
         chunks,
         media_type="application/zip" if row["file_format"] in ("zip", "zipzstd") else "application/octet-stream",
-        headers={"Content-Disposition": _attachment(row["filename"])},
+        headers={"Content-Disposition": attachment(row["filename"])},
     )
 
 
@@ -79,7 +79,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         raise BadRequest("400 Bad request - the upload was interrupted") from exc
 
 
-def _attachment(filename: str) -> str:
+def attachment(filename: str) -> str:
     """``attachment; filename="..."``, plus RFC 6266 ``filename*`` when the name is not ASCII."""
     ascii_name = filename.encode("ascii", "replace").decode().replace("\\", "\\\\").replace('"', '\\"')
     value = f'attachment; filename="{ascii_name}"'

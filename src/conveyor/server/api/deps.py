@@ -93,6 +93,7 @@ def project_access(role: Role) -> Callable[[Request, str], Awaitable[Access]]:
     async def dependency(request: Request, project: str) -> Access:
         return await access_to(request, project, await current_actor(request), role)
 
+    dependency.role = role  # type: ignore[attr-defined]  # what a route walk reads (tests)
     return dependency
 
 

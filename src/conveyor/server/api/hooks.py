@@ -6,12 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params
 from conveyor.server.api.deps import Maintainer, services
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.automation.hooks import EVENTS
 
 router = APIRouter(prefix="/api/v4/projects/{project}/hooks")
+HOOK_FIELDS = ("url", "name", "description", "token", "push_events", "tag_push_events", "pipeline_events",
+               "job_events", "enable_ssl_verification")
 DEFAULTS = {"push_events": True, "tag_push_events": False, "pipeline_events": False, "job_events": False,
             "enable_ssl_verification": True}
 
@@ -29,23 +33,25 @@ def _values(found: dict[str, Any], *, create: bool) -> dict[str, Any]:
     return values
 
 
-@router.get("")
-async def list_hooks(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.list(access.project_id)
+@router.get("", **doc(listing=True, answer=LIST))
+async def list_hooks(request: Request, access: Maintainer) -> JSONResponse:
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).automation.hooks.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
-@router.get("/{hook_id}")
+@router.get("/{hook_id}", **doc(answer=OBJECT))
 async def get_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
     return await services(request).automation.hooks.get(access.project_id, hook_id)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **doc(body=HOOK_FIELDS, required=("url",), answer=OBJECT, status=201))
 async def create_hook(request: Request, access: Maintainer) -> dict[str, Any]:
     values = _values(await params.read(request), create=True)
     return await services(request).automation.hooks.create(access.project_id, values)
 
 
-@router.put("/{hook_id}")
+@router.put("/{hook_id}", **doc(body=HOOK_FIELDS, answer=OBJECT))
 async def update_hook(request: Request, access: Maintainer, hook_id: int) -> dict[str, Any]:
     values = _values(await params.read(request), create=False)
     return await services(request).automation.hooks.update(access.project_id, hook_id, values)
@@ -57,7 +63,7 @@ async def delete_hook(request: Request, access: Maintainer, hook_id: int) -> Res
     return Response(status_code=204)
 
 
-@router.post("/{hook_id}/test/{trigger}", status_code=201)
+@router.post("/{hook_id}/test/{trigger}", status_code=201, **doc(answer=OBJECT, status=201))
 async def test_hook(request: Request, access: Maintainer, hook_id: int, trigger: str) -> dict[str, Any]:
     svc = services(request)
     project_id = access.project_id
@@ -66,6 +72,7 @@ async def test_hook(request: Request, access: Maintainer, hook_id: int, trigger:
     return {"message": "201 Created"}
 
 
-@router.get("/{hook_id}/deliveries")
-async def hook_deliveries(request: Request, access: Maintainer, hook_id: int) -> list[dict[str, Any]]:
-    return await services(request).automation.hooks.deliveries(access.project_id, hook_id)
+@router.get("/{hook_id}/deliveries", **doc(listing=True, answer=LIST))
+async def hook_deliveries(request: Request, access: Maintainer, hook_id: int) -> JSONResponse:
+    found = await params.read(request)
+    return pagination.respond_all(request, await services(request).automation.hooks.deliveries(access.project_id, hook_id), found)

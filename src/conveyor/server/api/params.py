@@ -70,7 +70,10 @@ def _assign(params: dict[str, Any], name: str, value: str) -> None:
         if last:
             node[part] = value
         else:
-            node = node.setdefault(part, [] if following == "" else {})
+            child = node.get(part)
+            if not isinstance(child, (list, dict)):  # "x=1&x[]=2": the bracketed form wins, as in Rack
+                child = node[part] = [] if following == "" else {}
+            node = child
 
 
 def _listify(value: Any) -> Any:
@@ -109,6 +112,17 @@ def text(params: dict[str, Any], name: str, *, required: bool = False) -> str | 
     if isinstance(value, (dict, list)):
         raise ParamError(f"{name} is invalid")
     return str(value)
+
+
+def integer(params: dict[str, Any], name: str) -> int | None:
+    """An optional whole number (``namespace_id=5``): ``<name> is invalid`` otherwise."""
+    value = text(params, name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ParamError(f"{name} is invalid") from None
 
 
 def choice(params: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:

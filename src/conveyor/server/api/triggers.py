@@ -7,10 +7,11 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params, presenters
 from conveyor.server.api.deps import Maintainer, services
-from conveyor.server.api.projects import present_pipeline
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.errors import ParamError
 
 router = APIRouter(prefix="/api/v4")
@@ -27,24 +28,26 @@ def _date(found: dict[str, Any], name: str) -> date | None:
         raise ParamError(f"{name} is invalid") from None
 
 
-@router.get("/projects/{project}/triggers")
-async def list_triggers(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).automation.triggers.list(access.project_id)
+@router.get("/projects/{project}/triggers", **doc(listing=True, answer=LIST))
+async def list_triggers(request: Request, access: Maintainer) -> JSONResponse:
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).automation.triggers.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
-@router.get("/projects/{project}/triggers/{trigger_id}")
+@router.get("/projects/{project}/triggers/{trigger_id}", **doc(answer=OBJECT))
 async def get_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
     return await services(request).automation.triggers.get(access.project_id, trigger_id)
 
 
-@router.post("/projects/{project}/triggers", status_code=201)
+@router.post("/projects/{project}/triggers", status_code=201, **doc(body=("description", "expires_at"), required=("description",), answer=OBJECT, status=201))
 async def create_trigger(request: Request, access: Maintainer) -> dict[str, Any]:
     found = await params.read(request)
     description = params.text(found, "description", required=True) or ""
     return await services(request).automation.triggers.create(access.project_id, description, _date(found, "expires_at"))
 
 
-@router.put("/projects/{project}/triggers/{trigger_id}")
+@router.put("/projects/{project}/triggers/{trigger_id}", **doc(body=("description",), answer=OBJECT))
 async def update_trigger(request: Request, access: Maintainer, trigger_id: int) -> dict[str, Any]:
     found = await params.read(request)
     values = {"description": params.text(found, "description")} if "description" in found else {}
@@ -57,12 +60,12 @@ async def delete_trigger(request: Request, access: Maintainer, trigger_id: int) 
     return Response(status_code=204)
 
 
-@public.post("/projects/{project}/trigger/pipeline", status_code=201)
+@public.post("/projects/{project}/trigger/pipeline", status_code=201, **doc(body=("token", "ref", "trigger_variables"), required=("token", "ref"), answer=OBJECT, status=201))
 async def trigger_pipeline(request: Request, project: str) -> dict[str, Any]:
     return await _trigger(request, project, None, forge_body=False)
 
 
-@public.post("/projects/{project}/ref/{ref:path}/trigger/pipeline", status_code=201)
+@public.post("/projects/{project}/ref/{ref:path}/trigger/pipeline", status_code=201, **doc(("token",), answer=OBJECT, status=201))
 async def trigger_pipeline_for_ref(request: Request, project: str, ref: str) -> dict[str, Any]:
     return await _trigger(request, project, ref, forge_body=True)
 
@@ -84,4 +87,4 @@ async def _trigger(request: Request, project: str, ref: str | None, *, forge_bod
     )
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
-    return present_pipeline(await svc.pipelines.get(row["id"], created.id))
+    return presenters.pipeline(await svc.pipelines.get(row["id"], created.id), svc.settings.base_url, presenters.path_of(row))

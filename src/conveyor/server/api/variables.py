@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from conveyor.server.api import params
+from conveyor.server.api import pagination, params
 from conveyor.server.api.deps import Maintainer, require_admin, services
+from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.variables import rules
 
 router = APIRouter(prefix="/api/v4")
@@ -44,24 +46,26 @@ def _changes(found: dict[str, Any], *, project: bool) -> dict[str, Any]:
     return changes
 
 
-@router.get("/projects/{project}/variables")
-async def list_project(request: Request, access: Maintainer) -> list[dict[str, Any]]:
-    return await services(request).variables.list(access.project_id)
+@router.get("/projects/{project}/variables", **doc(listing=True, answer=LIST))
+async def list_project(request: Request, access: Maintainer) -> JSONResponse:
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).variables.list(access.project_id, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
-@router.get("/projects/{project}/variables/{key}")
+@router.get("/projects/{project}/variables/{key}", **doc(("filter[environment_scope]",), answer=OBJECT))
 async def get_project(request: Request, access: Maintainer, key: str) -> dict[str, Any]:
     found = await params.read(request)
     return await services(request).variables.get(access.project_id, key, params.filter_scope(found))
 
 
-@router.post("/projects/{project}/variables", status_code=201)
+@router.post("/projects/{project}/variables", status_code=201, **doc(body=('key', 'value', 'variable_type', 'protected', 'masked', 'raw', 'masked_and_hidden', 'environment_scope', 'description'), required=("key", "value"), answer=OBJECT, status=201))
 async def create_project(request: Request, access: Maintainer) -> dict[str, Any]:
     attrs = _attributes(await params.read(request), project=True)
     return await services(request).variables.create(access.project_id, attrs)
 
 
-@router.put("/projects/{project}/variables/{key}")
+@router.put("/projects/{project}/variables/{key}", **doc(("filter[environment_scope]",), body=('value', 'variable_type', 'protected', 'masked', 'raw', 'masked_and_hidden', 'environment_scope', 'description'), answer=OBJECT))
 async def update_project(request: Request, access: Maintainer, key: str) -> dict[str, Any]:
     found = await params.read(request)
     hidden = params.boolean(found, "masked_and_hidden") if "masked_and_hidden" in found else None
@@ -70,29 +74,31 @@ async def update_project(request: Request, access: Maintainer, key: str) -> dict
     )
 
 
-@router.delete("/projects/{project}/variables/{key}", status_code=204)
+@router.delete("/projects/{project}/variables/{key}", status_code=204, **doc(("filter[environment_scope]",)))
 async def delete_project(request: Request, access: Maintainer, key: str) -> Response:
     found = await params.read(request)
     await services(request).variables.delete(access.project_id, key, params.filter_scope(found))
     return Response(status_code=204)
 
 
-@router.get("/admin/ci/variables", dependencies=[Depends(require_admin)])
-async def list_instance(request: Request) -> list[dict[str, Any]]:
-    return await services(request).variables.list(None)
+@router.get("/admin/ci/variables", dependencies=[Depends(require_admin)], **doc(listing=True, answer=LIST))
+async def list_instance(request: Request) -> JSONResponse:
+    page = pagination.page_of(await params.read(request))
+    items, total = await services(request).variables.list(None, page.limit, page.offset)
+    return pagination.respond(request, items, page, total)
 
 
-@router.get("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)])
+@router.get("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)], **doc(answer=OBJECT))
 async def get_instance(request: Request, key: str) -> dict[str, Any]:
     return await services(request).variables.get(None, key)
 
 
-@router.post("/admin/ci/variables", status_code=201, dependencies=[Depends(require_admin)])
+@router.post("/admin/ci/variables", status_code=201, dependencies=[Depends(require_admin)], **doc(body=("key", "value", "variable_type", "protected", "masked", "raw", "description"), required=("key", "value"), answer=OBJECT, status=201))
 async def create_instance(request: Request) -> dict[str, Any]:
     return await services(request).variables.create(None, _attributes(await params.read(request), project=False))
 
 
-@router.put("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)])
+@router.put("/admin/ci/variables/{key}", dependencies=[Depends(require_admin)], **doc(body=("value", "variable_type", "protected", "masked", "raw", "description"), answer=OBJECT))
 async def update_instance(request: Request, key: str) -> dict[str, Any]:
     return await services(request).variables.update(None, key, None, _changes(await params.read(request), project=False))
 

@@ -52,9 +52,11 @@ class Hooks:
         async with self._engine.begin() as conn:
             return present(await queries.hooks.insert(conn, project_id, values))
 
-    async def list(self, project_id: int) -> list[dict[str, Any]]:
+    async def list(self, project_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the project's hooks and how many there are."""
         async with self._engine.connect() as conn:
-            return [present(row) for row in await queries.hooks.list_for(conn, project_id)]
+            rows, total = await queries.hooks.list_for(conn, project_id, limit, offset)
+        return [present(row) for row in rows], total
 
     async def get(self, project_id: int, hook_id: int) -> dict[str, Any]:
         return present(await self._one(project_id, hook_id))

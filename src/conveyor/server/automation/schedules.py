@@ -65,9 +65,11 @@ class Schedules:
             row = await queries.schedules.insert(conn, project_id, values)
         return await self.details(project_id, row["id"])
 
-    async def list(self, project_id: int, active: bool | None) -> list[dict[str, Any]]:
+    async def list(self, project_id: int, active: bool | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the project's schedules (``active`` ones, inactive ones, or all) and how many."""
         async with self._engine.connect() as conn:
-            return [present(row) for row in await queries.schedules.list_for(conn, project_id, active)]
+            rows, total = await queries.schedules.list_for(conn, project_id, active, limit, offset)
+        return [present(row) for row in rows], total
 
     async def details(self, project_id: int, schedule_id: int) -> dict[str, Any]:
         row = await self._one(project_id, schedule_id)
@@ -105,10 +107,11 @@ class Schedules:
         async with self._engine.begin() as conn:
             await queries.schedules.delete(conn, schedule_id)
 
-    async def pipelines(self, project_id: int, schedule_id: int) -> list[RowMapping]:
+    async def pipelines(self, project_id: int, schedule_id: int, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        """One page of the pipelines the schedule started and how many there are."""
         await self._one(project_id, schedule_id)
         async with self._engine.connect() as conn:
-            return await queries.schedules.pipelines_of(conn, schedule_id)
+            return await queries.schedules.pipelines_page(conn, schedule_id, limit, offset)
 
     async def play(self, project: RowMapping, schedule_id: int) -> CreatedPipeline:
         return await self.run(project, await self._one(project["id"], schedule_id))

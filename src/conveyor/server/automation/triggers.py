@@ -33,9 +33,11 @@ class Triggers:
             row = await queries.triggers.insert(conn, project_id, auth.digest(token), token[:4], values)
         return present(row, token)
 
-    async def list(self, project_id: int) -> list[dict[str, Any]]:
+    async def list(self, project_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the project's trigger tokens and how many there are."""
         async with self._engine.connect() as conn:
-            return [present(row) for row in await queries.triggers.list_for(conn, project_id)]
+            rows, total = await queries.triggers.list_for(conn, project_id, limit, offset)
+        return [present(row) for row in rows], total
 
     async def get(self, project_id: int, trigger_id: int) -> dict[str, Any]:
         return present(await self._one(project_id, trigger_id))

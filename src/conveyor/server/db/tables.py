@@ -162,6 +162,7 @@ jobs = sa.Table(
     sa.Column("downstream_errors", ARRAY(sa.Text)),
     # {key: value} of the job's artifacts:reports:dotenv (archive/dotenv.py), for the jobs after it
     sa.Column("dotenv_variables", JSONB),
+    sa.Column("erased_at", sa.DateTime(timezone=True)),  # log and artifacts erased (GitLab's erase)
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
     # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream

@@ -149,7 +149,20 @@ class GitSources:
                 heads[ref] = sha
         return heads
 
+    async def output(self, source: str, *args: str) -> bytes | None:
+        """What ``git <args>`` prints in ``source``'s repository, or None when git fails (an
+        unknown ref or path): the repository browser's reads."""
+        repo = await self.git_dir(source)
+        out = await self._git_bytes(repo, *args, check=False)
+        return out
+
     async def _git(self, repo: str | None, *args: str, check: bool = True, timeout: float | None = None) -> str:
+        out = await self._git_bytes(repo, *args, check=check, timeout=timeout)
+        return out.decode(errors="replace") if out is not None else ""
+
+    async def _git_bytes(
+        self, repo: str | None, *args: str, check: bool = True, timeout: float | None = None
+    ) -> bytes | None:
         cmd = ["git"] + (["-C", repo] if repo else []) + list(args)
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
@@ -163,7 +176,7 @@ class GitSources:
             raise GitError(f"git {args[0]} timed out after {timeout or self._timeout:.0f} s") from None
         if proc.returncode != 0:
             if not check:
-                return ""
+                return None
             message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
             raise GitError(redact(message))
-        return out.decode(errors="replace")
+        return out

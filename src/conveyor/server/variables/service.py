@@ -26,10 +26,11 @@ class Variables:
         self._engine = engine
         self._box = box
 
-    async def list(self, project_id: int | None) -> list[dict[str, Any]]:
+    async def list(self, project_id: int | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the variables and how many there are."""
         async with self._engine.connect() as conn:
-            rows = await queries.variables.list_for(conn, project_id)
-        return [self.present(row, project_id) for row in rows]
+            rows, total = await queries.variables.list_for(conn, project_id, limit, offset)
+        return [self.present(row, project_id) for row in rows], total
 
     async def get(self, project_id: int | None, key: str, scope: str | None = None) -> dict[str, Any]:
         return self.present(await self._one(project_id, key, scope), project_id)

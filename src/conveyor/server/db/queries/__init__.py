@@ -9,12 +9,15 @@ from conveyor.server.db.queries import (
     artifacts,
     hooks,
     bridges,
+    browse,
     deployments,
     jobs,
     members,
     overview,
+    paging,
     pipelines,
     projects,
+    removal,
     resource_groups,
     runners,
     schedules,
@@ -26,4 +29,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "deployments", "hooks", "jobs", "members", "overview", "pipelines", "projects", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "members", "overview", "paging", "pipelines", "projects", "removal", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]

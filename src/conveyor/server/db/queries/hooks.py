@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.server.db.queries import paging
 from conveyor.server.db.tables import hook_deliveries, project_hooks
 
 LEASE_SECONDS = 60  # a delivery being sent is invisible to other processes this long
@@ -21,9 +22,9 @@ async def insert(conn: AsyncConnection, project_id: int, values: dict[str, Any])
     return (await conn.execute(stmt)).mappings().one()
 
 
-async def list_for(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
+async def list_for(conn: AsyncConnection, project_id: int, limit: int, offset: int) -> tuple[list[RowMapping], int]:
     stmt = sa.select(project_hooks).where(project_hooks.c.project_id == project_id).order_by(project_hooks.c.id)
-    return list((await conn.execute(stmt)).mappings())
+    return await paging.page(conn, stmt, limit, offset)
 
 
 async def get(conn: AsyncConnection, project_id: int, hook_id: int) -> RowMapping | None:

@@ -18,7 +18,8 @@ _NAMESPACE = (
 )
 
 
-def _select() -> sa.Select:
+def with_namespace() -> sa.Select:
+    """Projects joined with their namespace (``namespace_path``, ``namespace_name``...)."""
     return sa.select(projects, *_NAMESPACE).select_from(projects.join(namespaces, namespaces.c.id == projects.c.namespace_id))
 
 
@@ -38,7 +39,7 @@ async def insert(
 
 async def get(conn: AsyncConnection, id_or_name: int | str) -> RowMapping | None:
     """By id, by name, or by ``namespace/name`` (GitLab's full path, any case)."""
-    stmt = _select()
+    stmt = with_namespace()
     if isinstance(id_or_name, int):
         stmt = stmt.where(projects.c.id == id_or_name)
     elif "/" in id_or_name:
@@ -51,4 +52,19 @@ async def get(conn: AsyncConnection, id_or_name: int | str) -> RowMapping | None
 
 
 async def list_all(conn: AsyncConnection) -> list[RowMapping]:
-    return list((await conn.execute(_select().order_by(projects.c.id))).mappings())
+    return list((await conn.execute(with_namespace().order_by(projects.c.id))).mappings())
+
+
+async def update(conn: AsyncConnection, project_id: int, values: dict[str, str]) -> RowMapping | None:
+    """The changed project, or None when the new name is taken (or the project is gone)."""
+    if "name" in values:
+        taken = sa.select(projects.c.id).where(projects.c.name == values["name"], projects.c.id != project_id)
+        if (await conn.execute(taken)).first() is not None:
+            return None
+    stmt = projects.update().where(projects.c.id == project_id).values(**values).returning(projects.c.id)
+    return None if (await conn.execute(stmt)).first() is None else await get(conn, project_id)
+
+
+async def delete(conn: AsyncConnection, project_id: int) -> None:
+    """The project and, by cascade, its pipelines, jobs, variables, triggers, schedules and hooks."""
+    await conn.execute(projects.delete().where(projects.c.id == project_id))

@@ -106,3 +106,23 @@ async def replace_token(
         .returning(runners.c.token_expires_at)
     )
     return (await conn.execute(stmt)).mappings().first()
+
+
+async def get(conn: AsyncConnection, runner_id: int) -> RowMapping | None:
+    return (await conn.execute(sa.select(runners).where(runners.c.id == runner_id))).mappings().first()
+
+
+async def update(conn: AsyncConnection, runner_id: int, values: dict[str, Any]) -> RowMapping | None:
+    """Change a runner's settings (description, paused, tag_list, ...); the row, or None."""
+    stmt = runners.update().where(runners.c.id == runner_id).values(**values).returning(*runners.c)
+    return (await conn.execute(stmt)).mappings().first()
+
+
+async def delete_by_id(conn: AsyncConnection, runner_id: int) -> bool:
+    stmt = runners.delete().where(runners.c.id == runner_id).returning(runners.c.id)
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def managers(conn: AsyncConnection, runner_id: int) -> list[RowMapping]:
+    stmt = sa.select(runner_managers).where(runner_managers.c.runner_id == runner_id).order_by(runner_managers.c.id)
+    return list((await conn.execute(stmt)).mappings())

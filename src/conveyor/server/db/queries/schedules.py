@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.server.db.queries import paging
 from conveyor.server.db.tables import pipeline_schedule_variables, pipeline_schedules, pipelines
 
 
@@ -18,11 +19,13 @@ async def insert(conn: AsyncConnection, project_id: int, values: dict[str, Any])
     return (await conn.execute(stmt)).mappings().one()
 
 
-async def list_for(conn: AsyncConnection, project_id: int, active: bool | None = None) -> list[RowMapping]:
+async def list_for(
+    conn: AsyncConnection, project_id: int, active: bool | None, limit: int, offset: int
+) -> tuple[list[RowMapping], int]:
     stmt = sa.select(pipeline_schedules).where(pipeline_schedules.c.project_id == project_id)
     if active is not None:
         stmt = stmt.where(pipeline_schedules.c.active == active)
-    return list((await conn.execute(stmt.order_by(pipeline_schedules.c.id))).mappings())
+    return await paging.page(conn, stmt.order_by(pipeline_schedules.c.id), limit, offset)
 
 
 async def get(conn: AsyncConnection, project_id: int, schedule_id: int) -> RowMapping | None:
@@ -102,6 +105,13 @@ async def delete_variable(conn: AsyncConnection, schedule_id: int, key: str) -> 
     return (await conn.execute(stmt)).mappings().first()
 
 
+def _of_schedule(schedule_id: int) -> sa.Select:
+    return sa.select(pipelines).where(pipelines.c.schedule_id == schedule_id).order_by(pipelines.c.id)
+
+
 async def pipelines_of(conn: AsyncConnection, schedule_id: int) -> list[RowMapping]:
-    stmt = sa.select(pipelines).where(pipelines.c.schedule_id == schedule_id).order_by(pipelines.c.id)
-    return list((await conn.execute(stmt)).mappings())
+    return list((await conn.execute(_of_schedule(schedule_id))).mappings())
+
+
+async def pipelines_page(conn: AsyncConnection, schedule_id: int, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    return await paging.page(conn, _of_schedule(schedule_id), limit, offset)

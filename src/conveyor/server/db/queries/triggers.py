@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.server.db.queries import paging
 from conveyor.server.db.tables import jobs, pipeline_triggers
 
 
@@ -21,9 +22,9 @@ async def insert(conn: AsyncConnection, project_id: int, token_hash: str, head: 
     return (await conn.execute(stmt)).mappings().one()
 
 
-async def list_for(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
+async def list_for(conn: AsyncConnection, project_id: int, limit: int, offset: int) -> tuple[list[RowMapping], int]:
     stmt = sa.select(pipeline_triggers).where(pipeline_triggers.c.project_id == project_id).order_by(pipeline_triggers.c.id)
-    return list((await conn.execute(stmt)).mappings())
+    return await paging.page(conn, stmt, limit, offset)
 
 
 async def get(conn: AsyncConnection, project_id: int, trigger_id: int) -> RowMapping | None:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.server.db.queries import paging
 from conveyor.server.db.tables import (
     instance_variables,
     pipeline_schedule_variables,
@@ -33,10 +34,10 @@ def _scoped(project_id: int | None, key: str | None = None, scope: str | None = 
     return where
 
 
-async def list_for(conn: AsyncConnection, project_id: int | None) -> list[RowMapping]:
+async def list_for(conn: AsyncConnection, project_id: int | None, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    """One page of the project's (or the instance's) variables and how many there are."""
     table = _table(project_id)
-    stmt = sa.select(table).where(*_scoped(project_id)).order_by(table.c.id)
-    return list((await conn.execute(stmt)).mappings())
+    return await paging.page(conn, sa.select(table).where(*_scoped(project_id)).order_by(table.c.id), limit, offset)
 
 
 async def find(conn: AsyncConnection, project_id: int | None, key: str, scope: str | None) -> list[RowMapping]:
