@@ -100,7 +100,12 @@ def _people(url: str, project_id: int, job_id: int) -> None:
     # a developer runs pipelines but cannot touch variables, protected or not
     project.variables.create({"key": "DEPLOY_KEY", "value": "s3cr3t-value", "protected": True, "masked": True})
     dave_project = as_["dave"].projects.get(project_id)
-    assert dave_project.pipelines.create({"ref": "main"}).status in ("pending", "created")
+    started = dave_project.pipelines.create({"ref": "main"})
+    assert started.status in ("pending", "created")
+    # the pipeline records who started it: the API's user, the username filter, GITLAB_USER_*
+    assert (started.user["username"], started.user["name"]) == ("dave", "Dave")
+    assert [p.id for p in project.pipelines.list(username="dave", get_all=True)] == [started.id]
+    assert {v.key: v.value for v in project.pipelines.get(started.id).variables.list(get_all=True)} == {}
     denied = _raises(gitlab.GitlabUpdateError, lambda: dave_project.variables.update("DEPLOY_KEY", {"value": "changed-value"}))
     assert denied.response_code == 403
     assert _raises(gitlab.GitlabGetError, lambda: dave_project.variables.get("DEPLOY_KEY")).response_code == 403

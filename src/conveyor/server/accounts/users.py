@@ -4,12 +4,13 @@ namespaces of kind ``group`` whose creator becomes their owner."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conveyor.server.accounts.access import Role
+from conveyor.server.accounts.access import Actor, Role
 from conveyor.server.accounts.tokens import AdminTokens
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Conflict, Invalid, NotFound
@@ -45,6 +46,15 @@ class Users:
         if user is None:
             raise NotFound("404 User Not Found")
         return user
+
+    async def starter(self, actor: Actor) -> dict[str, Any] | None:
+        """Who a pipeline records as starting it (``{id, login, name, email}`` like
+        ``queue.predefined.ROOT_USER``: the
+        ``GITLAB_USER_*`` variables and the API's ``user``); None for a caller without a user."""
+        if actor.user_id is None:
+            return None
+        user = await self.get(actor.user_id)
+        return {"id": int(user["id"]), "login": user["username"], "name": user["name"], "email": user["email"]}
 
     async def search(self, *, username: str | None = None, text: str | None = None, state: str | None = None) -> list[RowMapping]:
         async with self._engine.connect() as conn:

@@ -124,7 +124,8 @@ async def create_pipeline(request: Request, access: Developer) -> dict[str, Any]
     variables = {str(v["key"]): str(v.get("value") or "") for v in given}
     files = tuple(str(v["key"]) for v in given if v.get("variable_type") == "file")
     svc = services(request)
-    created = await svc.pipelines.create(access.project, ref, variables, Origin(file_variables=files))
+    origin = Origin(file_variables=files, user=await svc.users.starter(access.actor))
+    created = await svc.pipelines.create(access.project, ref, variables, origin)
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
     return await _full(request, access, await svc.pipelines.get(access.project_id, created.id))
