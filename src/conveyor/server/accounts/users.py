@@ -4,6 +4,7 @@ namespaces of kind ``group`` whose creator becomes their owner."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy.engine import RowMapping
@@ -45,6 +46,13 @@ class Users:
         if user is None:
             raise NotFound("404 User Not Found")
         return user
+
+    async def pipeline_user(self, user_id: int) -> dict[str, Any]:
+        """The user as a pipeline records who started it (``Origin.user``: ``GITLAB_USER_*`` and
+        the pipeline's "Triggered by")."""
+        user = await self.get(user_id)
+        return {"id": int(user["id"]), "username": user["username"], "login": user["username"], "name": user["name"],
+                "email": user["email"] or ""}
 
     async def search(self, *, username: str | None = None, text: str | None = None, state: str | None = None) -> list[RowMapping]:
         async with self._engine.connect() as conn:

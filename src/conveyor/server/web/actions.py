@@ -1,8 +1,10 @@
 """What people do from the pages: sign in and out, retry, cancel, play, run a pipeline.
 
-Every action is a ``POST`` form with the session's CSRF token (``render.acting``). Each calls the
-very handler the API serves (``api.projects``), so a retry from the page and one from
-python-gitlab are one code path. Errors come back as a message on the page they came from.
+Every action is a ``POST`` form with the session's CSRF token (``render.acting``), allowed to a
+Developer of the project with an ``api`` token (``render.acts``: the API's role check), and calls
+the very handler the API serves (``api.projects``), so a retry from the page and one from
+python-gitlab are one code path. Errors, a refusal included, come back as a message on the page
+they came from. A pipeline run from the page is ``web``-sourced and records who ran it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from conveyor.ciconfig import ConfigError
+from conveyor.server import auth
 from conveyor.server.api import projects as api
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, ServerError
-from conveyor.server.web.render import acting, check_origin, cookie_name, page, secure, sessions
+from conveyor.server.queue.pipelines import Origin
+from conveyor.server.web.render import SignIn, acting, acts, authenticate, check_origin, cookie_name, page, secure, sessions
 from conveyor.server.web.sessions import IDLE, Session
 
 router = APIRouter()
@@ -31,9 +35,13 @@ async def login(request: Request) -> Any:
     token, target = str(form.get("token") or "").strip(), str(form.get("next") or "/-/")
     if not target.startswith("/-/") or target.startswith("//"):
         target = "/-/"
-    if not token or not await services(request).admin_tokens.valid(token):
-        return await page(request, "login.html", None, status_code=401, next=target, title="Sign in",
-                          error="Invalid personal access token")
+    try:
+        if not token:
+            raise SignIn("refused")
+        await authenticate(request, auth.digest(token))
+    except SignIn as exc:
+        error = "Invalid personal access token" if exc.reason in ("refused", "") else str(exc).replace("Your session has ended: ", "")
+        return await page(request, "login.html", None, status_code=401, next=target, title="Sign in", error=error)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         cookie_name(secure(request)), await sessions(request).open(token), max_age=IDLE, path="/",
@@ -94,9 +102,15 @@ async def run_pipeline(request: Request, project: str, session: Session = Depend
     back = f"/-/projects/{project}/pipelines"
 
     async def create() -> dict[str, Any]:
+        svc = services(request)
         ref = str((await request.form()).get("ref") or "").strip() or None
-        variables = [{"key": k, "value": v} for k, v in (await _variables(request)).items()]
-        return await api.create_pipeline(request, project, ref, api.PipelineCreate(ref=ref, variables=variables))
+        row = await svc.projects.get(project)
+        assert session.actor is not None and session.actor.user_id is not None
+        user = await svc.users.pipeline_user(session.actor.user_id)
+        created = await svc.pipelines.create(row, ref, await _variables(request), Origin(source="web", user=user))
+        if created.enqueued:
+            await svc.dispatcher.tick(created.enqueued)
+        return {"id": created.id}
 
     return await _act(request, session, back, create, "pipelines")
 
@@ -104,8 +118,10 @@ async def run_pipeline(request: Request, project: str, session: Session = Depend
 async def _act(
     request: Request, session: Session, back: str, action: Callable[[], Awaitable[dict[str, Any]]], kind: str
 ) -> RedirectResponse:
-    """Run ``action``; on success go to the job or pipeline it returns, else back with the error."""
+    """Run ``action`` if the user may (``acts``); on success go to the job or pipeline it returns,
+    else back with the error (a page the user cannot see answers 404 there)."""
     try:
+        await acts(request, request.path_params["project"], session)
         result = await action()
     except (ServerError, ConfigError) as exc:
         await sessions(request).flash(session.id, str(exc))
