@@ -164,6 +164,15 @@ async def test_each_role_sees_and_does_what_gitlab_allows(live_server, tmp_path:
     assert page.status_code == 200 and retry_action not in page.text
     posted = await reed.post(f"{job_page}/retry", data={"csrf_token": csrf(page.text)}, follow_redirects=True)
     assert "read_api scope" in posted.text and await attempts() == 1
+    async with live_server.services.engine.begin() as conn:  # the token expires today
+        await conn.execute(sa.text("UPDATE tokens SET expires_at = CURRENT_DATE WHERE id = :id"), {"id": people["reed"][1]["id"]})
+    live_server.services.admin_tokens.forget(token_id=people["reed"][1]["id"])  # as another process, after the cache's ttl
+    ended = await reed.get(job_page)
+    assert ended.status_code == 303 and ended.headers["location"].endswith("&ended=expired")
+    assert "token has expired" in (await reed.get(ended.headers["location"])).text
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        expired = await anonymous.post("/-/login", data={"token": people["reed"][1]["token"]})
+    assert expired.status_code == 401 and "Sign-in refused: the personal access token has expired" in expired.text
 
     # a non-member: not listed, every page of the project is 404 (GitLab hides it), and cannot act
     nora = await sign_in(url, people["nora"][1]["token"])
@@ -193,7 +202,7 @@ async def test_each_role_sees_and_does_what_gitlab_allows(live_server, tmp_path:
     assert (await admin.post(f"/api/v4/users/{people['dave'][0]['id']}/block")).status_code == 201
     ended = await dave.get("/-/")
     assert ended.status_code == 303 and ended.headers["location"] == "/-/login?next=/-/&ended=refused"
-    assert "your account is blocked" in (await dave.get(ended.headers["location"])).text
+    assert "the account is blocked" in (await dave.get(ended.headers["location"])).text
     await admin.post(f"/api/v4/users/{people['dave'][0]['id']}/unblock")
     assert (await dave.get("/-/")).status_code == 303  # the session stays closed
     await admin.delete(f"/api/v4/personal_access_tokens/{people['rita'][1]['id']}")

@@ -1,10 +1,11 @@
 """What people do from the pages: sign in and out, retry, cancel, play, run a pipeline.
 
 Every action is a ``POST`` form with the session's CSRF token (``render.acting``), allowed to a
-Developer of the project with an ``api`` token (``render.acts``: the API's role check), and calls
-the very handler the API serves (``api.projects``), so a retry from the page and one from
-python-gitlab are one code path. Errors, a refusal included, come back as a message on the page
-they came from. A pipeline run from the page is ``web``-sourced and records who ran it.
+Developer of the project with an ``api`` token (``render.acts``: the API's role check). Retry,
+cancel and play call the very handler the API serves (``api.projects``), so a retry from the page
+and one from python-gitlab are one code path; "Run pipeline" calls the pipeline service with the
+signed-in user (``Origin(source="web", user=...)``: GitLab's source for that form). Errors, a
+refusal included, come back as a message on the page they came from.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from conveyor.server.api import projects as api
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, ServerError
 from conveyor.server.queue.pipelines import Origin
-from conveyor.server.web.render import SignIn, acting, acts, authenticate, check_origin, cookie_name, page, secure, sessions
+from conveyor.server.web.render import REFUSED, SignIn, acting, acts, authenticate, check_origin, cookie_name, page, secure, sessions
 from conveyor.server.web.sessions import IDLE, Session
 
 router = APIRouter()
@@ -40,7 +41,7 @@ async def login(request: Request) -> Any:
             raise SignIn("refused")
         await authenticate(request, auth.digest(token))
     except SignIn as exc:
-        error = "Invalid personal access token" if exc.reason in ("refused", "") else str(exc).replace("Your session has ended: ", "")
+        error = "Invalid personal access token" if exc.reason in ("refused", "") else f"Sign-in refused: {REFUSED[exc.reason]}."
         return await page(request, "login.html", None, status_code=401, next=target, title="Sign in", error=error)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(

@@ -15,8 +15,8 @@ from conveyor.protocol import JobStatus
 from conveyor.server.accounts.access import Role
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, Forbidden
-from conveyor.server.web import graph, logs, views
-from conveyor.server.web.render import ENDED, page, signed_in, visit
+from conveyor.server.web import graph, logs, render, views
+from conveyor.server.web.render import REFUSED, page, signed_in, visit
 from conveyor.server.web.sessions import Session
 
 router = APIRouter()
@@ -26,8 +26,8 @@ STATUSES = ("created", "waiting_for_resource", "pending", "running", "success", 
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str = "/-/", ended: str = "") -> HTMLResponse:
-    """The sign-in form; ``ended`` says why the last session ended (``render.ENDED``)."""
-    return await page(request, "login.html", None, next=next, title="Sign in", error=ENDED.get(ended))
+    """The sign-in form; ``ended`` says why the last session ended (``render.REFUSED``)."""
+    return await page(request, "login.html", None, next=next, title="Sign in", error=render.ended(ended) if ended in REFUSED else None)
 
 
 @router.get("/", response_class=HTMLResponse)

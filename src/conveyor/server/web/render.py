@@ -25,21 +25,25 @@ HERE = Path(__file__).parent
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
+# why a token does not sign in, as the sign-in page says it (``/-/login?ended=...``)
+REFUSED = {
+    "revoked": "the personal access token was revoked",
+    "expired": "the personal access token has expired",
+    "scope": "the personal access token needs the api or read_api scope",
+    "refused": "the account is blocked or the token does not exist",
+}
+
+
+def ended(reason: str) -> str:
+    return f"Your session has ended: {REFUSED[reason]}."
+
+
 class SignIn(Unauthorized):
-    """Sign in first"""
+    """Sign in first; ``reason``: why the token no longer signs in (a key of ``REFUSED``)."""
 
     def __init__(self, reason: str = "") -> None:
-        super().__init__(ENDED.get(reason, "401 Unauthorized - sign in first"))
+        super().__init__(ended(reason) if reason else "401 Unauthorized - sign in first")
         self.reason = reason
-
-
-# why a session ended, as the sign-in page says it (``/-/login?ended=...``)
-ENDED = {
-    "revoked": "Your session has ended: the personal access token was revoked. Sign in with another token.",
-    "expired": "Your session has ended: the personal access token has expired. Sign in with another token.",
-    "scope": "Your session has ended: the personal access token needs the api or read_api scope.",
-    "refused": "Your session has ended: your account is blocked or the token no longer exists.",
-}
 
 
 def page_data(value: Any) -> Markup:
