@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conveyor.server.accounts.access import Role
+from conveyor.server.accounts.access import Actor, Role
 from conveyor.server.accounts.tokens import AdminTokens
 from conveyor.server.db import queries
 from conveyor.server.errors import BadRequest, Conflict, Invalid, NotFound
@@ -47,12 +47,14 @@ class Users:
             raise NotFound("404 User Not Found")
         return user
 
-    async def pipeline_user(self, user_id: int) -> dict[str, Any]:
-        """The user as a pipeline records who started it (``Origin.user``: ``GITLAB_USER_*`` and
-        the pipeline's "Triggered by")."""
-        user = await self.get(user_id)
-        return {"id": int(user["id"]), "username": user["username"], "login": user["username"], "name": user["name"],
-                "email": user["email"] or ""}
+    async def starter(self, actor: Actor) -> dict[str, Any] | None:
+        """Who a pipeline records as starting it (``{id, login, name, email}`` like
+        ``queue.predefined.ROOT_USER``: the
+        ``GITLAB_USER_*`` variables and the API's ``user``); None for a caller without a user."""
+        if actor.user_id is None:
+            return None
+        user = await self.get(actor.user_id)
+        return {"id": int(user["id"]), "login": user["username"], "name": user["name"], "email": user["email"]}
 
     async def search(self, *, username: str | None = None, text: str | None = None, state: str | None = None) -> list[RowMapping]:
         async with self._engine.connect() as conn:

@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse
 
 from conveyor.ciconfig import ConfigError
 from conveyor.server import auth
+from conveyor.server.accounts.access import Access
 from conveyor.server.api import projects as api
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, ServerError
@@ -62,23 +63,22 @@ async def logout(request: Request, session: Session = Depends(acting)) -> Redire
 @router.post("/projects/{project}/jobs/{job_id}/retry")
 async def retry_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda: api.retry_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: api.retry_job(request, project, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda: api.cancel_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: api.cancel_job(request, project, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/play")
 async def play_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
 
-    async def play() -> dict[str, Any]:
+    async def play(access: Access) -> dict[str, Any]:
         svc = services(request)
-        row = await svc.projects.get(project)
-        result = await svc.job_actions.play(row["id"], job_id, await _variables(request))
+        result = await svc.job_actions.play(access.project_id, job_id, await _variables(request))
         if result.enqueued:
             await svc.dispatcher.tick(result.enqueued)
         return {"id": result.job_id}
@@ -89,26 +89,24 @@ async def play_job(request: Request, project: str, job_id: int, session: Session
 @router.post("/projects/{project}/pipelines/{pipeline_id}/retry")
 async def retry_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda: api.retry_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: api.retry_pipeline(request, project, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
 async def cancel_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines")
 async def run_pipeline(request: Request, project: str, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines"
 
-    async def create() -> dict[str, Any]:
+    async def create(access: Access) -> dict[str, Any]:
         svc = services(request)
         ref = str((await request.form()).get("ref") or "").strip() or None
-        row = await svc.projects.get(project)
-        assert session.actor is not None and session.actor.user_id is not None
-        user = await svc.users.pipeline_user(session.actor.user_id)
-        created = await svc.pipelines.create(row, ref, await _variables(request), Origin(source="web", user=user))
+        origin = Origin(source="web", user=await svc.users.starter(access.actor))
+        created = await svc.pipelines.create(access.project, ref, await _variables(request), origin)
         if created.enqueued:
             await svc.dispatcher.tick(created.enqueued)
         return {"id": created.id}
@@ -117,13 +115,12 @@ async def run_pipeline(request: Request, project: str, session: Session = Depend
 
 
 async def _act(
-    request: Request, session: Session, back: str, action: Callable[[], Awaitable[dict[str, Any]]], kind: str
+    request: Request, session: Session, back: str, action: Callable[[Access], Awaitable[dict[str, Any]]], kind: str
 ) -> RedirectResponse:
-    """Run ``action`` if the user may (``acts``); on success go to the job or pipeline it returns,
-    else back with the error (a page the user cannot see answers 404 there)."""
+    """Run ``action`` with the user's access if they may act (``acts``); on success go to the job or
+    pipeline it returns, else back with the error (a page the user cannot see answers 404 there)."""
     try:
-        await acts(request, request.path_params["project"], session)
-        result = await action()
+        result = await action(await acts(request, request.path_params["project"], session))
     except (ServerError, ConfigError) as exc:
         await sessions(request).flash(session.id, str(exc))
         return RedirectResponse(back, status_code=303)
