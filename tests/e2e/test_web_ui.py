@@ -288,6 +288,21 @@ def test_pages_live_status_actions_and_csrf(context, web) -> None:  # noqa: ANN0
     assert download.body()[:2] == b"PK"  # the zip the runner uploaded
     axe_clean(page)
 
+    # a reporter signed in through the form: the log renders, no action buttons, their name in the header
+    rita = web.admin.http.post("/users", json={"email": "rita@x.org", "username": "rita", "name": "Rita"}).json()
+    rita_token = web.admin.http.post(f"/users/{rita['id']}/personal_access_tokens", json={"name": "web", "scopes": ["api"]}).json()
+    web.admin.http.post(f"/projects/{web.project['id']}/members", json={"user_id": rita["id"], "access_level": 20}).raise_for_status()
+    reporter = context.browser.new_context(base_url=web.url)
+    as_rita = reporter.new_page()
+    as_rita.goto(web.job_url("lint"))
+    as_rita.fill("#token", rita_token["token"])
+    as_rita.click("button[type=submit]")
+    wait_line(as_rita, "$ echo lint")
+    assert as_rita.get_by_role("button", name="Retry").count() == 0 and as_rita.locator("a[href='/-/runners']").count() == 0
+    assert as_rita.inner_text(".who") == "Signed in as rita"
+    axe_clean(as_rita)
+    reporter.close()
+
     page.goto("/-/runners")
     assert "online" in page.inner_text("tbody")
     axe_clean(page)

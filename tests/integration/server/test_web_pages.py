@@ -99,3 +99,121 @@ async def test_log_reads_ranges_lines_and_search(live_server, tmp_path: Path) ->
     await client.aclose()
     await runner.finish()
     await runner.http.aclose()
+
+
+async def person(admin: httpx.AsyncClient, username: str, *scopes: str) -> tuple[dict, dict]:
+    """A user made through the REST API, and a personal access token of ``scopes`` for it."""
+    user = (await admin.post("/api/v4/users", json={"email": f"{username}@x.org", "username": username, "name": username.title()})).json()
+    made = await admin.post(f"/api/v4/users/{user['id']}/personal_access_tokens", json={"name": "web", "scopes": list(scopes or ["api"])})
+    assert made.status_code == 201, made.text
+    return user, made.json()
+
+
+async def sign_in(url: str, token: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=url, timeout=30, headers={"Accept": "text/html", "Origin": url})
+    response = await client.post("/-/login", data={"token": token})
+    assert response.status_code == 303, response.text
+    return client
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+async def test_each_role_sees_and_does_what_gitlab_allows(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    project, runner = await claim_job(live_server.url, tmp_path)
+    job_id, pid = runner.job["id"], project["id"]
+    await runner.patch(b"hello from the job\n")
+    await runner.finish("failed")
+    url, job_page, listed = live_server.url, f"/-/projects/{pid}/jobs/{job_id}", f'href="/-/projects/{pid}/pipelines"'
+    retry_action = f'action="/-/projects/{pid}/jobs/{job_id}/retry"'
+    admin = httpx.AsyncClient(base_url=url, headers={"PRIVATE-TOKEN": ROOT_TOKEN}, timeout=30)
+    pipeline_id = (await admin.get(f"/api/v4/projects/{pid}/jobs/{job_id}")).json()["pipeline"]["id"]
+    people = {}
+    for name, level, scopes in (("rita", 20, ["api"]), ("dave", 30, ["api"]), ("reed", 30, ["read_api"]), ("nora", None, ["api"])):
+        people[name] = await person(admin, name, *scopes)
+        if level:
+            added = await admin.post(f"/api/v4/projects/{pid}/members", json={"user_id": people[name][0]["id"], "access_level": level})
+            assert added.status_code == 201, added.text
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        refused = await anonymous.post("/-/login", data={"token": (await person(admin, "ursula", "read_user"))[1]["token"]})
+    assert refused.status_code == 401 and "api or read_api scope" in refused.text
+
+    async def attempts() -> int:
+        jobs = await admin.get(f"/api/v4/projects/{pid}/pipelines/{pipeline_id}/jobs?include_retried=true")
+        return len(jobs.json())
+
+    # a reporter: listed, reads the job and its log, no action buttons, and a refused retry shown in the page
+    rita = await sign_in(url, people["rita"][1]["token"])
+    home = await rita.get("/-/")
+    assert listed in home.text and "Signed in as <strong>rita</strong>" in home.text and 'href="/-/runners"' not in home.text
+    page = await rita.get(job_page)
+    assert page.status_code == 200 and retry_action not in page.text and "Run pipeline" not in (await rita.get(f"/-/projects/{pid}/pipelines")).text
+    assert (await rita.get(f"{job_page}/log/tail")).content == b"hello from the job\n"
+    posted = await rita.post(f"{job_page}/retry", data={"csrf_token": csrf(page.text)}, follow_redirects=True)
+    assert posted.status_code == 200 and posted.headers["content-type"].startswith("text/html")
+    assert "you need the Developer role" in posted.text and await attempts() == 1
+    runners = await rita.get("/-/runners")
+    assert runners.status_code == 403 and runners.headers["content-type"].startswith("text/html")
+
+    # a read_api developer reads but cannot act
+    reed = await sign_in(url, people["reed"][1]["token"])
+    page = await reed.get(job_page)
+    assert page.status_code == 200 and retry_action not in page.text
+    posted = await reed.post(f"{job_page}/retry", data={"csrf_token": csrf(page.text)}, follow_redirects=True)
+    assert "read_api scope" in posted.text and await attempts() == 1
+    async with live_server.services.engine.begin() as conn:  # the token expires today
+        await conn.execute(sa.text("UPDATE tokens SET expires_at = CURRENT_DATE WHERE id = :id"), {"id": people["reed"][1]["id"]})
+    live_server.services.admin_tokens.forget(token_id=people["reed"][1]["id"])  # as another process, after the cache's ttl
+    ended = await reed.get(job_page)
+    assert ended.status_code == 303 and ended.headers["location"].endswith("&ended=expired")
+    assert "token has expired" in (await reed.get(ended.headers["location"])).text
+    async with httpx.AsyncClient(base_url=url) as anonymous:
+        expired = await anonymous.post("/-/login", data={"token": people["reed"][1]["token"]})
+    assert expired.status_code == 401 and "Sign-in refused: the personal access token has expired" in expired.text
+
+    # a non-member: not listed, every page of the project is 404 (GitLab hides it), and cannot act
+    nora = await sign_in(url, people["nora"][1]["token"])
+    assert listed not in (await nora.get("/-/")).text
+    pipeline = f"/-/projects/{pid}/pipelines/{pipeline_id}"
+    for path in (f"/-/projects/{pid}/pipelines", pipeline, f"{pipeline}/status.json", f"{pipeline}/tests", job_page,
+                 f"{job_page}/status.json", f"{job_page}/log/tail", f"{job_page}/log/raw", f"{job_page}/log/stream",
+                 f"{job_page}/artifacts/archive"):
+        assert (await nora.get(path)).status_code == 404, path
+    home = await nora.get("/-/")
+    posted = await nora.post(f"{job_page}/retry", data={"csrf_token": csrf(home.text)}, follow_redirects=True)
+    assert posted.status_code == 404 and await attempts() == 1
+
+    # a developer: the buttons, a retry, and a pipeline run from the form that records who ran it
+    dave = await sign_in(url, people["dave"][1]["token"])
+    page = await dave.get(job_page)
+    assert retry_action in page.text
+    retried = await dave.post(f"{job_page}/retry", data={"csrf_token": csrf(page.text)})
+    assert retried.status_code == 303 and retried.headers["location"] != job_page and await attempts() == 2
+    run = await dave.post(f"/-/projects/{pid}/pipelines", data={"csrf_token": csrf(page.text), "ref": "main"})
+    assert run.status_code == 303 and "/pipelines/" in run.headers["location"]
+    row = re.search(r"<tr>(?:(?!</tr>).)*" + re.escape(run.headers["location"]) + r"(?:(?!</tr>).)*</tr>",
+                    (await dave.get(f"/-/projects/{pid}/pipelines")).text, re.S)
+    assert row and "Dave" in row.group(0) and ">web<" in row.group(0).replace(" ", "")
+
+    # a blocked user's session ends at the next request; so does a revoked token's
+    assert (await admin.post(f"/api/v4/users/{people['dave'][0]['id']}/block")).status_code == 201
+    ended = await dave.get("/-/")
+    assert ended.status_code == 303 and ended.headers["location"] == "/-/login?next=/-/&ended=refused"
+    assert "the account is blocked" in (await dave.get(ended.headers["location"])).text
+    await admin.post(f"/api/v4/users/{people['dave'][0]['id']}/unblock")
+    assert (await dave.get("/-/")).status_code == 303  # the session stays closed
+    await admin.delete(f"/api/v4/personal_access_tokens/{people['rita'][1]['id']}")
+    ended = await rita.get(job_page)
+    assert ended.status_code == 303 and ended.headers["location"].endswith("&ended=revoked")
+    assert "token was revoked" in (await rita.get(ended.headers["location"])).text
+
+    # an administrator sees every project, the runners and the buttons
+    root = await sign_in(url, ROOT_TOKEN)
+    assert listed in (await root.get("/-/")).text and (await root.get("/-/runners")).status_code == 200
+    assert 'href="/-/runners"' in (await root.get(job_page)).text
+    for client in (admin, rita, reed, nora, dave, root):
+        await client.aclose()
+    await runner.http.aclose()

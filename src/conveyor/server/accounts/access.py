@@ -75,3 +75,7 @@ class Access:
     @property
     def project_id(self) -> int:
         return int(self.project["id"])
+
+    def may_act(self, role: Role = Role.DEVELOPER) -> bool:
+        """Holding ``role`` with a token that may write (``api``; ``read_api`` only reads)."""
+        return self.role >= role and self.actor.may_write()

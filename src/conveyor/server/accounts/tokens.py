@@ -103,7 +103,7 @@ class AdminTokens:
         return await self.valid_digest(auth.digest(token))
 
     async def valid_digest(self, digest: str) -> bool:
-        """An active administrator's usable token (the web UI signs in administrators only)."""
+        """An active administrator's usable token."""
         try:
             return (await self.authenticate_digest(digest)).admin
         except Unauthorized:

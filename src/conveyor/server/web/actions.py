@@ -1,8 +1,11 @@
 """What people do from the pages: sign in and out, retry, cancel, play, run a pipeline.
 
-Every action is a ``POST`` form with the session's CSRF token (``render.acting``). Each calls the
-very handler the API serves (``api.projects``), so a retry from the page and one from
-python-gitlab are one code path. Errors come back as a message on the page they came from.
+Every action is a ``POST`` form with the session's CSRF token (``render.acting``), allowed to a
+Developer of the project with an ``api`` token (``render.acts``: the API's role check). Retry,
+cancel and play call the very handler the API serves (``api.projects``), so a retry from the page
+and one from python-gitlab are one code path; "Run pipeline" calls the pipeline service with the
+signed-in user (``Origin(source="web", user=...)``: GitLab's source for that form). Errors, a
+refusal included, come back as a message on the page they came from.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from conveyor.ciconfig import ConfigError
+from conveyor.server import auth
+from conveyor.server.accounts.access import Access
 from conveyor.server.api import projects as api
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, ServerError
-from conveyor.server.web.render import acting, check_origin, cookie_name, page, secure, sessions
+from conveyor.server.queue.pipelines import Origin
+from conveyor.server.web.render import REFUSED, SignIn, acting, acts, authenticate, check_origin, cookie_name, page, secure, sessions
 from conveyor.server.web.sessions import IDLE, Session
 
 router = APIRouter()
@@ -31,9 +37,13 @@ async def login(request: Request) -> Any:
     token, target = str(form.get("token") or "").strip(), str(form.get("next") or "/-/")
     if not target.startswith("/-/") or target.startswith("//"):
         target = "/-/"
-    if not token or not await services(request).admin_tokens.valid(token):
-        return await page(request, "login.html", None, status_code=401, next=target, title="Sign in",
-                          error="Invalid personal access token")
+    try:
+        if not token:
+            raise SignIn("refused")
+        await authenticate(request, auth.digest(token))
+    except SignIn as exc:
+        error = "Invalid personal access token" if exc.reason in ("refused", "") else f"Sign-in refused: {REFUSED[exc.reason]}."
+        return await page(request, "login.html", None, status_code=401, next=target, title="Sign in", error=error)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         cookie_name(secure(request)), await sessions(request).open(token), max_age=IDLE, path="/",
@@ -53,23 +63,22 @@ async def logout(request: Request, session: Session = Depends(acting)) -> Redire
 @router.post("/projects/{project}/jobs/{job_id}/retry")
 async def retry_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda: api.retry_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: api.retry_job(request, project, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda: api.cancel_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: api.cancel_job(request, project, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/play")
 async def play_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
 
-    async def play() -> dict[str, Any]:
+    async def play(access: Access) -> dict[str, Any]:
         svc = services(request)
-        row = await svc.projects.get(project)
-        result = await svc.job_actions.play(row["id"], job_id, await _variables(request))
+        result = await svc.job_actions.play(access.project_id, job_id, await _variables(request))
         if result.enqueued:
             await svc.dispatcher.tick(result.enqueued)
         return {"id": result.job_id}
@@ -80,33 +89,38 @@ async def play_job(request: Request, project: str, job_id: int, session: Session
 @router.post("/projects/{project}/pipelines/{pipeline_id}/retry")
 async def retry_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda: api.retry_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: api.retry_pipeline(request, project, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
 async def cancel_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines")
 async def run_pipeline(request: Request, project: str, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines"
 
-    async def create() -> dict[str, Any]:
+    async def create(access: Access) -> dict[str, Any]:
+        svc = services(request)
         ref = str((await request.form()).get("ref") or "").strip() or None
-        variables = [{"key": k, "value": v} for k, v in (await _variables(request)).items()]
-        return await api.create_pipeline(request, project, ref, api.PipelineCreate(ref=ref, variables=variables))
+        origin = Origin(source="web", user=await svc.users.starter(access.actor))
+        created = await svc.pipelines.create(access.project, ref, await _variables(request), origin)
+        if created.enqueued:
+            await svc.dispatcher.tick(created.enqueued)
+        return {"id": created.id}
 
     return await _act(request, session, back, create, "pipelines")
 
 
 async def _act(
-    request: Request, session: Session, back: str, action: Callable[[], Awaitable[dict[str, Any]]], kind: str
+    request: Request, session: Session, back: str, action: Callable[[Access], Awaitable[dict[str, Any]]], kind: str
 ) -> RedirectResponse:
-    """Run ``action``; on success go to the job or pipeline it returns, else back with the error."""
+    """Run ``action`` with the user's access if they may act (``acts``); on success go to the job or
+    pipeline it returns, else back with the error (a page the user cannot see answers 404 there)."""
     try:
-        result = await action()
+        result = await action(await acts(request, request.path_params["project"], session))
     except (ServerError, ConfigError) as exc:
         await sessions(request).flash(session.id, str(exc))
         return RedirectResponse(back, status_code=303)

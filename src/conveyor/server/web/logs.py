@@ -1,5 +1,6 @@
 """The job log viewer's reads, signed in by the session cookie (``EventSource`` and ``fetch``
-send no token headers): numbered byte ranges aligned to lines, a line's neighbourhood, whole-log
+send no token headers), for a Reporter of the job's project (404 for a project the user cannot
+see, as the API's ``trace`` routes): numbered byte ranges aligned to lines, a line's neighbourhood, whole-log
 search, the live tail (the same SSE stream as the API), raw view and download."""
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from conveyor.server.accounts.access import Role
 from conveyor.server.api.deps import services
 from conveyor.server.api.viewer import trace_stream
 from conveyor.server.errors import BadRequest
 from conveyor.server.viewer.index import Window
-from conveyor.server.web.render import signed_in
+from conveyor.server.web.render import signed_in, visit
+from conveyor.server.web.sessions import Session
 
-router = APIRouter(prefix="/projects/{project}/jobs/{job_id}/log", dependencies=[Depends(signed_in)])
+
+async def reporter(request: Request, project: str, session: Session = Depends(signed_in)) -> None:
+    await visit(request, project, session, Role.REPORTER)
+
+
+router = APIRouter(prefix="/projects/{project}/jobs/{job_id}/log", dependencies=[Depends(reporter)])
 BEFORE, AFTER = 16 * 1024, 16 * 1024  # bytes around a line a jump loads (the page keeps a few hundred rows)
 INLINE_BYTES, INLINE_LINES = 24 * 1024, 200  # the tail a job page carries: its first screens, no second request
 MAX_QUERY = 200

@@ -1,7 +1,8 @@
 """Browser sessions: signed cookies naming a server-side session in Redis, and CSRF tokens.
 
 A person signs in with a personal access token; the session keeps only the token's digest, and
-every request re-checks that the token still exists (revoking the token ends its sessions). The
+every request authenticates it again (``render.signed_in``): a revoked or expired token, a token
+without ``api``/``read_api``, or a blocked user ends the session. The
 cookie holds a 256-bit random id and its HMAC; ``HttpOnly; SameSite=Lax; Path=/``, and
 ``Secure`` with the ``__Host-`` prefix over HTTPS. The CSRF token is an HMAC of the session id,
 sent back in a hidden form field or the ``X-CSRF-Token`` header.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from conveyor.server import auth, keys
+from conveyor.server.accounts.access import Actor
 
 COOKIE = "conveyor_session"
 SECURE_COOKIE = "__Host-conveyor_session"
@@ -29,6 +31,7 @@ class Session:
     id: str
     digest: str  # of the personal access token that opened it
     csrf: str
+    actor: Actor | None = None  # whom the token authenticates (set by ``render.signed_in``)
 
 
 class Sessions:

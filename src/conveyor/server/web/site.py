@@ -66,7 +66,8 @@ async def _error_page(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServerError)
     if isinstance(exc, SignIn) and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/-/login?next={quote(target, safe='/')}", status_code=303)
+        ended = f"&ended={exc.reason}" if exc.reason else ""
+        return RedirectResponse(f"/-/login?next={quote(target, safe='/')}{ended}", status_code=303)
     try:
         session = await signed_in(request)
     except ServerError:

@@ -4,6 +4,7 @@ what they run, a job's artifacts. Nothing here writes."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,7 +36,7 @@ async def latest_pipelines(conn: AsyncConnection) -> dict[int, RowMapping]:
     """Each project's newest pipeline, by project id."""
     stmt = (
         sa.select(pipelines)
-        .distinct(pipelines.c.project_id)
+        .ext(distinct_on(pipelines.c.project_id))  # ``.distinct(expr)`` is deprecated in SQLAlchemy 2.1
         .order_by(pipelines.c.project_id, pipelines.c.id.desc())
     )
     return {row["project_id"]: row for row in (await conn.execute(stmt)).mappings()}
