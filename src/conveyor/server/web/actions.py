@@ -2,7 +2,7 @@
 
 Every action is a ``POST`` form with the session's CSRF token (``render.acting``), allowed to a
 Developer of the project with an ``api`` token (``render.acts``: the API's role check). Retry,
-cancel and play call the very handler the API serves (``api.projects``), so a retry from the page
+cancel and play call the very handler the API serves (``api.jobs``, ``api.pipelines``), so a retry from the page
 and one from python-gitlab are one code path; "Run pipeline" calls the pipeline service with the
 signed-in user (``Origin(source="web", user=...)``: GitLab's source for that form). Errors, a
 refusal included, come back as a message on the page they came from.
@@ -19,7 +19,8 @@ from fastapi.responses import RedirectResponse
 from conveyor.ciconfig import ConfigError
 from conveyor.server import auth
 from conveyor.server.accounts.access import Access
-from conveyor.server.api import projects as api
+from conveyor.server.api import jobs as job_api
+from conveyor.server.api import pipelines as pipeline_api
 from conveyor.server.api.deps import services
 from conveyor.server.errors import Forbidden, ServerError
 from conveyor.server.queue.pipelines import Origin
@@ -63,13 +64,13 @@ async def logout(request: Request, session: Session = Depends(acting)) -> Redire
 @router.post("/projects/{project}/jobs/{job_id}/retry")
 async def retry_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda access: api.retry_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: job_api.retry_job(request, access, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, project: str, job_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/jobs/{job_id}"
-    return await _act(request, session, back, lambda access: api.cancel_job(request, project, job_id), "jobs")
+    return await _act(request, session, back, lambda access: job_api.cancel_job(request, access, job_id), "jobs")
 
 
 @router.post("/projects/{project}/jobs/{job_id}/play")
@@ -89,13 +90,13 @@ async def play_job(request: Request, project: str, job_id: int, session: Session
 @router.post("/projects/{project}/pipelines/{pipeline_id}/retry")
 async def retry_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda access: api.retry_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: pipeline_api.retry_pipeline(request, access, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines/{pipeline_id}/cancel")
 async def cancel_pipeline(request: Request, project: str, pipeline_id: int, session: Session = Depends(acting)) -> RedirectResponse:
     back = f"/-/projects/{project}/pipelines/{pipeline_id}"
-    return await _act(request, session, back, lambda access: api.cancel_pipeline(request, project, pipeline_id), "pipelines")
+    return await _act(request, session, back, lambda access: pipeline_api.cancel_pipeline(request, access, pipeline_id), "pipelines")
 
 
 @router.post("/projects/{project}/pipelines")
