@@ -57,7 +57,7 @@ from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_s
 from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, LogIndex, TraceEvents, Watchers
-from conveyor.server.web import Sessions, create_site
+from conveyor.server.web import Sessions, create_site, gitlab_urls
 
 log = structlog.get_logger(__name__)
 REDIS_POOL_WAIT = 30  # seconds a Redis command waits for a pooled connection before failing
@@ -440,6 +440,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.viewer.router)
     app.add_api_route("/", _home, include_in_schema=False)
     app.mount("/-", create_site())
+    app.include_router(gitlab_urls.router)  # last: /<namespace>/<project>/-/jobs/:id and the like
     return app
 
 

@@ -58,6 +58,14 @@ async def test_pages_pagination_filters_errors_and_headers(live_server, tmp_path
     assert missing.status_code == 404 and "Not Found" in missing.text and missing.headers["content-type"].startswith("text/html")
     static = await client.get("/-/static/log-viewer.js")
     assert static.status_code == 200 and static.headers["cache-control"] == "no-cache"
+    # GitLab's web addresses (the API's web_url, CI_PIPELINE_URL, CI_JOB_URL) lead to the pages
+    path = (await client.get(f"/api/v4/projects/{project['id']}", headers={"PRIVATE-TOKEN": ROOT_TOKEN})).json()["path_with_namespace"]
+    for kind, item in (("pipelines", 3), ("jobs", 1)):
+        moved = await client.get(f"/{path}/-/{kind}/{item}")
+        assert moved.status_code == 302 and moved.headers["location"] == f"/-/projects/{project['id']}/{kind}/{item}"
+        assert (await client.get(moved.headers["location"])).status_code == 200
+    assert (await client.get("/nobody/nothing/-/jobs/1")).status_code == 404
+    assert (await client.get(f"/{path}/-/settings/1")).status_code == 404
     await client.aclose()
     await runner.finish()
     await runner.http.aclose()

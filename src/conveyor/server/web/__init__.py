@@ -6,7 +6,8 @@ one path), the services' packages (``queue``, ``accounts``, ``archive``, ``viewe
 and ``conveyor.protocol``; never ``server.db`` (no SQL here) or the runner.
 """
 
+from conveyor.server.web import gitlab_urls
 from conveyor.server.web.sessions import Sessions
 from conveyor.server.web.site import create_site
 
-__all__ = ["Sessions", "create_site"]
+__all__ = ["Sessions", "create_site", "gitlab_urls"]
