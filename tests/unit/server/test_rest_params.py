@@ -53,3 +53,16 @@ def test_past_ten_thousand_items_the_totals_are_left_out() -> None:
     assert big["X-Next-Page"] == "4"
     # the external URL and the encoded path as the client sent it, the rest of the query kept
     assert big["Link"].startswith('<https://ci.example.com/api/v4/projects/g%2Fp/pipelines?ref=main&page=2&per_page=50>; rel="prev"')
+
+
+def test_dates_and_whole_numbers_in_gitlabs_words() -> None:
+    from datetime import date
+
+    assert params.day({"expires_at": "2027-01-31"}, "expires_at") == date(2027, 1, 31)
+    assert params.day({"expires_at": "2027-01-31T10:00:00Z"}, "expires_at") == date(2027, 1, 31)
+    assert params.day({}, "expires_at") is None and params.day({"expires_at": ""}, "expires_at") is None
+    assert params.integer({"namespace_id": "7"}, "namespace_id") == 7 and params.integer({}, "namespace_id") is None
+    for call, name in ((lambda: params.day({"expires_at": "soon"}, "expires_at"), "expires_at"),
+                       (lambda: params.integer({"namespace_id": "x"}, "namespace_id"), "namespace_id")):
+        with pytest.raises(ParamError, match=f"{name} is invalid"):
+            call()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -121,6 +122,17 @@ def integer(params: dict[str, Any], name: str) -> int | None:
         return None
     try:
         return int(value)
+    except ValueError:
+        raise ParamError(f"{name} is invalid") from None
+
+
+def day(params: dict[str, Any], name: str) -> date | None:
+    """An optional ISO date (``expires_at=2027-01-31``, a time after it ignored): ``<name> is invalid`` otherwise."""
+    value = text(params, name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
     except ValueError:
         raise ParamError(f"{name} is invalid") from None
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -16,16 +15,6 @@ from conveyor.server.errors import ParamError
 
 router = APIRouter(prefix="/api/v4")
 public = APIRouter(prefix="/api/v4")
-
-
-def _date(found: dict[str, Any], name: str) -> date | None:
-    value = params.text(found, name)
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise ParamError(f"{name} is invalid") from None
 
 
 @router.get("/projects/{project}/triggers", **doc(listing=True, answer=LIST))
@@ -44,7 +33,7 @@ async def get_trigger(request: Request, access: Maintainer, trigger_id: int) -> 
 async def create_trigger(request: Request, access: Maintainer) -> dict[str, Any]:
     found = await params.read(request)
     description = params.text(found, "description", required=True) or ""
-    return await services(request).automation.triggers.create(access.project_id, description, _date(found, "expires_at"))
+    return await services(request).automation.triggers.create(access.project_id, description, params.day(found, "expires_at"))
 
 
 @router.put("/projects/{project}/triggers/{trigger_id}", **doc(body=("description",), answer=OBJECT))

@@ -4,7 +4,7 @@ personal access tokens (``/personal_access_tokens``, ``/users/:id/personal_acces
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -58,15 +58,6 @@ def _token(row: RowMapping, token: str | None = None) -> dict[str, Any]:
     if token is not None:
         body["token"] = token
     return body
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise ParamError(f"{name} is invalid") from None
 
 
 def _meta() -> dict[str, Any]:
@@ -151,7 +142,7 @@ async def create_token(request: Request, user_id: int) -> dict[str, Any]:
     if "scopes" not in given:
         raise ParamError("scopes is missing")
     scopes = parse_scopes(given["scopes"])
-    expires = _date(params.text(given, "expires_at"), "expires_at")
+    expires = params.day(given, "expires_at")
     row, token = await services(request).admin_tokens.create(user_id, name, scopes, expires, params.text(given, "description"))
     return _token(row, token)
 
@@ -204,5 +195,5 @@ async def rotate_token(request: Request, token_id: str, actor: CurrentActor) -> 
     """Revoke the token and return its successor (200, as GitLab)."""
     row = await _own_token(request, token_id, actor)
     given = await params.read(request)
-    new, token = await services(request).admin_tokens.rotate(int(row["id"]), _date(params.text(given, "expires_at"), "expires_at"))
+    new, token = await services(request).admin_tokens.rotate(int(row["id"]), params.day(given, "expires_at"))
     return _token(new, token)
