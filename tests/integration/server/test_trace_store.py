@@ -147,3 +147,31 @@ async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis, hot)
     assert await store.read(job, 0, 100) == b"abcdefghij"
     assert await store.append(job, 10, b"kl") == 12  # the restored tail chunk continues correctly
     assert await store.read(job, 0, 100) == b"abcdefghijkl"
+
+
+async def test_a_new_logs_first_patch_is_not_restored_from_the_durable_chunks(engine, redis, hot) -> None:  # noqa: ANN001
+    """Regression: every job's first PATCH logged ``trace_restored_from_durable ... size=0`` (its
+    absent meta was taken for a lost one: a durable read and a restore script per job)."""
+    from structlog.testing import capture_logs
+
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
+    reads = 0
+    durable_read = store.durable.read
+
+    async def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal reads
+        reads += 1
+        return await durable_read(*args, **kwargs)
+
+    store.durable.read = counted  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        assert await store.append(job, 0, b"abc") == 3
+        assert await store.append(job, 3, b"defghijk") == 11  # seals chunk 0
+        with pytest.raises(RangeMismatch) as mismatch:  # offset 0 again: the log has bytes
+            await store.append(job, 0, b"xyz")
+    assert mismatch.value.size == 11
+    assert reads == 0
+    assert [entry for entry in logs if entry["event"] == "trace_restored_from_durable"] == []
+    assert await store.read(job, 0, 100) == b"abcdefghijk"
+    assert await store.persist(job) == (11, zlib.crc32(b"abcdefghijk"))
