@@ -245,7 +245,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--creation-samples", type=int, default=50)
     parser.add_argument("--skip", default="", help="comma-separated: buildbot, creation")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="cProfile the server and runners into this directory (bench/profiling/)")
     cfg = parser.parse_args(argv)
+    if cfg.profile:
+        cfg.profile.mkdir(parents=True, exist_ok=True)
+        os.environ["BENCH_PROFILE_DIR"] = str(cfg.profile.resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "profiling"), os.environ.get("PYTHONPATH")]))
     if cfg.quick:
         cfg.jobs, cfg.creation_samples = 40, 10
     cfg.output = cfg.output or support.RESULTS / ("e2e-quick.json" if cfg.quick else "e2e.json")
