@@ -175,3 +175,28 @@ async def test_a_new_logs_first_patch_is_not_restored_from_the_durable_chunks(en
     assert [entry for entry in logs if entry["event"] == "trace_restored_from_durable"] == []
     assert await store.read(job, 0, 100) == b"abcdefghijk"
     assert await store.persist(job) == (11, zlib.crc32(b"abcdefghijk"))
+
+
+async def test_persist_trusts_a_recorded_size_only_while_the_live_log_still_has_it(engine, redis, hot) -> None:  # noqa: ANN001
+    """The archiver passes the (size, crc) the final update recorded: no second durable pass then,
+    but bytes appended after that record are still made durable."""
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
+    lengths = 0
+    durable_lengths = store.durable.lengths
+
+    async def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal lengths
+        lengths += 1
+        return await durable_lengths(*args, **kwargs)
+
+    store.durable.lengths = counted  # type: ignore[method-assign]
+    await store.append(job, 0, b"abcdefghij")
+    recorded = await store.persist(job)  # the final update
+    assert recorded == (10, zlib.crc32(b"abcdefghij")) and lengths == 1
+    assert await store.persist(job, recorded) == recorded and lengths == 1  # the archiver's: trusted
+    await store.append(job, 10, b"klm")  # came after the record
+    assert await store.persist(job, recorded) == (13, zlib.crc32(b"abcdefghijklm")) and lengths == 2
+    async with engine.connect() as conn:
+        assert await queries.traces.size(conn, job) == (13, zlib.crc32(b"abcdefghijklm"))
+    assert await _durable_bytes(engine, store, job) == b"abcdefghijklm"

@@ -186,7 +186,13 @@ class RedisTraceStore(TraceStore):
             position += len(piece)
         return bytes(out)
 
-    async def persist(self, job_id: int) -> tuple[int, int]:
+    async def persist(self, job_id: int, recorded: tuple[int, int] | None = None) -> tuple[int, int]:
+        if recorded is not None:
+            # the final update persisted this log; the archiver needs no second pass (a durable
+            # read and a seal) unless bytes came after it: then the live size says otherwise
+            size, crc = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
+            if size is not None and (int(size), int(crc)) == recorded:
+                return recorded
         size, crc = await self._state(job_id)
         durable = await self.durable.lengths(job_id)
         lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}
