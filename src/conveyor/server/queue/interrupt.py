@@ -41,7 +41,7 @@ async def cancel_redundant(
     """
     if older is None:
         async with engine.connect() as conn:
-            older = await older_cancelable(conn, project_id, ref, pipeline_id)
+            older = await older_cancelable(conn, project_id, ref, pipeline_id, sha)
     result = Redundant([], [])
     for row in older:
         if row["sha"] == sha:  # a rerun of the same commit is not redundant
@@ -58,9 +58,10 @@ async def cancel_redundant(
     return result
 
 
-async def older_cancelable(conn: AsyncConnection, project_id: int, ref: str, pipeline_id: int) -> Sequence[RowMapping]:
-    """The pipelines of ``ref`` older than ``pipeline_id`` that are still cancelable."""
-    return await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id)
+async def older_cancelable(conn: AsyncConnection, project_id: int, ref: str, pipeline_id: int, sha: str) -> Sequence[RowMapping]:
+    """The pipelines of ``ref`` older than ``pipeline_id``, built for another commit than ``sha``,
+    that are still cancelable (id and sha)."""
+    return await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id, other_than_sha=sha)
 
 
 def interruptible(jobs) -> bool:  # noqa: ANN001
