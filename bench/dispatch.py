@@ -14,7 +14,12 @@ jobs / (last 201 in hand - release). The request -> 201 time is reported as *cla
 
 Baselines, same PostgreSQL, same job count, in the same run:
 
-- **raw SKIP LOCKED** (the ceiling): ``--runners`` asyncpg connections, each looping one
+- **HTTP ceiling** (the goal's baseline): the same runner fleet, the same server processes
+  HTTP stack, against no-op routes shaped like ``jobs/request`` and the acknowledgement ``PUT``
+  (``/bench/ceiling``, mounted with ``bench_routes``; ``server/api/bench.py``): the same request
+  models parsed, a 201 payload built by the real builder and serialized, no token check, no
+  database. What dispatch would reach if claiming cost nothing.
+- **raw SKIP LOCKED** (a reference row since issue 24): ``--runners`` asyncpg connections, each looping one
   statement that dequeues the oldest row of ``pending_jobs`` ``FOR UPDATE SKIP LOCKED`` and marks
   the job running (the claim Conveyor started from; no HTTP, no auth, no payload).
 - **procrastinate**: ``--servers`` worker processes (one per Conveyor server), concurrency
@@ -37,7 +42,7 @@ out a backlog job anyway, the phase is reported invalid. The 10,000 backlog is t
 scenario's figure (200 runners, 10,000 pending jobs). procrastinate's pickup latency (LISTEN/
 NOTIFY, deferring at the same rate) is reported next to it for reference.
 
-Goals (reported, never adjusted): Conveyor >= 50% of the raw ceiling; ahead of procrastinate;
+Goals (reported, never adjusted): Conveyor >= 50% of the HTTP ceiling; ahead of procrastinate;
 p99 pickup < 100 ms with the main backlog; pickup p50 and p99 with the largest backlog within
 1.5x of those with the smallest.
 """
@@ -75,7 +80,7 @@ RETURNING j.id
 """
 
 
-PHASES = {"drain", "raw", "procrastinate", "pickup"}
+PHASES = {"drain", "ceiling", "raw", "procrastinate", "pickup"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--no-ack", dest="ack", action="store_false", help="runners skip the acknowledgement PUT")
     parser.add_argument("--phase-timeout", type=float, default=600.0, help="bound on each phase, s (600)")
     parser.add_argument("--procrastinate-pool", type=int, default=20, help="connections per procrastinate worker")
-    parser.add_argument("--skip", default="", help="phases to leave out: raw,procrastinate,drain,pickup")
+    parser.add_argument("--skip", default="", help="phases to leave out: ceiling,raw,procrastinate,drain,pickup")
     parser.add_argument("--output", type=Path, help="results file (bench/results/dispatch[-quick].json)")
     args = parser.parse_args(argv)
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
@@ -151,17 +156,23 @@ def _throughput(count: int, released: float, last: float | None) -> float | None
     return round(count / (last - released), 1)
 
 
-async def conveyor_drain(svc: support.Services, cfg: Config) -> dict[str, Any]:
-    support.log(f"conveyor drain: {cfg.jobs} jobs, {cfg.runners} runners, {cfg.servers} servers")
-    database = svc.fresh_database("bench_conveyor_drain")
+async def conveyor_drain(svc: support.Services, cfg: Config, *, ceiling: bool = False) -> dict[str, Any]:
+    """The drain; with ``ceiling`` the same fleet against the no-op runner routes
+    (``/bench/ceiling``, ``server/api/bench.py``): the HTTP ceiling, nothing pending."""
+    name = "ceiling" if ceiling else "drain"
+    support.log(f"conveyor {name}: {cfg.jobs} jobs, {cfg.runners} runners, {cfg.servers} servers")
+    database = svc.fresh_database(f"bench_conveyor_{name}")
     svc.flush_redis()
     transactions = await support.transactions(database)
-    with support.Cluster(svc, database, cfg.servers, "drain", **_server_settings(cfg)) as cluster:
+    settings = {**_server_settings(cfg), **({"bench_routes": True} if ceiling else {})}
+    with support.Cluster(svc, database, cfg.servers, name, **settings) as cluster:
         async with cluster.admin() as admin:
             project = await setup.create_project(admin, setup.make_source(svc.workdir), "bench")
             tokens = await setup.create_runner_tokens(admin, cfg.runners)
-        await setup.insert_pending(database, project["id"], cfg.jobs, tags=[], prefix="drain-")
-        fleet = setup.Fleet(cluster.urls, tokens, ack=cfg.ack, check_interval=cfg.check_interval,
+        if not ceiling:
+            await setup.insert_pending(database, project["id"], cfg.jobs, tags=[], prefix="drain-")
+        urls = [url + "/bench/ceiling" for url in cluster.urls] if ceiling else cluster.urls
+        fleet = setup.Fleet(urls, tokens, ack=cfg.ack, check_interval=cfg.check_interval,
                             timeout=cfg.long_poll_timeout + 30)
         done = asyncio.Event()
         fleet.on_assigned.append(lambda _job: done.set() if len(fleet.log.assigned) >= cfg.jobs else None)
@@ -430,6 +441,8 @@ async def run(cfg: Config, svc: support.Services) -> dict[str, Any]:
                                "environment": support.environment(svc), "throughput": {}, "pickup": {}}
     if "drain" not in cfg.skip:
         results["throughput"]["conveyor"] = await conveyor_drain(svc, cfg)
+    if "ceiling" not in cfg.skip:
+        results["throughput"]["http_ceiling"] = await conveyor_drain(svc, cfg, ceiling=True)
     if "raw" not in cfg.skip:
         results["throughput"]["raw_skip_locked"] = await raw_drain(svc, cfg)
     if "procrastinate" not in cfg.skip:
@@ -441,6 +454,7 @@ async def run(cfg: Config, svc: support.Services) -> dict[str, Any]:
     throughput = results["throughput"]
     conveyor = throughput.get("conveyor", {}).get("jobs_per_s")
     results["ratios"] = {
+        "conveyor_vs_http_ceiling": support.ratio(conveyor, throughput.get("http_ceiling", {}).get("jobs_per_s")),
         "conveyor_vs_raw": support.ratio(conveyor, throughput.get("raw_skip_locked", {}).get("jobs_per_s")),
         "conveyor_vs_procrastinate": support.ratio(conveyor, throughput.get("procrastinate", {}).get("jobs_per_s")),
     }

@@ -34,3 +34,20 @@ def test_the_route_is_absent_by_default(tmp_path: Path, database_url: str, redis
 
     app = create_app(ServerSettings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path))
     assert not any(getattr(route, "path", "").startswith("/bench/") for route in app.routes)
+
+
+async def test_the_dispatch_ceiling_answers_like_the_runner_api_without_a_job(live_server) -> None:  # noqa: ANN001
+    from tests.plugins.runner_clients import RunnerClient
+
+    base = live_server.url + "/bench/ceiling"
+    client = RunnerClient("glrt-not-checked", "s_ceiling", [base])
+    try:
+        first, second = await client.request_job(base), await client.request_job(base)
+        assert first is not None and second is not None and second.id == first.id + 1
+        assert first.job["token"] == f"glcbt-bench-{first.id}"
+        assert [step["script"] for step in first.job["steps"]] == [["echo one", "echo two", "echo three"]]
+        assert any(v["key"] == "CI_JOB_ID" and v["value"] == str(first.id) for v in first.job["variables"])
+        response = await client.update(base, first, "running")
+        assert response.status_code == 200 and response.headers["Job-Status"] == "running"
+    finally:
+        await client.aclose()

@@ -147,3 +147,56 @@ async def test_a_persisted_partial_chunk_survives_redis_loss(engine, redis, hot)
     assert await store.read(job, 0, 100) == b"abcdefghij"
     assert await store.append(job, 10, b"kl") == 12  # the restored tail chunk continues correctly
     assert await store.read(job, 0, 100) == b"abcdefghijkl"
+
+
+async def test_a_new_logs_first_patch_is_not_restored_from_the_durable_chunks(engine, redis, hot) -> None:  # noqa: ANN001
+    """Regression: every job's first PATCH logged ``trace_restored_from_durable ... size=0`` (its
+    absent meta was taken for a lost one: a durable read and a restore script per job)."""
+    from structlog.testing import capture_logs
+
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
+    reads = 0
+    durable_read = store.durable.read
+
+    async def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal reads
+        reads += 1
+        return await durable_read(*args, **kwargs)
+
+    store.durable.read = counted  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        assert await store.append(job, 0, b"abc") == 3
+        assert await store.append(job, 3, b"defghijk") == 11  # seals chunk 0
+        with pytest.raises(RangeMismatch) as mismatch:  # offset 0 again: the log has bytes
+            await store.append(job, 0, b"xyz")
+    assert mismatch.value.size == 11
+    assert reads == 0
+    assert [entry for entry in logs if entry["event"] == "trace_restored_from_durable"] == []
+    assert await store.read(job, 0, 100) == b"abcdefghijk"
+    assert await store.persist(job) == (11, zlib.crc32(b"abcdefghijk"))
+
+
+async def test_persist_trusts_a_recorded_size_only_while_the_live_log_still_has_it(engine, redis, hot) -> None:  # noqa: ANN001
+    """The archiver passes the (size, crc) the final update recorded: no second durable pass then,
+    but bytes appended after that record are still made durable."""
+    job = await make_job(engine)
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
+    lengths = 0
+    durable_lengths = store.durable.lengths
+
+    async def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        nonlocal lengths
+        lengths += 1
+        return await durable_lengths(*args, **kwargs)
+
+    store.durable.lengths = counted  # type: ignore[method-assign]
+    await store.append(job, 0, b"abcdefghij")
+    recorded = await store.persist(job)  # the final update
+    assert recorded == (10, zlib.crc32(b"abcdefghij")) and lengths == 1
+    assert await store.persist(job, recorded) == recorded and lengths == 1  # the archiver's: trusted
+    await store.append(job, 10, b"klm")  # came after the record
+    assert await store.persist(job, recorded) == (13, zlib.crc32(b"abcdefghijklm")) and lengths == 2
+    async with engine.connect() as conn:
+        assert await queries.traces.size(conn, job) == (13, zlib.crc32(b"abcdefghijklm"))
+    assert await _durable_bytes(engine, store, job) == b"abcdefghijklm"

@@ -56,6 +56,11 @@ class Masker:
         longest_secret = len(self._secrets[0]) if self._secrets else 0
         longest_prefix = len(self._prefixes[0]) if self._prefixes else 0
         self._max_hold = max(longest_secret - 1, longest_prefix)
+        # a tail can grow into a secret or a prefix only from that secret's first byte: the hold
+        # check looks only at positions holding one, with only the candidates starting there
+        self._by_first: dict[int, list[tuple[bytes, bool]]] = {}
+        for value, is_secret in [*((s, True) for s in self._secrets), *((p, False) for p in self._prefixes)]:
+            self._by_first.setdefault(value[0], []).append((value, is_secret))
         self._pending = b""
         self._in_token = False
 
@@ -102,10 +107,14 @@ class Masker:
 
     def _partial_start(self, buf: bytes, pos: int) -> int:
         """The first offset >= pos whose tail could still become a secret; len(buf) if none."""
+        by_first = self._by_first
         for start in range(max(pos, len(buf) - self._max_hold), len(buf)):
+            candidates = by_first.get(buf[start])
+            if candidates is None:
+                continue
             tail = buf[start:]
-            if any(len(s) > len(tail) and s.startswith(tail) for s in self._secrets):
-                return start
-            if any(p.startswith(tail) for p in self._prefixes):  # a prefix needs >= 1 body byte
-                return start
+            for value, is_secret in candidates:
+                # a secret must be longer than the tail; a prefix needs >= 1 body byte after it
+                if (len(value) > len(tail) or not is_secret) and value.startswith(tail):
+                    return start
         return len(buf)

@@ -131,7 +131,7 @@ class TraceArchiver:
         if job is None or job["trace_archived"] or job["finished_at"] is None:
             return False  # checked before persist: on an archived job it would find no bytes
         # every hot byte into PostgreSQL; the size and CRC kept at append time, recorded on the job
-        size, crc = await self._live.persist(job_id)
+        size, crc = await self._live.persist(job_id, (job["trace_size"], job["trace_crc32"]))
         expected = Digest(size, crc & 0xFFFFFFFF)
         key = archive_key(job_id)
         started = time.monotonic()

@@ -9,9 +9,11 @@ failed) without being ``interruptible``. Jobs that have not started count as int
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
@@ -29,13 +31,17 @@ class Redundant:
     enqueued: list[queries.jobs.Queued]  # jobs that got a resource group the canceled ones held
 
 
-async def cancel_redundant(engine: AsyncEngine, project_id: int, ref: str, sha: str, pipeline_id: int) -> Redundant:
+async def cancel_redundant(
+    engine: AsyncEngine, project_id: int, ref: str, sha: str, pipeline_id: int, older: Sequence[RowMapping] | None = None,
+) -> Redundant:
     """Cancel the older pipelines of ``ref`` that ``pipeline_id`` makes redundant.
 
     One short transaction per older pipeline, each locking that pipeline before its jobs.
+    ``older``: ``older_cancelable`` read already (in the transaction that created the pipeline).
     """
-    async with engine.connect() as conn:
-        older = await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id)
+    if older is None:
+        async with engine.connect() as conn:
+            older = await older_cancelable(conn, project_id, ref, pipeline_id, sha)
     result = Redundant([], [])
     for row in older:
         if row["sha"] == sha:  # a rerun of the same commit is not redundant
@@ -50,6 +56,12 @@ async def cancel_redundant(engine: AsyncEngine, project_id: int, ref: str, sha: 
             result.enqueued.extend(enqueued)
             log.info("pipeline_auto_canceled", pipeline_id=row["id"], canceled_by=pipeline_id, ref=ref)
     return result
+
+
+async def older_cancelable(conn: AsyncConnection, project_id: int, ref: str, pipeline_id: int, sha: str) -> Sequence[RowMapping]:
+    """The pipelines of ``ref`` older than ``pipeline_id``, built for another commit than ``sha``,
+    that are still cancelable (id and sha)."""
+    return await queries.pipelines.cancelable_on_ref(conn, project_id, ref, before_id=pipeline_id, other_than_sha=sha)
 
 
 def interruptible(jobs) -> bool:  # noqa: ANN001

@@ -241,7 +241,9 @@ class Pipelines:
             await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
             await queries.deployments.record(conn, pipeline_id, project["id"])
             enqueued = await advance(conn, pipeline_id)
-        redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id)
+            # read here, not in a transaction of its own: the canceling itself waits for the commit
+            older = await interrupt.older_cancelable(conn, project["id"], ref, pipeline_id, sha)
+        redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id, older)
         return CreatedPipeline(
             id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, auto_canceled=redundant.canceled
         )

@@ -1,4 +1,10 @@
-"""Git access for pipelines, through ``git`` subprocesses (never blocking the event loop)."""
+"""Git access for pipelines, through ``git`` subprocesses (never blocking the event loop).
+
+What a commit's id fixes (a file at the commit, its tree, parent, message, the diff between two
+commits) never changes, so those answers are remembered per source and object id (``IMMUTABLE``
+entries, least recently used dropped): a pipeline for a commit seen before spawns git only to
+resolve its ref. Refs (branches, tags, the default branch) are always asked afresh.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,10 @@ import asyncio
 import hashlib
 import os
 import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from conveyor.server.errors import BadRequest
 
@@ -16,6 +25,9 @@ class GitError(BadRequest):
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256: never a ref name
+IMMUTABLE = 512  # remembered answers about object ids
+T = TypeVar("T")
 
 
 def redact(text: str) -> str:
@@ -31,6 +43,22 @@ class GitSources:
     def __init__(self, mirrors_dir: Path, timeout: float = 120.0) -> None:
         self._mirrors = mirrors_dir
         self._timeout = timeout
+        self._known: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    async def _immutable(self, key: tuple[Any, ...], ids: tuple[str | None, ...], compute: Callable[[], Awaitable[T]]) -> T:
+        """``compute()``'s answer, remembered under ``key`` when every one of ``ids`` is a full
+        object id and the answer is not empty (an empty one may be a failed or unfetched read)."""
+        if not all(i is None or _OBJECT_ID.fullmatch(i) for i in ids):
+            return await compute()
+        if key in self._known:
+            self._known.move_to_end(key)
+            return _copy(self._known[key])
+        value = await compute()
+        if value:
+            self._known[key] = _copy(value)
+            while len(self._known) > IMMUTABLE:
+                self._known.popitem(last=False)
+        return value
 
     def clone_url(self, source: str) -> str:
         """The URL a runner fetches from: remote URLs as they are, local paths as file:// URLs."""
@@ -61,15 +89,21 @@ class GitSources:
         return (await self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")).strip()
 
     async def read_file(self, source: str, sha: str, path: str) -> str | None:
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "show", f"{sha}:{path}", check=False)
-        return out if out else None
+        async def read() -> str | None:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "show", f"{sha}:{path}", check=False)
+            return out if out else None
+
+        return await self._immutable(("show", source, sha, path), (sha,), read)
 
     async def list_files(self, source: str, sha: str) -> list[str]:
         """Every file path in the tree of ``sha`` (for ``rules:exists`` and include wildcards)."""
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "ls-tree", "-r", "-z", "--name-only", sha, check=False)
-        return [path for path in out.split("\0") if path]
+        async def read() -> list[str]:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "ls-tree", "-r", "-z", "--name-only", sha, check=False)
+            return [path for path in out.split("\0") if path]
+
+        return await self._immutable(("ls-tree", source, sha), (sha,), read)
 
     async def is_tag(self, source: str, ref: str) -> bool:
         repo = await self.git_dir(source)
@@ -78,9 +112,12 @@ class GitSources:
 
     async def blob_id(self, source: str, sha: str, path: str) -> str | None:
         """The blob id of ``path`` at ``sha`` (None when there is no such file)."""
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}:{path}", check=False)
-        return out.strip() or None
+        async def read() -> str | None:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}:{path}", check=False)
+            return out.strip() or None
+
+        return await self._immutable(("blob", source, sha, path), (sha,), read)
 
     async def last_commit(self, source: str, sha: str, path: str) -> str | None:
         """The last commit up to ``sha`` that changed ``path``."""
@@ -105,21 +142,27 @@ class GitSources:
 
     async def parent(self, source: str, sha: str) -> str | None:
         """The first parent of ``sha``, or None for a root commit."""
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
-        return out.strip() or None
+        async def read() -> str | None:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
+            return out.strip() or None
+
+        return await self._immutable(("parent", source, sha), (sha,), read)
 
     async def commit_info(self, source: str, sha: str) -> dict[str, str]:
         """``{message, author_name, author_email, timestamp}`` of a commit (committer date,
         ISO 8601 with its offset, as GitLab's ``CI_COMMIT_TIMESTAMP``); empty when unreadable."""
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
-        parts = out.split("\0", 3)
-        if len(parts) != 4:
-            return {}
-        name, email, timestamp, message = parts
-        return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
-                "author_email": email, "timestamp": timestamp}
+        async def read() -> dict[str, str]:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
+            parts = out.split("\0", 3)
+            if len(parts) != 4:
+                return {}
+            name, email, timestamp, message = parts
+            return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
+                    "author_email": email, "timestamp": timestamp}
+
+        return await self._immutable(("commit", source, sha), (sha,), read)
 
     async def tag_message(self, source: str, tag: str) -> str:
         """An annotated tag's message ("" for a lightweight tag)."""
@@ -131,9 +174,13 @@ class GitSources:
         """Paths that differ between ``base`` and ``sha``; every path when ``base`` is None."""
         if base is None:
             return await self.list_files(source, sha)
-        repo = await self.git_dir(source)
-        out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
-        return [path for path in out.split("\0") if path]
+
+        async def read() -> list[str]:
+            repo = await self.git_dir(source)
+            out = await self._git(repo, "diff", "--name-only", "-z", "--no-renames", base, sha, "--", check=False)
+            return [path for path in out.split("\0") if path]
+
+        return await self._immutable(("diff", source, base, sha), (base, sha), read)
 
     async def ls_remote(self, source: str, timeout: float = 30.0) -> dict[str, str]:
         """{ref: sha} of the branches and tags of ``source`` (``git ls-remote`` with a timeout;
@@ -180,3 +227,12 @@ class GitSources:
             message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
             raise GitError(redact(message))
         return out
+
+
+def _copy(value: T) -> T:
+    """A remembered list or dict handed out as a copy: callers may change theirs."""
+    if isinstance(value, list):
+        return list(value)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return dict(value)  # type: ignore[return-value]
+    return value

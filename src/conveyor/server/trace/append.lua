@@ -2,8 +2,9 @@
 -- KEYS[1]: the log's meta hash; KEYS[2..n]: the chunks the data touches, in order.
 -- ARGV: offset, new size, new crc, ttl seconds, length already in the first chunk, 1 when the
 -- server made the first chunk durable whole (its head from here and the PATCH's piece: the script
--- drops its key), then one piece of data per chunk key (empty for a chunk the server made durable
--- already: the script only moves the size past it).
+-- drops its key), 1 when a missing meta means a new log (the PATCH is at offset 0: the runner
+-- holds no acknowledged byte, so there is nothing to restore), then one piece of data per chunk
+-- key (empty for a chunk the server made durable already: the script only moves the size past it).
 -- Announced (one more key than chunks, two more arguments): the last key is the job's "being
 -- watched" flag; if it exists, the last two arguments (channel, message) are published.
 -- Returns {new size, 0, 1 if announced to watchers else 0}; {-1, size} on a wrong offset; {-2, 0} when the meta is gone (Redis lost
@@ -11,7 +12,10 @@
 -- meta says (lost hot chunk: restore).
 local size = redis.call('HGET', KEYS[1], 'size')
 if not size then
-  return {-2, 0}
+  if ARGV[7] ~= '1' then
+    return {-2, 0}
+  end
+  size = 0
 end
 size = tonumber(size)
 if size ~= tonumber(ARGV[1]) then
@@ -23,14 +27,14 @@ end
 if ARGV[6] == '1' then
   redis.call('DEL', KEYS[2])
 end
-local announced = #ARGV - 6 > #KEYS - 1
+local announced = #ARGV - 7 > #KEYS - 1
 local last = #KEYS
 if announced then
   last = #KEYS - 1
 end
 for i = 2, last do
-  if #ARGV[i + 5] > 0 then
-    redis.call('APPEND', KEYS[i], ARGV[i + 5])
+  if #ARGV[i + 6] > 0 then
+    redis.call('APPEND', KEYS[i], ARGV[i + 6])
     redis.call('EXPIRE', KEYS[i], ARGV[4])
   end
 end

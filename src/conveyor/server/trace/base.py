@@ -48,9 +48,11 @@ class TraceStore(ABC):
         """Up to ``limit`` bytes from ``start``; fewer (maybe none) at the end."""
 
     @abstractmethod
-    async def persist(self, job_id: int) -> tuple[int, int]:
+    async def persist(self, job_id: int, recorded: tuple[int, int] | None = None) -> tuple[int, int]:
         """Make every byte durable in PostgreSQL and record (size, crc32) on the job; returns them.
-        Called before a job may finish and before its log is archived."""
+        Called before a job may finish and before its log is archived. ``recorded``: the (size,
+        crc32) the job's row holds from an earlier persist (the final update's), which a store
+        returns as it is when its live state still says the same (nothing appended since)."""
 
     @abstractmethod
     async def delete(self, job_id: int) -> None:

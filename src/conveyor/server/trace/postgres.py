@@ -42,8 +42,10 @@ class PostgresTraceStore(TraceStore):
             expected += 1
         return bytes(out[skip : skip + limit])
 
-    async def persist(self, job_id: int) -> tuple[int, int]:
+    async def persist(self, job_id: int, recorded: tuple[int, int] | None = None) -> tuple[int, int]:
         """Every append is already durable, with the job's size and CRC kept up to date."""
+        if recorded is not None:  # read from the job's row: kept up to date by every append
+            return recorded
         async with self._engine.connect() as conn:
             current = await queries.traces.size(conn, job_id)
         return current if current else (0, 0)

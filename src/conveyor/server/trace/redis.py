@@ -82,6 +82,12 @@ class RedisTraceStore(TraceStore):
             # (a runner keeps its connection, so its PATCHes land on one process); the script
             # checks the size, and a size fixes the bytes before it, so a stale entry cannot pass
             known = self._last.get(job_id) if attempt == 0 else None
+            # a PATCH at offset 0 starts a new log: its meta is absent because it never existed,
+            # not because Redis lost it, and the script takes a missing meta as an empty log
+            # (the size check still refuses offset 0 on a log that has bytes)
+            new_log = offset == 0 and attempt == 0
+            if new_log and not known:
+                known = (0, 0)  # crc32 of no bytes
             size, crc = known if known and known[0] == offset else await self._state(job_id)
             if size != offset:
                 raise RangeMismatch(size)
@@ -100,7 +106,7 @@ class RedisTraceStore(TraceStore):
             result: list[int] = await self._hot.evalsha(  # type: ignore[assignment]
                 self._append.sha, self._append.script,
                 keys=[keys.trace_meta(job_id), *(keys.trace_chunk(job_id, index) for index, _ in pieces), *announced],
-                args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size, int(head is not None),
+                args=[offset, new_size, new_crc, self._ttl, offset % self.chunk_size, int(head is not None), int(new_log),
                       *(b"" if index in whole else piece for index, piece in pieces),
                       *((announce.channel, announce.message) if announce else ())],
             )
@@ -180,7 +186,13 @@ class RedisTraceStore(TraceStore):
             position += len(piece)
         return bytes(out)
 
-    async def persist(self, job_id: int) -> tuple[int, int]:
+    async def persist(self, job_id: int, recorded: tuple[int, int] | None = None) -> tuple[int, int]:
+        if recorded is not None:
+            # the final update persisted this log; the archiver needs no second pass (a durable
+            # read and a seal) unless bytes came after it: then the live size says otherwise
+            size, crc = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
+            if size is not None and (int(size), int(crc)) == recorded:
+                return recorded
         size, crc = await self._state(job_id)
         durable = await self.durable.lengths(job_id)
         lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}

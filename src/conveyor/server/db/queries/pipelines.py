@@ -68,10 +68,14 @@ async def list_for_project(conn: AsyncConnection, project_id: int, limit: int = 
 CANCELABLE = ("created", "waiting_for_resource", "pending", "running", "scheduled")  # GitLab's
 
 
-async def cancelable_on_ref(conn: AsyncConnection, project_id: int, ref: str, before_id: int) -> list[RowMapping]:
-    """Older pipelines of the same ref that are still cancelable, oldest first (ix_pipelines_project_id_ref_id)."""
+async def cancelable_on_ref(
+    conn: AsyncConnection, project_id: int, ref: str, before_id: int, other_than_sha: str | None = None
+) -> list[RowMapping]:
+    """Older pipelines of the same ref that are still cancelable, oldest first: their id and sha
+    (ix_pipelines_project_id_ref_id); with ``other_than_sha``, only those built for another commit
+    (a ref with many running pipelines of one commit then costs no rows)."""
     stmt = (
-        sa.select(pipelines)
+        sa.select(pipelines.c.id, pipelines.c.sha)
         .where(
             pipelines.c.project_id == project_id,
             pipelines.c.ref == ref,
@@ -80,6 +84,8 @@ async def cancelable_on_ref(conn: AsyncConnection, project_id: int, ref: str, be
         )
         .order_by(pipelines.c.id)
     )
+    if other_than_sha is not None:
+        stmt = stmt.where(pipelines.c.sha != other_than_sha)
     return list((await conn.execute(stmt)).mappings())
 
 
