@@ -29,6 +29,7 @@ from conveyor.protocol import keepalive
 from conveyor.server import api
 from conveyor.server.accounts import AdminTokens, JobTokenCache, Members, Projects, Runners, Users
 from conveyor.server.accounts.runner_admin import RunnerAdmin
+from conveyor.server.accounts.runner_scopes import RunnerScopes
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.archive.removal import Removal
 from conveyor.server.context import DatabaseContext
@@ -116,6 +117,7 @@ class Services:
     listings: Listings  # the REST API's pages of pipelines and jobs (queue/listing.py)
     removal: Removal  # pipeline delete, job erase, with their stored bytes (archive/removal.py)
     runner_admin: RunnerAdmin  # the runners management API (accounts/runner_admin.py)
+    runner_scopes: RunnerScopes  # project and group runners: access, projects served
     repository: Repository  # branches, commits, tree, files (sources/repository.py)
     bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
     deployments: Deployments | None = None  # environment: (queue/deployments.py)
@@ -184,6 +186,7 @@ def build_services(settings: ServerSettings) -> Services:
         templates=TemplateDirectory(settings.ci_templates_dir), server_url=settings.base_url,
     )
     tokens = AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl)
+    members = Members(engine)
     return Services(
         settings=settings,
         engine=engine,
@@ -226,7 +229,7 @@ def build_services(settings: ServerSettings) -> Services:
         runners=Runners(engine),
         admin_tokens=tokens,
         users=Users(engine, tokens),
-        members=Members(engine),
+        members=members,
         metrics=metrics,
         trace_events=trace_events,
         watchers=watchers,
@@ -245,6 +248,7 @@ def build_services(settings: ServerSettings) -> Services:
         listings=Listings(engine, reads),
         removal=Removal(engine, objects, traces),
         runner_admin=RunnerAdmin(engine),
+        runner_scopes=RunnerScopes(engine, members),
         repository=Repository(sources),
         bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
         deployments=Deployments(engine, JobActions(engine), notifier),
@@ -427,6 +431,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(api.pipelines.router)
     app.include_router(api.job_artifacts.router)  # before jobs: /jobs/artifacts/:ref_name/...
     app.include_router(api.jobs.router)
+    app.include_router(api.current_job.router)
     app.include_router(api.runners_admin.router)  # after registration: /runners/managers
     app.include_router(api.variables.router)
     app.include_router(api.triggers.router)

@@ -48,9 +48,6 @@ class RunnerOptions:
     def __post_init__(self) -> None:
         if self.runner_type not in RUNNER_TYPES:
             raise BadRequest("400 Bad request - runner_type does not have a valid value")
-        if self.runner_type != "instance_type":
-            # the queue does not scope runners to groups or projects: only instance runners exist
-            raise BadRequest("400 Bad request - runner_type: Conveyor has instance runners only")
         if self.access_level not in ACCESS_LEVELS:
             raise BadRequest("400 Bad request - access_level does not have a valid value")
         if self.maximum_timeout is not None and self.maximum_timeout < MIN_MAXIMUM_TIMEOUT:
@@ -142,14 +139,18 @@ class Runners:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, settings: Mapping[str, Any]) -> Registered:
-        """A runner created by an admin (``POST /user/runners``): ``glrt-`` token.
+    async def create(self, settings: Mapping[str, Any], *, project_id: int | None = None, namespace_id: int | None = None) -> Registered:
+        """A runner created through ``POST /user/runners``: ``glrt-`` token.
 
         Args:
             settings: ``RunnerOptions`` fields as sent (``None`` = default); 400 when invalid.
+            project_id: a project runner's owner project (the caller checked its role there).
+            namespace_id: a group runner's group.
         """
         options = RunnerOptions.build(**settings)
-        return await self._insert(_new_token(options.runner_type, created=True), options, None, None)
+        return await self._insert(
+            _new_token(options.runner_type, created=True), options, None, None, project_id=project_id, namespace_id=namespace_id
+        )
 
     async def register(
         self,
@@ -176,10 +177,15 @@ class Runners:
         return await self._insert(_new_token(options.runner_type, created=False), options, system_id, info)
 
     async def _insert(
-        self, token: str, options: RunnerOptions, system_id: str | None, info: RunnerInfo | None
+        self, token: str, options: RunnerOptions, system_id: str | None, info: RunnerInfo | None,
+        *, project_id: int | None = None, namespace_id: int | None = None,
     ) -> Registered:
         async with self._engine.begin() as conn:
             runner_id = await queries.runners.insert(conn, auth.digest(token), **options.columns())
+            if options.runner_type == "project_type" and project_id is not None:
+                await queries.runner_scopes.add_project(conn, runner_id, project_id)
+            elif options.runner_type == "group_type" and namespace_id is not None:
+                await queries.runner_scopes.set_namespace(conn, runner_id, namespace_id)
             if system_id:
                 await queries.runners.upsert_manager(conn, runner_id, system_id, _info(info))
         return Registered(runner_id, token, None)  # no token lifetime is configured

@@ -7,6 +7,7 @@ May import the server's services (``queue``, ``trace``, ``archive``, ``viewer``)
 from conveyor.server.api import (
     artifacts,
     bench,
+    current_job,
     errors,
     health,
     hooks,
@@ -32,4 +33,4 @@ from conveyor.server.api import (
     viewer,
 )
 
-__all__ = ["artifacts", "bench", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "limits", "members", "users", "job_artifacts", "jobs", "openapi", "pagination", "pipelines", "presenters", "repository", "runners_admin"]
+__all__ = ["artifacts", "bench", "current_job", "errors", "health", "projects", "registration", "runner_v4", "params", "variables", "triggers", "schedules", "hooks", "pushes", "viewer", "limits", "members", "users", "job_artifacts", "jobs", "openapi", "pagination", "pipelines", "presenters", "repository", "runners_admin"]

@@ -37,7 +37,7 @@ TYPES: dict[str, dict[str, Any]] = {
     "type": {"type": "string", "enum": ["instance_type", "group_type", "project_type"]},
     "paused": _BOOL, "active": _BOOL, "tag_list": _STR, "run_untagged": _BOOL, "locked": _BOOL,
     "access_level": {"type": "string", "enum": ["not_protected", "ref_protected"]},
-    "maximum_timeout": {"type": "integer", "minimum": 600}, "maintenance_note": _STR,
+    "maximum_timeout": {"type": "integer", "minimum": 600}, "maintenance_note": _STR, "runner_id": {"type": "integer"},
     "variables": {"type": "array", "items": {"type": "object", "properties": {"key": _STR, "value": _STR, "variable_type": _STR}}},
     "job_variables_attributes": {"type": "array", "items": {"type": "object", "properties": {"key": _STR, "value": _STR}}},
     "key": _STR, "value": _STR, "variable_type": {"type": "string", "enum": ["env_var", "file"]},

@@ -146,7 +146,10 @@ def job(row: Mapping[str, Any], base: str, path: str, found: Sequence[Mapping[st
     }
 
 
-def runner(row: Mapping[str, Any], *, details: bool = False, managers: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def runner(
+    row: Mapping[str, Any], *, details: bool = False, managers: Sequence[Mapping[str, Any]] = (),
+    projects: Sequence[Mapping[str, Any]] = (), groups: Sequence[Mapping[str, Any]] = (), base: str = "",
+) -> dict[str, Any]:
     status = status_of(row)
     shown: dict[str, Any] = {
         "id": row["id"], "description": row["description"], "name": None, "runner_type": row["runner_type"],
@@ -161,7 +164,12 @@ def runner(row: Mapping[str, Any], *, details: bool = False, managers: Sequence[
             "revision": next((m["revision"] for m in managers if m["revision"]), None),
             "platform": next((m["platform"] for m in managers if m["platform"]), None),
             "architecture": next((m["architecture"] for m in managers if m["architecture"]), None),
-            "projects": [], "groups": [],
+            "projects": [
+                {"id": p["id"], "description": None, "name": p["name"], "path": p["name"], "path_with_namespace": path_of(p),
+                 "name_with_namespace": f"{p['namespace_name']} / {p['name']}" if p.get("namespace_name") else p["name"]}
+                for p in projects
+            ],
+            "groups": [{"id": g["id"], "name": g["name"], "web_url": f"{base}/groups/{g['path']}"} for g in groups],
         })
     return shown
 

@@ -76,16 +76,18 @@ async def create_runner(request: Request, actor: Actor = Depends(token_actor)) -
         raise InsufficientScope("create_runner")
     svc = services(request)
     kind = body.runner_type or "instance_type"
+    scope: dict[str, int] = {}
     if kind == "project_type":
         project = params.text(body.model_extra or {}, "project_id", required=True) or ""
-        await access_to(request, project, actor, Role.MAINTAINER)
+        scope["project_id"] = (await access_to(request, project, actor, Role.MAINTAINER)).project_id
     elif kind == "group_type":
         group = params.text(body.model_extra or {}, "group_id", required=True) or ""
-        if await svc.members.group_role(actor, int((await svc.users.namespace(group, kind="group"))["id"])) < Role.OWNER:
+        scope["namespace_id"] = int((await svc.users.namespace(group, kind="group"))["id"])
+        if await svc.members.group_role(actor, scope["namespace_id"]) < Role.OWNER:
             raise Forbidden("403 Forbidden")
     elif not actor.admin:
         raise Forbidden("403 Forbidden")
-    return _details(await svc.runners.create(body.model_dump(include=_RUNNER_SETTINGS)), 201)
+    return _details(await svc.runners.create(body.model_dump(include=_RUNNER_SETTINGS), **scope), 201)
 
 
 @router.post("/runners", status_code=201)

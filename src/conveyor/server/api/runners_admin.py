@@ -1,9 +1,11 @@
 """GitLab's runners management API (rest-api.md 2.11): the caller's runners, every runner
-(admin), show, edit (pause, tags...), delete, a runner's jobs, and a project's runners.
+(admin), show, edit (pause, tags...), delete, a runner's jobs, and a project's runners (list,
+enable a project runner for another project, disable it).
 
-Conveyor has instance runners only. ``GET /runners`` lists the runners a user owns through its
-projects and groups, which instance runners are not (as in GitLab): it is empty; administrators
-see them in ``/runners/all``."""
+Who may do what is ``accounts.runner_scopes``: administrators everything; a maintainer of a
+project runner's owner project (an owner of a group runner's group) that runner. ``GET /runners``
+lists the project and group runners the caller owns through its memberships (instance runners
+are nobody's: administrators see them in ``/runners/all``)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from conveyor.server.accounts.access import Actor
 from conveyor.server.accounts.runners import parse_tags
 from conveyor.server.api import pagination, params, presenters
-from conveyor.server.api.deps import Maintainer, current_actor, require_admin, services
+from conveyor.server.api.deps import CurrentActor, Maintainer, require_admin, services
 from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.api.pipelines import STATUSES
 from conveyor.server.errors import BadRequest
@@ -43,11 +46,12 @@ async def _page(request: Request, where: dict[str, Any], found: dict[str, Any]) 
     return pagination.respond(request, [presenters.runner(r) for r in rows], page, total)
 
 
-@router.get("/runners", dependencies=[Depends(current_actor)], **doc(_FILTERS, listing=True, answer=LIST))
-async def my_runners(request: Request) -> JSONResponse:
-    """The project and group runners the caller owns: none, Conveyor's runners are instance-wide."""
+@router.get("/runners", **doc(_FILTERS, listing=True, answer=LIST))
+async def my_runners(request: Request, actor: CurrentActor) -> JSONResponse:
+    """The project runners of projects the caller maintains, the group runners of groups it owns."""
     found = await params.read(request)
-    return await _page(request, {**_where(found), "ids": []}, found)
+    projects, groups = await services(request).runner_scopes.owned(actor)
+    return await _page(request, {**_where(found), "serving": (projects, groups, False)}, found)
 
 
 @router.get("/runners/all", dependencies=[Depends(require_admin)], **doc(_FILTERS, listing=True, answer=LIST))
@@ -56,15 +60,32 @@ async def all_runners(request: Request) -> JSONResponse:
     return await _page(request, _where(found), found)
 
 
-@router.get("/runners/{runner_id}", dependencies=[Depends(require_admin)], **doc(answer=OBJECT))
-async def get_runner(request: Request, runner_id: int) -> dict[str, Any]:
-    row, managers = await services(request).runner_admin.get(runner_id)
-    return presenters.runner(row, details=True, managers=managers)
+async def _details(request: Request, row: Any, managers: Any = ()) -> dict[str, Any]:
+    svc = services(request)
+    projects, groups = await svc.runner_scopes.of(int(row["id"]))
+    return presenters.runner(
+        row, details=True, managers=managers, projects=projects, groups=groups, base=svc.settings.base_url
+    )
 
 
-@router.put("/runners/{runner_id}", dependencies=[Depends(require_admin)], **doc(body=_SETTINGS, answer=OBJECT))
-async def edit_runner(request: Request, runner_id: int) -> dict[str, Any]:
+async def _authorized(request: Request, actor: Actor, runner_id: int) -> Any:
+    """The runner and its managers, when ``actor`` may manage it (404, 403 otherwise)."""
+    svc = services(request)
+    row, managers = await svc.runner_admin.get(runner_id)
+    await svc.runner_scopes.authorize(actor, row)
+    return row, managers
+
+
+@router.get("/runners/{runner_id}", **doc(answer=OBJECT))
+async def get_runner(request: Request, runner_id: int, actor: CurrentActor) -> dict[str, Any]:
+    row, managers = await _authorized(request, actor, runner_id)
+    return await _details(request, row, managers)
+
+
+@router.put("/runners/{runner_id}", **doc(body=_SETTINGS, answer=OBJECT))
+async def edit_runner(request: Request, runner_id: int, actor: CurrentActor) -> dict[str, Any]:
     """Change settings; ``paused`` (or its deprecated inverse ``active``) pauses the runner."""
+    await _authorized(request, actor, runner_id)
     found = await params.read(request)
     changes: dict[str, Any] = {}
     for name in ("description",):
@@ -85,7 +106,7 @@ async def edit_runner(request: Request, runner_id: int) -> dict[str, Any]:
     if "maximum_timeout" in found:
         changes["maximum_timeout"] = _integer(found, "maximum_timeout")
     row = await services(request).runner_admin.update(runner_id, changes)
-    return presenters.runner(row, details=True)
+    return await _details(request, row)
 
 
 def _integer(found: dict[str, Any], name: str) -> int | None:
@@ -98,9 +119,12 @@ def _integer(found: dict[str, Any], name: str) -> int | None:
         raise BadRequest(f"400 Bad request - {name} is invalid") from None
 
 
-@router.delete("/runners/{runner_id}", status_code=204, dependencies=[Depends(require_admin)])
-async def delete_runner(request: Request, runner_id: int) -> Response:
-    await services(request).runner_admin.delete(runner_id)
+@router.delete("/runners/{runner_id}", status_code=204)
+async def delete_runner(request: Request, runner_id: int, actor: CurrentActor) -> Response:
+    svc = services(request)
+    row, _ = await svc.runner_admin.get(runner_id)
+    await svc.runner_scopes.deletable(actor, row)
+    await svc.runner_admin.delete(runner_id)
     return Response(status_code=204)
 
 
@@ -128,6 +152,27 @@ async def runner_jobs(request: Request, runner_id: int) -> JSONResponse:
 
 @router.get("/projects/{project}/runners", **doc(_FILTERS, listing=True, answer=LIST))
 async def project_runners(request: Request, access: Maintainer) -> JSONResponse:
-    """The runners that can run the project's jobs: every instance runner."""
+    """The runners that can run the project's jobs: its project runners, its group's runners and
+    every instance runner (``type`` narrows)."""
     found = await params.read(request)
-    return await _page(request, _where(found), found)
+    serving = ({access.project_id}, {int(access.project["namespace_id"])}, True)
+    return await _page(request, {**_where(found), "serving": serving}, found)
+
+
+@router.post("/projects/{project}/runners", status_code=201, **doc(body=("runner_id",), required=("runner_id",), answer=OBJECT, status=201))
+async def enable_runner(request: Request, access: Maintainer) -> dict[str, Any]:
+    """Let an existing project runner (one the caller manages) run this project's jobs too."""
+    svc = services(request)
+    runner_id = _integer(await params.read(request), "runner_id")
+    if runner_id is None:
+        raise BadRequest("400 Bad request - runner_id is missing")
+    row, _ = await svc.runner_admin.get(runner_id)
+    await svc.runner_scopes.enable(access.actor, row, access.project_id)
+    return presenters.runner(row)
+
+
+@router.delete("/projects/{project}/runners/{runner_id}", status_code=204)
+async def disable_runner(request: Request, access: Maintainer, runner_id: int) -> Response:
+    """Stop the project runner from running this project's jobs (never its owner project's)."""
+    await services(request).runner_scopes.disable(runner_id, access.project_id)
+    return Response(status_code=204)

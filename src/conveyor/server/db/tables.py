@@ -227,6 +227,25 @@ runner_managers = sa.Table(
     sa.UniqueConstraint("runner_id", "system_id"),
 )
 
+# Project runners: the projects each serves (GitLab's ci_runner_projects); the first row (lowest
+# id) is its owner project. Group runners: the group each belongs to (ci_runner_namespaces).
+runner_projects = sa.Table(
+    "runner_projects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("runner_id", sa.BigInteger, sa.ForeignKey("runners.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.BigInteger, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    _created_at(),
+    sa.UniqueConstraint("runner_id", "project_id"),
+)
+
+runner_namespaces = sa.Table(
+    "runner_namespaces",
+    metadata,
+    sa.Column("runner_id", sa.BigInteger, sa.ForeignKey("runners.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("namespace_id", sa.BigInteger, sa.ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
 # Personal access tokens (glpat-), SHA-256 digests only; ``scopes`` is space-separated.
 tokens = sa.Table(
     "tokens",

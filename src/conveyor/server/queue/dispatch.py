@@ -155,6 +155,7 @@ class Dispatcher:
             tags=list(runner.tag_list),
             run_untagged=runner.run_untagged,
             protected_only=runner.access_level == "ref_protected",
+            scoped=runner.runner_type != "instance_type",
         )
         while True:
             token = auth.generate(auth.JOB_PREFIX)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor.server import auth
 from conveyor.server.db import queries
 from conveyor.server.db.queries.browse import PipelineFilter
 from conveyor.server.db.replicas import Reads
-from conveyor.server.errors import NotFound
+from conveyor.server.errors import NotFound, Unauthorized
 
 __all__ = ["Listings", "PipelineFilter", "Window"]
 
@@ -71,6 +72,14 @@ class Listings:
             row = await queries.browse.job(conn, job_id)
         if row is None or row["project_id"] != project_id:
             raise NotFound("404 Not found")
+        return row
+
+    async def job_of_token(self, token: str) -> RowMapping:
+        """The running job a job token belongs to; 401 for any other token (a finished job's too)."""
+        async with self._engine.connect() as conn:  # the primary: a job just handed out is there
+            row = await queries.browse.running_job_of_token(conn, auth.digest(token))
+        if row is None:
+            raise Unauthorized("401 Unauthorized")
         return row
 
     async def artifacts(self, job_ids: Sequence[int]) -> dict[int, list[RowMapping]]:

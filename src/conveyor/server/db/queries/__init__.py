@@ -19,6 +19,7 @@ from conveyor.server.db.queries import (
     projects,
     removal,
     resource_groups,
+    runner_scopes,
     runners,
     schedules,
     sources,
@@ -29,4 +30,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "members", "overview", "paging", "pipelines", "projects", "removal", "resource_groups", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "members", "overview", "paging", "pipelines", "projects", "removal", "resource_groups", "runner_scopes", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.queries import paging
+from conveyor.server.db.queries import paging, runner_scopes
 from conveyor.server.db.queries import projects as project_queries
 from conveyor.server.db.tables import artifacts, jobs, pipelines, projects, runners
 
@@ -145,6 +145,12 @@ async def job(conn: AsyncConnection, job_id: int) -> RowMapping | None:
     return (await conn.execute(_job_select().where(jobs.c.id == job_id))).mappings().first()
 
 
+async def running_job_of_token(conn: AsyncConnection, token_hash: str) -> RowMapping | None:
+    """The running (or canceling) job whose token hashes to ``token_hash`` (GitLab's ``GET /job``)."""
+    active = jobs.c.status.in_(("running", "canceling"))
+    return (await conn.execute(_job_select().where(jobs.c.token_hash == token_hash, active))).mappings().first()
+
+
 async def artifacts_of(conn: AsyncConnection, job_ids: Iterable[int]) -> dict[int, list[RowMapping]]:
     """The live artifacts of these jobs, by job id."""
     ids = list(job_ids)
@@ -193,7 +199,7 @@ def _escape(text: str) -> str:
 
 async def runners_page(conn: AsyncConnection, where: dict[str, Any], limit: int, offset: int) -> tuple[list[RowMapping], int]:
     """Runners matching ``where``: ``type``, ``paused``, ``tag_list`` (all of them), ``status``
-    (``online`` within ``online_since``, ``offline``, ``never_contacted``), ``ids``."""
+    (``online`` within ``online_since``, ``offline``, ``never_contacted``), ``ids``, ``serving``."""
     stmt = sa.select(runners)
     if where.get("type"):
         stmt = stmt.where(runners.c.runner_type == where["type"])
@@ -210,6 +216,9 @@ async def runners_page(conn: AsyncConnection, where: dict[str, Any], limit: int,
         stmt = stmt.where(runners.c.contacted_at.is_(None))
     if where.get("ids") is not None:
         stmt = stmt.where(runners.c.id.in_(where["ids"]))
+    if where.get("serving") is not None:  # (project ids, group namespace ids, instance runners too)
+        project_ids, namespace_ids, instance = where["serving"]
+        stmt = stmt.where(runner_scopes.serving(project_ids, namespace_ids, instance=instance))
     return await paging.rows(conn, stmt.order_by(runners.c.id), limit, offset), await paging.count(conn, stmt)
 
 

@@ -96,6 +96,7 @@ class Claimant:
     tags: Sequence[str]
     run_untagged: bool
     protected_only: bool
+    scoped: bool = False  # a project or group runner: only the projects it serves
 
 
 async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str) -> RowMapping | None:
@@ -106,6 +107,7 @@ async def claim(conn: AsyncConnection, claimant: Claimant, token_hash: str) -> R
         "runner_tags": list(claimant.tags),
         "run_untagged": claimant.run_untagged,
         "protected_only": claimant.protected_only,
+        "scoped": claimant.scoped,
         "token_hash": token_hash,
     }
     return (await conn.execute(sql.query("claim_job"), params)).mappings().first()

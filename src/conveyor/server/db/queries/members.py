@@ -114,3 +114,19 @@ async def project_ids(conn: AsyncConnection, user_id: int) -> set[int]:
 
 async def personal_namespace(conn: AsyncConnection, user_id: int) -> int | None:
     return (await conn.execute(sa.select(namespaces.c.id).where(namespaces.c.owner_id == user_id))).scalar()
+
+
+async def maintained(conn: AsyncConnection, user_id: int) -> tuple[set[int], set[int]]:
+    """Projects the user maintains (or owns) and groups it owns, by membership (an administrator's
+    flag does not count: GitLab's ``ci_owned_runners``)."""
+    maintainer = 40
+    direct = sa.select(project_members.c.project_id).where(
+        project_members.c.user_id == user_id, project_members.c.access_level >= maintainer, _current(project_members))
+    groups = sa.select(group_members.c.namespace_id).where(
+        group_members.c.user_id == user_id, group_members.c.access_level >= maintainer, _current(group_members))
+    owned = sa.select(group_members.c.namespace_id).where(
+        group_members.c.user_id == user_id, group_members.c.access_level >= OWNER, _current(group_members))
+    own = sa.select(namespaces.c.id).where(namespaces.c.owner_id == user_id)
+    stmt = sa.select(projects.c.id).where(
+        sa.or_(projects.c.id.in_(direct), projects.c.namespace_id.in_(groups), projects.c.namespace_id.in_(own)))
+    return {int(r[0]) for r in await conn.execute(stmt)}, {int(r[0]) for r in await conn.execute(owned)}

@@ -4,7 +4,8 @@
 --    of pending_jobs(tags, protected, project_id, job_id): the cost follows the number of groups,
 --    never the number of pending jobs, however many jobs the runner may not take.
 -- 2. eligible: the groups this runner matches (the job's tags a subset of the runner's; untagged
---    jobs only with run_untagged; protected-only runners take protected jobs only), in fair order
+--    jobs only with run_untagged; protected-only runners take protected jobs only; project and
+--    group runners the jobs of the projects they serve), in fair order
 --    (GitLab's instance-runner order): the project with fewer running jobs first, then the oldest.
 -- 3. candidate: walking that order, the oldest job of a group no other transaction holds
 --    (FOR UPDATE SKIP LOCKED); the LIMIT stops the walk at the first group that yields one, so
@@ -32,6 +33,13 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
     WHERE g.tags <@ CAST(:runner_tags AS text[])
       AND (:run_untagged OR cardinality(g.tags) > 0)
       AND (g.protected OR NOT :protected_only)
+      -- a project runner takes its projects' jobs only, a group runner its group's projects';
+      -- an instance runner (NOT scoped) stops at the first operand: the lists are never read
+      AND (NOT CAST(:scoped AS boolean) OR g.project_id IN (
+            SELECT rp.project_id FROM runner_projects rp WHERE rp.runner_id = :runner_id
+            UNION ALL
+            SELECT pr.id FROM runner_namespaces rn JOIN projects pr ON pr.namespace_id = rn.namespace_id
+            WHERE rn.runner_id = :runner_id))
     ORDER BY running, oldest
 ), candidate AS (
     SELECT c.job_id
