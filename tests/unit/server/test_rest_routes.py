@@ -37,6 +37,10 @@ EXPECTED = {
     ("PUT", "/api/v4/projects/{project}/sources"): Role.MAINTAINER,
     ("PUT", "/api/v4/projects/{project}/pipeline_schedules/{schedule_id}"): Role.MAINTAINER,
     ("POST", "/api/v4/projects/{project}/environments/{environment_id}/stop"): Role.DEVELOPER,
+    # a project's runners: GitLab's admin_project (the runner's own owner is checked in runner_scopes)
+    ("GET", "/api/v4/projects/{project}/runners"): Role.MAINTAINER,
+    ("POST", "/api/v4/projects/{project}/runners"): Role.MAINTAINER,
+    ("DELETE", "/api/v4/projects/{project}/runners/{runner_id}"): Role.MAINTAINER,
 }
 
 
