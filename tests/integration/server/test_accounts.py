@@ -273,4 +273,5 @@ async def test_who_may_create_runners(live_server, tmp_path: Path) -> None:  # n
         assert (missing.status_code, missing.json()) == (400, {"error": "project_id is missing"})
         await admin.put(f"/api/v4/projects/{project['id']}/members/{user['id']}", data={"access_level": "40"})
         allowed = await http.post("/api/v4/user/runners", json={"runner_type": "project_type", "project_id": project["id"]}, headers=ron)
-        assert allowed.status_code == 400 and "instance runners only" in allowed.json()["message"]  # allowed; not built yet
+        assert allowed.status_code == 201 and allowed.json()["token"].startswith("glrt-t3_")
+        assert allowed.json()["token_expires_at"] is None and set(allowed.json()) == {"id", "token", "token_expires_at"}

@@ -77,19 +77,23 @@ async def test_a_claim_visits_only_its_own_group_however_large_the_backlog(engin
         created = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline) if j["status"] == "created"]
         await queries.jobs.enqueue(conn, created)
         runner = await queries.runners.insert(conn, "plan-hash", "r")
+        # a project runner of the same project: its claim walks the same groups (0016)
+        scoped = await queries.runners.insert(conn, "plan-hash-2", "p", runner_type="project_type")
+        await queries.runner_scopes.add_project(conn, scoped, project["id"])
     async with engine.connect() as conn:
         await conn.execute(sa.text("ANALYZE pending_jobs"))
         await conn.commit()
     statement = queries.jobs.sql.query("claim_job")
-    params = {"runner_id": runner, "runner_manager_id": None, "runner_tags": [], "run_untagged": True,
-              "protected_only": False, "token_hash": "plan-token"}
-    async with engine.connect() as conn:
-        explained = await conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}"), params)
-        plan = explained.scalar_one()[0]["Plan"]
-        await conn.rollback()
-    nodes = list(_plan_nodes(plan))
-    removed = sum(node.get("Rows Removed by Filter", 0) for node in nodes)
-    assert removed < 50, f"the claim filtered {removed} rows of other groups"
+    for runner_id, is_scoped in ((runner, False), (scoped, True)):
+        params = {"runner_id": runner_id, "runner_manager_id": None, "runner_tags": [], "run_untagged": True,
+                  "protected_only": False, "scoped": is_scoped, "token_hash": "plan-token"}
+        async with engine.connect() as conn:
+            explained = await conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement.text}"), params)
+            plan = explained.scalar_one()[0]["Plan"]
+            await conn.rollback()
+        nodes = list(_plan_nodes(plan))
+        removed = sum(node.get("Rows Removed by Filter", 0) for node in nodes)
+        assert removed < 50, f"the claim (scoped: {is_scoped}) filtered {removed} rows of other groups"
 
 
 async def test_a_claim_that_deadlocks_with_a_cancel_is_run_again_not_failed(engine) -> None:  # noqa: ANN001
