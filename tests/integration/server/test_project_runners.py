@@ -118,7 +118,13 @@ async def test_project_and_group_runners(live_server, tmp_path: Path) -> None:  
     # from its owner project
     await sync(lambda: mara_beta.runners.create({"runner_id": runner.id}))
     again = await _raises(gitlab.GitlabCreateError, lambda: mara_beta.runners.create({"runner_id": runner.id}))
-    assert again.response_code == 400
+    assert (again.response_code, again.error_message) == (400, {"runner_id": ["has already been taken"]})
+    missing = await _raises(gitlab.GitlabHttpError, lambda: mara.http_post(f"/projects/{beta.id}/runners"))
+    assert (missing.response_code, missing.error_message) == (400, "runner_id is missing")
+    unknown = await _raises(gitlab.GitlabCreateError, lambda: mara_beta.runners.create({"runner_id": 999999}))
+    assert (unknown.response_code, unknown.error_message) == (404, "404 Runner Not Found")
+    shared = await _raises(gitlab.GitlabCreateError, lambda: mara_beta.runners.create({"runner_id": spare.id}))
+    assert (shared.response_code, shared.error_message) == (403, "403 Forbidden - Runner is an instance runner")
     shown = await sync(lambda: mara.runners.get(runner.id))
     assert (shown.runner_type, shown.is_shared, [p["path_with_namespace"] for p in shown.projects], shown.groups) == (
         "project_type", False, ["root/alpha", "root/beta"], [])

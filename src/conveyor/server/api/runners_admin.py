@@ -163,10 +163,9 @@ async def project_runners(request: Request, access: Maintainer) -> JSONResponse:
 async def enable_runner(request: Request, access: Maintainer) -> dict[str, Any]:
     """Let an existing project runner (one the caller manages) run this project's jobs too."""
     svc = services(request)
-    runner_id = _integer(await params.read(request), "runner_id")
-    if runner_id is None:
-        raise BadRequest("400 Bad request - runner_id is missing")
-    row, _ = await svc.runner_admin.get(runner_id)
+    found = await params.read(request)
+    params.text(found, "runner_id", required=True)  # Grape's 400 {"error": "runner_id is missing"}
+    row, _ = await svc.runner_admin.get(params.integer(found, "runner_id") or 0)
     await svc.runner_scopes.enable(access.actor, row, access.project_id)
     return presenters.runner(row)
 
