@@ -144,16 +144,18 @@ async def test_project_and_group_runners(live_server, tmp_path: Path) -> None:  
     assert (await sync(lambda: root.runners.get(runner.id))).description == "renamed"
     assert {r.id for r in await sync(lambda: root.runners.all(get_all=True))} == {spare.id, runner.id}
 
-    # a group runner (its owner creates it) takes the jobs of the group's projects only
+    # a group runner (its owner creates it) takes the jobs of the group's projects only: gamma's,
+    # not beta's newer one
+    newer = await sync(lambda: beta.pipelines.create({"ref": "main"}))
     grouped = await sync(lambda: mara.user.runners.create({"runner_type": "group_type", "group_id": made["group"].id}))
     assert grouped.token.startswith("glrt-t2_")
     group_job = await _claim(live_server, grouped.token)
     assert group_job is not None and group_job.id == jobs["gamma"]
+    assert await _claim(live_server, grouped.token) is None
     assert [g["name"] for g in (await sync(lambda: mara.runners.get(grouped.id))).groups] == ["Ops"]
     assert {r.id for r in await sync(lambda: mara.runners.list(get_all=True))} == {runner.id, grouped.id}
 
     # the instance runner takes any project's job
-    newer = await sync(lambda: beta.pipelines.create({"ref": "main"}))
     anyone = await _claim(live_server, spare.token)
     assert anyone is not None and anyone.job["job_info"]["pipeline_id"] == newer.id
     await sync(lambda: mara.runners.delete(runner.id))
