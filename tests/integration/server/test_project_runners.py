@@ -124,12 +124,16 @@ async def test_project_and_group_runners(live_server, tmp_path: Path) -> None:  
     unknown = await _raises(gitlab.GitlabCreateError, lambda: mara_beta.runners.create({"runner_id": 999999}))
     assert (unknown.response_code, unknown.error_message) == (404, "404 Runner Not Found")
     shared = await _raises(gitlab.GitlabCreateError, lambda: mara_beta.runners.create({"runner_id": spare.id}))
-    assert (shared.response_code, shared.error_message) == (403, "403 Forbidden - Runner is an instance runner")
+    assert (shared.response_code, shared.error_message) == (403, "403 Forbidden - No access granted")
+    assert (await _raises(gitlab.GitlabCreateError, lambda: root.projects.get(beta.id).runners.create({"runner_id": spare.id}))).error_message == {
+        "runner": ["cannot have projects assigned"]}
     shown = await sync(lambda: mara.runners.get(runner.id))
     assert (shown.runner_type, shown.is_shared, [p["path_with_namespace"] for p in shown.projects], shown.groups) == (
         "project_type", False, ["root/alpha", "root/beta"], [])
     second = await _claim(live_server, runner.token)
     assert second is not None and second.id == jobs["beta"]
+    used = await _raises(gitlab.GitlabDeleteError, lambda: mara.runners.delete(runner.id))
+    assert (used.response_code, used.error_message) == (403, "403 Forbidden - Runner associated with more than one project")
     await sync(lambda: mara_beta.runners.delete(runner.id))
     owner = await _raises(gitlab.GitlabDeleteError, lambda: mara_alpha.runners.delete(runner.id))
     assert (owner.response_code, owner.error_message) == (

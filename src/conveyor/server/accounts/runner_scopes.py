@@ -52,22 +52,26 @@ class RunnerScopes:
         raise Forbidden(NO_ACCESS)
 
     async def deletable(self, actor: Actor, runner: RowMapping) -> None:
-        """``authorize``, and a non-administrator may not delete a runner other projects use."""
+        """GitLab's order: a non-administrator may not delete a runner other projects use, then
+        ``authorize``."""
+        if actor.admin:
+            return
+        projects, _ = await self.of(int(runner["id"]))
+        if len(projects) > 1:
+            raise Forbidden("403 Forbidden - Runner associated with more than one project")
         await self.authorize(actor, runner)
-        if not actor.admin and runner["runner_type"] == "project_type":
-            projects, _ = await self.of(int(runner["id"]))
-            if len(projects) > 1:
-                raise Forbidden("403 Forbidden - Runner associated with more than one project")
 
     async def enable(self, actor: Actor, runner: RowMapping, project_id: int) -> None:
-        """Let the project runner serve ``project_id`` too (the caller maintains that project)."""
-        if runner["runner_type"] == "instance_type":
-            raise Forbidden("403 Forbidden - Runner is an instance runner")
+        """Let the project runner serve ``project_id`` too (the caller maintains that project).
+        GitLab's checks in its order: group runner, then (non-administrators) locked, access."""
         if runner["runner_type"] == "group_type":
             raise Forbidden("403 Forbidden - Runner is a group runner")
-        if runner["locked"] and not actor.admin:
-            raise Forbidden("403 Forbidden - Runner is locked")
-        await self.authorize(actor, runner)
+        if not actor.admin:
+            if runner["locked"]:
+                raise Forbidden("403 Forbidden - Runner is locked")
+            await self.authorize(actor, runner)
+        if runner["runner_type"] == "instance_type":  # GitLab's model validation (no_projects)
+            raise Invalid({"runner": ["cannot have projects assigned"]})
         async with self._engine.begin() as conn:
             await queries.runner_scopes.lock_projects(conn, int(runner["id"]))
             if not await queries.runner_scopes.add_project(conn, int(runner["id"]), project_id):
