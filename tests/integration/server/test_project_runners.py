@@ -166,3 +166,33 @@ async def test_project_and_group_runners(live_server, tmp_path: Path) -> None:  
     assert (await _raises(gitlab.GitlabGetError, lambda: root.runners.get(runner.id))).response_code == 404
     for client in (root, mara, rex):
         client.session.close()
+
+
+def _two_projects(url: str, tmp_path: Path) -> tuple[gitlab.Gitlab, Any, Any, Any, dict[str, int]]:
+    """Root's projects alpha and beta, a pending job in each, and a project runner of alpha."""
+    root = gitlab.Gitlab(url, private_token=ROOT_TOKEN, timeout=30)
+    root.auth()
+    projects, jobs = {}, {}
+    for name in ("alpha", "beta"):
+        make_repo(tmp_path / name, ONE_JOB)
+        projects[name] = root.projects.create({"name": name, "import_url": str(tmp_path / name)})
+        jobs[name] = projects[name].pipelines.create({"ref": "main"}).jobs.list(get_all=True)[0].id
+    runner = root.user.runners.create({"runner_type": "project_type", "project_id": projects["alpha"].id})
+    return root, projects["alpha"], projects["beta"], runner, jobs
+
+
+async def test_a_conveyor_runner_process_runs_only_its_project_s_jobs(live_server, start_runner, tmp_path: Path) -> None:  # noqa: ANN001
+    root, alpha, beta, runner, jobs = await sync(lambda: _two_projects(live_server.url, tmp_path))
+    process = start_runner(live_server.url, runner.token)
+    for _ in range(300):
+        if (await sync(lambda: alpha.jobs.get(jobs["alpha"]))).status == "success":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the project runner never ran its project's job")
+    await asyncio.sleep(1.0)  # a few more polls (every 0.3 s): beta's job is not its to take
+    assert process.proc.poll() is None
+    other = await sync(lambda: beta.jobs.get(jobs["beta"]))
+    assert (other.status, other.runner) == ("pending", None)
+    assert (await sync(lambda: alpha.jobs.get(jobs["alpha"]))).runner["id"] == runner.id
+    root.session.close()
