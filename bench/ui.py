@@ -180,7 +180,7 @@ async def measure(quick: bool, workdir: Path, svc: support.Services, runs: int) 
 
             support.log(f"ui: first line, 100 MiB log opened first (server restarted before each of {runs} runs)")
             load_now(results, "first_open")
-            cold, numbered = [], []
+            cold, numbered, cold_phases = [], [], []
             for _ in range(runs):
                 server.stop()
                 server.start()
@@ -188,6 +188,7 @@ async def measure(quick: bool, workdir: Path, svc: support.Services, runs: int) 
                 page = await context.new_page()
                 await page.goto(job_url + str(ids["job_big"]), wait_until="commit")
                 cold.append(await page.evaluate(FIRST_ROW))
+                cold_phases.append(await page.evaluate(MILESTONES))
                 await page.wait_for_function("() => window.conveyorLog && !conveyorLog.provisional && conveyorLog.rows.length > 0",
                                              timeout=60000)
                 numbered.append(await page.evaluate("performance.now()"))
@@ -197,6 +198,7 @@ async def measure(quick: bool, workdir: Path, svc: support.Services, runs: int) 
             results["numbered_after_ms"] = median(numbered)
             results["first_line_big_cold_ms"] = median(cold)
             results["first_line_big_cold_runs_ms"] = [round(x, 1) for x in cold]
+            results["milestones_first_open_median_ms"] = {k: median([run[k] for run in cold_phases]) for k in cold_phases[0]}
 
             support.log(f"ui: first line, 1 KiB and 100 MiB finished logs, {runs} runs alternating")
             load_now(results, "first_line")
