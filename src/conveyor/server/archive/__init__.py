@@ -1,7 +1,7 @@
 """Sealing finished jobs' logs (live chunks -> one verified object in the object store), and job
 artifacts (streamed uploads, authorised downloads, expiry).
 
-May import ``server.db``, ``server.storage``, ``server.trace``, ``conveyor.protocol``,
+May import ``server.periodic`` (background passes), ``server.db``, ``server.storage``, ``server.trace``, ``conveyor.protocol``,
 ``conveyor.ciconfig`` (GitLab durations), python-multipart, redis-py (the archive lease) and
 prometheus-client.
 """

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.ciconfig.duration import parse_seconds
 from conveyor.protocol import JobStatus
-from conveyor.server import auth
+from conveyor.server import auth, periodic
 from conveyor.server.archive import dotenv
 from conveyor.server.archive.multipart import FORM_OVERHEAD, TOO_LARGE, FilePart
 from conveyor.server.db import queries
@@ -225,13 +225,10 @@ class ArtifactService:
 
     async def run(self) -> None:
         """Sweep expired artifacts every ``sweep_interval`` seconds, forever. Cancel to stop."""
-        while True:
-            try:
-                await self.expire()
-            except Exception:  # e.g. the database is briefly away: keep the loop alive
-                self.failures += 1
-                log.exception("artifact_sweep_failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.expire, log, "artifact_sweep_failed", on_failure=self._count_failure)
+
+    def _count_failure(self) -> None:
+        self.failures += 1
 
     def _lifetime(self, expire_in: str | None) -> timedelta | None:
         if not expire_in:

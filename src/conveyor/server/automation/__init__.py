@@ -2,7 +2,7 @@
 repositories, cron schedules, and webhooks sent out on pipeline and job events.
 
 Each is a service over ``server.db`` that ends in ``queue.Pipelines.create`` with an ``Origin``
-(the pipeline's source and pushed range). May import ``conveyor.protocol``, ``server.db``,
+(the pipeline's source and pushed range). May import ``server.periodic`` (background passes), ``conveyor.protocol``, ``server.db``,
 ``server.queue``, ``server.sources``, ``server.variables``, ``server.auth`` and ``server.errors``;
 never the API or the runner.
 """

@@ -27,6 +27,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import keepalive
+from conveyor.server import periodic
 from conveyor.server.automation import hookbodies
 from conveyor.server.db import queries
 from conveyor.server.errors import BlockedUrl, InvalidUrl, NotFound, ServerError
@@ -160,13 +161,11 @@ class HookDeliverer:
         await self._client.aclose()
 
     async def run(self) -> None:
-        while True:
-            try:
-                while await self.deliver_due():
-                    pass
-            except Exception:
-                log.exception("hook delivery pass failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self._deliver_all_due, log, "hook delivery pass failed")
+
+    async def _deliver_all_due(self) -> None:
+        while await self.deliver_due():
+            pass
 
     async def deliver_due(self, limit: int = 20) -> int:
         """One pass: send what is due; returns how many were attempted."""

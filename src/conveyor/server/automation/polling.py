@@ -15,6 +15,7 @@ import asyncio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor.server import periodic
 from conveyor.server.automation.forges import ZERO_SHA, Push
 from conveyor.server.automation.pushes import PushReceiver
 from conveyor.server.db import queries
@@ -35,12 +36,7 @@ class Poller:
             await queries.sources.configure(conn, project_id, {"poll_interval": max(0, poll_interval)})
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.poll_due()
-            except Exception:
-                log.exception("poll pass failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.poll_due, log, "poll pass failed")
 
     async def poll_due(self, limit: int = 10) -> list[int]:
         """One pass over the projects due; returns the pipelines created."""

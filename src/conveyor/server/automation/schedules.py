@@ -23,6 +23,7 @@ from croniter import croniter
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor.server import periodic
 from conveyor.server.automation.triggers import OWNER
 from conveyor.server.db import queries
 from conveyor.server.errors import Invalid, NotFound
@@ -174,12 +175,7 @@ class ScheduleFirer:
         self._interval = interval
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.fire_due()
-            except Exception:  # a failing pass is logged; the next one tries again
-                log.exception("schedule pass failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.fire_due, log, "schedule pass failed")
 
     async def fire_due(self, limit: int = 20) -> list[int]:
         """One pass; returns the pipelines created."""

@@ -3,7 +3,7 @@ stage by stage, hand pending jobs to runners (``FOR UPDATE SKIP LOCKED``), apply
 GitLab's job states around them: retries, manual and delayed jobs, cancel and auto-cancel,
 resource groups (``progress``, ``retry``, ``actions``, ``schedule``, ``resources``, ``interrupt``).
 
-May import ``conveyor.ciconfig``, ``conveyor.pipeline``, ``conveyor.protocol``, ``server.db``,
+May import ``server.periodic`` (background passes), ``conveyor.ciconfig``, ``conveyor.pipeline``, ``conveyor.protocol``, ``server.db``,
 ``server.sources`` and ``server.trace``. Every transaction is short; none nests.
 """
 

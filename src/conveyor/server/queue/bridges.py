@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from conveyor import ciconfig
 from conveyor.ciconfig.expansion import expand_all, expand_existing
 from conveyor.protocol import JobSpec, JobStatus
+from conveyor.server import periodic
 from conveyor.server.db import queries, transaction
 from conveyor.server.queue import cancel, predefined, retry
 from conveyor.server.queue.notify import QueueNotifier
@@ -79,14 +80,7 @@ class Bridges:
         self._notifier, self._server_url, self._interval = notifier, server_url, interval
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("bridges_pass_failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.tick, log, "bridges_pass_failed")
 
     async def tick(self) -> int:
         """One pass; safe from any number of server processes. Returns the bridges moved."""

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.ciconfig.duration import parse_seconds
 from conveyor.ciconfig.expansion import expand_existing
+from conveyor.server import periodic
 from conveyor.server.db import queries
 from conveyor.server.errors import NotFound
 from conveyor.server.queue.actions import JobActions
@@ -82,14 +83,7 @@ class Deployments:
         return stopped
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.auto_stop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("environment_auto_stop_pass_failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.auto_stop, log, "environment_auto_stop_pass_failed")
 
     async def list(self, project_id: int) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:

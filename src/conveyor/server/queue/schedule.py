@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import JobStatus
+from conveyor.server import periodic
 from conveyor.server.db import queries
 from conveyor.server.queue import resources, retry, states
 from conveyor.server.queue.notify import QueueNotifier
@@ -45,14 +46,7 @@ class Scheduler:
         self._interval = interval
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler_pass_failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.tick, log, "scheduler_pass_failed")
 
     async def tick(self) -> ScheduleResult:
         """One pass; safe to run from any number of server processes at once."""

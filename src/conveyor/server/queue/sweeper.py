@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import FailureReason, JobStatus
+from conveyor.server import periodic
 from conveyor.server.db import queries
 from conveyor.server.queue.notify import QueueNotifier
 from conveyor.server.queue import retry
@@ -49,14 +50,7 @@ class Sweeper:
         self._on_ended = on_ended  # e.g. wake the trace archiver
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("queue_sweep_failed")
-            await asyncio.sleep(self._interval)
+        await periodic.every(self._interval, self.sweep, log, "queue_sweep_failed")
 
     async def sweep(self) -> SweepResult:
         async with self._engine.begin() as conn:
