@@ -42,31 +42,38 @@ async def level(conn: AsyncConnection, project_id: int, user_id: int) -> int:
 
 async def upsert_project(conn: AsyncConnection, project_id: int, user_id: int, access_level: int, expires_at: object, *, update: bool) -> bool:
     """Add (``update=False``: False when already a member) or change (False when not one)."""
-    values = {"access_level": access_level, "expires_at": expires_at}
-    if update:
-        stmt = sa.update(project_members).where(project_members.c.project_id == project_id, project_members.c.user_id == user_id)
-        return (await conn.execute(stmt.values(**values).returning(project_members.c.user_id))).first() is not None
-    stmt = pg_insert(project_members).values(project_id=project_id, user_id=user_id, **values).on_conflict_do_nothing()
-    return (await conn.execute(stmt.returning(project_members.c.user_id))).first() is not None
+    return await _upsert(project_members, project_members.c.project_id, conn, project_id, user_id, access_level, expires_at, update)
 
 
 async def upsert_group(conn: AsyncConnection, namespace_id: int, user_id: int, access_level: int, expires_at: object, *, update: bool) -> bool:
-    values = {"access_level": access_level, "expires_at": expires_at}
-    if update:
-        stmt = sa.update(group_members).where(group_members.c.namespace_id == namespace_id, group_members.c.user_id == user_id)
-        return (await conn.execute(stmt.values(**values).returning(group_members.c.user_id))).first() is not None
-    stmt = pg_insert(group_members).values(namespace_id=namespace_id, user_id=user_id, **values).on_conflict_do_nothing()
-    return (await conn.execute(stmt.returning(group_members.c.user_id))).first() is not None
+    """``upsert_project`` for a group's members."""
+    return await _upsert(group_members, group_members.c.namespace_id, conn, namespace_id, user_id, access_level, expires_at, update)
 
 
 async def remove_project(conn: AsyncConnection, project_id: int, user_id: int) -> bool:
-    stmt = sa.delete(project_members).where(project_members.c.project_id == project_id, project_members.c.user_id == user_id)
-    return (await conn.execute(stmt.returning(project_members.c.user_id))).first() is not None
+    return await _remove(project_members, project_members.c.project_id, conn, project_id, user_id)
 
 
 async def remove_group(conn: AsyncConnection, namespace_id: int, user_id: int) -> bool:
-    stmt = sa.delete(group_members).where(group_members.c.namespace_id == namespace_id, group_members.c.user_id == user_id)
-    return (await conn.execute(stmt.returning(group_members.c.user_id))).first() is not None
+    return await _remove(group_members, group_members.c.namespace_id, conn, namespace_id, user_id)
+
+
+async def _upsert(
+    table: sa.Table, key: sa.Column, conn: AsyncConnection, key_value: int, user_id: int, access_level: int, expires_at: object,
+    update: bool,
+) -> bool:
+    """One membership row of ``table`` (project or group members, keyed by ``key``)."""
+    values = {"access_level": access_level, "expires_at": expires_at}
+    if update:
+        stmt = sa.update(table).where(key == key_value, table.c.user_id == user_id).values(**values)
+    else:
+        stmt = pg_insert(table).values({key.name: key_value, "user_id": user_id, **values}).on_conflict_do_nothing()
+    return (await conn.execute(stmt.returning(table.c.user_id))).first() is not None
+
+
+async def _remove(table: sa.Table, key: sa.Column, conn: AsyncConnection, key_value: int, user_id: int) -> bool:
+    stmt = sa.delete(table).where(key == key_value, table.c.user_id == user_id)
+    return (await conn.execute(stmt.returning(table.c.user_id))).first() is not None
 
 
 async def of_project(conn: AsyncConnection, project_id: int) -> list[RowMapping]:
