@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.plugins.processes import kill_working_in
 from tests.plugins.repos import make_repo
 
 pytestmark = pytest.mark.e2e
@@ -41,16 +41,5 @@ def test_killed_runner_fails_the_job_with_runner_system_failure(server_process, 
     assert job["status"] == "failed" and job["failure_reason"] == "runner_system_failure"
     assert time.monotonic() - killed_at >= TIMEOUT - 1  # not before the configured silence
     assert b"started the long job" in admin.trace(project["id"], job["id"])
-    _kill_orphaned_job(runner.builds_dir)
+    assert kill_working_in(runner.builds_dir), "the job's shell runs in its own session and outlives its runner"
 
-
-def _kill_orphaned_job(builds_dir: Path) -> None:
-    """The job's shell ran in its own session and outlived its runner: end it."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if "sleep\x00120" in cmdline or ("conveyor-scripts" in cmdline and "step_script" in cmdline):
-                os.kill(int(entry.name), signal.SIGKILL)
