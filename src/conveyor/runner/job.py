@@ -6,7 +6,10 @@
 3. ``prepare_executor`` -> ``get_sources`` -> ``step_<name>`` for each step -> ``after_script``
    (own shell, ``when: always``, own 5-minute timeout, failures ignored) ->
    ``cleanup_file_variables``; the job timeout (``runner_info.timeout``, 0 -> 7200 s) covers
-   everything before after_script.
+   everything before after_script. Where stages run on the host, one with nothing but directory
+   work starts no shell: ``get_sources`` with ``GIT_STRATEGY: none`` creates the project directory
+   and logs what its script would print; ``cleanup_file_variables`` with no temporary directory
+   to remove only logs its section (gitlab-runner skips no-op stages altogether).
 4. Flush the trace and send the final state through the sender.
 
 A graceful cancel (``Job-Status: canceling``) interrupts the running script stage and still
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import platform
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -85,6 +89,7 @@ class JobRunner:
         self.tmp_dir = paths.tmp_dir(self.project_dir)
         self._trace: TraceSession | None = None
         self._executor: Executor | None = None
+        self._resolved: dict[tuple[str, Path, Path], list[variables.JobVariable]] = {}
 
     @property
     def settings(self) -> RunnerSettings:
@@ -217,14 +222,7 @@ class JobRunner:
         finally:
             self._section_end("prepare_executor")
         ctx = self._script_context("running", debug)
-        sources = await self._stage(
-            executor,
-            "get_sources",
-            "Getting source from Git repository",
-            git.get_sources_script(self.job, self._script_context("running", debug, "get_sources")),
-            deadline - loop.time(),
-            cancelable=True,
-        )
+        sources = await self._get_sources(executor, debug, deadline - loop.time())
         verdict = self._judge(sources, timeout)
         if verdict is None:
             verdict = await self._fetch_files()
@@ -232,15 +230,36 @@ class JobRunner:
             verdict = await self._steps(executor, ctx, deadline, timeout)
             await self._after_script(executor, verdict, debug)
             verdict = await self._store_files(verdict)
-        await self._stage(
-            executor,
-            "cleanup_file_variables",
-            "Cleaning up project directory and file based variables",
-            bash.cleanup_script(self._script_context("running", debug, "cleanup_file_variables")),
-            CLEANUP_TIMEOUT,
-            cancelable=False,
-        )
+        await self._cleanup(executor, debug)
         return verdict
+
+    async def _get_sources(self, executor: Executor, debug: bool, timeout: float) -> ExitResult:
+        """``get_sources``; with ``GIT_STRATEGY: none`` on the host, without starting a shell."""
+        name, title = "get_sources", "Getting source from Git repository"
+        ctx = self._script_context("running", debug, name)
+        shown = git.without_shell(self.job, ctx) if executor.runs_on_host(name) else None
+        if shown is not None:
+            try:
+                ctx.project_dir.mkdir(parents=True, exist_ok=True)
+            except OSError:  # let bash run into the same problem and say so in the log
+                shown = None
+        if shown is None:
+            return await self._stage(executor, name, title, git.get_sources_script(self.job, ctx), timeout,
+                                     cancelable=True)  # fmt: skip
+        with self._section(name, title):
+            if self._cancel.is_set():
+                return ExitResult(1, canceled=True)
+            self._output(shown)
+            return ExitResult(0)
+
+    async def _cleanup(self, executor: Executor, debug: bool) -> None:
+        """``cleanup_file_variables``: a shell only when the job's temporary directory exists."""
+        name, title = "cleanup_file_variables", "Cleaning up project directory and file based variables"
+        ctx = self._script_context("running", debug, name)
+        if executor.runs_on_host(name) and not os.path.lexists(ctx.tmp_dir):
+            with self._section(name, title):
+                return
+        await self._stage(executor, name, title, bash.cleanup_script(ctx), CLEANUP_TIMEOUT, cancelable=False)
 
     async def _steps(
         self, executor: Executor, ctx: bash.ScriptContext, deadline: float, timeout: float
@@ -352,8 +371,14 @@ class JobRunner:
         return Verdict(reason, message=f" (system failure): {exc}")
 
     def _variables(self, job_status: str, stage: str = "") -> list[variables.JobVariable]:
+        """The job's variables, resolved once per job status and set of paths (not per stage)."""
         project, _, builds = self._paths(stage)
-        return predefined.job_variables(self.job, self._settings, project, job_status, builds, self.slot)
+        key = (job_status, project, builds)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = predefined.job_variables(self.job, self._settings, project, job_status, builds, self.slot)
+            self._resolved[key] = resolved
+        return resolved
 
     def _paths(self, stage: str) -> tuple[Path, Path, Path]:
         """Project, temporary and builds directories as the stage's scripts see them."""

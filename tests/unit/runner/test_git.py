@@ -108,6 +108,31 @@ async def test_strategies_without_git(tmp_path: Path, job_factory, strategy: str
     assert (project / "old.txt").exists() is (strategy == "none")
 
 
+async def test_strategy_none_without_a_shell_prints_what_bash_prints(tmp_path: Path, job_factory) -> None:
+    """The runner skips bash for ``GIT_STRATEGY: none``; the log must not tell the difference."""
+    job = job_factory(repo_url="https://gitlab.example.com/no/such.git")
+    variables = [JobVariable("GIT_STRATEGY", "none"), JobVariable("MASKED", "x", masked=True)]
+    ctx = bash.ScriptContext(tmp_path / "p", tmp_path / "p.tmp", variables)
+    code, out, _ = await get_sources(tmp_path, job, variables)
+    assert code == 0
+    assert git.without_shell(job, ctx) == out.encode()
+
+
+@pytest.mark.parametrize(
+    "variables, debug",
+    [
+        ([JobVariable("GIT_STRATEGY", "fetch")], False),
+        ([JobVariable("GIT_STRATEGY", "clone")], False),
+        ([JobVariable("GIT_STRATEGY", "empty")], False),
+        ([JobVariable("GIT_STRATEGY", "none")], True),  # xtrace shows the commands
+        ([JobVariable("GIT_STRATEGY", "none"), JobVariable("CONF", "x", file=True)], False),  # writes a file
+    ],
+)
+def test_stages_needing_a_shell_get_one(tmp_path: Path, job_factory, variables: list[JobVariable], debug: bool) -> None:
+    ctx = bash.ScriptContext(tmp_path / "p", tmp_path / "p.tmp", variables, debug_trace=debug)
+    assert git.without_shell(job_factory(), ctx) is None
+
+
 async def test_clone_strategy_starts_from_scratch(tmp_path: Path, upstream, job_factory) -> None:
     repo, shas = upstream
     job = job_factory(repo_url=str(repo), sha=shas[0])

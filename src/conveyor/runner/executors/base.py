@@ -62,6 +62,11 @@ class Executor(ABC):
     def __init__(self, context: ExecutorContext) -> None:
         self.context = context
 
+    def runs_on_host(self, stage: str) -> bool:
+        """Does ``stage`` run with the host's bash and host paths? The job runner then does a stage
+        that only creates or removes directories itself instead of starting a shell for it."""
+        return stage in self.host_stages
+
     def job_path(self, host_path: Path) -> Path:
         """Where ``host_path`` (the project or temporary directory) appears to the job's scripts."""
         return host_path

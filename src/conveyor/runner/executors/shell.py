@@ -36,6 +36,9 @@ class ShellExecutor(Executor):
         self._kill_grace = kill_grace
         self._scripts_dir: Path | None = None
 
+    def runs_on_host(self, stage: str) -> bool:
+        return True
+
     async def prepare(self) -> None:
         self._bash = shutil.which(self._bash_name, path=self.context.env.get("PATH") or os.defpath)
         if self._bash is None:

@@ -40,6 +40,12 @@ def printf_line(text: str, color: str = GREEN) -> str:
     return f"printf '{color}%s{RESET}\\n' {quote(text)}"
 
 
+def printed(text: str, color: str = GREEN) -> bytes:
+    """The bytes the command of :func:`printf_line` prints."""
+    start, end = (code.replace("\\033", "\x1b") for code in (color, RESET))
+    return f"{start}{text}{end}\n".encode()
+
+
 def echo_command(command: str) -> str:
     """The ``$ cmd`` echo; multi-line commands show their first line only, as GitLab does."""
     lines = command.strip().splitlines() or [""]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 
 from conveyor.protocol.models import JobPayload
-from conveyor.runner.script.bash import ScriptContext, prelude, printf_line, quote
+from conveyor.runner.script.bash import ScriptContext, prelude, printed, printf_line, quote
 from conveyor.runner.script.variables import lookup
 
 STRATEGIES = ("clone", "fetch", "none", "empty")
+SKIPPING = "Skipping Git repository setup"
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
@@ -44,6 +45,15 @@ def refspecs(job: JobPayload) -> list[str]:
     return [f"+refs/heads/{git.ref}:refs/remotes/origin/{git.ref}"]
 
 
+def without_shell(job: JobPayload, ctx: ScriptContext) -> bytes | None:
+    """What ``get_sources`` prints when all it does is create the project directory
+    (``GIT_STRATEGY: none``, no file variable to write, no shell tracing): the runner may then
+    create it itself and log these bytes instead of starting bash. None when a script must run."""
+    if ctx.debug_trace or strategy(job, ctx) != "none" or any(v.file for v in ctx.variables):
+        return None
+    return printed(SKIPPING)
+
+
 def get_sources_script(job: JobPayload, ctx: ScriptContext) -> str:
     """The bash text of the ``get_sources`` stage."""
     lines = prelude(ctx)
@@ -51,7 +61,7 @@ def get_sources_script(job: JobPayload, ctx: ScriptContext) -> str:
     project = quote(str(ctx.project_dir))
     chosen = strategy(job, ctx)
     if chosen == "none":
-        lines += [printf_line("Skipping Git repository setup"), f"mkdir -p {project}"]
+        lines += [printf_line(SKIPPING), f"mkdir -p {project}"]
         return "\n".join(lines) + "\n"
     if chosen in ("clone", "empty"):
         lines.append(f"rm -rf {project}")
