@@ -46,7 +46,10 @@ class SenderTiming:
     final_retries: int = 10
     final_backoff: float = 1.0
     final_backoff_max: float = 60.0
-    first_send: float = 0.05  # the job header goes out at once: the log is live from the start
+    # The job header goes out soon, not after the 3 s update interval (gitlab-runner's first
+    # PATCH): the log is live from the start. A job that ends sooner sends its whole log in the
+    # final flush: one PATCH, as gitlab-runner does for any job shorter than 3 s.
+    first_send: float = 0.5
     max_range_mismatches: int = 3
     max_accepted_rounds: int = 200
 
