@@ -128,9 +128,20 @@ class Conveyor:
         self.runners: list[ConfigRunner] = []
         self.polls = 0
 
-    def start_runners(self) -> None:
+    def start_runners(self, timeout: float = 60.0) -> None:
+        """Start the runners; return once each polls and its start-up CPU (imports, ~0.4 s each)
+        is spent, so none of it is counted as a phase's per-job cost."""
         self.runners = [ConfigRunner(config) for config in self.configs]
-        time.sleep(2)  # each has polled once and holds a long poll
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all("runner started" in r.log() for r in self.runners):
+            time.sleep(0.1)
+        before = cpu_seconds([r.proc.pid for r in self.runners])
+        while time.monotonic() < deadline:  # each has polled once and holds a long poll
+            time.sleep(0.5)
+            now = cpu_seconds([r.proc.pid for r in self.runners])
+            if now == before:
+                break
+            before = now
 
     def stop_runners(self) -> None:
         for runner in self.runners:

@@ -128,8 +128,9 @@ class CoordinatorClient:
             socket_options=keepalive.socket_options(settings.keepalive), retries=0,
             limits=httpx.Limits(keepalive_expiry=settings.pool_idle_timeout),
         )
+        self._base = api_base(settings.url)
         self._http = httpx.AsyncClient(
-            base_url=api_base(settings.url),
+            base_url=self._base,
             transport=transport,
             timeout=httpx.Timeout(settings.request_timeout, connect=30.0),
             headers={"User-Agent": runner_info.user_agent()},
@@ -154,13 +155,18 @@ class CoordinatorClient:
         return self._info
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call through the retry layer; raises ``httpx.HTTPError`` on network errors."""
+        """One call through the retry layer; raises ``httpx.HTTPError`` on network errors.
+
+        ``path`` (relative to the API base, query included) becomes an absolute URL parsed once,
+        instead of httpx merging it into its base URL and merging ``params`` (~10 % of a request).
+        """
         request_headers = {"X-Request-Id": uuid.uuid4().hex, **kwargs.pop("headers", {})}
         attempt = 1
-        endpoint = _endpoint(method, path)
+        endpoint = _endpoint(method, path.split("?", 1)[0])
+        url = self._base + path
         while True:
             try:
-                response = await self._http.request(method, path, headers=request_headers, **kwargs)
+                response = await self._http.request(method, url, headers=request_headers, **kwargs)
             except httpx.HTTPError:
                 self._metrics.request_error(endpoint)
                 raise
@@ -271,8 +277,7 @@ class CoordinatorClient:
         try:
             response = await self._send(
                 "PATCH",
-                f"jobs/{job_id}/trace",
-                params={"debug_trace": "true" if debug_trace else "false"},
+                f"jobs/{job_id}/trace?debug_trace={'true' if debug_trace else 'false'}",
                 content=data,
                 headers=request_headers,
             )
