@@ -26,6 +26,8 @@ ends when every job has finished (and, for Conveyor, its log is archived). Figur
 - ``transactions_per_job``: ``pg_stat_database`` xact_commit + xact_rollback delta / N, the
   benchmark's own completion polls subtracted.
 - ``peak_rss_mib``: the largest ``VmRSS`` seen of the server / a runner (sampled every 50 ms).
+- ``runner_requests_per_job``: the runners' answered requests by endpoint and status (their
+  ``conveyor_runner_requests_total``) over the phase / N; the idle long polls included.
 
 **Creation alone:** ``POST /pipeline`` p50/p99 for the same commit as a previous pipeline, and for
 a new commit whose ``.gitlab-ci.yml`` changed (a new blob), after the phases, the runners stopped.
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -53,7 +56,7 @@ from bench.dispatch_setup import asyncpg_dsn  # noqa: E402
 from bench.e2e_buildbot import Buildbot  # noqa: E402
 from bench.e2e_report import goals, report  # noqa: E402
 from bench.runner import Bench, rss_kib  # noqa: E402
-from tests.integration.runner.cli import ConfigRunner  # noqa: E402
+from tests.integration.runner.cli import ConfigRunner, scrape  # noqa: E402
 from tests.plugins.services import free_port  # noqa: E402
 
 SCRIPT = ["echo one", "echo two", "echo three"]
@@ -124,7 +127,8 @@ class Conveyor:
         self.cluster = support.Cluster(svc, self.database, 1, "server")
         self.bench = Bench(self.cluster, self.database, workdir)
         self.project = self.bench.project("e2e", YAML)
-        self.configs = [self.bench.register(f"runner-{i}", "shell", None, 1)[0] for i in range(runners)]
+        registered = [self.bench.register(f"runner-{i}", "shell", None, 1) for i in range(runners)]
+        self.configs, self.addresses = [config for config, _ in registered], [address for _, address in registered]
         self.runners: list[ConfigRunner] = []
         self.polls = 0
 
@@ -159,6 +163,7 @@ class Conveyor:
         tx_before = await support.transactions(asyncpg_dsn(self.database))
         meter = support.CpuMeter(server, self.svc.postgres.proc.pid, self.svc.redis.proc.pid)
         runner_cpu = cpu_seconds(runners)
+        requests = self.runner_requests()
         async with httpx.AsyncClient(base_url=self.cluster.urls[0] + "/api/v4", headers={"PRIVATE-TOKEN": support.ROOT_TOKEN},
                                      timeout=120, limits=httpx.Limits(max_connections=clients)) as http:  # fmt: skip
             async def post() -> int:
@@ -176,8 +181,21 @@ class Conveyor:
         }  # fmt: skip
         result["cpu_ms_per_job"]["server_pg_redis"] = round(sum(result["cpu_ms_per_job"][k] for k in ("server", "postgresql", "redis")), 2)
         result["transactions_per_job"] = round(tx / count, 2)
+        result["runner_requests_per_job"] = {key: round((value - requests.get(key, 0)) / count, 2)
+                                             for key, value in sorted(self.runner_requests().items())}  # fmt: skip
         result["peak_rss_mib"] = rss.stop()
         return result
+
+    def runner_requests(self) -> dict[str, float]:
+        """Requests the runners sent, answered, by ``METHOD path status``, from their ``/metrics``."""
+        totals: dict[str, float] = {}
+        for address in self.addresses:
+            for line in scrape(address).splitlines():
+                if line.startswith("conveyor_runner_requests_total{"):
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+                    key = f"{labels['endpoint']} {labels['status']}"
+                    totals[key] = totals.get(key, 0) + float(line.rsplit(" ", 1)[1])
+        return totals
 
     async def _wait(self, pipelines: list[int], timeout: float = 600) -> dict[int, tuple[float | None, float | None]]:
         """Every job of ``pipelines`` finished and archived: pipeline id -> (started, finished)."""

@@ -19,6 +19,7 @@ _HELP = {
     "conveyor_runner_jobs_running": ("gauge", "Jobs running now, by runner."),
     "conveyor_runner_trace_bytes_sent_total": ("counter", "Trace bytes the coordinator accepted."),
     "conveyor_runner_request_errors_total": ("counter", "Coordinator requests that failed, by endpoint."),
+    "conveyor_runner_requests_total": ("counter", "Coordinator requests answered, by endpoint and status."),
 }
 
 Labels = tuple[tuple[str, str], ...]
@@ -47,6 +48,9 @@ class Metrics:
 
     def bytes_sent(self, amount: int) -> None:
         self.inc("conveyor_runner_trace_bytes_sent_total", amount)
+
+    def request_answered(self, endpoint: str, status: int) -> None:
+        self.inc("conveyor_runner_requests_total", endpoint=endpoint, status=str(status))
 
     def request_error(self, endpoint: str) -> None:
         self.inc("conveyor_runner_request_errors_total", endpoint=endpoint)

@@ -171,3 +171,20 @@ async def test_verify(client: CoordinatorClient, settings: RunnerSettings) -> No
     async with CoordinatorClient(bad) as other:
         assert not (await other.verify()).valid
     assert RUNNER_TOKEN == settings.token
+
+
+async def test_answered_requests_are_counted_by_endpoint_and_status(
+    settings: RunnerSettings, coordinator: Coordinator, running_job: int
+) -> None:
+    from conveyor.runner.metrics import Metrics
+
+    metrics = Metrics()
+    async with CoordinatorClient(settings, retry=FAST, metrics=metrics) as client:
+        await client.patch_trace(running_job, TOKEN, 0, b"hello\n", debug_trace=True)
+        await client.patch_trace(running_job, TOKEN, 0, b"hello\n")  # 416: already there
+        await client.update_job(running_job, TOKEN, "running")
+    assert coordinator.recorded("PATCH", "/trace")[0].query == "debug_trace=true"
+    assert metrics.value("conveyor_runner_requests_total", endpoint="PATCH jobs/:id/trace", status="202") == 1
+    assert metrics.value("conveyor_runner_requests_total", endpoint="PATCH jobs/:id/trace", status="416") == 1
+    assert metrics.value("conveyor_runner_requests_total", endpoint="PUT jobs/:id", status="200") == 1
+    assert 'conveyor_runner_requests_total{endpoint="PUT jobs/:id",status="200"} 1' in metrics.render()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,30 +12,37 @@ import pytest
 from conveyor.protocol import keepalive
 from conveyor.protocol.keepalive import KeepaliveConfig
 from conveyor.runner import CoordinatorClient
+from conveyor.runner.lean_http import Answer
 from conveyor.runner.settings import RunnerSettings
-from tests.integration.runner.fake_coordinator import Coordinator, CoordinatorServer
+from tests.integration.runner.fake_coordinator import Coordinator, CoordinatorServer, job_payload
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("config", [KeepaliveConfig(), KeepaliveConfig(idle=7, interval=3, count=5)])
 async def test_client_sockets_have_tcp_keepalive(
-    server: CoordinatorServer, coordinator: Coordinator, settings: RunnerSettings, config: KeepaliveConfig
+    server: CoordinatorServer, coordinator: Coordinator, settings: RunnerSettings, config: KeepaliveConfig,
+    tmp_path: Path,
 ) -> None:
     settings = dataclasses.replace(settings, keepalive=config)
     observed: list[tuple[tuple[bool, int, int, int], tuple[str, int]]] = []
 
-    async def inspect(response: httpx.Response) -> None:
+    async def inspect(response: httpx.Response | Answer) -> None:
         # httpcore's documented "network_stream" extension exposes the live socket.
         sock: socket.socket = response.extensions["network_stream"].get_extra_info("socket")
         observed.append((keepalive.read(sock), sock.getpeername()[:2]))
 
     async with CoordinatorClient(settings) as client:
-        client._http.event_hooks["response"].append(inspect)
+        client._http.event_hooks["response"].append(inspect)  # artifacts
+        client._lean.event_hooks["response"].append(inspect)  # verify, job requests, updates, PATCHes
         assert (await client.verify()).valid
         result = await client.request_job(None)
         assert result.healthy and result.job is None
-    assert observed
+        assert len(observed) == 2
+        job = coordinator.add_job(job_payload(5101, ["true"]))
+        job.status = "running"
+        assert not (await client.download_artifact(5101, job.token, tmp_path / "none.zip")).ok
+    assert len(observed) == 3
     for values, peer in observed:
         assert values == (True, config.idle, config.interval, config.count)
         assert peer == ("127.0.0.1", server.port)
@@ -51,11 +59,12 @@ async def test_idle_pooled_connection_is_reused_within_pool_idle_timeout_only(
     settings = dataclasses.replace(settings, pool_idle_timeout=pool_idle)
     ports: list[int] = []
 
-    async def local_port(response: httpx.Response) -> None:
+    async def local_port(response: httpx.Response | Answer) -> None:
         ports.append(response.extensions["network_stream"].get_extra_info("socket").getsockname()[1])
 
     async with CoordinatorClient(settings) as client:
         client._http.event_hooks["response"].append(local_port)
+        client._lean.event_hooks["response"].append(local_port)
         assert (await client.verify()).valid
         await asyncio.sleep(0.8)
         assert (await client.verify()).valid
