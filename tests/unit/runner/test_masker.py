@@ -105,3 +105,34 @@ def test_secret_with_regex_metacharacters_and_utf8() -> None:
     data = f"a {secret} b".encode()
     for split in range(len(data) + 1):
         assert mask([data[:split], data[split:]], [secret]) == b"a [MASKED] b"
+
+
+def test_a_secret_and_a_token_starting_at_one_place_mask_as_the_secret() -> None:
+    assert mask([b"x glpat-abc.def y"], ["glpat-abc"]) == b"x [MASKED].def y"
+    assert mask([b"x glpat-abc.def y"], ["abc.def"]) == b"x glpat-[MASKED] y"  # the token starts first
+
+
+def _combined(text: bytes, secrets: list[str], prefixes: tuple[str, ...]) -> bytes:
+    """The reference: one alternation, secrets (longest first) before tokens, as the masker was."""
+    import re
+
+    values = sorted({s.encode() for s in secrets}, key=len, reverse=True)
+    heads = sorted({p.encode() for p in prefixes}, key=len, reverse=True)
+    pattern = re.compile(b"(?P<secret>" + b"|".join(map(re.escape, values)) + b")|(?P<prefix>"
+                         + b"|".join(map(re.escape, heads)) + rb")[A-Za-z0-9._=\-]+")  # fmt: skip
+    return pattern.sub(lambda m: b"[MASKED]" if m.group("secret") else m.group("prefix") + b"[MASKED]", text)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_two_patterns_mask_what_one_alternation_did(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    secrets = ["glpat-ab", "ab.c", "b=c", "glrt-x", "zz"]
+    fragments = [b"glpat-", b"glrt-", b"ab", b".c", b"b=c", b"zz", b"z", b" ", b"c=", b"x", b"-"]
+    text = b"".join(rng.choice(fragments) for _ in range(120))
+    chosen = rng.sample(secrets, 3)
+    prefixes = ("glpat-", "glrt-", "c=")
+    expected = _combined(text, chosen, prefixes)
+    assert b"[MASKED]" in expected
+    assert mask([text], chosen, prefixes) == expected

@@ -16,6 +16,7 @@ the rest of the body from the next write.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -32,6 +33,11 @@ _BODY_CHARS = rb"A-Za-z0-9._=\-"
 _BODY = re.compile(rb"[" + _BODY_CHARS + rb"]+")
 
 
+@functools.lru_cache(maxsize=16)
+def _prefix_pattern(prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    return re.compile(b"(?P<prefix>" + b"|".join(re.escape(p) for p in prefixes) + b")[" + _BODY_CHARS + b"]+")
+
+
 def token_prefixes(extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The default prefixes plus job-supplied ones, de-duplicated, at most 15 in total."""
     merged = dict.fromkeys([*DEFAULT_TOKEN_PREFIXES, *(p for p in extra if p)])
@@ -46,13 +52,10 @@ class Masker:
         values = {s.strip().encode() for s in secrets if s and s.strip()}
         self._secrets = sorted(values, key=len, reverse=True)
         self._prefixes = sorted({p.encode() for p in prefixes if p}, key=len, reverse=True)
-        alternatives = []
-        if self._secrets:
-            alternatives.append(b"(?P<secret>" + b"|".join(re.escape(s) for s in self._secrets) + b")")
-        if self._prefixes:
-            prefix = b"|".join(re.escape(p) for p in self._prefixes)
-            alternatives.append(b"(?P<prefix>" + prefix + b")[" + _BODY_CHARS + b"]+")
-        self._pattern = re.compile(b"|".join(alternatives)) if alternatives else None
+        # Two patterns, not one alternation: the prefixes' is the same for every job and compiled
+        # once (a job's combined pattern took ~0.3 ms to compile, its secrets alone ~0.06 ms).
+        self._secret = re.compile(b"|".join(re.escape(s) for s in self._secrets)) if self._secrets else None
+        self._prefix = _prefix_pattern(tuple(self._prefixes)) if self._prefixes else None
         longest_secret = len(self._secrets[0]) if self._secrets else 0
         longest_prefix = len(self._prefixes[0]) if self._prefixes else 0
         self._max_hold = max(longest_secret - 1, longest_prefix)
@@ -81,7 +84,7 @@ class Masker:
             if pos == len(buf) and not final:
                 return
             self._in_token = False
-        if self._pattern is None:
+        if self._secret is None and self._prefix is None:
             self._sink.write(buf[pos:])
             return
         out = bytearray()
@@ -89,13 +92,13 @@ class Masker:
         while True:
             if hold < pos:  # a match ran past the old candidate; look for one further on
                 hold = self._partial_start(buf, pos)
-            match = self._pattern.search(buf, pos)
+            match, is_secret = self._search(buf, pos)
             if match is None or match.start() >= hold:
                 out += buf[pos:hold]
                 self._pending = buf[hold:]
                 break
             out += buf[pos : match.start()]
-            if match.groupdict().get("secret") is not None:
+            if is_secret:
                 out += MASK
             else:
                 out += match.group("prefix") + MASK
@@ -104,6 +107,14 @@ class Masker:
             pos = match.end()
         if out:
             self._sink.write(bytes(out))
+
+    def _search(self, buf: bytes, pos: int) -> tuple[re.Match[bytes] | None, bool]:
+        """The leftmost secret or token at or after ``pos``, a secret first where both start."""
+        secret = self._secret.search(buf, pos) if self._secret is not None else None
+        prefix = self._prefix.search(buf, pos) if self._prefix is not None else None
+        if prefix is not None and (secret is None or prefix.start() < secret.start()):
+            return prefix, False
+        return secret, True
 
     def _partial_start(self, buf: bytes, pos: int) -> int:
         """The first offset >= pos whose tail could still become a secret; len(buf) if none."""
