@@ -64,9 +64,11 @@ class LeanHttp:
         keepalive_expiry: float,
         socket_options: Iterable[tuple[int, int, int]],
     ) -> None:
+        # no connection limit, as the client's transport: each entry's long poll holds one for
+        # up to a minute, and every running job may have a PATCH or PUT in flight
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(), keepalive_expiry=keepalive_expiry, retries=0,
-            socket_options=list(socket_options),
+            ssl_context=httpx.create_ssl_context(), max_connections=None, keepalive_expiry=keepalive_expiry,
+            retries=0, socket_options=list(socket_options),
         )  # fmt: skip
         self._user_agent = user_agent.encode()
         self._timeouts = {"timeout": {"connect": connect_timeout, "read": timeout, "write": timeout, "pool": timeout}}
