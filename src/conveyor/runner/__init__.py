@@ -3,8 +3,8 @@
 Owns everything on the runner side of the GitLab runner API: settings, the HTTP client (the
 only code that talks to the coordinator), the job life cycle, script generation, executors and
 the trace pipeline. It reaches the server only over HTTP, so it works against real GitLab too.
-May import the standard library, httpx, pydantic, structlog and ``conveyor.protocol``; never
-``conveyor.server`` or any server-only dependency.
+May import the standard library, httpx (and its httpcore), pydantic, structlog and
+``conveyor.protocol``; never ``conveyor.server`` or any server-only dependency.
 """
 
 from conveyor.runner.client import CoordinatorClient, RetryPolicy
