@@ -11,6 +11,7 @@ Pure: no I/O; imports nothing of the server.
 from __future__ import annotations
 
 import re
+from itertools import groupby
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ LINK = re.compile(rf"https?://[^{_JS_SPACE}\x00-\x1f\x7f]+", re.IGNORECASE)
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SPLIT = re.compile(r"[;:]")
+_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+_SGR_SEEN: dict[tuple[Any, str], Style] = {}  # (style, parameters) -> style: a log repeats a few colours
+_NOT_ESC = re.compile("[\x00-\x1a\x1c-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # CONTROLS but ESC
 
 
 def units(text: str) -> str:
@@ -40,6 +44,11 @@ def joined(text: str) -> str:
     if text.isascii():
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _pairs(text: str) -> str:
+    """UTF-16 code units with each surrogate pair joined into its character (lone ones kept)."""
+    return text if text.isascii() else text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def num(value: str | None) -> int | None:
@@ -145,58 +154,61 @@ class Terminal:
             if raw:
                 out.runs.append((joined(raw), self.style))
             return out
+        if not _NOT_ESC.search(raw) and raw.count("\x1b") == len(_SGR.findall(raw)):  # colours and text only: the cells would be the text in order
+            self._sgr_runs(raw, out)
+            return out
         cells: list[tuple[str, Style]] = []
         col = 0
 
-        def put(ch: str, style: Style) -> None:
+        def put(text: str | list[str], style: Style) -> None:  # one cell per item, at the cursor
             nonlocal col
-            while len(cells) < col:
-                cells.append((" ", DEFAULT))
-            if col < len(cells):
-                cells[col] = (ch, style)
-            else:
-                cells.append((ch, style))
-            col += 1
+            if len(cells) < col:
+                cells.extend([(" ", DEFAULT)] * (col - len(cells)))
+            cells[col : col + len(text)] = [(ch, style) for ch in text]
+            col += len(text)
 
         i, n = 0, len(raw)
         while i < n:
+            found = CONTROLS.search(raw, i)
+            stop = found.start() if found else n
+            if stop > i:  # printable text up to the next control: a surrogate pair is one cell
+                put(_pairs(raw[i:stop]), self.style)
+                i = stop
+                continue
             c = ord(raw[i])
             if c == 0x1B:
                 i, col = self._escape(raw, i, cells, col)
-                continue
-            if c == 0x0D:
+            elif c == 0x0D:
                 col, i = 0, i + 1
-                continue
-            if c == 0x08:
+            elif c == 0x08:
                 col, i = max(0, col - 1), i + 1
-                continue
-            if c == 0x09:
-                stop = (col // 8 + 1) * 8
-                while col < stop:
-                    put(" ", self.style)
+            elif c == 0x09:
+                put(" " * ((col // 8 + 1) * 8 - col), self.style)
                 i += 1
-                continue
-            if c < 0x20 or c == 0x7F or 0x80 <= c <= 0x9F:
+            elif BIDI.match(raw[i]):
+                put([f"⟨U+{c:04X}⟩"], {**self.style, "ctl": True})  # one cell showing the marker
                 i += 1
-                continue
-            ch = raw[i]
-            if 0xD800 <= c <= 0xDBFF and i + 1 < n and 0xDC00 <= ord(raw[i + 1]) <= 0xDFFF:
-                ch = raw[i : i + 2]
-            i += len(ch)
-            if BIDI.match(ch):
-                put(f"⟨U+{c:04X}⟩", {**self.style, "ctl": True})
-                continue
-            put(ch, self.style)
-        run: list[Any] | None = None
-        merged: list[list[Any]] = []
-        for ch, style in cells:
-            if run is not None and run[1] == style:
-                run[0] += ch
-            else:
-                run = [ch, style]
-                merged.append(run)
-        out.runs = [(joined(text), style) for text, style in merged]
+            else:  # other C0 and C1 controls: dropped
+                i += 1
+        out.runs = [(joined("".join(ch for ch, _ in group)), style) for style, group in groupby(cells, key=lambda cell: cell[1])]
         return out
+
+    def _sgr_runs(self, raw: str, out: Line) -> None:
+        pieces = _SGR.split(raw)
+        runs: list[list[Any]] = []
+        for k, piece in enumerate(pieces):
+            if k % 2:
+                key = (tuple(self.style.items()), piece)
+                if key not in _SGR_SEEN:
+                    if len(_SGR_SEEN) > 4096:
+                        _SGR_SEEN.clear()
+                    _SGR_SEEN[key] = sgr(self.style, _SPLIT.split(piece) if piece else [], ":" in piece)
+                self.style = _SGR_SEEN[key]
+            elif piece and runs and runs[-1][1] == self.style:
+                runs[-1][0] += piece
+            elif piece:
+                runs.append([piece, self.style])
+        out.runs = [(joined(text), style) for text, style in runs]
 
     def _escape(self, raw: str, i: int, cells: list[tuple[str, Style]], col: int) -> tuple[int, int]:
         """One escape sequence at ``raw[i]``: the index after it and the cursor column."""
