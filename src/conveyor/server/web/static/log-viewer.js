@@ -364,9 +364,17 @@ async function openTail() {
 function afterTail() {
   // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
-  if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
+  if (view.provisional) {  // shown before the server numbered the lines: ask again (that starts the count)
     status.textContent = "Counting lines…";
-    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 400);  // > BUILD_AFTER
+    let asked = false;
+    const ask = async () => {
+      if (asked || !view.provisional) return;
+      asked = true; await openTail(); status.textContent = "";
+    };
+    // once these rows are painted (the count takes the server a CPU for a while), or after 0.4 s
+    // in a tab that paints nothing (hidden)
+    requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(ask, 0)));
+    setTimeout(ask, 400);
   }
 }
 
@@ -468,11 +476,26 @@ async function nextError(step) {
 }
 
 // ---- wiring -------------------------------------------------------------------------------
+// bench/ui reads these marks: "rows" when the first rows are in the DOM (built or adopted),
+// "painted" when they were painted: for the server's rows, the paint that showed the one marked
+// elementtiming (Element Timing; the page may have painted it before this script ran), else two
+// frames after "rows"; "frames" is always the latter.
+const painted = [];
+if (PerformanceObserver.supportedEntryTypes.includes("element")) {
+  new PerformanceObserver((list) => painted.push(...list.getEntries())).observe({ type: "element", buffered: true });
+}
+
 function markPainted() {
   if (performance.getEntriesByName("conveyor:log:rows").length) return;
   if (!view.rows.length && !view.partialRow) return;
   performance.mark("conveyor:log:rows");
-  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("conveyor:log:painted")));
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    performance.mark("conveyor:log:frames");
+    const shown = painted.find((entry) => entry.identifier === "log-tail" && entry.element && lines.contains(entry.element));
+    performance.mark("conveyor:log:painted", shown ? { startTime: shown.renderTime || shown.loadTime } : undefined);
+    const timed = lines.querySelector("[elementtiming]");
+    if (timed) timed.removeAttribute("elementtiming");  // its job is done: the DOM is the viewer's own again
+  }));
 }
 
 pane.addEventListener("scroll", () => {
