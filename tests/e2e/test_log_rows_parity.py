@@ -136,8 +136,7 @@ def opened(context, url: str, client: bool = False):  # noqa: ANN001, ANN201
         page.route(url, client_rendered)
     page.goto(url)
     try:
-        page.wait_for_function("() => window.conveyorLog && conveyorLog.rows.length > 0"
-                               " && performance.getEntriesByName('conveyor:log:painted').length", timeout=10000)
+        page.wait_for_function("() => window.conveyorLog && conveyorLog.rows.length > 0", timeout=10000)
     except playwright_api.TimeoutError:
         raise AssertionError(f"the viewer did not start: {errors}") from None
     assert errors == []

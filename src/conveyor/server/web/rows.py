@@ -23,7 +23,6 @@ log = structlog.get_logger(__name__)
 MAX_ROWS = 600  # log-viewer.js: rows in the DOM at most
 MAX_NODES = 2000  # log-viewer.js: elements in those rows at most
 LONG = 100000  # log-viewer.js: characters of a line shown at most
-TIMED = ' elementtiming="log-tail"'  # the row whose paint log-viewer.js reports as the log's first
 
 
 def _js_str(x: float) -> str:
@@ -136,11 +135,7 @@ class _Window:
         return sum(r.nodes for r in self.rows) + (self.partial.nodes if self.partial else 0)
 
     def html(self) -> str:
-        """The rows; the last one shown with text is marked ``elementtiming`` (the viewer reads
-        when it was painted, then drops the attribute)."""
-        rows = self.rows + ([self.partial] if self.partial else [])
-        timed = next((r for r in reversed(rows) if r.line.runs and not any(s.closed for s in r.secs)), None)
-        return "".join(_row_html(row, self.provisional, row is timed) for row in rows)
+        return "".join(_row_html(row, self.provisional) for row in self.rows + ([self.partial] if self.partial else []))
 
 
 def _attr(value: str) -> str:
@@ -174,7 +169,7 @@ def _runs_html(runs: list[tuple[str, Style]]) -> str:
     return "".join(out)
 
 
-def _row_html(row: _Row, provisional: bool, timed: bool = False) -> str:
+def _row_html(row: _Row, provisional: bool) -> str:
     classes = ["ln"]
     if row.section:
         classes += ["sec-head"] + (["closed"] if row.section.closed else [])
@@ -187,7 +182,7 @@ def _row_html(row: _Row, provisional: bool, timed: bool = False) -> str:
     ts = row.line.ts
     time = f'<time datetime="{ts}" title="{ts}">{ts[11:19]}</time>' if ts else ""
     more = f'<span class="more"> … {row.hidden} more characters in this line (see Raw)</span>' if row.hidden else ""
-    txt = f'<span class="txt"{TIMED if timed else ""}>{_runs_html(row.line.runs)}{more}</span>'
+    txt = f'<span class="txt">{_runs_html(row.line.runs)}{more}</span>'
     if row.section:
         expanded = "false" if row.section.closed else "true"
         txt = f'<button type="button" class="fold" aria-expanded="{expanded}">{txt}<span class="sec-dur">{escape(row.section.dur)}</span></button>'

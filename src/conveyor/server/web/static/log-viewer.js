@@ -476,26 +476,13 @@ async function nextError(step) {
 }
 
 // ---- wiring -------------------------------------------------------------------------------
-// bench/ui reads these marks: "rows" when the first rows are in the DOM (built or adopted),
-// "painted" when they were painted: for the server's rows, the paint that showed the one marked
-// elementtiming (Element Timing; the page may have painted it before this script ran), else two
-// frames after "rows"; "frames" is always the latter.
-const painted = [];
-if (PerformanceObserver.supportedEntryTypes.includes("element")) {
-  new PerformanceObserver((list) => painted.push(...list.getEntries())).observe({ type: "element", buffered: true });
-}
-
+// bench/ui reads these marks: "rows" when the first rows are in the DOM (built, or the server's
+// adopted), "painted" two frames later.
 function markPainted() {
   if (performance.getEntriesByName("conveyor:log:rows").length) return;
   if (!view.rows.length && !view.partialRow) return;
   performance.mark("conveyor:log:rows");
-  requestAnimationFrame(() => requestAnimationFrame(() => {
-    performance.mark("conveyor:log:frames");
-    const shown = painted.find((entry) => entry.identifier === "log-tail" && entry.element && lines.contains(entry.element));
-    performance.mark("conveyor:log:painted", shown ? { startTime: shown.renderTime || shown.loadTime } : undefined);
-    const timed = lines.querySelector("[elementtiming]");
-    if (timed) timed.removeAttribute("elementtiming");  // its job is done: the DOM is the viewer's own again
-  }));
+  requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("conveyor:log:painted")));
 }
 
 pane.addEventListener("scroll", () => {
