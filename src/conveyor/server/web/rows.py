@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from conveyor.server.web.ansi import Line, Style, Terminal, joined, units
+from conveyor.server.web.ansi import Line, Style, Terminal, units
 
 log = structlog.get_logger(__name__)
 
@@ -228,4 +228,4 @@ def adopt(tail: dict[str, Any]) -> tuple[dict[str, Any], Rendered | None]:
     return {**tail, "text": rendered.text, "start": rendered.start, "first": rendered.first, "rendered": True}, rendered
 
 
-__all__ = ["Rendered", "adopt", "joined", "render"]
+__all__ = ["Rendered", "adopt", "render"]
