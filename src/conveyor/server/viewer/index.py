@@ -114,6 +114,7 @@ class LogIndex:
         if job_id not in self._locks:  # neither indexed nor being indexed
             size = await self._reader.size(job_id)
             if size >= PROVISIONAL_FROM and job_id not in self._locks:
+                self._forget_unasked()
                 self._locks[job_id] = asyncio.Lock()  # from now on: indexed on demand, once
                 start = max(size - want, 0)
                 data = await self.read(job_id, start - 1, size)
@@ -121,6 +122,14 @@ class LogIndex:
                 return Window(data, start, start + len(data), 0, size, 0)
         index = await self.index(job_id)
         return await self.window(job_id, max(index.size - want, 0), index.size, index)
+
+    def _forget_unasked(self) -> None:
+        """Logs whose tail was served unnumbered and never asked again (a page without scripts)
+        leave a lock each: past 4x the LRU's size, those are dropped (their next tail is
+        unnumbered again)."""
+        if len(self._locks) > 4 * self._max:
+            for job in [j for j, lock in self._locks.items() if j not in self._indexes and not lock.locked()]:
+                del self._locks[job]
 
     async def read(self, job_id: int, start: int, end: int) -> bytes:
         """Bytes ``start`` up to ``end`` (or the log's end, if sooner)."""

@@ -137,3 +137,12 @@ async def test_a_big_unindexed_log_is_counted_when_asked_again_not_while_the_pag
     again = await index.tail(1, 1000)  # the page asks again: now it is counted, once
     assert again.total_lines == 20000 and streamed.count(0) == 1  # one pass from the start
     assert (await index.tail(1, 1000)).total_lines == 20000 and streamed.count(0) == 1
+
+
+async def test_tails_never_asked_again_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
+    index = LogIndex(Bytes(numbered(20000)), max_logs=2)  # type: ignore[arg-type]
+    for job in range(1, 30):
+        assert (await index.tail(job, 1000)).first_line == 0
+    assert len(index._locks) <= 4 * 2 + 1
+    assert (await index.tail(29, 1000)).total_lines == 20000  # the latest one is still counted when asked
