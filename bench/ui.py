@@ -7,7 +7,8 @@ API by ``RunnerClient``. Figures, each the median of ``--runs`` (5) measurements
 otherwise (``*_runs_ms`` keep every sample; ``load_average`` is sampled before each phase):
 
 1. **First log line, finished 100 MiB log**: ``performance.mark("conveyor:log:painted")`` (set by
-   the viewer two animation frames after its first rows) on a fresh page; first open (the server
+   the viewer two animation frames after its first rows are in the DOM: the rows the server
+   rendered into the page, once adopted; else the rows it built) on a fresh page; first open (the server
    restarted before each run and warmed by one 1 KiB log page, so it builds the big log's line
    index anew) and warm (1 KiB and 100 MiB
    pages alternate). Baseline: the same for the 1 KiB log. The longest main-thread task seen in

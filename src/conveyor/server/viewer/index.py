@@ -25,7 +25,6 @@ MAX_RANGE = 1024 * 1024  # the most one range request returns
 MAX_LOGS = 16  # indexes kept per process
 MAX_HITS = 1000
 PROVISIONAL_FROM = 8 * 1024 * 1024  # a log this big, never indexed here: its tail comes first, unnumbered
-BUILD_AFTER = 0.3  # seconds the background pass waits: the page that asked paints its tail first (2 CPUs)
 PREVIEW = 200
 # CSI, OSC (BEL or ST terminated), other ESC sequences, and the controls a terminal would not print
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b\n]*(?:\x1b\\)?|\x1b.|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -89,7 +88,6 @@ class LogIndex:
         self._max = max_logs
         self._indexes: OrderedDict[int, LineIndex] = OrderedDict()
         self._locks: dict[int, asyncio.Lock] = {}
-        self._building: set[asyncio.Task] = set()
 
     async def index(self, job_id: int) -> LineIndex:
         """The job's index, extended to the log's current end."""
@@ -108,26 +106,30 @@ class LogIndex:
     async def tail(self, job_id: int, want: int) -> Window:
         """The log's last ``want`` bytes from a line start.
 
-        A big log this process has never indexed answers at once with ``first_line`` 0 (unknown)
-        while its index is built in the background: the page shows the tail, then asks again.
+        A big log this process has never indexed answers at once with ``first_line`` 0 (unknown);
+        the index is built by the next request that needs it (the page asks again once it has
+        painted this tail: a pass over 100 MiB takes a CPU for a second, which must not be the
+        one the page paints with), and requests meanwhile wait for that pass.
         """
         if job_id not in self._locks:  # neither indexed nor being indexed
             size = await self._reader.size(job_id)
             if size >= PROVISIONAL_FROM and job_id not in self._locks:
-                self._locks[job_id] = asyncio.Lock()  # the next request waits for this build
+                self._forget_unasked()
+                self._locks[job_id] = asyncio.Lock()  # from now on: indexed on demand, once
                 start = max(size - want, 0)
                 data = await self.read(job_id, start - 1, size)
                 data, start = _line_start(data, start)
-                task = asyncio.create_task(self._build_later(job_id), name=f"log-index-{job_id}")  # after the read: it hogs the loop
-                self._building.add(task)
-                task.add_done_callback(self._building.discard)
                 return Window(data, start, start + len(data), 0, size, 0)
         index = await self.index(job_id)
         return await self.window(job_id, max(index.size - want, 0), index.size, index)
 
-    async def _build_later(self, job_id: int) -> None:
-        await asyncio.sleep(BUILD_AFTER)
-        await self.index(job_id)
+    def _forget_unasked(self) -> None:
+        """Logs whose tail was served unnumbered and never asked again (a page without scripts)
+        leave a lock each: past 4x the LRU's size, those are dropped (their next tail is
+        unnumbered again)."""
+        if len(self._locks) > 4 * self._max:
+            for job in [j for j, lock in self._locks.items() if j not in self._indexes and not lock.locked()]:
+                del self._locks[job]
 
     async def read(self, job_id: int, start: int, end: int) -> bytes:
         """Bytes ``start`` up to ``end`` (or the log's end, if sooner)."""

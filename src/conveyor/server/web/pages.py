@@ -16,6 +16,7 @@ from conveyor.server.accounts.access import Role
 from conveyor.server.api.deps import services
 from conveyor.server.errors import BadRequest, Forbidden
 from conveyor.server.web import graph, logs, render, views
+from conveyor.server.web import rows as log_rows
 from conveyor.server.web.render import REFUSED, page, signed_in, visit
 from conveyor.server.web.sessions import Session
 
@@ -109,10 +110,11 @@ async def job(request: Request, project: str, job_id: int, session: Session = De
     )
     siblings = views.jobs(sibling_rows)
     artifacts = [views.artifact(a) for a in artifact_rows]
+    tail, rendered = log_rows.adopt(tail)  # the rows in the page: painted before the viewer runs
     data = {"project": row["id"], "job": job_id, "status": state["status"], "size": tail["size"], "name": state["name"],
             "tail": tail}
     return await page(
-        request, "job.html", session, project=row, job=state, jobs=siblings, artifacts=artifacts, data=data,
+        request, "job.html", session, project=row, job=state, jobs=siblings, artifacts=artifacts, data=data, rows=rendered,
         title=f"{state['name']} · #{job_id} · {row['name']}", status=state["status"], can_act=access.may_act(),
     )
 

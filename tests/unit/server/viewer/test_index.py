@@ -114,3 +114,35 @@ async def test_error_lines_over_the_whole_log() -> None:
     hits, total = await LogIndex(Bytes(data, piece=65536)).errors(1)  # type: ignore[arg-type]
     assert total == 3 and [h.line for h in hits] == [7, 20000, 29999]
     assert hits[0].preview.startswith("line 000007 ERROR: no such file")
+
+
+async def test_a_big_unindexed_log_is_counted_when_asked_again_not_while_the_page_paints(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
+    data = numbered(20000)
+    reader = Bytes(data)
+    streamed: list[int] = []
+    stream = reader.stream
+
+    def counting(job_id: int, start: int = 0) -> AsyncIterator[bytes]:
+        streamed.append(start)
+        return stream(job_id, start)
+
+    reader.stream = counting  # type: ignore[method-assign]
+    index = LogIndex(reader)  # type: ignore[arg-type]
+    assert (await index.tail(1, 1000)).first_line == 0
+    await asyncio.sleep(0.5)  # the page paints: no pass over the log meanwhile (it read only the tail)
+    assert streamed == [len(data) - 1001]
+    again = await index.tail(1, 1000)  # the page asks again: now it is counted, once
+    assert again.total_lines == 20000 and streamed.count(0) == 1  # one pass from the start
+    assert (await index.tail(1, 1000)).total_lines == 20000 and streamed.count(0) == 1
+
+
+async def test_tails_never_asked_again_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PROVISIONAL_FROM", 100_000)
+    index = LogIndex(Bytes(numbered(20000)), max_logs=2)  # type: ignore[arg-type]
+    for job in range(1, 30):
+        assert (await index.tail(job, 1000)).first_line == 0
+    assert len(index._locks) <= 4 * 2 + 1
+    assert (await index.tail(29, 1000)).total_lines == 20000  # the latest one is still counted when asked

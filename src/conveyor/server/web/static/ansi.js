@@ -5,6 +5,8 @@
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) [0-9a-f]{2}[OE]\+? ?/;
 const SECTION = /^section_(start|end):(\d+):([A-Za-z0-9_.-]+)(?:\[([^\]]*)\])?\r\x1b\[0?K/;
 const OSC_LIMIT = 4096;
+const COLUMNS = 16384;  // a cursor move goes no further right: "CSI 999999999 C" must not build a billion cells
+const LINK = /^https?:\/\/[^\s\x00-\x1f\x7f]+$/i;
 const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
 const CONTROLS = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
 const DEFAULT = Object.freeze({});
@@ -24,14 +26,18 @@ function color256(n) {
   return `rgb(${g},${g},${g})`;
 }
 
-function clamp(v) { v = Number(v) || 0; return Math.max(0, Math.min(255, v)); }
+// A parameter as a number: digits only ("" is 0); anything else (NaN) is ignored.
+// web/ansi.py mirrors this file: the job page's first rows are rendered by the server the same way.
+function num(v) { return v === "" || v === undefined ? 0 : /^[0-9]+$/.test(v) ? Number(v) : NaN; }
+
+function clamp(v) { v = num(v) || 0; return Math.max(0, Math.min(255, v)); }
 
 // SGR parameters to a new style (styles are immutable; equal runs share nothing but values)
 export function sgr(style, params) {
   const s = { ...style };
-  const p = params.length ? params : [0];
+  const p = params.length ? params : ["0"];
   for (let k = 0; k < p.length; k++) {
-    const n = p[k] === "" ? 0 : Number(p[k]);
+    const n = num(p[k]);
     if (n === 0) { for (const key of Object.keys(s)) if (key !== "link") delete s[key]; }
     else if (n === 1) s.b = true;
     else if (n === 2) s.f = true;
@@ -126,18 +132,18 @@ export class Terminal {
       const final = raw[j];
       const list = params.split(/[;:]/);
       if (params.includes(":")) list.colon = true;
-      const count = Math.max(1, Number(list[0]) || 0);
+      const count = Math.max(1, num(list[0]) || 0);
       if (final === "m" && !params.startsWith("?")) this.style = sgr(this.style, params === "" ? [] : list);
       else if (final === "K") {
-        const mode = Number(list[0]) || 0;
+        const mode = num(list[0]) || 0;
         move((col, cells) => {
           if (mode === 0) cells.length = Math.min(cells.length, col);
           else if (mode === 1) for (let k = 0; k <= col && k < cells.length; k++) cells[k] = [" ", DEFAULT];
           else cells.length = 0;
           return col;
         });
-      } else if (final === "G") move(() => count - 1);
-      else if (final === "C") move((col) => col + count);
+      } else if (final === "G") move(() => Math.min(count, COLUMNS) - 1);
+      else if (final === "C") move((col) => Math.min(col + count, COLUMNS));
       else if (final === "D") move((col) => Math.max(0, col - count));
       return j + 1;
     }
@@ -152,9 +158,10 @@ export class Terminal {
       const body = raw.slice(i + 2, end);
       if (body.startsWith("8;")) {
         const uri = body.slice(body.indexOf(";", 2) + 1);
-        const link = /^https?:\/\/[^\s]+$/i.test(uri) ? uri : undefined;
+        const link = LINK.test(uri) ? uri : undefined;
         this.style = { ...this.style, link };
         if (!link) delete this.style.link;
+        if (!Object.keys(this.style).length) this.style = DEFAULT;  // a closed link: plain text again
       }
       return after;
     }
@@ -179,11 +186,13 @@ export function paint(parent, runs) {
     if (style.inv) [fg, bg] = [bg ?? 7, fg ?? 0];
     if (typeof fg === "number" && style.b && fg < 8) fg += 8;  // bold + basic colour: the bright one
     const classes = [];
-    if (typeof fg === "number") classes.push(`fg${fg}`); else if (fg) node.style.color = fg;
-    if (typeof bg === "number") classes.push(`bg${bg}`); else if (bg) node.style.backgroundColor = bg;
+    if (typeof fg === "number") classes.push(`fg${fg}`);
+    if (typeof bg === "number") classes.push(`bg${bg}`);
     for (const key of ["b", "f", "i", "u", "x", "h"]) if (style[key]) classes.push(key);
     if (style.ctl) classes.push("ctl");
     if (classes.length) node.className = classes.join(" ");
+    if (typeof fg === "string") node.style.color = fg;  // after the class: the server's rows get it in this order too
+    if (typeof bg === "string") node.style.backgroundColor = bg;
     node.textContent = text;
     parent.append(node);
   }

@@ -65,56 +65,72 @@ function shown(raw) {
   return [part, raw.length - part.length];
 }
 
-function makeRow(no, raw, term) {
+// One row: built, or ``adopted`` (the element the server rendered for it, web/rows.py: the same
+// DOM) and given its behaviour; the parsing and the section state are the same either way.
+function makeRow(no, raw, term, adopted = null) {
   const [visible, hidden] = shown(raw);
   const parsed = term.line(visible);
-  const el = document.createElement("div");
-  el.className = "ln";
-  const gutter = document.createElement("a");
-  gutter.className = "no"; gutter.tabIndex = -1;
-  if (!view.provisional) {  // numbers known (else the server is still counting this log's lines)
-    el.id = `L${no}`; el.dataset.line = String(no); gutter.href = `#L${no}`; gutter.textContent = String(no);
+  const el = adopted || document.createElement("div");
+  let txt;
+  if (adopted) txt = el.querySelector(".txt");
+  else {
+    el.className = "ln";
+    const gutter = document.createElement("a");
+    gutter.className = "no"; gutter.tabIndex = -1;
+    if (!view.provisional) {  // numbers known (else the server is still counting this log's lines)
+      el.id = `L${no}`; el.dataset.line = String(no); gutter.href = `#L${no}`; gutter.textContent = String(no);
+    }
+    el.append(gutter);
+    if (parsed.ts) {
+      const time = document.createElement("time");
+      time.dateTime = parsed.ts; time.title = parsed.ts; time.textContent = parsed.ts.slice(11, 19);
+      el.append(time);
+    }
+    txt = document.createElement("span");
+    txt.className = "txt";
+    paint(txt, parsed.runs);
+    if (hidden) {
+      const more = document.createElement("span");
+      more.className = "more"; more.textContent = ` … ${hidden} more characters in this line (see Raw)`;
+      txt.append(more);
+    }
   }
-  el.append(gutter);
-  if (parsed.ts) {
-    const time = document.createElement("time");
-    time.dateTime = parsed.ts; time.title = parsed.ts; time.textContent = parsed.ts.slice(11, 19);
-    el.append(time);
-    if (!view.hasTime) { view.hasTime = true; $("btn-time").hidden = false; }
-  }
-  const txt = document.createElement("span");
-  txt.className = "txt";
-  paint(txt, parsed.runs);
-  if (hidden) {
-    const more = document.createElement("span");
-    more.className = "more"; more.textContent = ` … ${hidden} more characters in this line (see Raw)`;
-    txt.append(more);
-  }
+  if (parsed.ts && !view.hasTime) { view.hasTime = true; $("btn-time").hidden = false; }
   for (const sec of parsed.sections) {
     if (sec.kind !== "end") continue;
     const at = view.open.map((s) => s.name).lastIndexOf(sec.name);
-    if (at >= 0) for (const s of view.open.splice(at)) { s.end = sec.time; s.dur.textContent = sectionDuration(s); }
+    if (at >= 0) {
+      for (const s of view.open.splice(at)) {
+        s.end = sec.time;
+        const text = sectionDuration(s);
+        if (s.dur.textContent !== text) s.dur.textContent = text;
+      }
+    }
   }
   const row = { no, raw, el, secs: view.open.slice(), bytes: 0, nodes: 0 };
   const sec = parsed.sections.filter((s) => s.kind === "start").pop();
   if (sec) {
     const s = { name: sec.name, start: sec.time, end: null, options: sec.options, head: row, rows: [],
       closed: sec.options.collapsed === "true" };
-    const button = document.createElement("button");
-    button.type = "button"; button.className = "fold"; button.setAttribute("aria-expanded", String(!s.closed));
-    const dur = document.createElement("span"); dur.className = "sec-dur";
-    button.append(txt, dur);
+    let button; let dur;
+    if (adopted) { button = el.querySelector(".fold"); dur = button.lastElementChild; }
+    else {
+      button = document.createElement("button");
+      button.type = "button"; button.className = "fold"; button.setAttribute("aria-expanded", String(!s.closed));
+      dur = document.createElement("span"); dur.className = "sec-dur";
+      button.append(txt, dur);
+      el.classList.add("sec-head"); if (s.closed) el.classList.add("closed");
+      el.append(button);
+    }
     button.addEventListener("click", () => toggle(s));
-    el.classList.add("sec-head"); if (s.closed) el.classList.add("closed");
-    el.append(button);
     s.button = button; s.dur = dur;
     view.open.push(s); view.sections.set(no, s);
     row.section = s;
-  } else {
+  } else if (!adopted) {
     el.append(txt);
   }
   for (const s of row.secs) s.rows.push(row);
-  if (row.secs.some((s) => s.closed)) el.classList.add("folded");
+  if (!adopted && row.secs.some((s) => s.closed)) el.classList.add("folded");
   row.nodes = el.getElementsByTagName("*").length + 1;
   return row;
 }
@@ -145,14 +161,15 @@ function cutLines(text, first, start, end, focus, most = MAX_ROWS) {
 
 // (Re)build the whole window from raw text: a range load or a jump. The rows kept, should the
 // text hold more than the window does, are those at ``focus`` ("end", "start" or a line number).
-function renderWindow(text, first, start, end, size, focus = "end", fit = true) {
+// ``adopted``: the rows the server rendered of this text (web/rows.py), kept instead of built.
+function renderWindow(text, first, start, end, size, focus = "end", fit = true, adopted = null) {
   ({ text, first, start, end } = cutLines(text, first, start, end, focus));
   view.rows = []; view.nodes = 0; view.sections = new Map(); view.open = []; view.term = new Terminal();
   view.partial = ""; view.partialRow = null;
-  lines.replaceChildren();
+  if (!adopted) lines.replaceChildren();
   view.first = first; view.start = start; view.end = start; view.size = Math.max(size, end);
   view.provisional = first === 0;
-  appendText(text, end);
+  appendText(text, end, adopted);
   view.end = end;
   $("log-earlier").hidden = start === 0;
   updateLater();
@@ -179,7 +196,7 @@ function fitWindow(focus) {
   const end = whole ? view.end : start + sum(rows.slice(a, b));
   if (!whole) { disconnect(); setFollow(false); }
   const anchor = rows[at].el; const offset = anchor.getBoundingClientRect().top; const id = anchor.id;
-  renderWindow(text, view.first + a, start, end, view.size, focus, false);
+  renderWindow(text, view.first && view.first + a, start, end, view.size, focus, false);
   const again = id && document.getElementById(id);  // the row the reader was at stays where it was
   if (again) pane.scrollTop += again.getBoundingClientRect().top - offset;
 }
@@ -192,27 +209,29 @@ function firstVisible() {
 
 function updateLater() { $("log-later").hidden = view.end >= view.size || !!view.stream; }
 
-// Append decoded text at the window's end; ``end`` is the byte offset after it.
-function appendText(text, end) {
+// Append decoded text at the window's end; ``end`` is the byte offset after it. ``adopted``: the
+// server's elements for these rows, in order (already in the page).
+function appendText(text, end, adopted = null) {
   const pieces = (view.partial + text).split("\n");
   const partial = pieces.pop();
   if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
   const fragment = document.createDocumentFragment();
   let no = view.first + view.rows.length;
+  let k = 0;
   for (const raw of pieces) {
-    const row = makeRow(no++, raw, view.term);
+    const row = makeRow(no++, raw, view.term, adopted && adopted[k++]);
     row.bytes = byteLength(raw) + 1;
-    view.rows.push(row); view.nodes += row.nodes; fragment.append(row.el);
+    view.rows.push(row); view.nodes += row.nodes; if (!adopted) fragment.append(row.el);
   }
   view.partial = partial;
   if (partial) {  // shown now, parsed again once its line feed comes: leave no trace in the state
     const open = view.open.slice();
-    view.partialRow = makeRow(no, partial, view.term.clone());
+    view.partialRow = makeRow(no, partial, view.term.clone(), adopted && adopted[k]);
     for (const s of view.partialRow.secs) s.rows.pop();
     view.open = open; view.sections.delete(no);
-    fragment.append(view.partialRow.el);
+    if (!adopted) fragment.append(view.partialRow.el);
   }
-  lines.append(fragment);
+  if (!adopted) lines.append(fragment);
   view.end = end;
   if (!view.loading && !view.follow) view.unseen += pieces.length;
   return pieces.length;
@@ -320,6 +339,23 @@ function showTail(w) {
   setFollow(true); scrollToBottom();
 }
 
+// The page's own rows (web/rows.py rendered w.text): kept, given their behaviour and the colours
+// the CSP keeps out of HTML attributes (set through CSSOM, as paint() does), then followed from
+// w.end. Rows that do not match the text (never expected) are rendered again instead.
+function adoptTail(w) {
+  pane.classList.remove("ssr");
+  const adopted = Array.from(lines.children);
+  const count = w.text.split("\n").length - (w.text.endsWith("\n") || !w.text ? 1 : 0);
+  if (adopted.length !== count) { showTail(w); return; }
+  for (const node of lines.querySelectorAll("[data-fg], [data-bg]")) {
+    if (node.dataset.fg) node.style.color = node.dataset.fg;
+    if (node.dataset.bg) node.style.backgroundColor = node.dataset.bg;
+    node.removeAttribute("data-fg"); node.removeAttribute("data-bg");
+  }
+  renderWindow(w.text, w.first, w.start, w.end, w.size, "end", false, adopted);  // the server fitted them (fitWindow)
+  setFollow(true); scrollToBottom();
+}
+
 async function openTail() {
   await load(`${base}/tail?size=${TAIL}`, "end", () => { setFollow(true); scrollToBottom(); });
   afterTail();
@@ -328,9 +364,17 @@ async function openTail() {
 function afterTail() {
   // the stream, not the size a read saw, says what follows: a size can run ahead of readable bytes
   if (!view.ended) connect(); else if (view.end < view.size) loadLater();
-  if (view.provisional) {  // shown before the server numbered the lines: ask again (it waits for them)
+  if (view.provisional) {  // shown before the server numbered the lines: ask again (that starts the count)
     status.textContent = "Counting lines…";
-    setTimeout(async () => { if (view.provisional) { await openTail(); status.textContent = ""; } }, 400);  // > BUILD_AFTER
+    let asked = false;
+    const ask = async () => {
+      if (asked || !view.provisional) return;
+      asked = true; await openTail(); status.textContent = "";
+    };
+    // once these rows are painted (the count takes the server a CPU for a while), or after 0.4 s
+    // in a tab that paints nothing (hidden)
+    requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(ask, 0)));
+    setTimeout(ask, 400);
   }
 }
 
@@ -432,6 +476,8 @@ async function nextError(step) {
 }
 
 // ---- wiring -------------------------------------------------------------------------------
+// bench/ui reads these marks: "rows" when the first rows are in the DOM (built, or the server's
+// adopted), "painted" two frames later.
 function markPainted() {
   if (performance.getEntriesByName("conveyor:log:rows").length) return;
   if (!view.rows.length && !view.partialRow) return;
@@ -515,6 +561,8 @@ window.addEventListener("hashchange", () => {
 });
 
 const deep = /^#L(\d+)$/.exec(location.hash);
+if (!(info.tail && info.tail.rendered) || deep) pane.classList.remove("ssr");  // rows at the pane's foot until adopted
 if (deep) goToLine(Number(deep[1])).then(markPainted);
+else if (info.tail && info.tail.rendered) { adoptTail(info.tail); markPainted(); afterTail(); }  // rows in the page
 else if (info.tail) { showTail(info.tail); markPainted(); afterTail(); }  // carried by the page: no request
 else openTail().then(markPainted);
