@@ -108,7 +108,7 @@ class JobUpdates:
         """A ``running``/``pending`` PUT (acknowledgement or keep-alive): one statement when all is
         well; the job's status, or the same errors as ``authenticate``."""
         if token:
-            async with self._engine.begin() as conn:
+            async with self._reads.begin() as conn:  # one atomic UPDATE: no BEGIN/COMMIT round trips
                 status = await queries.jobs.touch_active(conn, job_id, auth.digest(token))
             if status is not None:
                 return status
