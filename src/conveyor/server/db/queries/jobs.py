@@ -189,6 +189,30 @@ async def finish(
     await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
 
+async def finish_active(
+    conn: AsyncConnection,
+    job_id: int,
+    status: str,
+    *,
+    failure_reason: str | None = None,
+    exit_code: int | None = None,
+    trace_checksum: str | None = None,
+) -> RowMapping | None:
+    """``finish`` a job still running or canceling (a canceling one ends ``canceled``) in one
+    statement: its new ``status`` and ``coverage`` regex; None when it was not active."""
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.status.in_(("running", "canceling")))
+        .values(
+            status=sa.case((jobs.c.status == "canceling", "canceled"), else_=status),
+            failure_reason=failure_reason, exit_code=exit_code, trace_checksum=trace_checksum,
+            finished_at=sa.func.now(), updated_at=sa.func.now(),
+        )
+        .returning(jobs.c.status, jobs.c.spec["coverage"].astext.label("coverage"))
+    )
+    return (await conn.execute(stmt)).mappings().first()
+
+
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:
     stmt = (
         sa.select(jobs.c.id)
