@@ -144,6 +144,8 @@ async def test_a_claim_in_a_large_pipeline_reads_neither_its_running_jobs_nor_it
     counted = [n for n in claim_plan if n.get("Relation Name") == "jobs" and n.get("Actual Loops")
                and "running" in f"{n.get('Index Cond', '')} {n.get('Filter', '')}"]
     assert not counted, f"the claim read the project's running jobs: {counted}"
+    removed = sum(node.get("Rows Removed by Filter", 0) for node in claim_plan)
+    assert removed < 50, f"the claim (its dependencies) read {removed} jobs of its own stage"
 
     lookup = []
 

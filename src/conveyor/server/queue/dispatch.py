@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -46,7 +46,9 @@ class DispatchResult:
     version: str
 
 
-Claimed = tuple[RowMapping, "list[RowMapping] | None", "list[queries.jobs.Queued]"]
+# the claimed row, the jobs it takes artifacts from ({id, name, filename, size, dotenv_variables};
+# None: it failed at start), and what that failure enqueued
+Claimed = tuple[RowMapping, "list[Mapping[str, Any]] | None", "list[queries.jobs.Queued]"]
 
 
 async def claim(
@@ -59,8 +61,9 @@ async def claim(
     BEGIN and COMMIT round trips), run again when PostgreSQL aborts it as a deadlock victim
     (``db.transaction``): it locks a pending job, then its pipeline (to start it); a cancel
     locks the pipeline, then its jobs (the project's lock order). Seen in CI as a 500 on a job
-    request under concurrent cancels. The job is then this runner's: its dependencies are read
-    after it, and only a missing cross-pipeline need opens a transaction (to fail it)."""
+    request under concurrent cancels. The statement reads the job's dependencies too; other
+    pipelines' (``needs:pipeline``, ``needs:project``) are read after it, and only a missing one
+    opens a transaction (to fail the job, which is this runner's by then)."""
     reads = reads or single_statements(engine)
 
     async def take(conn: AsyncConnection) -> RowMapping | None:
@@ -69,14 +72,10 @@ async def claim(
     job = await transaction(reads, take)
     if job is None:
         return None
-    needs, only = job["spec"].get("needs"), job["spec"].get("dependencies")
-    dependencies: list[RowMapping] = []
+    dependencies: list[Mapping[str, Any]] = list(job["dependencies"])  # read by the claim statement itself
     cross_needs = job["spec"].get("cross_needs") or []
-    # a first-stage job without needs has no one to depend on; `dependencies: []` none
-    if ((job["stage_idx"] > 0 or needs) and only != []) or cross_needs:
+    if cross_needs:
         async with reads.connect() as conn:
-            if (job["stage_idx"] > 0 or needs) and only != []:
-                dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
             for cross in cross_needs:
                 found = await _cross_pipeline_artifacts(conn, job, cross)
                 if not found and cross.get("artifacts", True):
@@ -191,7 +190,7 @@ class Dispatcher:
                 await self._notifier.tick(enqueued)
 
     def _payload(
-        self, job: RowMapping, token: str, dependencies: list[RowMapping], runner: RunnerContext | None = None,
+        self, job: RowMapping, token: str, dependencies: Sequence[Mapping[str, Any]], runner: RunnerContext | None = None,
         facts: PipelineFacts | None = None,
     ) -> JobPayload:
         project = {

@@ -85,7 +85,7 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
     WHERE pl.id = c.pipeline_id AND pl.status IN ('created', 'pending')
     RETURNING pl.id
 )
--- everything the job payload needs, so the hand-out is this one round trip
+-- everything the job payload needs, so the hand-out is this one round trip (and one transaction)
 SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
        pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
        pr.protected_refs AS project_protected_refs,
@@ -101,7 +101,30 @@ SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
             UNION ALL
             SELECT 1, id, key, value, variable_type, protected, masked, raw, environment_scope
             FROM project_variables WHERE project_id = c.project_id
-        ) v) AS ci_variables
+        ) v) AS ci_variables,
+       -- the jobs it takes artifacts and dotenv variables from (queries.artifacts.for_dependencies
+       -- in SQL): of earlier stages, or of its needs; with dependencies:, those among them; each
+       -- with its live archive (filename and size null without one) or its dotenv variables.
+       -- Each branch's first condition reads only the claimed row, so the other is never run.
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'id', d.id, 'name', d.name, 'filename', a.filename, 'size', a.size,
+                    'dotenv_variables', d.dotenv_variables) ORDER BY d.stage_idx, d.id), '[]'::jsonb)
+        FROM (
+            SELECT e.id, e.name, e.stage_idx, e.dotenv_variables FROM jobs e  -- ix_jobs_pipeline_id_stage_idx
+            WHERE jsonb_typeof(c.spec->'needs') IS DISTINCT FROM 'array'
+              AND e.pipeline_id = c.pipeline_id AND e.stage_idx < c.stage_idx AND NOT e.retried
+            UNION ALL
+            SELECT e.id, e.name, e.stage_idx, e.dotenv_variables FROM jobs e  -- ix_jobs_pipeline_id_name
+            WHERE jsonb_typeof(c.spec->'needs') = 'array'
+              AND e.pipeline_id = c.pipeline_id AND NOT e.retried
+              AND e.name IN (SELECT jsonb_array_elements_text(c.spec->'needs'))
+        ) d
+        LEFT JOIN artifacts a ON a.job_id = d.id AND a.file_type = 'archive'
+                             AND (a.expire_at IS NULL OR a.expire_at > now())
+        WHERE (a.id IS NOT NULL OR d.dotenv_variables IS NOT NULL)
+          AND (jsonb_typeof(c.spec->'dependencies') IS DISTINCT FROM 'array'
+               OR d.name IN (SELECT jsonb_array_elements_text(c.spec->'dependencies')))
+       ) AS dependencies
 FROM claimed c
 JOIN projects pr ON pr.id = c.project_id
 JOIN pipelines pl ON pl.id = c.pipeline_id
