@@ -28,6 +28,7 @@ from conveyor.protocol import JobPayload, JobStatus
 from conveyor.server import auth
 from conveyor.server.db import queries, single_statements, transaction
 from conveyor.server.queue import payload
+from conveyor.server.queue.jobs import AUTHENTICATED_COLUMNS, TokenCache
 from conveyor.server.queue.notify import Appetite, QueueNotifier
 from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitSources
@@ -131,8 +132,10 @@ class Dispatcher:
         default_timeout: int,
         long_poll_timeout: float,
         job_variables: JobVariables | None = None,
+        tokens: TokenCache | None = None,
     ) -> None:
         self._engine = engine
+        self._tokens = tokens  # a claimed job's token is checked here first: its PATCHes need no lookup
         self._reads = single_statements(engine)
         self._notifier = notifier
         self._sources = sources
@@ -178,11 +181,14 @@ class Dispatcher:
         )
         while True:
             token = auth.generate(auth.JOB_PREFIX)
+            generation = self._tokens.generation if self._tokens is not None else 0
             claimed = await claim(self._engine, claimant, auth.digest(token), self._reads)
             if claimed is None:
                 return None
             job, dependencies, enqueued = claimed
             if dependencies is not None:
+                if self._tokens is not None:  # not stored if a revocation came in meanwhile
+                    self._tokens.put({column: job[column] for column in AUTHENTICATED_COLUMNS}, generation)
                 facts = await self._job_variables.for_job(job) if self._job_variables else None
                 return self._payload(job, token, dependencies, runner, facts)
             log.info("job_missing_dependency", job_id=job["id"])

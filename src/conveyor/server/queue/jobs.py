@@ -112,6 +112,8 @@ class JobUpdates:
             async with self._reads.begin() as conn:  # one atomic UPDATE: no BEGIN/COMMIT round trips
                 status = await queries.jobs.touch_active(conn, job_id, auth.digest(token))
             if status is not None:
+                if self._tokens is not None:  # acknowledged: the next PATCH need not touch it
+                    self._tokens.touched(job_id)
                 return status
         return (await self.authenticate(job_id, token))["status"]  # raises the precise error
 
