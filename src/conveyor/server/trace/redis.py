@@ -204,8 +204,8 @@ class RedisTraceStore(TraceStore):
         await self._seal(job_id, chunks, final=(size, crc))  # the missing chunks and the final size
         return size, crc
 
-    async def delete(self, job_id: int) -> None:
-        await self.durable.delete(job_id)
+    async def delete(self, job_id: int, *, rows: bool = True) -> None:
+        await self.durable.delete(job_id, rows=rows)
         await self._forget(job_id)
 
     async def aclose(self) -> None:
