@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from conveyor.server.db import StatementObserver, create_engine, queries
 from conveyor.server.queue import dispatch
+from conveyor.server.queue.schedule import ScheduleResult, Scheduler
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +164,19 @@ async def test_a_claim_in_a_large_pipeline_reads_neither_its_running_jobs_nor_it
     assert found == []
     removed = sum(node.get("Rows Removed by Filter", 0) for node in _plan_nodes(lookup[0]))
     assert removed < 50, f"the dependency lookup read {removed} jobs of later stages"
+
+
+async def test_an_idle_scheduler_pass_is_one_read_transaction(database_url: str) -> None:
+    # issue 24: the scheduler runs every second on every server process; its two work lists
+    # (due delayed pipelines, resource groups with waiting jobs) were two transactions a pass
+    observer = StatementObserver("raise")
+    engine = create_engine(database_url, observer)
+    try:
+        scheduler = Scheduler(engine, None, interval=1.0)  # type: ignore[arg-type] (nothing to wake)
+        await scheduler.tick()  # connect
+        before = observer.transactions
+        assert await scheduler.tick() == ScheduleResult(0, 0)
+        assert observer.transactions - before == 1
+    finally:
+        await engine.dispose()
+
