@@ -180,6 +180,7 @@ def build_services(settings: ServerSettings) -> Services:
         default_timeout=settings.job_timeout,
         long_poll_timeout=settings.long_poll_timeout,
         job_variables=job_variables,
+        tokens=job_tokens,
     )
     pipelines = Pipelines(
         engine, sources, job_variables.for_rules, reads=reads,

@@ -71,6 +71,18 @@ async def test_a_patch_after_the_first_asks_postgres_nothing_about_the_job(live_
     assert live_server.services.job_tokens.hits == hits + 1
 
 
+async def test_the_first_patch_after_claim_and_acknowledgement_asks_postgres_nothing(live_server, running) -> None:  # noqa: ANN001
+    # issue 24: the claim remembers the token it hands out and the acknowledgement marks the
+    # remembered row acknowledged, so a job's first PATCH is no token lookup and no touch
+    _, runner = running
+    seen = record_statements(live_server)
+    hits = live_server.services.job_tokens.hits
+    response = await runner.patch(b"first\n")
+    assert response.status_code == 202 and response.headers["Job-Status"] == "running"
+    assert not [s for s in seen if "jobs" in s], seen
+    assert live_server.services.job_tokens.hits == hits + 1
+
+
 async def test_a_wrong_token_is_refused_even_when_the_job_is_remembered(live_server, running) -> None:  # noqa: ANN001
     _, runner = running
     await runner.patch(b"first\n")

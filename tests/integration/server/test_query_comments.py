@@ -9,8 +9,14 @@ from urllib.parse import quote
 import pytest
 
 from conveyor.server.db import comments
+from conveyor.server.settings import ServerSettings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server_settings(server_settings):  # noqa: ANN001, ANN201
+    return server_settings.with_overrides(db_query_comments="full")  # the default is "route" (issue 24)
 
 
 def test_comment_format_is_sqlcommenter() -> None:
@@ -23,6 +29,8 @@ def test_comment_format_is_sqlcommenter() -> None:
     with comments.tagged(route="GET /x", request_id="abc", job_id=3):
         assert comments.Commenter("route").apply("SELECT 1") == "SELECT 1 /*application='conveyor',route='GET%20%2Fx'*/"
     assert comments.Commenter("off").apply("SELECT 1") == "SELECT 1"
+    # the default keeps each statement's text the same from request to request (asyncpg's cache)
+    assert ServerSettings().db_query_comments == "route"
 
 
 async def _waiting(conn, database: str, needle: str, timeout: float = 15.0) -> list[str]:  # noqa: ANN001

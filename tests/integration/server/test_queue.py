@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from conveyor.server.db import StatementObserver, create_engine, queries
 from conveyor.server.queue import dispatch
+from conveyor.server.queue.schedule import ScheduleResult, Scheduler
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,69 @@ async def test_a_claim_that_deadlocks_with_a_cancel_is_run_again_not_failed(engi
         await cancel.commit()  # got the job's lock: the claim was the deadlock's victim
     claimed = await claiming
     assert claimed is not None and claimed[0]["id"] == ids[0]
+
+
+async def test_a_claim_in_a_large_pipeline_reads_neither_its_running_jobs_nor_its_later_stages(engine) -> None:  # noqa: ANN001
+    # regression (issue 24): bench/dispatch's drain claims 10,000 jobs of one stage-2 pipeline of
+    # one project. Since dotenv variables joined the dependency lookup (issue 21) it walked every
+    # job of the pipeline (3.7 ms per claim at 10,000; the drain fell from ~100 to ~75 jobs/s),
+    # and the fair order counted the project's running jobs although only one project was eligible
+    async with engine.begin() as conn:
+        project = await queries.projects.insert(conn, "wide", "/tmp/wide", "main")
+        pipeline = await queries.pipelines.insert(conn, project["id"], "main", "0" * 40, {})
+        await conn.execute(sa.text(
+            "INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, spec, tags)"
+            " SELECT :pipeline, :project, 'running-' || g, 'test', 2, 'running', '{}'::jsonb, '{}'"
+            " FROM generate_series(1, 5000) g"), {"pipeline": pipeline, "project": project["id"]})
+        spec = {"name": "last", "stage": "test", "stage_idx": 2, "script": ["true"]}
+        await queries.jobs.insert_many(conn, pipeline, project["id"], [spec])
+        created = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline) if j["status"] == "created"]
+        await queries.jobs.enqueue(conn, created)
+        runner = await queries.runners.insert(conn, "wide-hash", "r")
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("ANALYZE jobs"))
+        await conn.commit()
+    params = {"runner_id": runner, "runner_manager_id": None, "runner_tags": [], "run_untagged": True,
+              "protected_only": False, "scoped": False, "token_hash": "wide-token"}
+    async with engine.connect() as conn:
+        explained = await conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {queries.jobs.sql.query('claim_job').text}"), params)
+        claim_plan = list(_plan_nodes(explained.scalar_one()[0]["Plan"]))
+        await conn.rollback()
+    counted = [n for n in claim_plan if n.get("Relation Name") == "jobs" and n.get("Actual Loops")
+               and "running" in f"{n.get('Index Cond', '')} {n.get('Filter', '')}"]
+    assert not counted, f"the claim read the project's running jobs: {counted}"
+    removed = sum(node.get("Rows Removed by Filter", 0) for node in claim_plan)
+    assert removed < 50, f"the claim (its dependencies) read {removed} jobs of its own stage"
+
+    lookup = []
+
+    class Explaining:  # the real connection; each statement is EXPLAIN ANALYZEd before it runs
+        def __init__(self, conn) -> None:  # noqa: ANN001
+            self.conn = conn
+
+        async def execute(self, statement, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
+            compiled = statement.compile(dialect=self.conn.dialect, compile_kwargs={"literal_binds": True})
+            lookup.append((await self.conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"))).scalar_one()[0]["Plan"])
+            return await self.conn.execute(statement, *args, **kwargs)
+
+    async with engine.connect() as conn:
+        found = await queries.artifacts.for_dependencies(Explaining(conn), pipeline, 2, None, None)  # type: ignore[arg-type]
+    assert found == []
+    removed = sum(node.get("Rows Removed by Filter", 0) for node in _plan_nodes(lookup[0]))
+    assert removed < 50, f"the dependency lookup read {removed} jobs of later stages"
+
+
+async def test_an_idle_scheduler_pass_is_one_read_transaction(database_url: str) -> None:
+    # issue 24: the scheduler runs every second on every server process; its two work lists
+    # (due delayed pipelines, resource groups with waiting jobs) were two transactions a pass
+    observer = StatementObserver("raise")
+    engine = create_engine(database_url, observer)
+    try:
+        scheduler = Scheduler(engine, None, interval=1.0)  # type: ignore[arg-type] (nothing to wake)
+        await scheduler.tick()  # connect
+        before = observer.transactions
+        assert await scheduler.tick() == ScheduleResult(0, 0)
+        assert observer.transactions - before == 1
+    finally:
+        await engine.dispose()
+

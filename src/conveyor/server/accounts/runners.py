@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import RunnerInfo
 from conveyor.server import auth
-from conveyor.server.db import queries
+from conveyor.server.db import queries, single_statements
 from conveyor.server.errors import BadRequest, Forbidden, Gone, NotFound
 
 CONTACT_GRANULARITY = timedelta(seconds=60)  # contacted_at is written at most once a minute
@@ -138,6 +138,7 @@ def _stale(contacted_at: datetime | None, now: datetime) -> bool:
 class Runners:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reads = single_statements(engine)  # the polling hot path's lookup: no BEGIN/ROLLBACK
 
     async def create(self, settings: Mapping[str, Any], *, project_id: int | None = None, namespace_id: int | None = None) -> Registered:
         """A runner created through ``POST /user/runners``: ``glrt-`` token.
@@ -208,7 +209,7 @@ class Runners:
         self, token: str, system_id: str | None, info: RunnerInfo | None, *, heartbeat: bool
     ) -> RunnerContext:
         manager = system_id or LEGACY_SYSTEM_ID
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:
             row = await queries.runners.by_token(conn, auth.digest(token), manager)
         if row is None:
             raise Forbidden("403 Forbidden")

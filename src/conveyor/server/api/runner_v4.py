@@ -72,9 +72,9 @@ async def update_job(request: Request, job_id: int, body: Annotated[UpdateJobReq
     if outcome.retry_after is not None:
         extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
     if outcome.finished:
-        await coverage.record(svc.engine, svc.reader, job_id)
+        await coverage.record(svc.engine, svc.reader, job_id, outcome.coverage)
         await svc.trace_events.publish_finished(job_id, outcome.job_status)
-        svc.archiver.wake()
+        svc.archiver.wake(job_id)
     if outcome.enqueued:
         await svc.dispatcher.tick(outcome.enqueued)
     return PlainTextResponse(str(outcome.status_code), status_code=outcome.status_code, headers=extra)

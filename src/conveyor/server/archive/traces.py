@@ -78,6 +78,8 @@ class TraceArchiver:
         self._interval = interval
         self._retry = retry or RetryPolicy()
         self._wake = asyncio.Event()
+        self._finished: set[int] = set()  # jobs this process saw finish since the last pass
+        self._sweep_now = False  # a sweep was asked for (wake() without a job)
         self.metrics = ArchiveMetrics(registry)
 
     @property
@@ -85,16 +87,34 @@ class TraceArchiver:
         """Failed attempts in this process so far."""
         return self.metrics.total_failures
 
-    def wake(self) -> None:
-        """Ask the sweep loop to run now (a job just finished)."""
+    def wake(self, job_id: int | None = None) -> None:
+        """Ask the loop to run now: a job just finished (``job_id``: that one; None: a sweep)."""
+        if job_id is None:
+            self._finished.clear()  # a sweep finds them all
+            self._sweep_now = True
+        else:
+            self._finished.add(job_id)
         self._wake.set()
 
     async def run(self) -> None:
-        """Sweep forever: archive every finished job whose log is due. Cancel to stop."""
+        """Archive forever: the jobs this process saw finish as soon as they do (no search), and
+        every ``interval`` seconds a sweep of every finished job whose log is due (finished on
+        another process, or backing off after a failed attempt). Cancel to stop."""
+        loop = asyncio.get_running_loop()
+        swept = float("-inf")
         while True:
-            await self.archive_pending()
+            finished, self._finished = self._finished, set()
+            if self._sweep_now or loop.time() - swept >= self._interval:
+                self._sweep_now, swept = False, loop.time()
+                await self.archive_pending()
+            else:
+                for job_id in sorted(finished):
+                    try:
+                        await self.archive(job_id)
+                    except Exception:  # counted and scheduled by archive(); the sweep retries
+                        pass
             try:
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, self._interval - (loop.time() - swept)))
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -154,7 +174,8 @@ class TraceArchiver:
             await queries.traces.delete(conn, job_id)
             await queries.archives.clear(conn, job_id)
         try:
-            await self._live.delete(job_id)  # hot data the live store keeps outside the table
+            # hot data the live store keeps outside the table (the rows went in the transaction)
+            await self._live.delete(job_id, rows=False)
         except Exception:  # archived and verified already; leftovers are only space
             log.warning("trace_live_delete_failed", job_id=job_id, exc_info=True)
         self.metrics.archived.inc()

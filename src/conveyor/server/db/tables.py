@@ -165,6 +165,9 @@ jobs = sa.Table(
     sa.Column("erased_at", sa.DateTime(timezone=True)),  # log and artifacts erased (GitLab's erase)
     # one current job per name; retried attempts keep theirs
     sa.Index("ix_jobs_pipeline_id_name", "pipeline_id", "name", unique=True, postgresql_where=sa.text("NOT retried")),
+    # a claimed job's dependencies (queries.artifacts.for_dependencies): the earlier stages' jobs
+    # of its pipeline, read without walking the pipeline's later ones (10,000 in bench/dispatch)
+    sa.Index("ix_jobs_pipeline_id_stage_idx", "pipeline_id", "stage_idx", postgresql_where=sa.text("NOT retried")),
     # the bridges task's work lists (queue/bridges.py): bridges to trigger or following a downstream
     sa.Index("ix_jobs_active_bridges", "status", postgresql_where=sa.text(ACTIVE_BRIDGE)),
     # fair scheduling counts running jobs per project; sweeps find jobs by status and age

@@ -43,11 +43,9 @@ def extract(pattern: str, text: str) -> float | None:
     return None
 
 
-async def record(engine: AsyncEngine, reader: Any, job_id: int) -> float | None:
-    """Store the finished job's coverage when its spec has a ``coverage`` regex."""
-    async with engine.connect() as conn:
-        job = await queries.jobs.get(conn, job_id)
-    pattern = ((job or {}).get("spec") or {}).get("coverage") if job is not None else None
+async def record(engine: AsyncEngine, reader: Any, job_id: int, pattern: str | None) -> float | None:
+    """Store the finished job's coverage when its spec has a ``coverage`` regex (``pattern``,
+    which the final update read in the statement that finished the job)."""
     if not pattern:
         return None
     size = await reader.size(job_id)

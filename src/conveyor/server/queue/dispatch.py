@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from conveyor.ciconfig.expansion import expand_existing
 from conveyor.protocol import JobPayload, JobStatus
 from conveyor.server import auth
-from conveyor.server.db import queries, transaction
+from conveyor.server.db import queries, single_statements, transaction
 from conveyor.server.queue import payload
+from conveyor.server.queue.jobs import AUTHENTICATED_COLUMNS, TokenCache
 from conveyor.server.queue.notify import Appetite, QueueNotifier
 from conveyor.server.queue.progress import advance
 from conveyor.server.sources import GitSources
@@ -46,36 +47,54 @@ class DispatchResult:
     version: str
 
 
-Claimed = tuple[RowMapping, "list[RowMapping] | None", "list[queries.jobs.Queued]"]
+# the claimed row, the jobs it takes artifacts from ({id, name, filename, size, dotenv_variables};
+# None: it failed at start), and what that failure enqueued
+Claimed = tuple[RowMapping, "list[Mapping[str, Any]] | None", "list[queries.jobs.Queued]"]
 
 
-async def claim(engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str) -> Claimed | None:
+async def claim(
+    engine: AsyncEngine, claimant: queries.jobs.Claimant, token_hash: str, reads: AsyncEngine | None = None
+) -> Claimed | None:
     """The next job for ``claimant`` and its dependencies' artifacts (None: the job failed at
-    start with ``missing_dependency_failure``, and what that enqueued), in one short transaction,
-    run again when PostgreSQL aborts it as a deadlock victim (``db.transaction``): a claim locks
-    a pending job, then its pipeline (to start it); a cancel locks the pipeline, then its jobs
-    (the project's lock order). Seen in CI as a 500 on a job request under concurrent cancels."""
+    start with ``missing_dependency_failure``, and what that enqueued).
 
-    async def work(conn: AsyncConnection) -> Claimed | None:
-        job = await queries.jobs.claim(conn, claimant, token_hash)
-        if job is None:
-            return None
-        needs, only = job["spec"].get("needs"), job["spec"].get("dependencies")
-        dependencies: list[RowMapping] = []
-        # a first-stage job without needs has no one to depend on; `dependencies: []` none
-        if (job["stage_idx"] > 0 or needs) and only != []:
-            dependencies = await queries.artifacts.for_dependencies(conn, job["pipeline_id"], job["stage_idx"], needs, only)
-        for cross in job["spec"].get("cross_needs") or []:
-            found = await _cross_pipeline_artifacts(conn, job, cross)
-            if not found and cross.get("artifacts", True):
-                # GitLab: a needed job of another pipeline that is missing, unsuccessful or
-                # without artifacts fails the job at start (Ci::BuildDependencies#valid?)
-                await queries.jobs.finish(conn, job["id"], JobStatus.FAILED, failure_reason="missing_dependency_failure")
-                return job, None, await advance(conn, job["pipeline_id"])
-            dependencies += found
-        return job, dependencies, []
+    The claim is one statement, committed on its own (``reads``, the engine in autocommit: no
+    BEGIN and COMMIT round trips), run again when PostgreSQL aborts it as a deadlock victim
+    (``db.transaction``): it locks a pending job, then its pipeline (to start it); a cancel
+    locks the pipeline, then its jobs (the project's lock order). Seen in CI as a 500 on a job
+    request under concurrent cancels. The statement reads the job's dependencies too; other
+    pipelines' (``needs:pipeline``, ``needs:project``) are read after it, and only a missing one
+    opens a transaction (to fail the job, which is this runner's by then)."""
+    reads = reads or single_statements(engine)
 
-    return await transaction(engine, work)
+    async def take(conn: AsyncConnection) -> RowMapping | None:
+        return await queries.jobs.claim(conn, claimant, token_hash)
+
+    job = await transaction(reads, take)
+    if job is None:
+        return None
+    dependencies: list[Mapping[str, Any]] = list(job["dependencies"])  # read by the claim statement itself
+    cross_needs = job["spec"].get("cross_needs") or []
+    if cross_needs:
+        async with reads.connect() as conn:
+            for cross in cross_needs:
+                found = await _cross_pipeline_artifacts(conn, job, cross)
+                if not found and cross.get("artifacts", True):
+                    # GitLab: a needed job of another pipeline that is missing, unsuccessful or
+                    # without artifacts fails the job at start (Ci::BuildDependencies#valid?)
+                    return job, None, await transaction(engine, lambda conn: _fail_at_start(conn, job, token_hash))
+                dependencies += found
+    return job, dependencies, []
+
+
+async def _fail_at_start(conn: AsyncConnection, job: RowMapping, token_hash: str) -> list[queries.jobs.Queued]:
+    """Fail a job just claimed for a missing dependency, if nothing (a cancel) ended it since."""
+    await queries.pipelines.lock(conn, job["pipeline_id"])  # lock order: pipeline, then its jobs
+    locked = await queries.jobs.lock(conn, job["id"])
+    if locked is None or locked["status"] != JobStatus.RUNNING or locked["token_hash"] != token_hash:
+        return []
+    await queries.jobs.finish(conn, job["id"], JobStatus.FAILED, failure_reason="missing_dependency_failure")
+    return await advance(conn, job["pipeline_id"])
 
 
 async def _cross_pipeline_artifacts(conn: AsyncConnection, job: RowMapping, need: dict[str, Any]) -> list[RowMapping]:
@@ -113,8 +132,11 @@ class Dispatcher:
         default_timeout: int,
         long_poll_timeout: float,
         job_variables: JobVariables | None = None,
+        tokens: TokenCache | None = None,
     ) -> None:
         self._engine = engine
+        self._tokens = tokens  # a claimed job's token is checked here first: its PATCHes need no lookup
+        self._reads = single_statements(engine)
         self._notifier = notifier
         self._sources = sources
         self._server_url = server_url
@@ -159,11 +181,14 @@ class Dispatcher:
         )
         while True:
             token = auth.generate(auth.JOB_PREFIX)
-            claimed = await claim(self._engine, claimant, auth.digest(token))
+            generation = self._tokens.generation if self._tokens is not None else 0
+            claimed = await claim(self._engine, claimant, auth.digest(token), self._reads)
             if claimed is None:
                 return None
             job, dependencies, enqueued = claimed
             if dependencies is not None:
+                if self._tokens is not None:  # not stored if a revocation came in meanwhile
+                    self._tokens.put({column: job[column] for column in AUTHENTICATED_COLUMNS}, generation)
                 facts = await self._job_variables.for_job(job) if self._job_variables else None
                 return self._payload(job, token, dependencies, runner, facts)
             log.info("job_missing_dependency", job_id=job["id"])
@@ -171,7 +196,7 @@ class Dispatcher:
                 await self._notifier.tick(enqueued)
 
     def _payload(
-        self, job: RowMapping, token: str, dependencies: list[RowMapping], runner: RunnerContext | None = None,
+        self, job: RowMapping, token: str, dependencies: Sequence[Mapping[str, Any]], runner: RunnerContext | None = None,
         facts: PipelineFacts | None = None,
     ) -> JobPayload:
         project = {

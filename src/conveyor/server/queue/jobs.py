@@ -49,6 +49,7 @@ class UpdateOutcome:
     retry_after: int | None = None  # seconds, for 202
     finished: bool = False
     enqueued: tuple = ()  # queries.jobs.Queued of the jobs this update made pending
+    coverage: str | None = None  # a finished job's coverage regex (its spec's), to read its log with
 
 
 def backoff(elapsed: float) -> int:
@@ -108,9 +109,11 @@ class JobUpdates:
         """A ``running``/``pending`` PUT (acknowledgement or keep-alive): one statement when all is
         well; the job's status, or the same errors as ``authenticate``."""
         if token:
-            async with self._engine.begin() as conn:
+            async with self._reads.begin() as conn:  # one atomic UPDATE: no BEGIN/COMMIT round trips
                 status = await queries.jobs.touch_active(conn, job_id, auth.digest(token))
             if status is not None:
+                if self._tokens is not None:  # acknowledged: the next PATCH need not touch it
+                    self._tokens.touched(job_id)
                 return status
         return (await self.authenticate(job_id, token))["status"]  # raises the precise error
 
@@ -156,18 +159,17 @@ class JobUpdates:
         checksum: str | None = None,
     ) -> UpdateOutcome:
         async with self._engine.begin() as conn:
-            await queries.pipelines.lock(conn, job["pipeline_id"])  # lock order: pipeline, then its jobs
-            locked = await queries.jobs.lock(conn, job["id"])
-            if locked is None or not JobStatus(locked["status"]).is_active:
-                raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=locked["status"] if locked else None)
-            if locked["status"] == JobStatus.CANCELING:
-                status = JobStatus.CANCELED
-            await queries.jobs.finish(
+            pipeline = await queries.pipelines.lock(conn, job["pipeline_id"])  # lock order: pipeline, then its jobs
+            finished = await queries.jobs.finish_active(
                 conn, job["id"], str(status), failure_reason=failure_reason, exit_code=exit_code, trace_checksum=checksum
             )
+            if finished is None:  # no longer running or canceling: say what it is
+                current = await queries.jobs.get(conn, job["id"])
+                raise Forbidden(FORBIDDEN_NOT_RUNNING, job_status=current["status"] if current else None)
+            status = JobStatus(finished["status"])  # canceled when it was canceling
             enqueued = await retry.after_failure(conn, job["id"]) if status == JobStatus.FAILED else []
-            enqueued += await advance(conn, job["pipeline_id"])
+            enqueued += await advance(conn, job["pipeline_id"], locked=pipeline)
         if self._tokens is not None:  # this process at once; the others at the trigger's NOTIFY
             self._tokens.revoke(job["id"])
         log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
-        return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued))
+        return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued), coverage=finished["coverage"])

@@ -9,6 +9,7 @@ scheduler's next pass when busy, so it never waits while holding a pipeline.
 
 from __future__ import annotations
 
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor import pipeline
@@ -17,15 +18,16 @@ from conveyor.server.db import queries
 from conveyor.server.queue import resources, states
 
 
-async def advance(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
+async def advance(conn: AsyncConnection, pipeline_id: int, *, locked: RowMapping | None = None) -> list[queries.jobs.Queued]:
     """Apply ``pipeline.progress`` under the pipeline's row lock; returns the jobs enqueued.
 
     Runs inside the caller's transaction. The row lock serialises concurrent job completions of
     the same pipeline, so each sees the other's result. A job whose turn has come but that has a
     ``resource_group`` waits for it (``waiting_for_resource``) and is handed the group here when it
-    is free; the pipeline's status is recomputed after all of that.
+    is free; the pipeline's status is recomputed after all of that. ``locked``: the pipeline's
+    row when the caller's transaction locked it already (not read and locked again).
     """
-    row = await queries.pipelines.lock(conn, pipeline_id)
+    row = locked if locked is not None else await queries.pipelines.lock(conn, pipeline_id)
     if row is None:
         return []
     jobs = await queries.jobs.for_pipeline(conn, pipeline_id)

@@ -16,6 +16,8 @@ set), the oldest waiting job becomes ``pending`` and the new holder. Two callers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
@@ -47,10 +49,9 @@ async def hand_over(conn: AsyncConnection, project_id: int, key: str, *, held: i
     return enqueued
 
 
-async def pass_over(engine: AsyncEngine) -> list[queries.jobs.Queued]:
-    """Hand over every free group that jobs wait for; one short transaction per group."""
-    async with engine.connect() as conn:
-        groups = await queries.resource_groups.with_waiting_jobs(conn)
+async def pass_over(engine: AsyncEngine, groups: Sequence[tuple[int, str]]) -> list[queries.jobs.Queued]:
+    """Hand over every free group of ``groups`` (``queries.resource_groups.with_waiting_jobs``,
+    read by the caller); one short transaction per group."""
     enqueued: list[queries.jobs.Queued] = []
     for project_id, key in groups:
         async with engine.begin() as conn:

@@ -50,15 +50,16 @@ class Scheduler:
 
     async def tick(self) -> ScheduleResult:
         """One pass; safe to run from any number of server processes at once."""
-        started = await self._start_due()
-        handed = await resources.pass_over(self._engine)
+        async with self._engine.connect() as conn:  # both work lists: one read transaction a pass
+            pipeline_ids = await queries.jobs.due_pipelines(conn)
+            groups = await queries.resource_groups.with_waiting_jobs(conn)
+        started = await self._start_due(pipeline_ids)
+        handed = await resources.pass_over(self._engine, groups)
         if started or handed:
             await self._notifier.tick([*started, *handed])
         return ScheduleResult(len(started), len(handed))
 
-    async def _start_due(self) -> list[queries.jobs.Queued]:
-        async with self._engine.connect() as conn:
-            pipeline_ids = await queries.jobs.due_pipelines(conn)
+    async def _start_due(self, pipeline_ids: list[int]) -> list[queries.jobs.Queued]:
         enqueued: list[queries.jobs.Queued] = []
         for pipeline_id in pipeline_ids:
             async with self._engine.begin() as conn:

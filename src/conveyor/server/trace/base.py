@@ -55,8 +55,9 @@ class TraceStore(ABC):
         returns as it is when its live state still says the same (nothing appended since)."""
 
     @abstractmethod
-    async def delete(self, job_id: int) -> None:
-        """Drop the live data of a job whose log has been archived."""
+    async def delete(self, job_id: int, *, rows: bool = True) -> None:
+        """Drop the live data of a job whose log has been archived; ``rows=False`` when the
+        caller's transaction deleted its durable rows already (the archiver's last step)."""
 
     async def aclose(self) -> None:  # noqa: B027 (most stores hold nothing to close)
         """Close what the store opened itself (connections); called once, at shutdown."""

@@ -160,11 +160,12 @@ class DurableChunks:
         async with self._single.connect() as conn:
             return await queries.traces.durable_chunks(conn, job_id)
 
-    async def delete(self, job_id: int) -> None:
-        """Drop the rows, then the segment files or objects (a reader between the two finds rows
-        whose bytes are gone and stops, as at a gap)."""
-        async with self._engine.begin() as conn:
-            await queries.traces.delete(conn, job_id)
+    async def delete(self, job_id: int, *, rows: bool = True) -> None:
+        """Drop the rows (unless the caller did: ``rows=False``), then the segment files or
+        objects (a reader between the two finds rows whose bytes are gone and stops, as at a gap)."""
+        if rows:
+            async with self._engine.begin() as conn:
+                await queries.traces.delete(conn, job_id)
         if self._segments is not None:
             await self._segments.delete(segments_directory(job_id))
         if self._objects is not None:

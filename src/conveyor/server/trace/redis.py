@@ -194,7 +194,9 @@ class RedisTraceStore(TraceStore):
             if size is not None and (int(size), int(crc)) == recorded:
                 return recorded
         size, crc = await self._state(job_id)
-        durable = await self.durable.lengths(job_id)
+        # a log of one chunk (most jobs'): that chunk is hot or durable already, so sealing what
+        # Redis holds (at worst the same bytes again) saves reading the durable lengths first
+        durable = await self.durable.lengths(job_id) if size > self.chunk_size else {}
         lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}
         missing = [index for index, length in lengths.items() if durable.get(index) != length]
         found = await self._redis.mget([keys.trace_chunk(job_id, index) for index in missing]) if missing else []
@@ -202,8 +204,8 @@ class RedisTraceStore(TraceStore):
         await self._seal(job_id, chunks, final=(size, crc))  # the missing chunks and the final size
         return size, crc
 
-    async def delete(self, job_id: int) -> None:
-        await self.durable.delete(job_id)
+    async def delete(self, job_id: int, *, rows: bool = True) -> None:
+        await self.durable.delete(job_id, rows=rows)
         await self._forget(job_id)
 
     async def aclose(self) -> None:

@@ -44,8 +44,29 @@ async def insert_many(
         await conn.execute(jobs.insert(), rows)
 
 
+# Hot statements built once (a statement object keeps its cache key: no building and hashing per
+# call, issue 24); their values are bound by name.
+_GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
+_TOUCH_ACTIVE = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job_id"), jobs.c.token_hash == sa.bindparam("hash"), jobs.c.status.in_(("running", "canceling")))
+    .values(updated_at=sa.func.now(), acked_at=sa.func.coalesce(jobs.c.acked_at, sa.func.now()))
+    .returning(jobs.c.status)
+)
+_FINISH_ACTIVE = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job_id"), jobs.c.status.in_(("running", "canceling")))
+    .values(
+        status=sa.case((jobs.c.status == "canceling", "canceled"), else_=sa.bindparam("final_status", type_=sa.Text)),
+        failure_reason=sa.bindparam("reason", type_=sa.Text), exit_code=sa.bindparam("exit", type_=sa.Integer),
+        trace_checksum=sa.bindparam("checksum", type_=sa.Text), finished_at=sa.func.now(), updated_at=sa.func.now(),
+    )
+    .returning(jobs.c.status, jobs.c.spec["coverage"].astext.label("coverage"))
+)
+
+
 async def get(conn: AsyncConnection, job_id: int) -> RowMapping | None:
-    return (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).mappings().first()
+    return (await conn.execute(_GET, {"job_id": job_id})).mappings().first()
 
 
 async def lock(conn: AsyncConnection, job_id: int) -> RowMapping | None:
@@ -139,13 +160,7 @@ async def dequeue(conn: AsyncConnection, job_id: int) -> None:
 async def touch_active(conn: AsyncConnection, job_id: int, token_hash: str) -> str | None:
     """``touch`` in one statement when the token is the job's and the job is running or canceling;
     returns its status, or None (then the caller finds out why)."""
-    stmt = (
-        jobs.update()
-        .where(jobs.c.id == job_id, jobs.c.token_hash == token_hash, jobs.c.status.in_(("running", "canceling")))
-        .values(updated_at=sa.func.now(), acked_at=sa.func.coalesce(jobs.c.acked_at, sa.func.now()))
-        .returning(jobs.c.status)
-    )
-    return (await conn.execute(stmt)).scalar()
+    return (await conn.execute(_TOUCH_ACTIVE, {"job_id": job_id, "hash": token_hash})).scalar()
 
 
 async def touch(conn: AsyncConnection, job_id: int) -> None:
@@ -187,6 +202,21 @@ async def finish(
         "updated_at": sa.func.now(),
     }
     await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+
+async def finish_active(
+    conn: AsyncConnection,
+    job_id: int,
+    status: str,
+    *,
+    failure_reason: str | None = None,
+    exit_code: int | None = None,
+    trace_checksum: str | None = None,
+) -> RowMapping | None:
+    """``finish`` a job still running or canceling (a canceling one ends ``canceled``) in one
+    statement: its new ``status`` and ``coverage`` regex; None when it was not active."""
+    params = {"job_id": job_id, "final_status": status, "reason": failure_reason, "exit": exit_code, "checksum": trace_checksum}
+    return (await conn.execute(_FINISH_ACTIVE, params)).mappings().first()
 
 
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.server.db.tables import pipelines, projects
 
 FINISHED = ("success", "failed", "canceled", "skipped")
+# every job's final update locks its pipeline: built once (it keeps its cache key; issue 24)
+_LOCK = sa.select(pipelines).where(pipelines.c.id == sa.bindparam("pipeline_id")).with_for_update()
 
 
 async def insert(
@@ -42,8 +44,7 @@ async def get(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
 
 async def lock(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
     """Row-lock the pipeline: progression of one pipeline is serialised across processes."""
-    stmt = sa.select(pipelines).where(pipelines.c.id == pipeline_id).with_for_update()
-    return (await conn.execute(stmt)).mappings().first()
+    return (await conn.execute(_LOCK, {"pipeline_id": pipeline_id})).mappings().first()
 
 
 async def set_status(conn: AsyncConnection, pipeline_id: int, status: str) -> None:

@@ -3,10 +3,10 @@
 -- 1. groups: every distinct (tags, protected, project) among pending jobs, by a loose index scan
 --    of pending_jobs(tags, protected, project_id, job_id): the cost follows the number of groups,
 --    never the number of pending jobs, however many jobs the runner may not take.
--- 2. eligible: the groups this runner matches (the job's tags a subset of the runner's; untagged
---    jobs only with run_untagged; protected-only runners take protected jobs only; project and
---    group runners the jobs of the projects they serve), in fair order
---    (GitLab's instance-runner order): the project with fewer running jobs first, then the oldest.
+-- 2. matching, eligible: the groups this runner matches (the job's tags a subset of the runner's;
+--    untagged jobs only with run_untagged; protected-only runners take protected jobs only;
+--    project and group runners the jobs of the projects they serve), in fair order (GitLab's
+--    instance-runner order): the project with fewer running jobs first, then the oldest.
 -- 3. candidate: walking that order, the oldest job of a group no other transaction holds
 --    (FOR UPDATE SKIP LOCKED); the LIMIT stops the walk at the first group that yields one, so
 --    one row is locked, and N runners claim N different jobs without waiting on each other.
@@ -25,10 +25,8 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
         ORDER BY p.tags, p.protected, p.project_id, p.job_id
         LIMIT 1
     ) nxt
-), eligible AS MATERIALIZED (
-    SELECT g.tags, g.protected, g.project_id, g.oldest,
-           (SELECT count(*) FROM jobs j
-            WHERE j.project_id = g.project_id AND j.status IN ('running', 'canceling')) AS running
+), matching AS MATERIALIZED (
+    SELECT g.tags, g.protected, g.project_id, g.oldest
     FROM groups g
     WHERE g.tags <@ CAST(:runner_tags AS text[])
       AND (:run_untagged OR cardinality(g.tags) > 0)
@@ -40,6 +38,17 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
             UNION ALL
             SELECT pr.id FROM runner_namespaces rn JOIN projects pr ON pr.namespace_id = rn.namespace_id
             WHERE rn.runner_id = :runner_id))
+), eligible AS MATERIALIZED (
+    -- the running count orders projects, so it is read only when the runner could take jobs of
+    -- two projects or more: counting a project's running jobs reads each of them (10,000 in
+    -- bench/dispatch's drain, where every claimed job stays running), and one project's groups
+    -- all have the same count
+    SELECT m.tags, m.protected, m.project_id, m.oldest,
+           CASE WHEN (SELECT count(DISTINCT project_id) FROM matching) > 1
+                THEN (SELECT count(*) FROM jobs j
+                      WHERE j.project_id = m.project_id AND j.status IN ('running', 'canceling'))
+                ELSE 0 END AS running
+    FROM matching m
     ORDER BY running, oldest
 ), candidate AS (
     SELECT c.job_id
@@ -76,7 +85,7 @@ WITH RECURSIVE groups(tags, protected, project_id, oldest) AS (
     WHERE pl.id = c.pipeline_id AND pl.status IN ('created', 'pending')
     RETURNING pl.id
 )
--- everything the job payload needs, so the hand-out is this one round trip
+-- everything the job payload needs, so the hand-out is this one round trip (and one transaction)
 SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
        pr.name AS project_name, pr.source AS project_source, pr.default_branch AS project_default_branch,
        pr.protected_refs AS project_protected_refs,
@@ -92,7 +101,30 @@ SELECT c.*, (SELECT count(*) FROM started) AS pipeline_started,
             UNION ALL
             SELECT 1, id, key, value, variable_type, protected, masked, raw, environment_scope
             FROM project_variables WHERE project_id = c.project_id
-        ) v) AS ci_variables
+        ) v) AS ci_variables,
+       -- the jobs it takes artifacts and dotenv variables from (queries.artifacts.for_dependencies
+       -- in SQL): of earlier stages, or of its needs; with dependencies:, those among them; each
+       -- with its live archive (filename and size null without one) or its dotenv variables.
+       -- Each branch's first condition reads only the claimed row, so the other is never run.
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'id', d.id, 'name', d.name, 'filename', a.filename, 'size', a.size,
+                    'dotenv_variables', d.dotenv_variables) ORDER BY d.stage_idx, d.id), '[]'::jsonb)
+        FROM (
+            SELECT e.id, e.name, e.stage_idx, e.dotenv_variables FROM jobs e  -- ix_jobs_pipeline_id_stage_idx
+            WHERE jsonb_typeof(c.spec->'needs') IS DISTINCT FROM 'array'
+              AND e.pipeline_id = c.pipeline_id AND e.stage_idx < c.stage_idx AND NOT e.retried
+            UNION ALL
+            SELECT e.id, e.name, e.stage_idx, e.dotenv_variables FROM jobs e  -- ix_jobs_pipeline_id_name
+            WHERE jsonb_typeof(c.spec->'needs') = 'array'
+              AND e.pipeline_id = c.pipeline_id AND NOT e.retried
+              AND e.name IN (SELECT jsonb_array_elements_text(c.spec->'needs'))
+        ) d
+        LEFT JOIN artifacts a ON a.job_id = d.id AND a.file_type = 'archive'
+                             AND (a.expire_at IS NULL OR a.expire_at > now())
+        WHERE (a.id IS NOT NULL OR d.dotenv_variables IS NOT NULL)
+          AND (jsonb_typeof(c.spec->'dependencies') IS DISTINCT FROM 'array'
+               OR d.name IN (SELECT jsonb_array_elements_text(c.spec->'dependencies')))
+       ) AS dependencies
 FROM claimed c
 JOIN projects pr ON pr.id = c.project_id
 JOIN pipelines pl ON pl.id = c.pipeline_id
