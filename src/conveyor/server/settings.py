@@ -81,7 +81,9 @@ class ServerSettings:
     db_long_transaction_threshold: float = 10.0
     db_statement_timeout: float = 60.0  # seconds, PostgreSQL statement_timeout on every connection (0: none)
     db_idle_in_transaction_timeout: float = 60.0  # seconds, idle_in_transaction_session_timeout (0: none)
-    db_query_comments: str = "full"  # sqlcommenter tags on every statement: full, route or off (db/comments.py)
+    # sqlcommenter tags on every statement: route (default), full or off (db/comments.py); full adds
+    # request_id and job_id, which make each statement's text unique: one prepare per statement
+    db_query_comments: str = "route"
     # read replicas (db/replicas.py): comma-separated URLs; stale-tolerant reads go to one that has
     # replayed past the request's last write, else to the primary
     database_replica_urls: str | None = None

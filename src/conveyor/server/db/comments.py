@@ -8,9 +8,9 @@ variable that the HTTP middleware (``route``, ``request_id``, ``job_id``) and ea
 
     SELECT ... FROM jobs WHERE id = $1 /*application='conveyor',job_id='42',request_id='9f1c...',route='PATCH%20%2Fapi%2Fv4%2Fjobs%2F%7Bjob_id%7D%2Ftrace'*/
 
-Mode ``full`` (the default) tags all four; ``route`` leaves out ``request_id`` and ``job_id``,
-whose per-request values make every statement text unique and so defeat asyncpg's prepared
-statement cache (one more round trip per statement); ``off`` adds nothing.
+Mode ``full`` tags all four; ``route`` (the server's default) leaves out ``request_id`` and
+``job_id``, whose per-request values make every statement text unique and so defeat asyncpg's
+prepared statement cache (a prepare, one more round trip, per statement); ``off`` adds nothing.
 """
 
 from __future__ import annotations
