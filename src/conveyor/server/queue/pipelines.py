@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,7 +16,7 @@ from conveyor.server.db import queries
 from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt, predefined
-from conveyor.server.queue.progress import advance
+from conveyor.server.queue.progress import apply
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 
 CONFIG_PATH = ".gitlab-ci.yml"
@@ -64,6 +64,7 @@ class CreatedPipeline:
     sha: str
     ref: str
     enqueued: list[queries.jobs.Queued]
+    row: Mapping[str, Any]  # the pipeline's row as its creation committed it
     auto_canceled: list[int] = field(default_factory=list)  # older pipelines this one made redundant
 
 
@@ -232,20 +233,25 @@ class Pipelines:
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
             facts = facts or Facts()
-            pipeline_id = await queries.pipelines.insert(
+            row = await queries.pipelines.insert_row(
                 conn, project["id"], ref, sha, variables or {},
                 source=facts.source, before_sha=facts.before_sha, tag=facts.tag, commit=facts.commit or None,
                 user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
                 trigger_id=facts.trigger_id, schedule_id=facts.schedule_id, file_variables=list(facts.file_variables),
             )
-            await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
-            await queries.deployments.record(conn, pipeline_id, project["id"])
-            enqueued = await advance(conn, pipeline_id)
+            pipeline_id = row["id"]
+            jobs = await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
+            if any(spec.get("environment") is not None for spec in dumped):
+                await queries.deployments.record(conn, pipeline_id, project["id"])
+            # what was just inserted: no one else sees the pipeline before the commit, so neither
+            # its lock nor a second read of its jobs is needed
+            enqueued, row = await apply(conn, row, jobs)
             # read here, not in a transaction of its own: the canceling itself waits for the commit
             older = await interrupt.older_cancelable(conn, project["id"], ref, pipeline_id, sha)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id, older)
         return CreatedPipeline(
-            id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, auto_canceled=redundant.canceled
+            id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, row=row,
+            auto_canceled=redundant.canceled,
         )
 
     async def get(self, project_id: int, pipeline_id: int) -> RowMapping:

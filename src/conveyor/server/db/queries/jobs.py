@@ -23,8 +23,9 @@ async def insert_many(
     specs: Sequence[dict[str, Any]],
     *,
     protected: bool = False,
-) -> None:
-    """Insert ``created`` jobs; each spec is a ``JobSpec.model_dump()``."""
+) -> list[dict[str, Any]]:
+    """Insert ``created`` jobs in one statement; each spec is a ``JobSpec.model_dump()``. Returns
+    the rows as stored (what ``queue.progress`` reads of a job), in stage order."""
     rows = [
         {
             "pipeline_id": pipeline_id,
@@ -40,8 +41,13 @@ async def insert_many(
         }
         for spec in specs
     ]
-    if rows:
-        await conn.execute(jobs.insert(), rows)
+    if not rows:
+        return []
+    # one INSERT ... VALUES (...), (...) RETURNING (SQLAlchemy's insertmanyvalues); names are
+    # unique within a pipeline
+    ids = {row.name: row.id for row in await conn.execute(jobs.insert().returning(jobs.c.id, jobs.c.name), rows)}
+    stored = [{**row, "id": ids[row["name"]], "exit_code": None, "retried": False} for row in rows]
+    return sorted(stored, key=lambda row: (row["stage_idx"], row["id"]))
 
 
 async def get(conn: AsyncConnection, job_id: int) -> RowMapping | None:

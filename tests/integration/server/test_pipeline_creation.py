@@ -1,0 +1,83 @@
+"""``POST /api/v4/projects/:id/pipeline`` through a real server: what one creation costs the
+database (statements and transactions, counted on the server's engine), and that the answer and
+the recorded starter are what a later read shows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from conveyor.server.db import comments
+from tests.plugins.repos import make_repo
+
+pytestmark = pytest.mark.integration
+
+ONE_JOB = "job:\n  script: [echo one]\n"
+
+
+class Counted:
+    """Statements and transactions of the requests sent with one ``X-Request-Id``."""
+
+    def __init__(self, engine, request_id: str) -> None:  # noqa: ANN001
+        self.request_id, self.counts = request_id, Counter()
+        self._engine = engine.sync_engine
+        event.listen(self._engine, "before_cursor_execute", self._statement)
+        event.listen(self._engine, "begin", self._begin)
+
+    def _mine(self) -> bool:
+        return comments.current_tags().get("request_id") == self.request_id
+
+    def _statement(self, conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if self._mine():
+            self.counts["statements"] += 1
+            self.counts["savepoints"] += statement.lstrip().upper().startswith("SAVEPOINT")
+
+    def _begin(self, conn) -> None:  # noqa: ANN001
+        if self._mine():
+            self.counts["transactions"] += 1
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._statement)
+        event.remove(self._engine, "begin", self._begin)
+
+
+async def test_a_one_job_pipeline_costs_few_statements(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "app", ONE_JOB)
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        url = f"/api/v4/projects/{project['id']}/pipeline"
+        assert (await admin.post(url)).status_code == 201  # the token is checked (and cached) once
+        counted = Counted(live_server.services.engine, "creation-cost")
+        try:
+            answer = await admin.post(url, headers={"X-Request-Id": "creation-cost"})
+        finally:
+            counted.close()
+    assert answer.status_code == 201, answer.text
+    # the project; the CI/CD variables rules see; one transaction storing the pipeline (iid and
+    # row in one statement, the jobs in one, enqueued, status, older pipelines of the ref).
+    # Was 15 statements in 6 transactions: the user row, the pipeline's lock and its jobs read
+    # again, the answer read back with its coverage.
+    assert counted.counts["savepoints"] == 0
+    assert 1 <= counted.counts["transactions"] <= 3, counted.counts
+    assert 4 <= counted.counts["statements"] <= 8, counted.counts
+
+
+async def test_the_answer_is_the_stored_pipeline_and_its_starter_is_current(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    make_repo(tmp_path / "app", ONE_JOB)
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        base = f"/api/v4/projects/{project['id']}"
+        created = (await admin.post(f"{base}/pipeline")).json()
+        read = (await admin.get(f"{base}/pipelines/{created['id']}")).json()
+        assert created["status"] == "pending" and created["iid"] == 1
+        assert {k: v for k, v in created.items() if k != "status"} == {k: v for k, v in read.items() if k != "status"}
+        assert created["user"]["username"] == "root" and created["user"]["name"] == "Administrator"
+        # the name read with the (cached) token is forgotten when the user changes
+        assert (await admin.put("/api/v4/users/1", json={"name": "Ada Root"})).status_code == 200
+        second = (await admin.post(f"{base}/pipeline")).json()
+        assert second["iid"] == 2 and second["user"]["name"] == "Ada Root"
+        jobs = (await admin.get(f"{base}/pipelines/{second['id']}/jobs")).json()
+        assert jobs and jobs[0]["user"]["name"] == "Ada Root"
