@@ -81,3 +81,69 @@ async def test_the_answer_is_the_stored_pipeline_and_its_starter_is_current(live
         assert second["iid"] == 2 and second["user"]["name"] == "Ada Root"
         jobs = (await admin.get(f"{base}/pipelines/{second['id']}/jobs")).json()
         assert jobs and jobs[0]["user"]["name"] == "Ada Root"
+
+
+def _commit(repo: Path, name: str, text: str) -> None:
+    import subprocess
+
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    (repo / name).write_text(text)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", name], check=True)
+
+
+class GitSpy:
+    """The git commands the server's ``GitSources`` runs (real git; only counted)."""
+
+    def __init__(self, sources, monkeypatch) -> None:  # noqa: ANN001
+        self.commands: list[str] = []
+        real = sources._git_bytes
+
+        async def counted(repo, *args, **kwargs):  # noqa: ANN001, ANN202
+            self.commands.append(args[0])
+            return await real(repo, *args, **kwargs)
+
+        monkeypatch.setattr(sources, "_git_bytes", counted)
+
+
+RULES = """
+docker:
+  script: [build]
+  rules: [{exists: [Dockerfile]}]
+src:
+  script: [make]
+  rules: [{changes: [src/*]}]
+docs:
+  script: [mkdocs]
+  rules: [{changes: [docs/*]}]
+"""
+
+
+async def test_a_new_commit_reads_git_once_per_answer_and_files_only_when_a_rule_asks(
+    live_server, tmp_path: Path, monkeypatch  # noqa: ANN001
+) -> None:
+    repo = tmp_path / "app"
+    make_repo(repo, ONE_JOB)
+    spy = GitSpy(live_server.services.pipelines.sources, monkeypatch)
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(repo)})).json()
+        base = f"/api/v4/projects/{project['id']}"
+        _commit(repo, "README", "a new commit, the same config\n")
+        spy.commands.clear()
+        assert (await admin.post(f"{base}/pipeline")).status_code == 201
+        # the ref and whether it is a tag; the config; the commit with its parent. No diff, no
+        # tree: the config has neither rules:changes nor rules:exists
+        assert sorted(spy.commands) == ["for-each-ref", "show", "show"], spy.commands
+        spy.commands.clear()
+        assert (await admin.post(f"{base}/pipeline")).status_code == 201
+        assert spy.commands == ["for-each-ref"]  # the same commit: only its ref is asked again
+
+        _commit(repo, "Dockerfile", "FROM scratch\n")
+        _commit(repo, ".gitlab-ci.yml", RULES)
+        _commit(repo, "src/main.c", "int main;\n")
+        spy.commands.clear()
+        created = (await admin.post(f"{base}/pipeline")).json()
+        jobs = (await admin.get(f"{base}/pipelines/{created['id']}/jobs")).json()
+    assert sorted(job["name"] for job in jobs) == ["docker", "src"]  # docs/ did not change
+    assert sorted(spy.commands) == ["diff", "for-each-ref", "ls-tree", "show", "show"], spy.commands

@@ -18,6 +18,7 @@ from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt, predefined
 from conveyor.server.queue.progress import apply
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
+from conveyor.server.sources.includes import LazyFiles
 
 CONFIG_PATH = ".gitlab-ci.yml"
 ArtifactReader = Callable[[str, str], Awaitable[str | None]]  # (job name, path) -> text
@@ -104,13 +105,16 @@ class Pipelines:
         origin = origin or Origin()
         source = project["source"]
         ref = ref or project["default_branch"] or await self._sources.default_branch(source)
-        sha = origin.sha or await self._sources.resolve(source, ref)
+        if origin.sha is None and origin.tag is None:
+            sha, tag = await self._sources.resolve_ref(source, ref)  # one git process for both
+        else:
+            sha = origin.sha or await self._sources.resolve(source, ref)
+            tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         if not sha:
             raise BadRequest(f"Reference not found: {ref}")
         text = await self._sources.read_file(source, sha, CONFIG_PATH)
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
-        tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         origin = replace(origin, tag=tag)
         facts = await self.facts(
             project, ref, sha, source=origin.source, before_sha=origin.before_sha, tag=tag,
@@ -169,14 +173,12 @@ class Pipelines:
         commit = facts.commit
         origin = origin or Origin(source=facts.source, before_sha=facts.before_sha, tag=facts.tag)
         # rules:changes: the pushed range; unknown (always true) for a new ref and for pipelines
-        # without a push (trigger, schedule, downstream...); the commit's own changes for an API pipeline
-        changed: list[str] | None = None
+        # without a push (trigger, schedule, downstream...); the commit's own changes for an API
+        # pipeline. Read only if a rule asks (LazyFiles), as is the tree for rules:exists.
         base = origin.before_sha
         if origin.source == "push" and origin.before_sha is None:
             base = await self._sources.parent(source, sha)
-            changed = await self._sources.changed_files(source, base, sha)
-        elif origin.source == "push" and base and base.strip("0"):
-            changed = await self._sources.changed_files(source, base, sha)
+        diffed = origin.source == "push" and (origin.before_sha is None or bool(base and base.strip("0")))
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         outside = await self._project_variables(project["id"], protected) if self._project_variables else {}
 
@@ -205,8 +207,8 @@ class Pipelines:
             protected=protected,
             variables=variables,
             project_variables=outside,
-            changed_files=changed,
-            repository_files=await self._sources.list_files(source, sha),
+            changed_files=LazyFiles(lambda: resolver.changed_files(base)) if diffed else None,
+            repository_files=LazyFiles(resolver.local_files),
             project_path=project["name"],
             file_hashes=resolver.file_hashes,
             compare_to=resolver.changed_since,

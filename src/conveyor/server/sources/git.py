@@ -27,6 +27,9 @@ class GitError(BadRequest):
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256: never a ref name
 IMMUTABLE = 512  # remembered answers about object ids
+_REF_FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+# a commit's parents, author, committer date (ISO 8601 with its offset) and message, in one read
+_COMMIT_FORMAT = "%P%x00%an%x00%ae%x00%cI%x00%B"
 T = TypeVar("T")
 
 
@@ -88,6 +91,26 @@ class GitSources:
         repo = await self.git_dir(source)
         return (await self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")).strip()
 
+    async def resolve_ref(self, source: str, ref: str) -> tuple[str, bool]:
+        """``resolve`` and ``is_tag`` of ``ref``, in one git process when it names a branch or a
+        tag (else as those two do). A tag wins over a branch of the same name, as in git's
+        rev-parse; an annotated tag gives its commit."""
+        repo = await self.git_dir(source)
+        names = (f"refs/{ref}", f"refs/tags/{ref}", f"refs/heads/{ref}")  # rev-parse's order
+        out = await self._git(repo, "for-each-ref", f"--format={_REF_FORMAT}", *names, check=False)
+        found = {}
+        for line in out.splitlines():
+            name, *fields = line.split("\0")
+            found[name] = fields
+        first = next((name for name in names if name in found), None)  # for-each-ref also lists refs/tags/v1/x
+        if first is not None and first != names[0]:
+            kind, sha, peeled_kind, peeled = found[first]
+            if kind == "tag" and peeled_kind == "commit":
+                return peeled, True
+            if kind == "commit":
+                return sha, first == names[1]
+        return await self.resolve(source, ref), await self.is_tag(source, ref)
+
     async def read_file(self, source: str, sha: str, path: str) -> str | None:
         async def read() -> str | None:
             repo = await self.git_dir(source)
@@ -141,26 +164,31 @@ class GitSources:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     async def parent(self, source: str, sha: str) -> str | None:
-        """The first parent of ``sha``, or None for a root commit."""
-        async def read() -> str | None:
-            repo = await self.git_dir(source)
-            out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
-            return out.strip() or None
-
-        return await self._immutable(("parent", source, sha), (sha,), read)
+        """The first parent of ``sha``, or None for a root commit (read with ``commit_info``)."""
+        commit = await self._commit(source, sha)
+        if commit:
+            return commit["parents"].split(" ")[0] or None
+        repo = await self.git_dir(source)  # not a commit id: a revision git resolves
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
+        return out.strip() or None
 
     async def commit_info(self, source: str, sha: str) -> dict[str, str]:
         """``{message, author_name, author_email, timestamp}`` of a commit (committer date,
         ISO 8601 with its offset, as GitLab's ``CI_COMMIT_TIMESTAMP``); empty when unreadable."""
+        commit = await self._commit(source, sha)
+        return {k: v for k, v in commit.items() if k != "parents"}
+
+    async def _commit(self, source: str, sha: str) -> dict[str, str]:
+        """A commit's parents (space-separated) and ``commit_info``, from one git process."""
         async def read() -> dict[str, str]:
             repo = await self.git_dir(source)
-            out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
-            parts = out.split("\0", 3)
-            if len(parts) != 4:
+            out = await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}", sha, "--", check=False)
+            parts = out.split("\0", 4)
+            if len(parts) != 5:
                 return {}
-            name, email, timestamp, message = parts
-            return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
-                    "author_email": email, "timestamp": timestamp}
+            parents, name, email, timestamp, message = parts
+            return {"parents": parents.strip(), "message": message.rstrip("\n") + "\n" if message.strip() else "",
+                    "author_name": name, "author_email": email, "timestamp": timestamp}
 
         return await self._immutable(("commit", source, sha), (sha,), read)
 
