@@ -9,12 +9,15 @@ runner's next request is answered 403 with ``Job-Status: canceled``, which makes
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
 from conveyor.server.db import queries, transaction
 from conveyor.server.errors import NotFound
-from conveyor.server.queue.progress import advance
+from conveyor.server.queue.progress import advance, apply
 
 # not handed to a runner yet: canceled at once (a scheduled job is unscheduled)
 NOT_STARTED = {
@@ -53,12 +56,22 @@ class Cancellation:
 async def cancel_pipeline_locked(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
     """Cancel every unfinished job of the pipeline, in the caller's transaction; returns what that
     enqueued (jobs of other pipelines that got a resource group the canceled jobs held)."""
-    if await queries.pipelines.lock(conn, pipeline_id) is None:
+    row = await queries.pipelines.lock(conn, pipeline_id)
+    if row is None:
         return []
-    unfinished = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline_id) if not JobStatus(j["status"]).is_complete]
+    return await cancel_jobs_locked(conn, row, await queries.jobs.for_pipeline(conn, pipeline_id))
+
+
+async def cancel_jobs_locked(
+    conn: AsyncConnection, row: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
+) -> list[queries.jobs.Queued]:
+    """``cancel_pipeline_locked`` of the pipeline ``row`` the caller has locked, whose current
+    ``jobs`` it has read under that lock."""
+    unfinished = [j["id"] for j in jobs if not JobStatus(j["status"]).is_complete]
     for job in await queries.jobs.lock_many(conn, unfinished):
         await _cancel_locked(conn, job)
-    return await advance(conn, pipeline_id)
+    enqueued, _ = await apply(conn, row, await queries.jobs.for_pipeline(conn, row["id"]))
+    return enqueued
 
 
 async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001
