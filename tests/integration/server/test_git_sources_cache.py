@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.server.sources import GitSources
+from conveyor.server.sources import refs
 from conveyor.server.sources.git import GitError
 
 from tests.plugins.repos import make_repo
@@ -66,21 +67,32 @@ async def test_a_ref_and_whether_it_is_a_tag_in_one_read_agree_with_rev_parse(tm
     _git(repo, "tag", "both", first)  # a tag wins over a branch of the same name, as in rev-parse
     _git(repo, "branch", "v1/x", second)  # for-each-ref's prefix match must not make v1 a branch
     _git(repo, "tag", "-a", "tree-tag", "-m", "not a commit", f"{first}^{{tree}}")
+    _git(repo, "branch", "heads/main", first)  # refs/heads/heads/main: "heads/main" is refs/heads/main
+    _git(repo, "branch", "packed", first)
     sources = GitSources(tmp_path / "mirrors")
     source = str(repo)
-    for ref in ("main", "light", "annotated", "both", "v1", "v1/x", first, "HEAD~1", "missing", "tree-tag"):
-        try:
-            expected = (await sources.resolve(source, ref), await sources.is_tag(source, ref))
-        except GitError:
-            expected = None
-        try:
-            found = await sources.resolve_ref(source, ref)
-        except GitError:
-            found = None
-        assert found == expected, ref
+    names = ("main", "light", "annotated", "both", "v1", "v1/x", "heads/main", "packed", first, "HEAD", "HEAD~1",
+             "missing", "tree-tag", "../main", "main.lock")
+    for packed in (False, True):
+        if packed:  # packed-refs instead of loose files; one branch moved after packing
+            _git(repo, "pack-refs", "--all")
+            _git(repo, "branch", "-f", "packed", second)
+        for ref in names:
+            try:
+                expected = (await sources.resolve(source, ref), await sources.is_tag(source, ref))
+            except GitError:
+                expected = None
+            try:
+                found = await sources.resolve_ref(source, ref)
+            except GitError:
+                found = None
+            assert found == expected, (ref, packed)
     assert await sources.resolve_ref(source, "annotated") == (first, True)
     assert await sources.resolve_ref(source, "both") == (first, True)
     assert await sources.resolve_ref(source, "main") == (second, False)
+    assert await sources.resolve_ref(source, "packed") == (second, False)
+    assert refs.read_branch(source, "main") == second and refs.read_branch(source, "v1/x") == second
+    assert refs.read_branch(source, "both") is None and refs.read_branch(source, "HEAD") is None
 
 
 async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:

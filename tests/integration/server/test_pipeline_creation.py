@@ -132,12 +132,12 @@ async def test_a_new_commit_reads_git_once_per_answer_and_files_only_when_a_rule
         _commit(repo, "README", "a new commit, the same config\n")
         spy.commands.clear()
         assert (await admin.post(f"{base}/pipeline")).status_code == 201
-        # the ref and whether it is a tag; the config; the commit with its parent. No diff, no
-        # tree: the config has neither rules:changes nor rules:exists
-        assert sorted(spy.commands) == ["for-each-ref", "show", "show"], spy.commands
+        # the config; the commit with its parent (the branch is read from its ref file). No
+        # diff, no tree: the config has neither rules:changes nor rules:exists
+        assert sorted(spy.commands) == ["show", "show"], spy.commands
         spy.commands.clear()
         assert (await admin.post(f"{base}/pipeline")).status_code == 201
-        assert spy.commands == ["for-each-ref"]  # the same commit: only its ref is asked again
+        assert spy.commands == []  # the same commit: nothing but its ref file is read again
 
         _commit(repo, "Dockerfile", "FROM scratch\n")
         _commit(repo, ".gitlab-ci.yml", RULES)
@@ -146,4 +146,4 @@ async def test_a_new_commit_reads_git_once_per_answer_and_files_only_when_a_rule
         created = (await admin.post(f"{base}/pipeline")).json()
         jobs = (await admin.get(f"{base}/pipelines/{created['id']}/jobs")).json()
     assert sorted(job["name"] for job in jobs) == ["docker", "src"]  # docs/ did not change
-    assert sorted(spy.commands) == ["diff", "for-each-ref", "ls-tree", "show", "show"], spy.commands
+    assert sorted(spy.commands) == ["diff", "ls-tree", "show", "show"], spy.commands

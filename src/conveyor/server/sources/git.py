@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conveyor.server.errors import BadRequest
+from conveyor.server.sources import refs
 
 
 class GitError(BadRequest):
@@ -95,8 +96,12 @@ class GitSources:
         """``resolve`` and ``is_tag`` of ``ref``, in one git process when it names a branch or a
         tag (else as those two do). A tag wins over a branch of the same name, as in git's
         rev-parse; an annotated tag gives its commit."""
-        repo = await self.git_dir(source)
         names = (f"refs/{ref}", f"refs/tags/{ref}", f"refs/heads/{ref}")  # rev-parse's order
+        if not is_remote(source):
+            branch = refs.read_branch(source[len("file://"):] if source.startswith("file://") else source, ref)
+            if branch is not None:  # a branch, and no tag or other ref of that name: no git process
+                return branch, False
+        repo = await self.git_dir(source)
         out = await self._git(repo, "for-each-ref", f"--format={_REF_FORMAT}", *names, check=False)
         found = {}
         for line in out.splitlines():
