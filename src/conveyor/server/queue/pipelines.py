@@ -11,11 +11,11 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor import ciconfig, pipeline
-from conveyor.protocol import JobSpec
+from conveyor.protocol import JobSpec, JobStatus
 from conveyor.server.db import queries
 from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
-from conveyor.server.queue import interrupt, predefined
+from conveyor.server.queue import interrupt, predefined, states
 from conveyor.server.queue.progress import apply
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 from conveyor.server.sources.includes import LazyFiles
@@ -67,6 +67,18 @@ class CreatedPipeline:
     enqueued: list[queries.jobs.Queued]
     row: Mapping[str, Any]  # the pipeline's row as its creation committed it
     auto_canceled: list[int] = field(default_factory=list)  # older pipelines this one made redundant
+
+
+def initial_status(dumped: Sequence[dict[str, Any]]) -> str:
+    """The status ``progress.apply`` will give a new pipeline of these jobs (all ``created``), so
+    that it is inserted with it and not updated right after; ``created`` (and the update) when a
+    resource group or a start or finish time is involved."""
+    if any(spec.get("resource_group") for spec in dumped):
+        return JobStatus.CREATED.value
+    jobs = [{"name": s["name"], "stage_idx": s["stage_idx"], "spec": s, "status": JobStatus.CREATED, "exit_code": None}
+            for s in dumped]  # fmt: skip
+    status = pipeline.progress([states.job_state(job) for job in jobs]).status
+    return str(status) if status in (JobStatus.CREATED, JobStatus.PENDING, JobStatus.MANUAL, JobStatus.SCHEDULED) else JobStatus.CREATED.value
 
 
 class Pipelines:
@@ -236,7 +248,7 @@ class Pipelines:
         async with self._engine.begin() as conn:
             facts = facts or Facts()
             row = await queries.pipelines.insert_row(
-                conn, project["id"], ref, sha, variables or {},
+                conn, project["id"], ref, sha, variables or {}, status=initial_status(dumped),
                 source=facts.source, before_sha=facts.before_sha, tag=facts.tag, commit=facts.commit or None,
                 user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
                 trigger_id=facts.trigger_id, schedule_id=facts.schedule_id, file_variables=list(facts.file_variables),

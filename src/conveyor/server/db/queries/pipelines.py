@@ -23,9 +23,10 @@ async def insert(
 async def insert_row(
     conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **facts: Any
 ) -> RowMapping:
-    """A new ``created`` pipeline with the next iid of its project, in one statement (the project
-    row is locked until commit, so iids are unique and dense); returns its row. ``facts``: the
-    optional columns (source, before_sha, tag, commit, user, parent_pipeline_id, source_job_id)."""
+    """A new pipeline (``created`` unless ``facts`` give a status) with the next iid of its
+    project, in one statement (the project row is locked until commit, so iids are unique and
+    dense); returns its row. ``facts``: the optional columns (status, source, before_sha, tag,
+    commit, user, parent_pipeline_id, source_job_id)."""
     bump = (
         projects.update()
         .where(projects.c.id == project_id)
@@ -37,9 +38,9 @@ async def insert_row(
     stmt = (
         pipelines.insert()
         .add_cte(bump)
-        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables,
-                iid=sa.select(bump.c.last_pipeline_iid).scalar_subquery(),
-                **{key: value for key, value in facts.items() if value is not None})
+        .values(**{"status": "created", **{key: value for key, value in facts.items() if value is not None}},
+                project_id=project_id, ref=ref, sha=sha, variables=variables,
+                iid=sa.select(bump.c.last_pipeline_iid).scalar_subquery())
         .returning(*pipelines.c)
     )
     return (await conn.execute(stmt)).mappings().one()
