@@ -107,3 +107,19 @@ async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:
     assert info["message"] == "second\n\nbody\n" and info["author_name"] == "t" and "parents" not in info
     assert info["timestamp"] == _git(repo, "show", "-s", "--format=%cI", second)
     assert await sources.parent(str(repo), "HEAD") == first  # a revision, not an id: asked afresh
+
+
+async def test_the_config_and_its_commit_in_one_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first = make_repo(repo, "job:\n  script: [true]\n")
+    _git(repo, "commit", "--allow-empty", "-qm", "second\n\nbody")
+    second = _git(repo, "rev-parse", "HEAD")
+    sources = GitSources(tmp_path / "mirrors")
+    source = str(repo)
+    assert await sources.read_with_commit(source, second, ".gitlab-ci.yml") == "job:\n  script: [true]\n"
+    assert await sources.read_with_commit(source, second, "missing.yml") is None
+    shutil.rmtree(repo)  # what the one read brought is remembered
+    assert await sources.parent(source, second) == first
+    info = await sources.commit_info(source, second)
+    assert info["message"] == "second\n\nbody\n" and info["author_email"] == "t@conveyor.invalid"
+    assert await sources.read_file(source, second, ".gitlab-ci.yml") == "job:\n  script: [true]\n"

@@ -124,7 +124,7 @@ class Pipelines:
             tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         if not sha:
             raise BadRequest(f"Reference not found: {ref}")
-        text = await self._sources.read_file(source, sha, CONFIG_PATH)
+        text = await self._sources.read_with_commit(source, sha, CONFIG_PATH)  # facts() reads the commit next
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
         origin = replace(origin, tag=tag)

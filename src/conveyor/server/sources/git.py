@@ -116,6 +116,21 @@ class GitSources:
                 return sha, first == names[1]
         return await self.resolve(source, ref), await self.is_tag(source, ref)
 
+    async def read_with_commit(self, source: str, sha: str, path: str) -> str | None:
+        """``read_file`` of ``path`` at commit ``sha``, its ``commit_info`` and ``parent`` read
+        with it in one git process (all remembered); as ``read_file`` when that fails."""
+        if not _OBJECT_ID.fullmatch(sha) or ("show", source, sha, path) in self._known:
+            return await self.read_file(source, sha, path)
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}%x00%x00", sha, f"{sha}:{path}", check=False)
+        head, found, text = out.partition("\0\0\n")  # git show ends the commit with a newline, then the blob
+        commit = _commit_fields(head) if found else {}
+        if not commit or not text:
+            return await self.read_file(source, sha, path)
+        for key, value in ((("commit", source, sha), commit), (("show", source, sha, path), text)):
+            await self._immutable(key, (sha,), lambda v=value: _value(v))
+        return text
+
     async def read_file(self, source: str, sha: str, path: str) -> str | None:
         async def read() -> str | None:
             repo = await self.git_dir(source)
@@ -187,13 +202,7 @@ class GitSources:
         """A commit's parents (space-separated) and ``commit_info``, from one git process."""
         async def read() -> dict[str, str]:
             repo = await self.git_dir(source)
-            out = await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}", sha, "--", check=False)
-            parts = out.split("\0", 4)
-            if len(parts) != 5:
-                return {}
-            parents, name, email, timestamp, message = parts
-            return {"parents": parents.strip(), "message": message.rstrip("\n") + "\n" if message.strip() else "",
-                    "author_name": name, "author_email": email, "timestamp": timestamp}
+            return _commit_fields(await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}", sha, "--", check=False))
 
         return await self._immutable(("commit", source, sha), (sha,), read)
 
@@ -260,6 +269,20 @@ class GitSources:
             message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
             raise GitError(redact(message))
         return out
+
+
+def _commit_fields(out: str) -> dict[str, str]:
+    """``_COMMIT_FORMAT``'s output as ``{parents, message, author_name, author_email, timestamp}``."""
+    parts = out.split("\0", 4)
+    if len(parts) != 5:
+        return {}
+    parents, name, email, timestamp, message = parts
+    return {"parents": parents.strip(), "message": message.rstrip("\n") + "\n" if message.strip() else "",
+            "author_name": name, "author_email": email, "timestamp": timestamp}
+
+
+async def _value(value: T) -> T:
+    return value
 
 
 def _copy(value: T) -> T:
