@@ -95,11 +95,15 @@ async def test_a_ref_and_whether_it_is_a_tag_in_one_read_agree_with_rev_parse(tm
     assert refs.read_branch(source, "both") is None and refs.read_branch(source, "HEAD") is None
 
 
-async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
+def _two_commits(repo: Path) -> tuple[str, str]:
     first = make_repo(repo, "job:\n  script: [true]\n")
     _git(repo, "commit", "--allow-empty", "-qm", "second\n\nbody")
-    second = _git(repo, "rev-parse", "HEAD")
+    return first, _git(repo, "rev-parse", "HEAD")
+
+
+async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first, second = _two_commits(repo)
     sources = GitSources(tmp_path / "mirrors")
     assert await sources.parent(str(repo), second) == first
     assert await sources.parent(str(repo), first) is None
@@ -111,9 +115,7 @@ async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:
 
 async def test_the_config_and_its_commit_in_one_read(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    first = make_repo(repo, "job:\n  script: [true]\n")
-    _git(repo, "commit", "--allow-empty", "-qm", "second\n\nbody")
-    second = _git(repo, "rev-parse", "HEAD")
+    first, second = _two_commits(repo)
     sources = GitSources(tmp_path / "mirrors")
     source = str(repo)
     assert await sources.read_with_commit(source, second, ".gitlab-ci.yml") == "job:\n  script: [true]\n"
