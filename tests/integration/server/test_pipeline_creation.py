@@ -44,26 +44,39 @@ class Counted:
         event.remove(self._engine, "begin", self._begin)
 
 
+async def _counted(live_server, url: str, request_id: str) -> Counter:  # noqa: ANN001
+    counted = Counted(live_server.services.engine, request_id)
+    try:
+        async with live_server.admin() as admin:
+            answer = await admin.post(url, headers={"X-Request-Id": request_id})
+    finally:
+        counted.close()
+    assert answer.status_code == 201, answer.text
+    return counted.counts
+
+
 async def test_a_one_job_pipeline_costs_few_statements(live_server, tmp_path: Path) -> None:  # noqa: ANN001
     make_repo(tmp_path / "app", ONE_JOB)
     async with live_server.admin() as admin:
         project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
         url = f"/api/v4/projects/{project['id']}/pipeline"
         assert (await admin.post(url)).status_code == 201  # the token is checked (and cached) once
-        counted = Counted(live_server.services.engine, "creation-cost")
-        try:
-            answer = await admin.post(url, headers={"X-Request-Id": "creation-cost"})
-        finally:
-            counted.close()
-    assert answer.status_code == 201, answer.text
+    counts = await _counted(live_server, url, "creation-cost")
     # the project; the CI/CD variables rules see; one transaction storing the pipeline (iid and
     # row with its first status in one statement, the jobs in one, enqueued, older pipelines of
     # the ref).
     # Was 15 statements in 6 transactions: the user row, the pipeline's lock and its jobs read
     # again, the answer read back with its coverage.
-    assert counted.counts["savepoints"] == 0
-    assert 1 <= counted.counts["transactions"] <= 3, counted.counts
-    assert 4 <= counted.counts["statements"] <= 7, counted.counts
+    assert counts["savepoints"] == 0
+    assert 1 <= counts["transactions"] <= 3, counts
+    assert 4 <= counts["statements"] <= 7, counts
+    # a new commit: the same, and each of the two older pending pipelines canceled in a
+    # transaction of its own (locked, its jobs read and locked, the job canceled and dequeued,
+    # the pipeline's status and auto_canceled_by): was 12 statements for each
+    _commit(tmp_path / "app", "README", "a new commit\n")
+    canceling = await _counted(live_server, url, "creation-cancels")
+    assert canceling["savepoints"] == 0
+    assert canceling["transactions"] <= 3 + 2 and canceling["statements"] <= 7 + 2 * 6, canceling
 
 
 async def test_the_answer_is_the_stored_pipeline_and_its_starter_is_current(live_server, tmp_path: Path) -> None:  # noqa: ANN001

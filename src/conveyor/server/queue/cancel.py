@@ -68,17 +68,19 @@ async def cancel_jobs_locked(
     """``cancel_pipeline_locked`` of the pipeline ``row`` the caller has locked, whose current
     ``jobs`` it has read under that lock."""
     unfinished = [j["id"] for j in jobs if not JobStatus(j["status"]).is_complete]
+    now: dict[int, Mapping[str, Any]] = {}
     for job in await queries.jobs.lock_many(conn, unfinished):
-        await _cancel_locked(conn, job)
-    enqueued, _ = await apply(conn, row, await queries.jobs.for_pipeline(conn, row["id"]))
+        now[job["id"]] = {**job, "status": await _cancel_locked(conn, job)}
+    # the jobs as they are now, without reading them again: the locked ones as just changed, the
+    # others finished already (nothing changes a finished job under the pipeline's lock)
+    enqueued, _ = await apply(conn, row, [now.get(j["id"], j) for j in jobs])
     return enqueued
 
 
 async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001
     status = JobStatus(job["status"])
     if status in NOT_STARTED:
-        await queries.jobs.dequeue(conn, job["id"])
-        await queries.jobs.finish(conn, job["id"], JobStatus.CANCELED)
+        await queries.jobs.cancel_queued(conn, job["id"])
         return JobStatus.CANCELED
     if status == JobStatus.RUNNING:
         if await queries.jobs.cancels_gracefully(conn, job):

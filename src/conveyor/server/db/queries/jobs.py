@@ -195,6 +195,14 @@ async def finish(
     await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
 
+async def cancel_queued(conn: AsyncConnection, job_id: int) -> None:
+    """``dequeue`` and ``finish`` as canceled, in one statement: a job no runner has taken."""
+    dequeued = pending_jobs.delete().where(pending_jobs.c.job_id == job_id).cte("dequeued")
+    values = {"status": "canceled", "failure_reason": None, "exit_code": None, "trace_checksum": None,
+              "finished_at": sa.func.now(), "updated_at": sa.func.now()}  # fmt: skip
+    await conn.execute(jobs.update().add_cte(dequeued).where(jobs.c.id == job_id).values(**values))
+
+
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:
     stmt = (
         sa.select(jobs.c.id)
