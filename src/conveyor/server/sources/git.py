@@ -2,8 +2,9 @@
 
 What a commit's id fixes (a file at the commit, its tree, parent, message, the diff between two
 commits) never changes, so those answers are remembered per source and object id (``IMMUTABLE``
-entries, least recently used dropped): a pipeline for a commit seen before spawns git only to
-resolve its ref. Refs (branches, tags, the default branch) are always asked afresh.
+entries, least recently used dropped). Refs (branches, tags, the default branch) are always asked
+afresh, a local repository's plain branch from its ref file (``refs.py``), so a pipeline for a
+commit seen before spawns no git process; a new commit's config, parent and message come from one.
 """
 
 from __future__ import annotations
