@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.server.sources import GitSources
+from conveyor.server.sources import refs
 from conveyor.server.sources.git import GitError
 
 from tests.plugins.repos import make_repo
@@ -46,3 +47,81 @@ async def test_an_empty_answer_is_asked_again(tmp_path: Path) -> None:
     assert await sources.read_file(str(repo), sha, "later.txt") is None
     assert await sources.read_file(str(repo), "f" * 40, ".gitlab-ci.yml") is None  # not fetched yet, say
     assert await sources.read_file(str(repo), sha, ".gitlab-ci.yml") == "job:\n  script: [true]\n"
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    command = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@conveyor.invalid", *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def test_a_ref_and_whether_it_is_a_tag_in_one_read_agree_with_rev_parse(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first = make_repo(repo, "job:\n  script: [true]\n")
+    _git(repo, "commit", "--allow-empty", "-qm", "second")
+    second = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "tag", "light", first)
+    _git(repo, "tag", "-a", "annotated", "-m", "a tag", first)
+    _git(repo, "branch", "both", second)
+    _git(repo, "tag", "both", first)  # a tag wins over a branch of the same name, as in rev-parse
+    _git(repo, "branch", "v1/x", second)  # for-each-ref's prefix match must not make v1 a branch
+    _git(repo, "tag", "-a", "tree-tag", "-m", "not a commit", f"{first}^{{tree}}")
+    _git(repo, "branch", "heads/main", first)  # refs/heads/heads/main: "heads/main" is refs/heads/main
+    _git(repo, "branch", "packed", first)
+    sources = GitSources(tmp_path / "mirrors")
+    source = str(repo)
+    names = ("main", "light", "annotated", "both", "v1", "v1/x", "heads/main", "packed", first, "HEAD", "HEAD~1",
+             "missing", "tree-tag", "../main", "main.lock")
+    for packed in (False, True):
+        if packed:  # packed-refs instead of loose files; one branch moved after packing
+            _git(repo, "pack-refs", "--all")
+            _git(repo, "branch", "-f", "packed", second)
+        for ref in names:
+            try:
+                expected = (await sources.resolve(source, ref), await sources.is_tag(source, ref))
+            except GitError:
+                expected = None
+            try:
+                found = await sources.resolve_ref(source, ref)
+            except GitError:
+                found = None
+            assert found == expected, (ref, packed)
+    assert await sources.resolve_ref(source, "annotated") == (first, True)
+    assert await sources.resolve_ref(source, "both") == (first, True)
+    assert await sources.resolve_ref(source, "main") == (second, False)
+    assert await sources.resolve_ref(source, "packed") == (second, False)
+    assert refs.read_branch(source, "main") == second and refs.read_branch(source, "v1/x") == second
+    assert refs.read_branch(source, "both") is None and refs.read_branch(source, "HEAD") is None
+
+
+def _two_commits(repo: Path) -> tuple[str, str]:
+    first = make_repo(repo, "job:\n  script: [true]\n")
+    _git(repo, "commit", "--allow-empty", "-qm", "second\n\nbody")
+    return first, _git(repo, "rev-parse", "HEAD")
+
+
+async def test_parent_and_commit_come_from_one_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first, second = _two_commits(repo)
+    sources = GitSources(tmp_path / "mirrors")
+    assert await sources.parent(str(repo), second) == first
+    assert await sources.parent(str(repo), first) is None
+    info = await sources.commit_info(str(repo), second)
+    assert info["message"] == "second\n\nbody\n" and info["author_name"] == "t" and "parents" not in info
+    assert info["timestamp"] == _git(repo, "show", "-s", "--format=%cI", second)
+    assert await sources.parent(str(repo), "HEAD") == first  # a revision, not an id: asked afresh
+
+
+async def test_the_config_and_its_commit_in_one_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first, second = _two_commits(repo)
+    sources = GitSources(tmp_path / "mirrors")
+    source = str(repo)
+    assert await sources.read_with_commit(source, second, ".gitlab-ci.yml") == "job:\n  script: [true]\n"
+    assert await sources.read_with_commit(source, second, "missing.yml") is None
+    shutil.rmtree(repo)  # what the one read brought is remembered
+    assert await sources.parent(source, second) == first
+    info = await sources.commit_info(source, second)
+    assert info["message"] == "second\n\nbody\n" and info["author_email"] == "t@conveyor.invalid"
+    assert await sources.read_file(source, second, ".gitlab-ci.yml") == "job:\n  script: [true]\n"

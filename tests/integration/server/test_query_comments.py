@@ -46,6 +46,23 @@ async def _waiting(conn, database: str, needle: str, timeout: float = 15.0) -> l
         await asyncio.sleep(0.05)
 
 
+@pytest.fixture
+def server_settings(server_settings):  # noqa: ANN001, ANN201
+    """``full`` comments: the per-request tags this module reads are not in the default."""
+    return server_settings.with_overrides(db_query_comments="full")
+
+
+def test_the_default_leaves_per_request_tags_out() -> None:
+    """Per-request values make every statement's text unique: asyncpg would prepare each again."""
+    from conveyor.server.settings import ServerSettings
+
+    commenter = comments.Commenter(ServerSettings().db_query_comments)
+    with comments.tagged(route="POST /p", request_id="abc", job_id=3):
+        first = commenter.apply("SELECT 1")
+    with comments.tagged(route="POST /p", request_id="def", job_id=4):
+        assert commenter.apply("SELECT 1") == first == "SELECT 1 /*application='conveyor',route='POST%20%2Fp'*/"
+
+
 async def test_requests_and_background_tasks_are_named_in_pg_stat_activity(live_server) -> None:  # noqa: ANN001
     import asyncpg
 

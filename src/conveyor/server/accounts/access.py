@@ -53,6 +53,9 @@ class Actor:
     admin: bool = False
     scopes: frozenset[str] = field(default_factory=lambda: frozenset({"api"}))
     token_id: int | None = None  # the personal access token the request came with
+    # the user's name and email as read with the token (None: not read; ``Users.starter`` reads them)
+    name: str | None = None
+    email: str | None = None
 
     def may_write(self) -> bool:
         return WRITE_SCOPE in self.scopes

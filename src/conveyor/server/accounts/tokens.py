@@ -91,7 +91,7 @@ class AdminTokens:
                 await queries.tokens.touch(conn, int(row["id"]))
         actor = Actor(
             user_id=int(row["user_id"]), username=row["username"], admin=bool(row["admin"]),
-            scopes=frozenset(row["scopes"].split()), token_id=int(row["id"]),
+            scopes=frozenset(row["scopes"].split()), token_id=int(row["id"]), name=row["user_name"], email=row["email"],
         )  # fmt: skip
         if self.cache_ttl > 0:
             self._verified[digest] = (actor, row["expires_at"], now + self.cache_ttl)

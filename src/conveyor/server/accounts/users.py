@@ -53,6 +53,8 @@ class Users:
         ``GITLAB_USER_*`` variables and the API's ``user``); None for a caller without a user."""
         if actor.user_id is None:
             return None
+        if actor.name is not None:  # read with the token: no second read of the user row
+            return {"id": actor.user_id, "login": actor.username, "name": actor.name, "email": actor.email}
         user = await self.get(actor.user_id)
         return {"id": int(user["id"]), "login": user["username"], "name": user["name"], "email": user["email"]}
 

@@ -67,7 +67,8 @@ async def _sudo(request: Request, actor: Actor, who: str) -> Actor:
         raise NotFound(f"404 User with ID or username '{who}' Not Found") from None
     if user["state"] != "active":
         raise Unauthorized("401 Unauthorized")
-    return Actor(user_id=int(user["id"]), username=user["username"], admin=bool(user["admin"]), scopes=actor.scopes, token_id=actor.token_id)
+    return Actor(user_id=int(user["id"]), username=user["username"], admin=bool(user["admin"]), scopes=actor.scopes,
+                 token_id=actor.token_id, name=user["name"], email=user["email"])  # fmt: skip
 
 
 async def current_actor(request: Request) -> Actor:

@@ -128,7 +128,7 @@ async def create_pipeline(request: Request, access: Developer) -> dict[str, Any]
     created = await svc.pipelines.create(access.project, ref, variables, origin)
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
-    return await _full(request, access, await svc.pipelines.get(access.project_id, created.id))
+    return _shown(request, access, created.row)  # as created: none of its jobs has a coverage yet
 
 
 @router.get("/pipelines/{pipeline_id}", **doc(answer=OBJECT))

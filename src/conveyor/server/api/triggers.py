@@ -76,4 +76,4 @@ async def _trigger(request: Request, project: str, ref: str | None, *, forge_bod
     )
     if created.enqueued:
         await svc.dispatcher.tick(created.enqueued)
-    return presenters.pipeline(await svc.pipelines.get(row["id"], created.id), svc.settings.base_url, presenters.path_of(row))
+    return presenters.pipeline(created.row, svc.settings.base_url, presenters.path_of(row))

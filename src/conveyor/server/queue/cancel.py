@@ -9,12 +9,15 @@ runner's next request is answered 403 with ``Job-Status: canceled``, which makes
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
 from conveyor.server.db import queries, transaction
 from conveyor.server.errors import NotFound
-from conveyor.server.queue.progress import advance
+from conveyor.server.queue.progress import advance, apply
 
 # not handed to a runner yet: canceled at once (a scheduled job is unscheduled)
 NOT_STARTED = {
@@ -53,19 +56,31 @@ class Cancellation:
 async def cancel_pipeline_locked(conn: AsyncConnection, pipeline_id: int) -> list[queries.jobs.Queued]:
     """Cancel every unfinished job of the pipeline, in the caller's transaction; returns what that
     enqueued (jobs of other pipelines that got a resource group the canceled jobs held)."""
-    if await queries.pipelines.lock(conn, pipeline_id) is None:
+    row = await queries.pipelines.lock(conn, pipeline_id)
+    if row is None:
         return []
-    unfinished = [j["id"] for j in await queries.jobs.for_pipeline(conn, pipeline_id) if not JobStatus(j["status"]).is_complete]
+    return await cancel_jobs_locked(conn, row, await queries.jobs.for_pipeline(conn, pipeline_id))
+
+
+async def cancel_jobs_locked(
+    conn: AsyncConnection, row: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
+) -> list[queries.jobs.Queued]:
+    """``cancel_pipeline_locked`` of the pipeline ``row`` the caller has locked, whose current
+    ``jobs`` it has read under that lock."""
+    unfinished = [j["id"] for j in jobs if not JobStatus(j["status"]).is_complete]
+    now: dict[int, Mapping[str, Any]] = {}
     for job in await queries.jobs.lock_many(conn, unfinished):
-        await _cancel_locked(conn, job)
-    return await advance(conn, pipeline_id)
+        now[job["id"]] = {**job, "status": await _cancel_locked(conn, job)}
+    # the jobs as they are now, without reading them again: the locked ones as just changed, the
+    # others finished already (nothing changes a finished job under the pipeline's lock)
+    enqueued, _ = await apply(conn, row, [now.get(j["id"], j) for j in jobs])
+    return enqueued
 
 
 async def _cancel_locked(conn: AsyncConnection, job) -> str:  # noqa: ANN001
     status = JobStatus(job["status"])
     if status in NOT_STARTED:
-        await queries.jobs.dequeue(conn, job["id"])
-        await queries.jobs.finish(conn, job["id"], JobStatus.CANCELED)
+        await queries.jobs.cancel_queued(conn, job["id"])
         return JobStatus.CANCELED
     if status == JobStatus.RUNNING:
         if await queries.jobs.cancels_gracefully(conn, job):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus
 from conveyor.server.db import queries, transaction
-from conveyor.server.queue.cancel import cancel_pipeline_locked
+from conveyor.server.queue.cancel import cancel_jobs_locked
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +76,9 @@ async def _cancel_if_interruptible(conn: AsyncConnection, pipeline_id: int, by: 
     row = await queries.pipelines.lock(conn, pipeline_id)
     if row is None or row["status"] not in queries.pipelines.CANCELABLE:
         return None
-    if not interruptible(await queries.jobs.for_pipeline(conn, pipeline_id)):
+    jobs = await queries.jobs.for_pipeline(conn, pipeline_id)
+    if not interruptible(jobs):
         return None
-    enqueued = await cancel_pipeline_locked(conn, pipeline_id)
+    enqueued = await cancel_jobs_locked(conn, row, jobs)  # locked and read already: not again
     await queries.pipelines.mark_auto_canceled(conn, pipeline_id, by)
     return enqueued

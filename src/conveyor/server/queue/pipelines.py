@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -11,13 +11,14 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor import ciconfig, pipeline
-from conveyor.protocol import JobSpec
+from conveyor.protocol import JobSpec, JobStatus
 from conveyor.server.db import queries
 from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
-from conveyor.server.queue import interrupt, predefined
-from conveyor.server.queue.progress import advance
+from conveyor.server.queue import interrupt, predefined, states
+from conveyor.server.queue.progress import apply
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
+from conveyor.server.sources.includes import LazyFiles
 
 CONFIG_PATH = ".gitlab-ci.yml"
 ArtifactReader = Callable[[str, str], Awaitable[str | None]]  # (job name, path) -> text
@@ -64,7 +65,20 @@ class CreatedPipeline:
     sha: str
     ref: str
     enqueued: list[queries.jobs.Queued]
+    row: Mapping[str, Any]  # the pipeline's row as its creation committed it
     auto_canceled: list[int] = field(default_factory=list)  # older pipelines this one made redundant
+
+
+def initial_status(dumped: Sequence[dict[str, Any]]) -> str:
+    """The status ``progress.apply`` will give a new pipeline of these jobs (all ``created``), so
+    that it is inserted with it and not updated right after; ``created`` (and the update) when a
+    resource group or a start or finish time is involved."""
+    if any(spec.get("resource_group") for spec in dumped):
+        return JobStatus.CREATED.value
+    jobs = [{"name": s["name"], "stage_idx": s["stage_idx"], "spec": s, "status": JobStatus.CREATED, "exit_code": None}
+            for s in dumped]  # fmt: skip
+    status = pipeline.progress([states.job_state(job) for job in jobs]).status
+    return str(status) if status in (JobStatus.CREATED, JobStatus.PENDING, JobStatus.MANUAL, JobStatus.SCHEDULED) else JobStatus.CREATED.value
 
 
 class Pipelines:
@@ -103,13 +117,16 @@ class Pipelines:
         origin = origin or Origin()
         source = project["source"]
         ref = ref or project["default_branch"] or await self._sources.default_branch(source)
-        sha = origin.sha or await self._sources.resolve(source, ref)
+        if origin.sha is None and origin.tag is None:
+            sha, tag = await self._sources.resolve_ref(source, ref)  # one git process for both
+        else:
+            sha = origin.sha or await self._sources.resolve(source, ref)
+            tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         if not sha:
             raise BadRequest(f"Reference not found: {ref}")
-        text = await self._sources.read_file(source, sha, CONFIG_PATH)
+        text = await self._sources.read_with_commit(source, sha, CONFIG_PATH)  # facts() reads the commit next
         if text is None:
             raise BadRequest(f"Missing {CONFIG_PATH} file at {ref} ({sha[:8]})")
-        tag = origin.tag if origin.tag is not None else await self._sources.is_tag(source, ref)
         origin = replace(origin, tag=tag)
         facts = await self.facts(
             project, ref, sha, source=origin.source, before_sha=origin.before_sha, tag=tag,
@@ -168,14 +185,12 @@ class Pipelines:
         commit = facts.commit
         origin = origin or Origin(source=facts.source, before_sha=facts.before_sha, tag=facts.tag)
         # rules:changes: the pushed range; unknown (always true) for a new ref and for pipelines
-        # without a push (trigger, schedule, downstream...); the commit's own changes for an API pipeline
-        changed: list[str] | None = None
+        # without a push (trigger, schedule, downstream...); the commit's own changes for an API
+        # pipeline. Read only if a rule asks (LazyFiles), as is the tree for rules:exists.
         base = origin.before_sha
         if origin.source == "push" and origin.before_sha is None:
             base = await self._sources.parent(source, sha)
-            changed = await self._sources.changed_files(source, base, sha)
-        elif origin.source == "push" and base and base.strip("0"):
-            changed = await self._sources.changed_files(source, base, sha)
+        diffed = origin.source == "push" and (origin.before_sha is None or bool(base and base.strip("0")))
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         outside = await self._project_variables(project["id"], protected) if self._project_variables else {}
 
@@ -204,8 +219,8 @@ class Pipelines:
             protected=protected,
             variables=variables,
             project_variables=outside,
-            changed_files=changed,
-            repository_files=await self._sources.list_files(source, sha),
+            changed_files=LazyFiles(lambda: resolver.changed_files(base)) if diffed else None,
+            repository_files=LazyFiles(resolver.local_files),
             project_path=project["name"],
             file_hashes=resolver.file_hashes,
             compare_to=resolver.changed_since,
@@ -232,20 +247,25 @@ class Pipelines:
         protected = ref == project["default_branch"] or ref in (project["protected_refs"] or [])
         async with self._engine.begin() as conn:
             facts = facts or Facts()
-            pipeline_id = await queries.pipelines.insert(
-                conn, project["id"], ref, sha, variables or {},
+            row = await queries.pipelines.insert_row(
+                conn, project["id"], ref, sha, variables or {}, status=initial_status(dumped),
                 source=facts.source, before_sha=facts.before_sha, tag=facts.tag, commit=facts.commit or None,
                 user=facts.user, parent_pipeline_id=facts.parent_pipeline_id, source_job_id=facts.source_job_id,
                 trigger_id=facts.trigger_id, schedule_id=facts.schedule_id, file_variables=list(facts.file_variables),
             )
-            await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
-            await queries.deployments.record(conn, pipeline_id, project["id"])
-            enqueued = await advance(conn, pipeline_id)
+            pipeline_id = row["id"]
+            jobs = await queries.jobs.insert_many(conn, pipeline_id, project["id"], dumped, protected=protected)
+            if any(spec.get("environment") is not None for spec in dumped):
+                await queries.deployments.record(conn, pipeline_id, project["id"])
+            # what was just inserted: no one else sees the pipeline before the commit, so neither
+            # its lock nor a second read of its jobs is needed
+            enqueued, row = await apply(conn, row, jobs)
             # read here, not in a transaction of its own: the canceling itself waits for the commit
             older = await interrupt.older_cancelable(conn, project["id"], ref, pipeline_id, sha)
         redundant = await interrupt.cancel_redundant(self._engine, project["id"], ref, sha, pipeline_id, older)
         return CreatedPipeline(
-            id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, auto_canceled=redundant.canceled
+            id=pipeline_id, sha=sha, ref=ref, enqueued=enqueued + redundant.enqueued, row=row,
+            auto_canceled=redundant.canceled,
         )
 
     async def get(self, project_id: int, pipeline_id: int) -> RowMapping:

@@ -9,6 +9,9 @@ scheduler's next pass when busy, so it never waits while holding a pipeline.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,7 +33,17 @@ async def advance(conn: AsyncConnection, pipeline_id: int, *, locked: RowMapping
     row = locked if locked is not None else await queries.pipelines.lock(conn, pipeline_id)
     if row is None:
         return []
-    jobs = await queries.jobs.for_pipeline(conn, pipeline_id)
+    enqueued, _ = await apply(conn, row, await queries.jobs.for_pipeline(conn, pipeline_id))
+    return enqueued
+
+
+async def apply(
+    conn: AsyncConnection, row: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
+) -> tuple[list[queries.jobs.Queued], Mapping[str, Any]]:
+    """``advance`` of the pipeline ``row`` with its current ``jobs`` (stage order), read by the
+    caller under the row's lock, or just inserted by it (a pipeline being created is seen by no
+    one else until its commit). Returns the jobs enqueued and the pipeline's row after."""
+    pipeline_id = row["id"]
     progress = pipeline.progress([states.job_state(job) for job in jobs])
     by_name = {job["name"]: job for job in jobs}
     grouped = [name for name in progress.enqueue if by_name[name]["resource_group"]]
@@ -48,5 +61,5 @@ async def advance(conn: AsyncConnection, pipeline_id: int, *, locked: RowMapping
             enqueued += await resources.hand_over(conn, row["project_id"], key, held=pipeline_id)
         status = states.status_of(await queries.jobs.for_pipeline(conn, pipeline_id))
     if status != row["status"]:
-        await queries.pipelines.set_status(conn, pipeline_id, str(status))
-    return enqueued
+        row = await queries.pipelines.set_status(conn, pipeline_id, str(status)) or row
+    return enqueued, row

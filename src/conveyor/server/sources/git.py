@@ -2,8 +2,9 @@
 
 What a commit's id fixes (a file at the commit, its tree, parent, message, the diff between two
 commits) never changes, so those answers are remembered per source and object id (``IMMUTABLE``
-entries, least recently used dropped): a pipeline for a commit seen before spawns git only to
-resolve its ref. Refs (branches, tags, the default branch) are always asked afresh.
+entries, least recently used dropped). Refs (branches, tags, the default branch) are always asked
+afresh, a local repository's plain branch from its ref file (``refs.py``), so a pipeline for a
+commit seen before spawns no git process; a new commit's config, parent and message come from one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conveyor.server.errors import BadRequest
+from conveyor.server.sources import refs
 
 
 class GitError(BadRequest):
@@ -27,6 +29,9 @@ class GitError(BadRequest):
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256: never a ref name
 IMMUTABLE = 512  # remembered answers about object ids
+_REF_FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+# a commit's parents, author, committer date (ISO 8601 with its offset) and message, in one read
+_COMMIT_FORMAT = "%P%x00%an%x00%ae%x00%cI%x00%B"
 T = TypeVar("T")
 
 
@@ -88,6 +93,45 @@ class GitSources:
         repo = await self.git_dir(source)
         return (await self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")).strip()
 
+    async def resolve_ref(self, source: str, ref: str) -> tuple[str, bool]:
+        """``resolve`` and ``is_tag`` of ``ref``, in one git process when it names a branch or a
+        tag (else as those two do). A tag wins over a branch of the same name, as in git's
+        rev-parse; an annotated tag gives its commit."""
+        names = (f"refs/{ref}", f"refs/tags/{ref}", f"refs/heads/{ref}")  # rev-parse's order
+        if not is_remote(source):
+            branch = refs.read_branch(source[len("file://"):] if source.startswith("file://") else source, ref)
+            if branch is not None:  # a branch, and no tag or other ref of that name: no git process
+                return branch, False
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "for-each-ref", f"--format={_REF_FORMAT}", *names, check=False)
+        found = {}
+        for line in out.splitlines():
+            name, *fields = line.split("\0")
+            found[name] = fields
+        first = next((name for name in names if name in found), None)  # for-each-ref also lists refs/tags/v1/x
+        if first is not None and first != names[0]:
+            kind, sha, peeled_kind, peeled = found[first]
+            if kind == "tag" and peeled_kind == "commit":
+                return peeled, True
+            if kind == "commit":
+                return sha, first == names[1]
+        return await self.resolve(source, ref), await self.is_tag(source, ref)
+
+    async def read_with_commit(self, source: str, sha: str, path: str) -> str | None:
+        """``read_file`` of ``path`` at commit ``sha``, its ``commit_info`` and ``parent`` read
+        with it in one git process (all remembered); as ``read_file`` when that fails."""
+        if not _OBJECT_ID.fullmatch(sha) or ("show", source, sha, path) in self._known:
+            return await self.read_file(source, sha, path)
+        repo = await self.git_dir(source)
+        out = await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}%x00%x00", sha, f"{sha}:{path}", check=False)
+        head, found, text = out.partition("\0\0\n")  # git show ends the commit with a newline, then the blob
+        commit = _commit_fields(head) if found else {}
+        if not commit or not text:
+            return await self.read_file(source, sha, path)
+        for key, value in ((("commit", source, sha), commit), (("show", source, sha, path), text)):
+            await self._immutable(key, (sha,), lambda v=value: _value(v))
+        return text
+
     async def read_file(self, source: str, sha: str, path: str) -> str | None:
         async def read() -> str | None:
             repo = await self.git_dir(source)
@@ -141,26 +185,25 @@ class GitSources:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     async def parent(self, source: str, sha: str) -> str | None:
-        """The first parent of ``sha``, or None for a root commit."""
-        async def read() -> str | None:
-            repo = await self.git_dir(source)
-            out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
-            return out.strip() or None
-
-        return await self._immutable(("parent", source, sha), (sha,), read)
+        """The first parent of ``sha``, or None for a root commit (read with ``commit_info``)."""
+        commit = await self._commit(source, sha)
+        if commit:
+            return commit["parents"].split(" ")[0] or None
+        repo = await self.git_dir(source)  # not a commit id: a revision git resolves
+        out = await self._git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^1", check=False)
+        return out.strip() or None
 
     async def commit_info(self, source: str, sha: str) -> dict[str, str]:
         """``{message, author_name, author_email, timestamp}`` of a commit (committer date,
         ISO 8601 with its offset, as GitLab's ``CI_COMMIT_TIMESTAMP``); empty when unreadable."""
+        commit = await self._commit(source, sha)
+        return {k: v for k, v in commit.items() if k != "parents"}
+
+    async def _commit(self, source: str, sha: str) -> dict[str, str]:
+        """A commit's parents (space-separated) and ``commit_info``, from one git process."""
         async def read() -> dict[str, str]:
             repo = await self.git_dir(source)
-            out = await self._git(repo, "show", "-s", "--format=%an%x00%ae%x00%cI%x00%B", sha, "--", check=False)
-            parts = out.split("\0", 3)
-            if len(parts) != 4:
-                return {}
-            name, email, timestamp, message = parts
-            return {"message": message.rstrip("\n") + "\n" if message.strip() else "", "author_name": name,
-                    "author_email": email, "timestamp": timestamp}
+            return _commit_fields(await self._git(repo, "show", "-s", f"--format={_COMMIT_FORMAT}", sha, "--", check=False))
 
         return await self._immutable(("commit", source, sha), (sha,), read)
 
@@ -227,6 +270,20 @@ class GitSources:
             message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
             raise GitError(redact(message))
         return out
+
+
+def _commit_fields(out: str) -> dict[str, str]:
+    """``_COMMIT_FORMAT``'s output as ``{parents, message, author_name, author_email, timestamp}``."""
+    parts = out.split("\0", 4)
+    if len(parts) != 5:
+        return {}
+    parents, name, email, timestamp, message = parts
+    return {"parents": parents.strip(), "message": message.rstrip("\n") + "\n" if message.strip() else "",
+            "author_name": name, "author_email": email, "timestamp": timestamp}
+
+
+async def _value(value: T) -> T:
+    return value
 
 
 def _copy(value: T) -> T:

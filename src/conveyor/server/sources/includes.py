@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 from conveyor.ciconfig import IncludeFailed
 from conveyor.server.sources.git import GitError, GitSources
@@ -108,6 +108,11 @@ class GitIncludeResolver:
         read = self._sources.blob_id if kind == "files" else self._sources.last_commit
         return [self._run(read(self._source, self._sha, path)) for path in dict.fromkeys(expanded)]
 
+    def changed_files(self, base: str | None) -> list[str]:
+        """rules:changes: the files that differ between ``base`` and the pipeline's commit (every
+        file when ``base`` is None)."""
+        return self._run(self._sources.changed_files(self._source, base, self._sha))
+
     def changed_since(self, ref: str) -> list[str] | None:
         """rules:changes:compare_to: the files changed since the pipeline's commit left ``ref``."""
         return self._run(self._sources.changed_since(self._source, ref, self._sha))
@@ -123,3 +128,31 @@ class GitIncludeResolver:
         except GitError:
             return None
         return self._run(self._sources.list_files(source, sha)) if sha else None
+
+
+class LazyFiles(Sequence[str]):
+    """A list of paths read on first use, from ``ciconfig.load``'s worker thread (never on the
+    event loop, which the read runs on): a config without ``rules:changes`` or ``rules:exists``
+    spawns no ``git diff`` or ``git ls-tree`` for it."""
+
+    def __init__(self, read: Callable[[], Sequence[str]]) -> None:
+        self._read = read
+        self._files: Sequence[str] | None = None
+
+    def _loaded(self) -> Sequence[str]:
+        if self._files is None:
+            self._files = self._read()
+        return self._files
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())

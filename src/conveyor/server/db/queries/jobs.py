@@ -23,8 +23,9 @@ async def insert_many(
     specs: Sequence[dict[str, Any]],
     *,
     protected: bool = False,
-) -> None:
-    """Insert ``created`` jobs; each spec is a ``JobSpec.model_dump()``."""
+) -> list[dict[str, Any]]:
+    """Insert ``created`` jobs in one statement; each spec is a ``JobSpec.model_dump()``. Returns
+    the rows as stored (what ``queue.progress`` reads of a job), in stage order."""
     rows = [
         {
             "pipeline_id": pipeline_id,
@@ -40,8 +41,13 @@ async def insert_many(
         }
         for spec in specs
     ]
-    if rows:
-        await conn.execute(jobs.insert(), rows)
+    if not rows:
+        return []
+    # one INSERT ... VALUES (...), (...) RETURNING (SQLAlchemy's insertmanyvalues); names are
+    # unique within a pipeline
+    ids = {row.name: row.id for row in await conn.execute(jobs.insert().returning(jobs.c.id, jobs.c.name), rows)}
+    stored = [{**row, "id": ids[row["name"]], "exit_code": None, "retried": False} for row in rows]
+    return sorted(stored, key=lambda row: (row["stage_idx"], row["id"]))
 
 
 # Hot statements built once (a statement object keeps its cache key: no building and hashing per
@@ -217,6 +223,13 @@ async def finish_active(
     statement: its new ``status`` and ``coverage`` regex; None when it was not active."""
     params = {"job_id": job_id, "final_status": status, "reason": failure_reason, "exit": exit_code, "checksum": trace_checksum}
     return (await conn.execute(_FINISH_ACTIVE, params)).mappings().first()
+
+async def cancel_queued(conn: AsyncConnection, job_id: int) -> None:
+    """``dequeue`` and ``finish`` as canceled, in one statement: a job no runner has taken."""
+    dequeued = pending_jobs.delete().where(pending_jobs.c.job_id == job_id).cte("dequeued")
+    values = {"status": "canceled", "failure_reason": None, "exit_code": None, "trace_checksum": None,
+              "finished_at": sa.func.now(), "updated_at": sa.func.now()}  # fmt: skip
+    await conn.execute(jobs.update().add_cte(dequeued).where(jobs.c.id == job_id).values(**values))
 
 
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:

@@ -18,23 +18,34 @@ _LOCK = sa.select(pipelines).where(pipelines.c.id == sa.bindparam("pipeline_id")
 async def insert(
     conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **facts: Any
 ) -> int:
-    """A new pipeline with the next iid of its project (the project row is locked until commit,
-    so iids are unique and dense). ``facts``: the optional columns (source, before_sha, tag,
+    """``insert_row``'s pipeline id."""
+    return int((await insert_row(conn, project_id, ref, sha, variables, **facts))["id"])
+
+
+async def insert_row(
+    conn: AsyncConnection, project_id: int, ref: str, sha: str, variables: dict[str, str], **facts: Any
+) -> RowMapping:
+    """A new pipeline (``created`` unless ``facts`` give a status) with the next iid of its
+    project, in one statement (the project row is locked until commit, so iids are unique and
+    dense); returns its row. ``facts``: the optional columns (status, source, before_sha, tag,
     commit, user, parent_pipeline_id, source_job_id)."""
     bump = (
         projects.update()
         .where(projects.c.id == project_id)
         .values(last_pipeline_iid=projects.c.last_pipeline_iid + 1)
         .returning(projects.c.last_pipeline_iid)
+        .cte("bump")
     )
-    iid = (await conn.execute(bump)).scalar_one_or_none()  # None: no such project, the insert fails on its key
+    # no such project: the iid is NULL and the insert fails on the project's key
     stmt = (
         pipelines.insert()
-        .values(project_id=project_id, ref=ref, sha=sha, status="created", variables=variables, iid=iid,
-                **{key: value for key, value in facts.items() if value is not None})
-        .returning(pipelines.c.id)
+        .add_cte(bump)
+        .values(**{"status": "created", **{key: value for key, value in facts.items() if value is not None}},
+                project_id=project_id, ref=ref, sha=sha, variables=variables,
+                iid=sa.select(bump.c.last_pipeline_iid).scalar_subquery())
+        .returning(*pipelines.c)
     )
-    return (await conn.execute(stmt)).scalar_one()
+    return (await conn.execute(stmt)).mappings().one()
 
 
 async def get(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
@@ -47,13 +58,15 @@ async def lock(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
     return (await conn.execute(_LOCK, {"pipeline_id": pipeline_id})).mappings().first()
 
 
-async def set_status(conn: AsyncConnection, pipeline_id: int, status: str) -> None:
+async def set_status(conn: AsyncConnection, pipeline_id: int, status: str) -> RowMapping | None:
+    """The pipeline's new status (and start or finish time); its row after, None if it is gone."""
     values: dict[str, Any] = {"status": status}
     if status in ("running", *FINISHED):
         values["started_at"] = sa.func.coalesce(pipelines.c.started_at, sa.func.now())
     if status in FINISHED:
         values["finished_at"] = sa.func.now()
-    await conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id).values(**values))
+    stmt = pipelines.update().where(pipelines.c.id == pipeline_id).values(**values).returning(*pipelines.c)
+    return (await conn.execute(stmt)).mappings().first()
 
 
 async def list_for_project(conn: AsyncConnection, project_id: int, limit: int = 20) -> list[RowMapping]:

@@ -30,9 +30,9 @@ async def count(conn: AsyncConnection) -> int:
 
 
 async def lookup(conn: AsyncConnection, token_hash: str) -> RowMapping | None:
-    """The token and its owner (``username``, ``admin``, ``state``), whatever their state."""
+    """The token and its owner (``username``, ``name``, ``email``, ``admin``, ``state``), whatever their state."""
     stmt = (
-        sa.select(tokens, users.c.username, users.c.admin, users.c.state)
+        sa.select(tokens, users.c.username, users.c.name.label("user_name"), users.c.email, users.c.admin, users.c.state)
         .join(users, users.c.id == tokens.c.user_id)
         .where(tokens.c.token_hash == token_hash)
     )
