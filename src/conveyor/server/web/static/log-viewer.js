@@ -34,6 +34,7 @@ const view = {
   size: info.size,   // the log's size as last known
   partial: "",       // the unfinished last line's text
   partialRow: null,
+  generation: 0,     // bumped by every jump (load): ranges asked for an older window are dropped
   term: new Terminal(),
   open: [],          // sections open at the window's end
   sections: new Map(),
@@ -321,10 +322,14 @@ function disconnect() {
 }
 
 // ---- navigation ---------------------------------------------------------------------------
+// A jump (load) replaces the window; an earlier or later range still on its way was asked for the
+// window it replaced and is dropped when it arrives (it would put the old lines back).
 async function load(url, focus, where) {
   view.loading = true;
+  const generation = ++view.generation;
   try {
     const w = await fetchWindow(url);
+    if (generation !== view.generation) return;  // a later jump took over
     disconnect();
     renderWindow(w.text, w.first, w.start, w.end, w.size, focus);
     where();
@@ -396,7 +401,9 @@ async function loadEarlier() {
   if (view.loading || view.start === 0) return;
   view.loading = true;
   try {
+    const generation = view.generation;
     const w = await fetchWindow(`${base}/range?start=${Math.max(0, view.start - RANGE)}&end=${view.start}`);
+    if (generation !== view.generation) return;  // the window was replaced meanwhile
     const anchor = view.rows[0]; const offset = anchor ? anchor.el.getBoundingClientRect().top : 0;
     const above = cutLines(w.text, w.first, w.start, w.end, "end", LOAD_LINES);  // the lines nearest
     let text = above.text + view.rows.map((r) => r.raw + "\n").join("") + view.partial;
@@ -418,7 +425,9 @@ async function loadLater() {
   const before = view.end;
   try {
     const partial = byteLength(view.partial);  // a long line comes in doubling steps
+    const generation = view.generation;
     const w = await fetchWindow(`${base}/range?start=${view.end - partial}&end=${view.end + Math.max(RANGE, partial)}`);
+    if (generation !== view.generation) return;  // the window was replaced meanwhile
     if (view.partialRow) { view.partialRow.el.remove(); view.partialRow = null; }
     view.partial = "";
     const below = cutLines(w.text, w.first, w.start, w.end, "start", LOAD_LINES);
