@@ -200,6 +200,7 @@ async def measure(quick: bool, workdir: Path, svc: support.Services, runs: int) 
             results["first_line_big_cold_ms"] = median(cold)
             results["first_line_big_cold_runs_ms"] = [round(x, 1) for x in cold]
             results["milestones_first_open_median_ms"] = {k: median([run[k] for run in cold_phases]) for k in cold_phases[0]}
+            results["milestones_first_open_runs_ms"] = cold_phases
 
             support.log(f"ui: first line, 1 KiB and 100 MiB finished logs, {runs} runs alternating")
             load_now(results, "first_line")
