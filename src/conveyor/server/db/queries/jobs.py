@@ -199,7 +199,15 @@ async def finish(
     exit_code: int | None = None,
     trace_checksum: str | None = None,
 ) -> None:
-    values = {
+    values = _finished(status, failure_reason, exit_code, trace_checksum)
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
+
+
+def _finished(
+    status: str, failure_reason: str | None = None, exit_code: int | None = None, trace_checksum: str | None = None
+) -> dict[str, Any]:
+    """The columns a job's end sets (``finish``, ``cancel_queued``)."""
+    return {
         "status": status,
         "failure_reason": failure_reason,
         "exit_code": exit_code,
@@ -207,7 +215,6 @@ async def finish(
         "finished_at": sa.func.now(),
         "updated_at": sa.func.now(),
     }
-    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(**values))
 
 
 async def finish_active(
@@ -227,9 +234,7 @@ async def finish_active(
 async def cancel_queued(conn: AsyncConnection, job_id: int) -> None:
     """``dequeue`` and ``finish`` as canceled, in one statement: a job no runner has taken."""
     dequeued = pending_jobs.delete().where(pending_jobs.c.job_id == job_id).cte("dequeued")
-    values = {"status": "canceled", "failure_reason": None, "exit_code": None, "trace_checksum": None,
-              "finished_at": sa.func.now(), "updated_at": sa.func.now()}  # fmt: skip
-    await conn.execute(jobs.update().add_cte(dequeued).where(jobs.c.id == job_id).values(**values))
+    await conn.execute(jobs.update().add_cte(dequeued).where(jobs.c.id == job_id).values(**_finished("canceled")))
 
 
 async def unarchived_finished(conn: AsyncConnection, limit: int = 100) -> list[int]:
