@@ -466,7 +466,7 @@ infra:
 
 
 @pytest.mark.parametrize("action", ["play", "retry"])
-async def test_play_and_retry_wake_a_held_job_request(live_server, pipe_of, tmp_path: Path, action: str) -> None:  # noqa: ANN001
+async def test_play_and_retry_wake_a_held_job_request(live_server, pipe_of, tmp_path: Path, action: str, monkeypatch) -> None:  # noqa: ANN001
     pipe = await pipe_of("approve:\n  when: manual\n  script: [x]\n")
     approve = (await pipe.jobs())["approve"]
     if action == "retry":
@@ -477,9 +477,20 @@ async def test_play_and_retry_wake_a_held_job_request(live_server, pipe_of, tmp_
     held = asyncio.create_task(_request(live_server, pipe.token, idle.headers["X-GitLab-Last-Update"]))
     await asyncio.sleep(0.3)
     assert not held.done()
-    assert (await pipe.post(f"jobs/{approve['id']}/{action}")).status_code in (200, 201)
+    dispatcher = live_server.services.dispatcher
+    real_tick = dispatcher.tick
+
+    async def tick_then_claimed(queued=None) -> None:  # noqa: ANN001
+        await real_tick(queued)
+        await asyncio.wait_for(asyncio.shield(held), 5)  # the woken runner claims before the route goes on
+
+    monkeypatch.setattr(dispatcher, "tick", tick_then_claimed)
+    acted = await pipe.post(f"jobs/{approve['id']}/{action}")
+    # the answer is the job as the action left it (GitLab's), not as the woken runner made it since
+    assert acted.status_code in (200, 201) and acted.json()["status"] == "pending"
     response = await held  # woken by the action's tick, within the 2 s hold
     assert response.status_code == 201 and response.json()["job_info"]["name"] == "approve"
+    assert response.json()["id"] == acted.json()["id"]
 
 
 async def test_retry_a_pipeline_retries_its_failed_and_canceled_jobs(live_server, pipe_of, tmp_path: Path) -> None:  # noqa: ANN001

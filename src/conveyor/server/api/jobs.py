@@ -14,6 +14,7 @@ from conveyor.server.api.deps import Developer, Maintainer, Reporter, services
 from conveyor.server.api.openapi import LIST, OBJECT, doc
 from conveyor.server.api.pipelines import STATUSES, present_jobs, statuses
 from conveyor.server.errors import ParamError, RangeMismatch
+from conveyor.server.queue.actions import ActionResult
 from conveyor.server.queue.listing import Window
 
 router = APIRouter(prefix="/api/v4/projects/{project}/jobs")
@@ -23,6 +24,15 @@ _BYTES_RANGE = re.compile(r"^bytes=(\d+)-$")
 async def _one(request: Request, access: Any, job_id: int) -> dict[str, Any]:
     row = await services(request).listings.job(access.project_id, job_id)
     return (await present_jobs(request, [row], presenters.path_of(access.project)))[0]
+
+
+async def _answered_then_woken(request: Request, access: Any, result: ActionResult) -> dict[str, Any]:
+    """The job as the action left it (GitLab's answer: ``pending``), read before the runners are
+    woken: a woken runner's claim would otherwise show through as ``running``."""
+    answer = await _one(request, access, result.job_id)
+    if result.enqueued:
+        await services(request).dispatcher.tick(result.enqueued)
+    return answer
 
 
 @router.get("", **doc(("scope", "scope[]"), listing=True, answer=LIST))
@@ -84,9 +94,7 @@ async def play_job(request: Request, access: Developer, job_id: int) -> dict[str
     variables = {str(v["key"]): str(v.get("value") or "") for v in given}
     svc = services(request)
     result = await svc.job_actions.play(access.project_id, job_id, variables or None)
-    if result.enqueued:
-        await svc.dispatcher.tick(result.enqueued)
-    return await _one(request, access, result.job_id)
+    return await _answered_then_woken(request, access, result)
 
 
 @router.post("/{job_id}/retry", status_code=201, **doc(answer=OBJECT, status=201))
@@ -94,9 +102,7 @@ async def retry_job(request: Request, access: Developer, job_id: int) -> dict[st
     """A new attempt of a finished job (the old one is kept, ``retried``); returns the new job."""
     svc = services(request)
     result = await svc.job_actions.retry(access.project_id, job_id)
-    if result.enqueued:
-        await svc.dispatcher.tick(result.enqueued)
-    return await _one(request, access, result.job_id)
+    return await _answered_then_woken(request, access, result)
 
 
 @router.post("/{job_id}/erase", status_code=201, **doc(answer=OBJECT, status=201))

@@ -141,9 +141,10 @@ async def retry_pipeline(request: Request, access: Developer, pipeline_id: int) 
     """Retry every failed or canceled job of the pipeline; returns the pipeline."""
     svc = services(request)
     enqueued = await svc.job_actions.retry_pipeline(access.project_id, pipeline_id)
-    if enqueued:
+    answer = await _full(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
+    if enqueued:  # after the answer is read: it shows the pipeline as the retry left it
         await svc.dispatcher.tick(enqueued)
-    return await _full(request, access, await svc.pipelines.get(access.project_id, pipeline_id))
+    return answer
 
 
 @router.post("/pipelines/{pipeline_id}/cancel", **doc(answer=OBJECT))
