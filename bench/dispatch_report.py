@@ -44,7 +44,9 @@ def goals(results: dict[str, Any], *, main_depth: int, depths: tuple[int, ...]) 
         goal("throughput vs HTTP ceiling (same runner clients, no-op routes)", ">= 0.5x", share,
              None if share is None else share >= 0.5),
         goal("throughput vs raw SKIP LOCKED loop (reference, no goal)", "-", raw_share, None),
-        goal("throughput vs procrastinate", "> 1.0x", vs_procrastinate, None if vs_procrastinate is None else vs_procrastinate > 1.0),
+        # issue 24: procrastinate (a task queue over one SQL connection per worker, no HTTP) stays a
+        # reference row like the raw loop; the peer with a goal is Buildbot in bench/e2e
+        goal("throughput vs procrastinate (reference, no goal)", "-", vs_procrastinate, None),
         goal(f"pickup p99 with {main_depth} pending (ms)", "< 100", main_p99,
              None if not main_measured else main_p99 is not None and main_p99 < 100),
         depth_goal("p50_ms"),
