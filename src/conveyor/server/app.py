@@ -58,6 +58,7 @@ from conveyor.server.storage import ObjectStore, S3Options, SegmentFiles, open_s
 from conveyor.server.variables import JobVariables, SecretBox, Variables
 from conveyor.server.trace import PostgresTraceStore, RedisTraceStore, TraceReader, TraceStore
 from conveyor.server.viewer import LiveTail, LogIndex, TraceEvents, Watchers
+from conveyor.server import web
 from conveyor.server.web import Sessions, create_site, gitlab_urls
 
 log = structlog.get_logger(__name__)
@@ -378,6 +379,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if generated:
             print(f"Conveyor root token (shown once, store it now): {generated}", file=sys.stderr, flush=True)
         app.state.services = services
+        _warm(app)
         archiver = asyncio.create_task(_background("trace-archiver", services.archiver.run()), name="trace-archiver")
         artifact_sweeper = asyncio.create_task(_background("artifact-sweeper", services.artifacts.run()), name="artifact-sweeper")
         background = [
@@ -448,6 +450,22 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.mount("/-", create_site())
     app.include_router(gitlab_urls.router)  # last: /<namespace>/<project>/-/jobs/:id and the like
     return app
+
+
+def _warm(app: FastAPI) -> None:
+    """Before the server accepts: the work a new process's first requests would do while someone
+    waits (~120 ms of CPU measured): FastAPI builds each included router's routes (dependants,
+    pydantic schemas) at the first request that walks them, Jinja2 compiles each template at
+    its first page. Done here, on the start-up the ready line already waits for."""
+    pending: list = list(app.router.routes)
+    while pending:
+        route = pending.pop()
+        if hasattr(route, "effective_candidates"):  # FastAPI's lazily built included router
+            pending += route.effective_candidates()
+            route.effective_low_priority_routes()
+        elif isinstance(getattr(route, "app", None), FastAPI):  # a mounted site
+            pending += route.app.router.routes
+    web.warm()
 
 
 async def _home() -> RedirectResponse:

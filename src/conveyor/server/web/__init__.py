@@ -8,6 +8,6 @@ and ``conveyor.protocol``; never ``server.db`` (no SQL here) or the runner.
 
 from conveyor.server.web import gitlab_urls
 from conveyor.server.web.sessions import Sessions
-from conveyor.server.web.site import create_site
+from conveyor.server.web.site import create_site, warm
 
-__all__ = ["Sessions", "create_site", "gitlab_urls"]
+__all__ = ["Sessions", "create_site", "gitlab_urls", "warm"]

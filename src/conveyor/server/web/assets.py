@@ -49,6 +49,14 @@ def asset(name: str) -> Asset:
     return _assets[name]
 
 
+def load_all() -> int:
+    """Load (and hash) every static file now, not at the first page that names it; returns how many."""
+    names = [path.name for path in STATIC.iterdir() if path.suffix in TYPES and path.is_file()]
+    for name in names:
+        asset(name)
+    return len(names)
+
+
 def url(name: str) -> str:
     """``/-/static/<name>?v=<content hash>``: a changed file gets a new URL."""
     return f"/-/static/{name}?v={asset(name).version}"

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.server.errors import ServerError
 from conveyor.server.web import actions, assets, logs, pages
-from conveyor.server.web.render import SignIn, page, signed_in
+from conveyor.server.web.render import SignIn, compile_templates, page, signed_in
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -60,6 +60,13 @@ def create_site() -> FastAPI:
     site.include_router(actions.router)
     site.include_router(logs.router)
     return site
+
+
+def warm() -> None:
+    """What the site's first pages would otherwise do while someone waits: every template
+    compiled, every static file loaded. ``server/app.py`` calls it before the server accepts."""
+    compile_templates()
+    assets.load_all()
 
 
 async def _error_page(request: Request, exc: Exception) -> Response:
