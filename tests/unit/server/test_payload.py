@@ -66,3 +66,16 @@ def test_the_pipeline_source_is_the_one_rules_were_evaluated_with() -> None:
     spec = JobSpec(name="j", stage="test", stage_idx=0, script=["true"])
     variables = {v["key"]: v["value"] for v in build(spec, protected=False)["variables"]}
     assert variables["CI_PIPELINE_SOURCE"] == "push"
+
+
+def test_a_variable_sends_file_and_raw_only_when_true() -> None:
+    """GitLab's ``to_runner_variable``: ``file``/``raw`` present only when true, in every dump mode."""
+    from conveyor.protocol.models import Variable
+
+    for mode in ("json", "python"):
+        assert Variable(key="K", value="v", file=True, raw=False).model_dump(mode=mode) == {
+            "key": "K", "value": "v", "public": True, "masked": False, "file": True}  # fmt: skip
+        assert Variable(key="K", value="v", file=None, raw=True).model_dump(mode=mode) == {
+            "key": "K", "value": "v", "public": True, "masked": False, "raw": True}  # fmt: skip
+        assert Variable(key="K", value="v", file=False).model_dump(mode=mode) == {"key": "K", "value": "v", "public": True, "masked": False}
+    assert Variable(key="K", value="v", file=True).model_dump_json() == '{"key":"K","value":"v","public":true,"masked":false,"file":true}'
