@@ -79,3 +79,17 @@ def test_a_variable_sends_file_and_raw_only_when_true() -> None:
             "key": "K", "value": "v", "public": True, "masked": False, "raw": True}  # fmt: skip
         assert Variable(key="K", value="v", file=False).model_dump(mode=mode) == {"key": "K", "value": "v", "public": True, "masked": False}
     assert Variable(key="K", value="v", file=True).model_dump_json() == '{"key":"K","value":"v","public":true,"masked":false,"file":true}'
+
+
+def test_the_201_body_is_what_json_dumps_of_the_dict_was() -> None:
+    """``jobs/request`` answers ``model_dump_json()`` (issue 24): the same bytes as the dict it dumped
+    through ``json.dumps`` before (compact, UTF-8 unescaped, keys in order, ``run`` never sent)."""
+    import json
+
+    spec = JobSpec(name="büild", stage="test", stage_idx=0, script=["echo ✓"], variables={"A": 'x"y\\z', "B": "é"})
+    job = {"id": 7, "name": spec.name, "stage": spec.stage, "spec": spec.model_dump(mode="json"), "protected": False}
+    built = payload.build(job, {"id": 1, "name": "demo", "default_branch": "main"},
+                          {"id": 3, "ref": "main", "sha": "a" * 40, "variables": {"P": "1"}}, token="glcbt-x",
+                          repo_url="http://h/demo.git", server_url="http://h", default_timeout=3600)  # fmt: skip
+    before = json.dumps(built.model_dump(mode="json"), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert built.model_dump_json() == before and '"run"' not in before
