@@ -74,13 +74,19 @@ async def lock(conn: AsyncConnection, pipeline_id: int) -> RowMapping | None:
 
 async def set_status(conn: AsyncConnection, pipeline_id: int, status: str) -> RowMapping | None:
     """The pipeline's new status (and start or finish time); its row after, None if it is gone."""
-    values: dict[str, Any] = {"status": status}
-    if status in ("running", *FINISHED):
-        values["started_at"] = sa.func.coalesce(pipelines.c.started_at, sa.func.now())
-    if status in FINISHED:
-        values["finished_at"] = sa.func.now()
-    stmt = pipelines.update().where(pipelines.c.id == pipeline_id).values(**values).returning(*pipelines.c)
-    return (await conn.execute(stmt)).mappings().first()
+    stmt = _SET_FINISHED if status in FINISHED else _SET_STARTED if status == "running" else _SET_STATUS
+    return (await conn.execute(stmt, {"pipeline_id": pipeline_id, "new_status": status})).mappings().first()
+
+
+# ``set_status``'s three statements, built once: every pipeline changes status a few times (issue 24)
+_SET_STATUS = (
+    pipelines.update()
+    .where(pipelines.c.id == sa.bindparam("pipeline_id"))
+    .values(status=sa.bindparam("new_status", type_=pipelines.c.status.type))
+    .returning(*pipelines.c)
+)
+_SET_STARTED = _SET_STATUS.values(started_at=sa.func.coalesce(pipelines.c.started_at, sa.func.now()))
+_SET_FINISHED = _SET_STARTED.values(finished_at=sa.func.now())
 
 
 async def list_for_project(conn: AsyncConnection, project_id: int, limit: int = 20) -> list[RowMapping]:
