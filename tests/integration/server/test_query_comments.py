@@ -48,6 +48,9 @@ def test_a_routes_comment_is_rendered_once_and_follows_the_route() -> None:
         scope.update(route=Route("/api/v4/jobs/{job_id}"), path_params={"job_id": 7})
         first, second = commenter.apply("SELECT 1"), commenter.apply("SELECT 1")
         assert first is second  # the same object: asyncpg's statement cache hashes it once
+        kept, long = comments._commented.cache_info().currsize, "SELECT 1" + " " * comments.CACHED_LENGTH + ", 2"
+        assert commenter.apply(long) == "SELECT 1" + " " * comments.CACHED_LENGTH + ", 2 " + first.split(" ", 2)[2]
+        assert comments._commented.cache_info().currsize == kept  # a long statement is not kept
         assert commenter.apply("SELECT 2") == "SELECT 2 /*application='conveyor',route='PUT%20%2Fapi%2Fv4%2Fjobs%2F%7Bjob_id%7D'*/"
         full = comments.Commenter("full").apply("SELECT 1")
         scope.update(route=Route("/api/v4/jobs/{job_id}/trace"), path_params={"job_id": 8})

@@ -110,8 +110,11 @@ def _append(statement: str, text: str) -> str:
     return f"{statement.rstrip().rstrip(';')} {text}"
 
 
-# the same text object each time, too: asyncpg's statement cache hashes it once, not per statement
+# the same text object each time, too: asyncpg's statement cache hashes it once, not per statement.
+# Only statements up to CACHED_LENGTH: a long one (many VALUES rows) may be new each time, and the
+# cache stays a few MiB at most
 _commented = functools.lru_cache(maxsize=2048)(_append)
+CACHED_LENGTH = 4096
 
 
 def _value(value: str) -> str:
@@ -140,7 +143,7 @@ class Commenter:
     def apply(self, statement: str) -> str:
         if self.mode == "off":
             return statement
-        if self.mode == "route":  # a statement and a route or task: few pairs, each commented once
+        if self.mode == "route" and len(statement) <= CACHED_LENGTH:  # few (statement, route) pairs
             return _commented(statement, self.text())
         return _append(statement, self.text())
 
