@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import Variable
-from conveyor.server.db import queries, single_statements
+from conveyor.server.db import queries
 from conveyor.server.variables.crypto import SecretBox
 
 ZERO_SHA = "0" * 40
@@ -97,14 +97,12 @@ class JobVariables:
     """CI/CD variables as pipeline creation's rules see them, and as a claimed job gets them."""
 
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
-        # two SELECTs, each with its own snapshot inside a transaction too (READ COMMITTED): no
-        # BEGIN and ROLLBACK round trips around them on every pipeline creation
-        self._reads = single_statements(engine)
+        self._engine = engine
         self._box = box
 
     async def for_rules(self, project_id: int, protected: bool) -> dict[str, str]:
         """Instance and project variables (``*`` scope) as pipeline creation's rules see them."""
-        async with self._reads.connect() as conn:
+        async with self._engine.connect() as conn:
             instance, project = await queries.variables.for_job(conn, project_id)
         chosen = user_variables(instance, project, {}, protected=protected, environment=None, decrypt=self._box.decrypt)
         return {v.key: v.value for v in chosen}
