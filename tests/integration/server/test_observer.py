@@ -139,3 +139,19 @@ def test_server_fixtures_count_a_savepoint_the_server_only_logged(tmp_path: Path
     server = ServerProcess({}, 1, log)
     server.stop()  # never started: nothing to ask, the log remains
     assert server.savepoints_seen == 1.0
+
+
+def test_subtransaction_kind_reads_only_the_statements_that_can_be_one() -> None:
+    """Ordinary statements skip the patterns (issue 24); every spelling of a subtransaction is still found."""
+    from conveyor.server.db.observer import subtransaction_kind
+
+    found = {
+        "SAVEPOINT sa_1": "savepoint", "  savepoint x": "savepoint", "\n\tSavePoint x": "savepoint",
+        "/* tag */ SAVEPOINT x": "savepoint", "/*a*/ /*b*/\nrelease savepoint x": "release",
+        "RELEASE SAVEPOINT x": "release", "ROLLBACK TO SAVEPOINT x": "rollback_to", "rollback to x": "rollback_to",
+    }  # fmt: skip
+    for statement, kind in found.items():
+        assert subtransaction_kind(statement) == kind, statement
+    for statement in ("SELECT 1", "select 1", "ROLLBACK", "RESET ALL", "REFRESH MATERIALIZED VIEW v", "RELEASED",
+                      "SAVEPOINTS", "/* SAVEPOINT */ SELECT 1", "", "  ", "UPDATE jobs SET x = 1 /* savepoint */"):  # fmt: skip
+        assert subtransaction_kind(statement) is None, statement

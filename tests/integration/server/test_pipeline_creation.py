@@ -38,6 +38,8 @@ class Counted:
     def _begin(self, conn) -> None:  # noqa: ANN001
         if self._mine():
             self.counts["transactions"] += 1
+            # a real one: BEGIN and COMMIT/ROLLBACK round trips (an autocommit connection sends neither)
+            self.counts["begun"] += conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
 
     def close(self) -> None:
         event.remove(self._engine, "before_cursor_execute", self._statement)
@@ -70,6 +72,9 @@ async def test_a_one_job_pipeline_costs_few_statements(live_server, tmp_path: Pa
     assert counts["savepoints"] == 0
     assert 1 <= counts["transactions"] <= 3, counts
     assert 4 <= counts["statements"] <= 7, counts
+    # the project is a single read, in autocommit: no BEGIN ... ROLLBACK around it (issue 24; was
+    # 3). The variables' two reads keep theirs: in autocommit each would be a transaction of its own
+    assert counts["begun"] == 2, counts
     # a new commit: the same, and each of the two older pending pipelines canceled in a
     # transaction of its own (locked, its jobs read and locked, the job canceled and dequeued,
     # the pipeline's status and auto_canceled_by): was 12 statements for each
@@ -77,6 +82,35 @@ async def test_a_one_job_pipeline_costs_few_statements(live_server, tmp_path: Pa
     canceling = await _counted(live_server, url, "creation-cancels")
     assert canceling["savepoints"] == 0
     assert canceling["transactions"] <= 3 + 2 and canceling["statements"] <= 7 + 2 * 6, canceling
+
+
+async def test_a_second_creation_builds_no_statement_but_the_jobs_insert(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """The project, the CI/CD variables, the pipeline row and the auto-cancel lookup run statements
+    built once (issue 24: building each Core statement and its cache key per call cost more CPU
+    than SQLAlchemy's compiled cache saved): a second creation sends the very same objects."""
+    make_repo(tmp_path / "app", ONE_JOB)
+    sent: dict[str, list] = {}
+
+    def executed(conn, clauseelement, *args) -> None:  # noqa: ANN001
+        request = comments.current_tags().get("request_id")
+        if request is not None:
+            sent.setdefault(request, []).append(clauseelement)
+
+    engine = live_server.services.engine.sync_engine
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        url = f"/api/v4/projects/{project['id']}/pipeline"
+        assert (await admin.post(url)).status_code == 201  # the token is checked (and cached) once
+        event.listen(engine, "before_execute", executed)
+        try:
+            for request_id in ("first-creation", "second-creation"):
+                assert (await admin.post(url, headers={"X-Request-Id": request_id})).status_code == 201
+        finally:
+            event.remove(engine, "before_execute", executed)
+    first, second = sent["first-creation"], sent["second-creation"]
+    assert len(first) == len(second) >= 5
+    new = [str(statement) for statement in second if not any(statement is seen for seen in first)]
+    assert len(new) == 1 and new[0].startswith("INSERT INTO jobs"), new
 
 
 async def test_the_answer_is_the_stored_pipeline_and_its_starter_is_current(live_server, tmp_path: Path) -> None:  # noqa: ANN001

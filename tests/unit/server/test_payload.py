@@ -66,3 +66,30 @@ def test_the_pipeline_source_is_the_one_rules_were_evaluated_with() -> None:
     spec = JobSpec(name="j", stage="test", stage_idx=0, script=["true"])
     variables = {v["key"]: v["value"] for v in build(spec, protected=False)["variables"]}
     assert variables["CI_PIPELINE_SOURCE"] == "push"
+
+
+def test_a_variable_sends_file_and_raw_only_when_true() -> None:
+    """GitLab's ``to_runner_variable``: ``file``/``raw`` present only when true, in every dump mode."""
+    from conveyor.protocol.models import Variable
+
+    for mode in ("json", "python"):
+        assert Variable(key="K", value="v", file=True, raw=False).model_dump(mode=mode) == {
+            "key": "K", "value": "v", "public": True, "masked": False, "file": True}  # fmt: skip
+        assert Variable(key="K", value="v", file=None, raw=True).model_dump(mode=mode) == {
+            "key": "K", "value": "v", "public": True, "masked": False, "raw": True}  # fmt: skip
+        assert Variable(key="K", value="v", file=False).model_dump(mode=mode) == {"key": "K", "value": "v", "public": True, "masked": False}
+    assert Variable(key="K", value="v", file=True).model_dump_json() == '{"key":"K","value":"v","public":true,"masked":false,"file":true}'
+
+
+def test_the_201_body_is_what_json_dumps_of_the_dict_was() -> None:
+    """``jobs/request`` answers ``model_dump_json()`` (issue 24): the same bytes as the dict it dumped
+    through ``json.dumps`` before (compact, UTF-8 unescaped, keys in order, ``run`` never sent)."""
+    import json
+
+    spec = JobSpec(name="büild", stage="test", stage_idx=0, script=["echo ✓"], variables={"A": 'x"y\\z', "B": "é"})
+    job = {"id": 7, "name": spec.name, "stage": spec.stage, "spec": spec.model_dump(mode="json"), "protected": False}
+    built = payload.build(job, {"id": 1, "name": "demo", "default_branch": "main"},
+                          {"id": 3, "ref": "main", "sha": "a" * 40, "variables": {"P": "1"}}, token="glcbt-x",
+                          repo_url="http://h/demo.git", server_url="http://h", default_timeout=3600)  # fmt: skip
+    before = json.dumps(built.model_dump(mode="json"), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert built.model_dump_json() == before and '"run"' not in before

@@ -68,3 +68,37 @@ def test_every_project_route_declares_a_role() -> None:
 def test_the_roles_are_gitlab_s() -> None:
     declared = {(m, p): _roles(r.dependant) for m, p, r in _routes()}
     assert {key: declared[key] for key in EXPECTED} == {key: {role} for key, role in EXPECTED.items()}
+
+
+def _samples(path: str) -> list[str]:
+    """Paths a route template stands for: each parameter a number, a word, or (``:path``) two segments."""
+    import re
+
+    return [re.sub(r"\{[^}]+:path\}", value + "/b", re.sub(r"\{[^}:]+\}", value, path)) for value in ("1", "x")]
+
+
+def test_the_hot_routers_go_first_without_taking_another_routers_path() -> None:
+    """``app.HOT_ROUTERS`` (runner API, pipeline creation) are tried first (issue 24: a request tries
+    the routes in order); that is safe only while no path matches both one of theirs and another
+    route, whichever order they come in (a method mismatch included: the 405 would move)."""
+    import os
+
+    from fastapi import FastAPI
+
+    from conveyor.server import app as server_app
+    from conveyor.server.settings import ServerSettings
+
+    os.environ.setdefault("CONVEYOR_DATABASE_URL", "postgresql://conveyor@127.0.0.1:1/unused")
+    app: FastAPI = server_app.create_app(ServerSettings(bench_routes=True))
+    contexts = [c for route in app.router.routes for c in getattr(route, "effective_route_contexts", lambda: [])()]
+    hot = {id(route) for router in server_app.HOT_ROUTERS for route in router.routes}
+    first = [c.original_route for c in contexts[: len(hot)]]
+    assert {id(route) for route in first} == hot, "the hot routers are not the first ones"
+    others = [c.original_route for c in contexts[len(hot):]] + [r for r in app.router.routes if hasattr(r, "path_regex")]
+    assert len(others) > 100
+    for mine in first:
+        for other in others:
+            for sample in _samples(mine.path):
+                assert not other.path_regex.match(sample), (mine.path, other.path)
+            for sample in _samples(getattr(other, "path", "")):
+                assert not mine.path_regex.match(sample), (mine.path, other.path)

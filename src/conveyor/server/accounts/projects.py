@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conveyor.server.db import queries
+from conveyor.server.db import queries, single_statements
 from conveyor.server.errors import BadRequest, Conflict, Invalid, NotFound
 from conveyor.server.sources import GitSources
 from conveyor.server.sources.git import is_remote
@@ -17,6 +17,7 @@ from conveyor.server.sources.git import is_remote
 class Projects:
     def __init__(self, engine: AsyncEngine, sources: GitSources) -> None:
         self._engine = engine
+        self._reads = single_statements(engine)  # one SELECT needs no BEGIN and ROLLBACK round trips
         self._sources = sources
 
     async def add(self, name: str | None, source: str, namespace_id: int = 1) -> RowMapping:
@@ -40,7 +41,7 @@ class Projects:
         """By id, name, or full path (``group/project``, also still URL-encoded): 404 otherwise."""
         id_or_name = unquote(id_or_name)
         key: int | str = int(id_or_name) if id_or_name.isdigit() else id_or_name
-        async with self._engine.connect() as conn:
+        async with self._reads.connect() as conn:  # every project route asks
             project = await queries.projects.get(conn, key)
         if project is None:
             raise NotFound("404 Project Not Found")

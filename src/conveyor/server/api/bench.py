@@ -20,7 +20,7 @@ import itertools
 import zlib
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from conveyor.protocol import JobRequest, JobSpec, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
@@ -44,7 +44,7 @@ async def ceiling_request(request: Request, body: JobRequest) -> Response:
     pipeline = {"id": job_id, "ref": "main", "sha": "0" * 40, "variables": {}}
     built = payload.build(job, project, pipeline, token=f"glcbt-bench-{job_id}", repo_url="http://bench/bench.git",
                           server_url=str(request.base_url), default_timeout=3600)  # fmt: skip
-    return JSONResponse(built.model_dump(mode="json"), status_code=201)
+    return Response(built.model_dump_json(), status_code=201, media_type="application/json")  # as the real route
 
 
 @router.put("/bench/ceiling/api/v4/jobs/{job_id}")

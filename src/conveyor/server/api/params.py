@@ -179,7 +179,7 @@ def model_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
 
     async def dependency(request: Request) -> M:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in FORMS and not request.url.query:
+        if kind not in FORMS and not request.scope.get("query_string"):  # not request.url: it builds the whole URL
             raw = await request.body()
             if raw.strip():
                 try:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from conveyor.protocol import JobRequest, UpdateJobRequest, headers
 from conveyor.protocol import trace as wire
@@ -47,7 +47,8 @@ async def request_job(request: Request, body: Annotated[JobRequest, Depends(para
         return Response(status_code=204, headers={headers.LAST_UPDATE: result.version})
     # No X-GitLab-Last-Update on 201 (as GitLab): the runner keeps the value of its last empty
     # poll, so its next request looks at the queue again instead of taking the 204 shortcut.
-    return JSONResponse(result.job.model_dump(mode="json"), status_code=201)
+    # serialized by pydantic-core straight to JSON: half the CPU of a dict through json.dumps
+    return Response(result.job.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.put("/jobs/{job_id}")

@@ -42,6 +42,7 @@ _KINDS = (
     ("release", re.compile(r"^RELEASE\b", re.I)),
     ("savepoint", re.compile(r"^SAVEPOINT\b", re.I)),
 )
+_FIRST = frozenset({"/*", "SA", "RE", "RO"})  # how a statement the patterns match starts (after blanks)
 KEPT_STATEMENTS = 20  # statements of one transaction kept for its log line
 STACK_LIMIT = 40
 _TX_KEY = "conveyor_transaction"
@@ -57,6 +58,8 @@ class SavepointDetected(ConveyorError):
 
 def subtransaction_kind(statement: str) -> str | None:
     """``savepoint``, ``release``, ``rollback_to`` or None; a leading ``/* comment */`` is skipped."""
+    if statement.lstrip()[:2].upper() not in _FIRST:  # every ordinary statement: no regular expression run
+        return None
     text = _LEADING_COMMENT.sub("", statement, count=1)
     for kind, pattern in _KINDS:
         if pattern.match(text):

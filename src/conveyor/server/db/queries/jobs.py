@@ -82,11 +82,13 @@ async def lock(conn: AsyncConnection, job_id: int) -> RowMapping | None:
 
 async def for_pipeline(conn: AsyncConnection, pipeline_id: int, *, include_retried: bool = False) -> list[RowMapping]:
     """The pipeline's jobs in stage order; only the latest attempt of each unless ``include_retried``."""
-    stmt = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id)
-    if not include_retried:
-        stmt = stmt.where(sa.not_(jobs.c.retried))
-    stmt = stmt.order_by(jobs.c.stage_idx, jobs.c.id)
-    return list((await conn.execute(stmt)).mappings())
+    stmt = _OF_PIPELINE_ALL if include_retried else _OF_PIPELINE
+    return list((await conn.execute(stmt, {"pipeline_id": pipeline_id})).mappings())
+
+
+# built once: every status transition of a pipeline reads its jobs (issue 24)
+_OF_PIPELINE_ALL = sa.select(jobs).where(jobs.c.pipeline_id == sa.bindparam("pipeline_id")).order_by(jobs.c.stage_idx, jobs.c.id)
+_OF_PIPELINE = _OF_PIPELINE_ALL.where(sa.not_(jobs.c.retried))
 
 
 @dataclass(frozen=True)

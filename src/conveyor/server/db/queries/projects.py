@@ -37,18 +37,32 @@ async def insert(
     return None if created is None else await get(conn, int(created[0]))
 
 
+# ``get``'s three statements, built once: every project route reads its project, and building the
+# select each time (and its cache key) cost more CPU than running it (issue 24)
+_BY_ID = with_namespace().where(projects.c.id == sa.bindparam("id")).limit(1)
+_BY_NAME = with_namespace().where(projects.c.name == sa.bindparam("name")).limit(1)
+_BY_PATH = (
+    with_namespace()
+    .where(sa.or_(
+        projects.c.name == sa.bindparam("full"),
+        sa.and_(sa.func.lower(namespaces.c.path) == sa.bindparam("path", type_=sa.String),
+                sa.func.lower(projects.c.name) == sa.bindparam("name", type_=sa.String)),
+    ))
+    .order_by((projects.c.name == sa.bindparam("full")).desc())
+    .limit(1)
+)  # fmt: skip
+
+
 async def get(conn: AsyncConnection, id_or_name: int | str) -> RowMapping | None:
     """By id, by name, or by ``namespace/name`` (GitLab's full path, any case)."""
-    stmt = with_namespace()
     if isinstance(id_or_name, int):
-        stmt = stmt.where(projects.c.id == id_or_name)
+        stmt, values = _BY_ID, {"id": id_or_name}
     elif "/" in id_or_name:
         path, _, name = id_or_name.rpartition("/")
-        by_path = sa.and_(sa.func.lower(namespaces.c.path) == path.lower(), sa.func.lower(projects.c.name) == name.lower())
-        stmt = stmt.where(sa.or_(projects.c.name == id_or_name, by_path)).order_by((projects.c.name == id_or_name).desc())
+        stmt, values = _BY_PATH, {"full": id_or_name, "path": path.lower(), "name": name.lower()}
     else:
-        stmt = stmt.where(projects.c.name == id_or_name)
-    return (await conn.execute(stmt.limit(1))).mappings().first()
+        stmt, values = _BY_NAME, {"name": id_or_name}
+    return (await conn.execute(stmt, values)).mappings().first()
 
 
 async def list_all(conn: AsyncConnection) -> list[RowMapping]:

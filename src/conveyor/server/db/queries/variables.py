@@ -76,13 +76,14 @@ async def delete(conn: AsyncConnection, project_id: int | None, variable_id: int
 
 async def for_job(conn: AsyncConnection, project_id: int) -> tuple[list[RowMapping], list[RowMapping]]:
     """The instance variables and the project's, in one round trip each, oldest first."""
-    instance = list((await conn.execute(sa.select(instance_variables).order_by(instance_variables.c.id))).mappings())
-    project = list(
-        (await conn.execute(
-            sa.select(project_variables).where(project_variables.c.project_id == project_id).order_by(project_variables.c.id)
-        )).mappings()
-    )
+    instance = list((await conn.execute(_INSTANCE)).mappings())
+    project = list((await conn.execute(_OF_PROJECT, {"project_id": project_id})).mappings())
     return instance, project
+
+
+# built once: every pipeline creation reads both (issue 24)
+_INSTANCE = sa.select(instance_variables).order_by(instance_variables.c.id)
+_OF_PROJECT = sa.select(project_variables).where(project_variables.c.project_id == sa.bindparam("project_id")).order_by(project_variables.c.id)
 
 
 async def any_stored(conn: AsyncConnection) -> bool:
