@@ -162,7 +162,7 @@ def build_services(settings: ServerSettings) -> Services:
     )
     notifier = QueueNotifier(redis)
     archiver = TraceArchiver(
-        engine, traces, objects, redis,
+        engine, traces, objects, redis, interval=settings.archive_sweep_interval,
         retry=RetryPolicy(settings.archive_retry_base_delay, settings.archive_retry_max_delay),
         registry=metrics.registry,
     )
