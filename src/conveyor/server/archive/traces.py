@@ -157,11 +157,12 @@ class TraceArchiver:
             raise
 
     async def _archive(self, job_id: int, recorded: Recorded | None) -> bool:
-        job = await self._still_to_do(job_id, recorded)
+        job, persisted = await self._still_to_do(job_id, recorded)
         if job is None:
             return False  # checked before persist: on an archived job it would find no bytes
-        # every hot byte into PostgreSQL; the size and CRC kept at append time, recorded on the job
-        size, crc = await self._live.persist(job_id, (job["trace_size"], job["trace_crc32"]))
+        size, crc = job["trace_size"], job["trace_crc32"]
+        if not persisted:  # every hot byte into PostgreSQL; the size and CRC kept at append time
+            size, crc = await self._live.persist(job_id, (size, crc))
         expected = Digest(size, crc & 0xFFFFFFFF)
         key = archive_key(job_id)
         started = time.monotonic()
@@ -192,19 +193,20 @@ class TraceArchiver:
                  verify_s=round(verified - written, 3), finish_s=round(time.monotonic() - verified, 3))
         return True
 
-    async def _still_to_do(self, job_id: int, recorded: Recorded | None) -> Mapping[str, Any] | None:
-        """Under the lease: the job's log columns if it is finished and not archived, else None.
-        A job this process just finished needs no read when the live store still holds its log
-        exactly as the finish recorded it: an archive (any process's) drops that log before its
-        lease ends, so an unchanged log is one nobody archived."""
+    async def _still_to_do(self, job_id: int, recorded: Recorded | None) -> tuple[Mapping[str, Any] | None, bool]:
+        """Under the lease: the job's log columns if it is finished and not archived (else None),
+        and whether its live log is known persisted as they say. A job this process just finished
+        needs no read when the live store still holds its log exactly as the finish recorded it:
+        an archive (any process's) drops that log before its lease ends, so an unchanged log is
+        one nobody archived, and the one the final update persisted."""
         if recorded is not None and await self._live.unchanged(job_id, recorded[:2]):
             size, crc, checksum = recorded
-            return {"id": job_id, "trace_size": size, "trace_crc32": crc, "trace_checksum": checksum}
+            return {"id": job_id, "trace_size": size, "trace_crc32": crc, "trace_checksum": checksum}, True
         async with self._single.connect() as conn:
             job = await queries.jobs.get(conn, job_id)
         if job is None or job["trace_archived"] or job["finished_at"] is None:
-            return None
-        return job
+            return None, False
+        return job, False
 
     async def _write(self, job_id: int, key: str, expected: Digest) -> None:
         source = LiveLog(self._live, job_id, expected.size)
