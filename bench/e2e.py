@@ -24,7 +24,10 @@ ends when every job has finished (and, for Conveyor, its log is archived). Figur
   (postmaster, its backends), Redis, the runners (their job shells included), over the phase, / N;
   Buildbot's master and workers likewise.
 - ``transactions_per_job``: ``pg_stat_database`` xact_commit + xact_rollback delta / N, the
-  benchmark's own completion polls subtracted.
+  benchmark's own completion polls subtracted. Read 11 s after the phase's start and end
+  (``support.settled_transactions``: a backend may hold its counts for 10 s), the idle
+  background passes of those 11 s subtracted (``idle_transactions_per_s``, measured once before
+  the first phase, with nothing running).
 - ``peak_rss_mib``: the largest ``VmRSS`` seen of the server / a runner (sampled every 50 ms).
 - ``runner_requests_per_job``: the runners' answered requests by endpoint and status (their
   ``conveyor_runner_requests_total``) over the phase / N; the idle long polls included.
@@ -131,6 +134,7 @@ class Conveyor:
         self.configs, self.addresses = [config for config, _ in registered], [address for _, address in registered]
         self.runners: list[ConfigRunner] = []
         self.polls = 0
+        self.idle_tx_per_s: float | None = None
 
     def start_runners(self, timeout: float = 60.0) -> None:
         """Start the runners; return once each polls and its start-up CPU (imports, ~0.4 s each)
@@ -159,8 +163,12 @@ class Conveyor:
     async def phase(self, count: int, clients: int) -> dict[str, Any]:
         server = [s.proc.pid for s in self.cluster.servers]
         runners = [r.proc.pid for r in self.runners]
+        dsn = asyncpg_dsn(self.database)
+        if self.idle_tx_per_s is None:  # the background passes' own rate, nothing running
+            idle_from = await support.settled_transactions(dsn)
+            self.idle_tx_per_s = (await support.settled_transactions(dsn) - idle_from) / support.STATS_FLUSH_S
         rss = Sampler({"server": server, "runner": runners})
-        tx_before = await support.transactions(asyncpg_dsn(self.database))
+        tx_before = await support.settled_transactions(dsn)  # what came before has landed
         meter = support.CpuMeter(server, self.svc.postgres.proc.pid, self.svc.redis.proc.pid)
         runner_cpu = cpu_seconds(runners)
         requests = self.runner_requests()
@@ -173,7 +181,9 @@ class Conveyor:
         times = await self._wait([pipeline for _, _, pipeline in created])
         cpu = meter.stop()
         runner_cpu = cpu_seconds(runners) - runner_cpu
-        tx = await support.transactions(asyncpg_dsn(self.database)) - tx_before - self.polls - 1
+        # once the phase's counts have landed, less the idle passes (and this reading) meanwhile
+        settled = await support.settled_transactions(dsn)
+        tx = settled - tx_before - self.polls - round(self.idle_tx_per_s * support.STATS_FLUSH_S)
         result = summary(created, times)
         result["cpu_ms_per_job"] = {
             "server": round(cpu["servers_cpu_s"] * 1000 / count, 2), "postgresql": round(cpu["postgresql_cpu_s"] * 1000 / count, 2),
@@ -181,6 +191,7 @@ class Conveyor:
         }  # fmt: skip
         result["cpu_ms_per_job"]["server_pg_redis"] = round(sum(result["cpu_ms_per_job"][k] for k in ("server", "postgresql", "redis")), 2)
         result["transactions_per_job"] = round(tx / count, 2)
+        result["idle_transactions_per_s"] = round(self.idle_tx_per_s, 2)
         result["runner_requests_per_job"] = {key: round((value - requests.get(key, 0)) / count, 2)
                                              for key, value in sorted(self.runner_requests().items())}  # fmt: skip
         result["peak_rss_mib"] = rss.stop()

@@ -314,6 +314,18 @@ class MachineCpu:
         return machine_split(self.ticks)
 
 
+# PostgreSQL 15+ flushes a backend's statistics at most once a second; one that goes idle within
+# a second of its last flush holds its counts for PGSTAT_IDLE_INTERVAL (10 s). Reading
+# pg_stat_database right after a phase misses up to 10 s of it, and the next phase counts them.
+STATS_FLUSH_S = 11.0
+
+
+async def settled_transactions(database_url: str) -> int:
+    """``transactions`` once every backend's counts of the work before this call have landed."""
+    await asyncio.sleep(STATS_FLUSH_S)
+    return await transactions(database_url)
+
+
 async def transactions(database_url: str) -> int:
     """Committed + rolled-back transactions of that database so far (``pg_stat_database``)."""
     import asyncpg

@@ -33,7 +33,8 @@ from conveyor.server.accounts.runner_scopes import RunnerScopes
 from conveyor.server.archive import ArtifactService, RetryPolicy, TraceArchiver
 from conveyor.server.archive.removal import Removal
 from conveyor.server.context import DatabaseContext
-from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, upgrade
+from conveyor.server import periodic
+from conveyor.server.db import Commenter, ConnectionBounds, StatementObserver, comments, create_engine, single_statements, upgrade
 from conveyor.server.db.replicas import Reads, Replica, write_session
 from conveyor.server.db import queries
 from conveyor.server.errors import SettingsError
@@ -121,6 +122,7 @@ class Services:
     runner_scopes: RunnerScopes  # project and group runners: access, projects served
     repository: Repository  # branches, commits, tree, files (sources/repository.py)
     bridges: Bridges | None = None  # trigger: jobs' downstream pipelines (queue/bridges.py)
+    pulse: periodic.Pulse | None = None  # which per-second passes have work, one statement a beat (periodic.py)
     deployments: Deployments | None = None  # environment: (queue/deployments.py)
     test_reports: TestReports | None = None  # artifacts:reports:junit (archive/test_reports.py)
 
@@ -163,7 +165,7 @@ def build_services(settings: ServerSettings) -> Services:
     )
     notifier = QueueNotifier(redis)
     archiver = TraceArchiver(
-        engine, traces, objects, redis,
+        engine, traces, objects, redis, interval=settings.archive_sweep_interval,
         retry=RetryPolicy(settings.archive_retry_base_delay, settings.archive_retry_max_delay),
         registry=metrics.registry,
     )
@@ -189,6 +191,7 @@ def build_services(settings: ServerSettings) -> Services:
     )
     tokens = AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl)
     members = Members(engine)
+    pulse = _pulse(settings, engine)
     return Services(
         settings=settings,
         engine=engine,
@@ -222,7 +225,7 @@ def build_services(settings: ServerSettings) -> Services:
         ),
         cancellation=Cancellation(engine),
         job_actions=JobActions(engine),
-        scheduler=Scheduler(engine, notifier, interval=settings.schedule_interval),
+        scheduler=Scheduler(engine, notifier, interval=settings.schedule_interval, pulse=pulse),
         job_updates=job_updates,
         job_tokens=job_tokens,
         limits=TraceLimit(traces, redis, settings.trace_size_limit, settings.trace_tail_size),
@@ -246,13 +249,15 @@ def build_services(settings: ServerSettings) -> Services:
         ),
         secrets=secrets,
         variables=Variables(engine, secrets),
-        automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets),
+        automation=_automation(settings, engine, sources, pipelines, dispatcher, secrets, pulse),
         listings=Listings(engine, reads),
         removal=Removal(engine, objects, traces),
         runner_admin=RunnerAdmin(engine),
         runner_scopes=RunnerScopes(engine, members),
         repository=Repository(sources),
-        bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval),
+        bridges=Bridges(engine, pipelines, objects, notifier, server_url=settings.base_url, interval=settings.schedule_interval,
+                        pulse=pulse),
+        pulse=pulse,
         deployments=Deployments(engine, JobActions(engine), notifier),
         test_reports=TestReports(engine, objects),
         log_index=LogIndex(reader),
@@ -262,7 +267,7 @@ def build_services(settings: ServerSettings) -> Services:
 
 def _automation(
     settings: ServerSettings, engine: AsyncEngine, sources: GitSources, pipelines: Pipelines,
-    dispatcher: Dispatcher, secrets: SecretBox,
+    dispatcher: Dispatcher, secrets: SecretBox, pulse: periodic.Pulse,
 ) -> Automation:
     async def started(created: CreatedPipeline) -> None:
         if created.enqueued:
@@ -279,9 +284,20 @@ def _automation(
         hooks=Hooks(engine, secrets, allow_local=settings.hook_allow_local),
         hook_deliverer=HookDeliverer(
             engine, secrets, server_url=settings.base_url, keepalive_config=settings.keepalive,
-            base_delay=settings.hook_retry_base_delay, max_attempts=settings.hook_max_attempts,
+            base_delay=settings.hook_retry_base_delay, max_attempts=settings.hook_max_attempts, pulse=pulse,
         ),
     )
+
+
+def _pulse(settings: ServerSettings, engine: AsyncEngine) -> periodic.Pulse:
+    """The scheduler's, the bridges' and hook deliveries' one question a beat (queries/pulse.py)."""
+    single = single_statements(engine)
+
+    async def probe() -> dict[str, bool]:
+        async with single.connect() as conn:
+            return await queries.pulse.due(conn)
+
+    return periodic.Pulse(settings.schedule_interval, probe, log)
 
 
 def _engine(settings: ServerSettings, url: str, observer: StatementObserver) -> AsyncEngine:
@@ -390,6 +406,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         artifact_sweeper = asyncio.create_task(_background("artifact-sweeper", services.artifacts.run()), name="artifact-sweeper")
         background = [
             asyncio.create_task(_background("queue-notifier", services.notifier.run()), name="queue-notifier"),
+            *([asyncio.create_task(_background("background-pulse", services.pulse.run()), name="background-pulse")] if services.pulse else []),
             asyncio.create_task(_background("queue-sweeper", services.sweeper.run()), name="queue-sweeper"),
             asyncio.create_task(_background("queue-scheduler", services.scheduler.run()), name="queue-scheduler"),
             asyncio.create_task(_background("trace-events", services.trace_events.run()), name="trace-events"),

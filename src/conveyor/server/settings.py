@@ -122,6 +122,7 @@ class ServerSettings:
     # archiving finished jobs' logs: a failed attempt waits base * 2**(attempts-1), capped, jittered
     archive_retry_base_delay: int = 30
     archive_retry_max_delay: int = 3600
+    archive_sweep_interval: float = 5.0  # seconds between sweeps for logs due to be archived (finished elsewhere, retries)
     # Fernet key(s), comma-separated, newest first: encrypts CI/CD variables, hook and webhook
     # secrets at rest (server/variables/crypto.py). Unset: such secrets cannot be stored, and a
     # server whose database holds some refuses to start.

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from conveyor.server import keys
 from conveyor.server.archive.digest import stored_digest
 from conveyor.server.db import queries
 from tests.integration.server.archive_support import FaultyStore, job_state, run_job, stored_bytes, wait_for
@@ -140,7 +141,7 @@ async def test_backoff_doubles_up_to_the_cap(live_server, tmp_path: Path) -> Non
 
 async def test_a_finished_job_is_archived_at_once_deleting_its_rows_once(live_server, tmp_path: Path) -> None:  # noqa: ANN001
     # issue 24: the final update hands the job to the archiver (no search for due jobs first),
-    # and the archiver's last transaction deletes the durable chunk rows: the live store's
+    # and the archiver's last statement deletes the durable chunk rows: the live store's
     # cleanup after it no longer deletes them a second time in a transaction of its own
     services = live_server.services
     seen: list[str] = []
@@ -150,7 +151,33 @@ async def test_a_finished_job_is_archived_at_once_deleting_its_rows_once(live_se
 
     job = await run_job(live_server, tmp_path, LOG, before_finish=record)
     await wait_for(lambda: _done(services.engine, job.id), seconds=10)
-    assert len([s for s in seen if s.startswith("DELETE FROM trace_chunks")]) == 1, seen
+    # (one statement since: the job flagged, its chunk rows and attempts deleted)
+    assert len([s for s in seen if "DELETE FROM trace_chunks" in s]) == 1, seen
     stored = await stored_bytes(services.archiver.objects, key(job.id))
     assert stored == LOG
+    await job.admin.aclose()
+
+
+async def test_a_log_archived_meanwhile_is_not_archived_again_from_the_finish_s_facts(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    # issue 24: the finish hands the archiver the log's size, CRC-32 and the runner's checksum so
+    # it need not read the job; when another process archived the log first (here: the server's
+    # own archiver), those facts are stale: the live log is gone, so the job's row is read again
+    # and nothing is written, restored or deleted. Trusting them would restore an empty log into
+    # Redis and record a size of 0 on the archived job.
+    services = live_server.services
+    job = await run_job(live_server, tmp_path, b"short log\n")
+    await wait_for(lambda: _done(services.engine, job.id))
+    async with services.engine.connect() as conn:
+        before = dict((await conn.execute(sa.text("SELECT trace_size, trace_crc32, trace_checksum FROM jobs WHERE id = :id"),
+                                          {"id": job.id})).mappings().one())
+    facts = (before["trace_size"], before["trace_crc32"], before["trace_checksum"])
+    crc = zlib.crc32(b"short log\n")
+    assert facts == (10, crc, f"crc32:{crc:08x}")
+    assert await services.archiver.archive(job.id, facts) is False
+    async with services.engine.connect() as conn:
+        after = dict((await conn.execute(sa.text("SELECT trace_size, trace_crc32, trace_checksum FROM jobs WHERE id = :id"),
+                                         {"id": job.id})).mappings().one())
+    assert after == before
+    assert not await services.redis.exists(keys.trace_meta(job.id))  # no empty log restored
+    assert await stored_bytes(services.archiver.objects, key(job.id)) == b"short log\n"
     await job.admin.aclose()

@@ -298,3 +298,25 @@ async def test_a_runner_echoing_a_version_followed_only_by_jobs_it_cannot_take_i
     await live_server.services.notifier.close()
     assert (await held).status_code == 204
     await admin.aclose()
+
+
+async def test_a_new_job_costs_one_claim_however_many_runners_wait(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue 24: one held request is woken per new job (two were: the second's claim found
+    nothing, a transaction per job spent for nothing); a claim that finds nothing relays."""
+    admin, _, project = await _setup(live_server, tmp_path, "job:\n  script: [echo one]\n")
+    runners = [await _runner(live_server, admin) for _ in range(3)]
+    version = await _version(live_server, runners[0])
+    held = [asyncio.create_task(_request(live_server, token, version)) for token in runners]
+    await asyncio.sleep(0.5)
+    claims: list[str] = []
+    live_server.services.observer.add_listener(
+        lambda statement, _p: claims.append(statement) if "USING candidate" in statement else None
+    )
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    done, _ = await asyncio.wait(held, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    assert [task.result().status_code for task in done] == [201]
+    await asyncio.sleep(0.5)
+    assert sum(task.done() for task in held) == 1 and len(claims) == 1, claims
+    await live_server.services.notifier.close()
+    assert sorted([(await task).status_code for task in held]) == [201, 204, 204]
+    await admin.aclose()

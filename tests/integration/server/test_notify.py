@@ -73,3 +73,26 @@ async def test_a_mark_older_than_the_history_counts_as_missed(notifier: QueueNot
     for job_id in range(notify.HISTORY + 1):
         await notifier.tick([_job(job_id, "gpu")])
     assert await asyncio.wait_for(notifier.wait_for_change(mark, 5.0, UNTAGGED), 1.0) is not None
+
+
+async def test_a_new_job_wakes_one_waiter_and_a_claim_that_found_nothing_relays_it_once(notifier: QueueNotifier) -> None:
+    # issue 24: two waiters woken per job cost a second claim for every job; now the second
+    # chance is a relay, taken only when the first claim found nothing, and once per tick
+    gpu = Appetite(frozenset({"gpu"}), run_untagged=False, protected_only=False)
+    mark = notifier.mark()
+    waiters = [asyncio.create_task(notifier.wait_for_change(mark, 5.0, UNTAGGED)) for _ in range(3)]
+    gpu_waiter = asyncio.create_task(notifier.wait_for_change(mark, 5.0, gpu))
+    await asyncio.sleep(0.1)
+    await notifier.tick([_job(1)])
+    await asyncio.sleep(0.1)
+    assert [w.done() for w in waiters] == [True, False, False] and not gpu_waiter.done()  # the longest waiting
+    version = waiters[0].result()
+    notifier.relay(version, UNTAGGED)  # its claim found nothing
+    await asyncio.sleep(0.05)
+    assert [w.done() for w in waiters] == [True, True, False] and not gpu_waiter.done()
+    notifier.relay(version, UNTAGGED)  # the relayed one found nothing either: the chain ends
+    notifier.relay("unknown", UNTAGGED)
+    await asyncio.sleep(0.05)
+    assert [w.done() for w in waiters] == [True, True, False] and not gpu_waiter.done()
+    await notifier.close()
+    assert await waiters[2] is None and await gpu_waiter is None

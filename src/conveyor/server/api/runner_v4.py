@@ -61,21 +61,23 @@ async def update_job(request: Request, job_id: int, body: Annotated[UpdateJobReq
         return PlainTextResponse("200", status_code=200, headers={headers.JOB_STATUS: status, headers.TRACE_UPDATE_INTERVAL: interval})
     job = await svc.job_updates.authenticate(job_id, token)
     logical = await svc.limits.seal(job_id, body.output.bytesize)  # a log past the limit: head + marker + tail
-    # a final state is accepted only once every log byte is durable: seal the hot chunks first
-    size, crc = await svc.traces.persist(job_id)
+    # a final state is accepted only once every log byte is durable: the hot chunks are sealed
+    # now, their rows recorded in the transaction that finishes the job
+    final = await svc.traces.seal_final(job_id)
+    size, crc = final.size, final.crc32
     if logical is not None:  # the kept log is not what the runner printed: record its own checksum
         log.info("trace_checksum_replaced", job_id=job_id, runner=body.checksum or body.output.checksum, stored=crc)
         checksum = wire.format_checksum(crc) if logical >= (body.output.bytesize or 0) else None
         body = body.model_copy(update={"checksum": checksum, "output": body.output.model_copy(update={"checksum": checksum})})
         size = logical
-    outcome = await svc.job_updates.update(job, body, size)
+    outcome = await svc.job_updates.update(job, body, size, final.record)
     extra = {headers.JOB_STATUS: outcome.job_status}
     if outcome.retry_after is not None:
         extra[headers.TRACE_UPDATE_INTERVAL] = str(outcome.retry_after)
     if outcome.finished:
         await coverage.record(svc.engine, svc.reader, job_id, outcome.coverage)
         await svc.trace_events.publish_finished(job_id, outcome.job_status)
-        svc.archiver.wake(job_id)
+        svc.archiver.wake(job_id, outcome.log)
     if outcome.enqueued:
         await svc.dispatcher.tick(outcome.enqueued)
     return PlainTextResponse(str(outcome.status_code), status_code=outcome.status_code, headers=extra)

@@ -149,11 +149,13 @@ class HookDeliverer:
         max_attempts: int = 5,
         interval: float = 1.0,
         timeout: float = 10.0,
+        pulse: periodic.Pulse | None = None,
     ) -> None:
         self._engine = engine
         self._box = box
         self._server_url = server_url
         self._base_delay, self._max_attempts, self._interval = base_delay, max_attempts, interval
+        self._pulse = pulse  # passes only when it says a delivery is due
         transport = httpx.AsyncHTTPTransport(socket_options=keepalive.socket_options(keepalive_config))
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
 
@@ -161,7 +163,7 @@ class HookDeliverer:
         await self._client.aclose()
 
     async def run(self) -> None:
-        await periodic.every(self._interval, self._deliver_all_due, log, "hook delivery pass failed")
+        await periodic.every(self._interval, self._deliver_all_due, log, "hook delivery pass failed", pulse=self._pulse, name="hooks")
 
     async def _deliver_all_due(self) -> None:
         while await self.deliver_due():

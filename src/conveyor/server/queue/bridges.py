@@ -75,12 +75,14 @@ class Bridges:
         *,
         server_url: str,
         interval: float,
+        pulse: periodic.Pulse | None = None,
     ) -> None:
         self._engine, self._pipelines, self._objects = engine, pipelines, objects
         self._notifier, self._server_url, self._interval = notifier, server_url, interval
+        self._pulse = pulse  # passes only when it says a bridge or a downstream pipeline is active
 
     async def run(self) -> None:
-        await periodic.every(self._interval, self.tick, log, "bridges_pass_failed")
+        await periodic.every(self._interval, self.tick, log, "bridges_pass_failed", pulse=self._pulse, name="bridges")
 
     async def tick(self) -> int:
         """One pass; safe from any number of server processes. Returns the bridges moved."""

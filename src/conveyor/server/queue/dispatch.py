@@ -10,6 +10,7 @@ One request (``request_job``), step by step:
 4. Nothing to take: hold the request up to ``long_poll_timeout`` seconds; when a job this runner
    may take becomes pending (anywhere, or already between the claim and the wait), claim again at once and answer 201 in the same request,
    rather than answering 204 and waiting for the runner's next poll as GitLab's Workhorse does.
+   A woken claim that finds nothing relays the wake to one other waiting request (``QueueNotifier.relay``).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class Dispatcher:
             job = await self._claim(runner)
             if job is not None:
                 return DispatchResult(job, version)
+            self._notifier.relay(changed, appetite)  # taken already, or not ours: one other waiter tries
         return DispatchResult(None, version)
 
     async def _claim(self, runner: RunnerContext) -> JobPayload | None:

@@ -9,14 +9,14 @@ a growing backoff and the runner PATCHes what is missing and asks again; after
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.protocol import JobStatus, UpdateJobRequest
 from conveyor.server import auth
@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 FORBIDDEN_NOT_RUNNING = "403 Forbidden - Job is not processing on runner"
 AUTHENTICATED_COLUMNS = ("id", "pipeline_id", "status", "token_hash", "acked_at", "updated_at")
+Recorder = Callable[[AsyncConnection], Awaitable[None]]  # writes in the caller's transaction
 
 
 class TokenCache(Protocol):
@@ -50,6 +51,7 @@ class UpdateOutcome:
     finished: bool = False
     enqueued: tuple = ()  # queries.jobs.Queued of the jobs this update made pending
     coverage: str | None = None  # a finished job's coverage regex (its spec's), to read its log with
+    log: tuple[int, int, str | None] | None = None  # a finished job's log as recorded: size, CRC-32, the runner's checksum
 
 
 def backoff(elapsed: float) -> int:
@@ -117,7 +119,11 @@ class JobUpdates:
                 return status
         return (await self.authenticate(job_id, token))["status"]  # raises the precise error
 
-    async def update(self, job: RowMapping, request: UpdateJobRequest, stored_size: int) -> UpdateOutcome:
+    async def update(
+        self, job: RowMapping, request: UpdateJobRequest, stored_size: int, record: Recorder | None = None
+    ) -> UpdateOutcome:
+        """A ``PUT``. ``record``: what makes the log durable (``trace.FinalLog.record``), run in
+        the transaction that finishes the job, so the final seal and the finish commit as one."""
         state = request.state
         if state in ("running", "pending"):
             async with self._engine.begin() as conn:
@@ -133,13 +139,13 @@ class JobUpdates:
             if waited < self._accept_timeout:
                 return UpdateOutcome(202, job["status"], retry_after=backoff(waited))
             log.warning("final_update_incomplete_log", job_id=job["id"], stored=stored_size, expected=expected)
-        return await self._apply(job, request)
+        return await self._apply(job, request, record)
 
     async def drop(self, job: RowMapping, failure_reason: str) -> UpdateOutcome:
         """Fail a running job from the server side (e.g. ``trace_size_exceeded``)."""
         return await self._finish(job, JobStatus.FAILED, failure_reason=failure_reason)
 
-    async def _apply(self, job: RowMapping, request: UpdateJobRequest) -> UpdateOutcome:
+    async def _apply(self, job: RowMapping, request: UpdateJobRequest, record: Recorder | None) -> UpdateOutcome:
         status = JobStatus.SUCCESS if request.state == "success" else JobStatus.FAILED
         return await self._finish(
             job,
@@ -147,6 +153,7 @@ class JobUpdates:
             failure_reason=(request.failure_reason or "script_failure") if status == JobStatus.FAILED else None,
             exit_code=request.exit_code,
             checksum=request.output.checksum or request.checksum,
+            record=record,
         )
 
     async def _finish(
@@ -157,9 +164,12 @@ class JobUpdates:
         failure_reason: str | None = None,
         exit_code: int | None = None,
         checksum: str | None = None,
+        record: Recorder | None = None,
     ) -> UpdateOutcome:
         async with self._engine.begin() as conn:
             pipeline = await queries.pipelines.lock(conn, job["pipeline_id"])  # lock order: pipeline, then its jobs
+            if record is not None:  # the log's rows: chunks, then the job's row (a seal's own order)
+                await record(conn)
             finished = await queries.jobs.finish_active(
                 conn, job["id"], str(status), failure_reason=failure_reason, exit_code=exit_code, trace_checksum=checksum
             )
@@ -172,4 +182,5 @@ class JobUpdates:
         if self._tokens is not None:  # this process at once; the others at the trigger's NOTIFY
             self._tokens.revoke(job["id"])
         log.info("job_finished", job_id=job["id"], status=str(status), failure_reason=failure_reason)
-        return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued), coverage=finished["coverage"])
+        recorded = (finished["trace_size"], finished["trace_crc32"], finished["trace_checksum"])
+        return UpdateOutcome(200, str(status), finished=True, enqueued=tuple(enqueued), coverage=finished["coverage"], log=recorded)

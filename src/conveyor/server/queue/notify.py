@@ -2,9 +2,13 @@
 
 A job becoming pending calls ``tick(queued)``: a new random version is stored in Redis and
 published on one channel with the new jobs' tags. Each server process runs one subscriber
-(``run()``). For every new job it wakes the longest-waiting held requests *whose runner may take
-that job* (``WAKE_PER_JOB`` of them), not every held request: with hundreds of idle runners, a
-wake-all would send hundreds of claims to the database for each job (a thundering herd).
+(``run()``). For every new job it wakes the longest-waiting held request *whose runner may take
+that job* (``WAKE_PER_JOB``), not every held request: with hundreds of idle runners, a wake-all
+would send hundreds of claims to the database for each job (a thundering herd). A woken request
+whose claim finds nothing (another process's runner, or a runner just back from a job, took it
+first; a project runner woken for another project's job) ``relay``s the wake to one more waiter,
+once per tick: the second chance that waking two at once gave, paid only when the first claim
+fails (issue 24: the second claim of every job was a transaction spent for nothing).
 A tick without job details (cancel, a lost message noticed by the heartbeat) wakes everyone.
 
 The subscriber also re-reads the version every ``heartbeat`` seconds, so a lost pub/sub message
@@ -35,7 +39,7 @@ from conveyor.server.db.queries.jobs import Queued
 
 log = structlog.get_logger(__name__)
 
-WAKE_PER_JOB = 2  # slack: the other process's waiter, or a lost race, may take the job first
+WAKE_PER_JOB = 1  # a failed claim relays the wake once (``relay``)
 MAX_DETAILED = 500  # above this many new jobs a tick just wakes everyone
 HISTORY = 1024  # versions remembered with their jobs; an older echo counts as "anything may have changed"
 
@@ -75,6 +79,7 @@ class QueueNotifier:
         self._waiters: list[_Waiter] = []  # oldest first
         self._seq = 0  # ticks observed by this process
         self._history: deque[tuple[int, str, list | None]] = deque(maxlen=HISTORY)  # (seq, version, jobs)
+        self._relayed: set[str] = set()  # versions whose wake a failed claim passed on already
         self._closing = False
 
     async def version(self) -> str:
@@ -126,6 +131,17 @@ class QueueNotifier:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
+    def relay(self, version: str | None, appetite: Appetite = ANY) -> None:
+        """A request woken at ``version`` claimed nothing: wake one more waiter that may take one
+        of that tick's jobs ``appetite`` accepts, once per tick (a relayed waiter that finds
+        nothing too ends the chain: both lost to runners that took the jobs)."""
+        jobs = next((jobs for _, seen, jobs in self._history if seen == version), None)
+        if not jobs or version in self._relayed:
+            return  # unknown, too old, or a tick without details (everyone was woken)
+        self._relayed.add(version)
+        wanted = [(tags, protected) for tags, protected in jobs if appetite.accepts(tags, protected)]
+        self._wake(lambda waiter: any(waiter.appetite.accepts(tags, protected) for tags, protected in wanted), version, limit=1)
+
     def _relevant_since(self, since: int, appetite: Appetite) -> bool:
         if since < self._seq - len(self._history):
             return True  # older than the history: anything may have happened
@@ -173,6 +189,8 @@ class QueueNotifier:
             return  # current, or a message overtaken by a later tick already observed
         self._version = version
         self._seq += 1
+        if len(self._history) == self._history.maxlen:
+            self._relayed.discard(self._history[0][1])  # forgotten with its tick
         self._history.append((self._seq, version, jobs))
         if jobs is None:
             self._wake(lambda _waiter: True, version, limit=None)

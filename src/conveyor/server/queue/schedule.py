@@ -40,13 +40,14 @@ class ScheduleResult:
 
 
 class Scheduler:
-    def __init__(self, engine: AsyncEngine, notifier: QueueNotifier, *, interval: float) -> None:
+    def __init__(self, engine: AsyncEngine, notifier: QueueNotifier, *, interval: float, pulse: periodic.Pulse | None = None) -> None:
         self._engine = engine
         self._notifier = notifier
         self._interval = interval
+        self._pulse = pulse  # passes only when it says a delayed job is due or a job waits for a group
 
     async def run(self) -> None:
-        await periodic.every(self._interval, self.tick, log, "scheduler_pass_failed")
+        await periodic.every(self._interval, self.tick, log, "scheduler_pass_failed", pulse=self._pulse, name="scheduler")
 
     async def tick(self) -> ScheduleResult:
         """One pass; safe to run from any number of server processes at once."""

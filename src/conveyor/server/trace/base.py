@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def _recorded(_conn: AsyncConnection) -> None:
+    """Nothing left to record: the store wrote its rows already."""
 
 
 @dataclass
@@ -21,6 +28,19 @@ class Announcement:
     channel: str
     message: str
     watched: bool | None = None  # set by a store that announced
+
+
+@dataclass(frozen=True)
+class FinalLog:
+    """A job's whole log made durable for its final update (``TraceStore.seal_final``): its
+    ``size`` and ``crc32``, and ``record(conn)``, which writes the rows that make it the job's
+    durable log (its last chunks' rows, the size and CRC on the job) in the caller's transaction,
+    the one that finishes the job. Not recorded (the finish did not happen), nothing is lost: the
+    bytes stay live, and the archiver's ``persist`` seals them before it archives."""
+
+    size: int
+    crc32: int
+    record: Callable[[AsyncConnection], Awaitable[None]] = field(default=_recorded, compare=False)
 
 
 class TraceStore(ABC):
@@ -53,6 +73,19 @@ class TraceStore(ABC):
         Called before a job may finish and before its log is archived. ``recorded``: the (size,
         crc32) the job's row holds from an earlier persist (the final update's), which a store
         returns as it is when its live state still says the same (nothing appended since)."""
+
+    async def seal_final(self, job_id: int) -> FinalLog:
+        """``persist`` for a job's final update, with the rows left for the finish's transaction
+        to write (``FinalLog.record``): one transaction for the seal and the finish, not two.
+        This default persists at once and leaves nothing to record."""
+        size, crc = await self.persist(job_id)
+        return FinalLog(size, crc)
+
+    async def unchanged(self, job_id: int, recorded: tuple[int, int]) -> bool:
+        """Whether the live log is still exactly ``recorded`` (size, crc32) as the job's final
+        update left it: nothing appended since, not archived and dropped meanwhile. False when
+        the store cannot tell without asking PostgreSQL (then the caller reads the job's row)."""
+        return False
 
     @abstractmethod
     async def delete(self, job_id: int, *, rows: bool = True) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.server.db import queries, single_statements
 from conveyor.server.db.queries.traces import StoredChunk
@@ -59,6 +59,16 @@ class Sealed(NamedTuple):
     crc32s: dict[int, int]
 
 
+class Placed(NamedTuple):
+    """Chunks whose bytes ``DurableChunks.place`` made durable outside PostgreSQL (or that go into
+    their rows, ``in_rows``), with their CRC-32s: what ``DurableChunks.record`` writes rows for."""
+
+    chunks: Mapping[int, bytes | memoryview]
+    crc32s: dict[int, int]
+    in_rows: bool
+    segments: dict[int, tuple[str, int]] | None
+
+
 class DurableChunks:
     def __init__(
         self, engine: AsyncEngine, objects: ObjectStore | None, chunk_size: int, concurrency: int = 2,
@@ -69,7 +79,7 @@ class DurableChunks:
         # CPU per MiB against 4.3 for one and 5.6 for four (extension and WAL locks); a queue here
         # costs a PATCH some wait, not the database its throughput
         self._slots = asyncio.Semaphore(concurrency)
-        self._single = single_statements(engine)  # a seal without a final size is one statement
+        self._single = single_statements(engine)  # a seal is one statement
         self._objects = None if segments is not None else objects
         self._segments = segments
         self.chunk_size = chunk_size
@@ -86,21 +96,34 @@ class DurableChunks:
         crcs: Mapping[int, int] | None = None, *, overwrite: bool = True,
     ) -> Sealed:
         """Make ``chunks`` durable and record them (and the log's ``final`` (size, crc)) in one
-        transaction. ``crcs``: their CRC-32s when the caller has them already. Without
+        statement. ``crcs``: their CRC-32s when the caller has them already. Without
         ``overwrite`` a chunk that has a row already keeps it (``Sealed.kept``)."""
         if not chunks and final is None:
             return Sealed(set(), {})
-        crcs = {index: crcs[index] if crcs and index in crcs else zlib.crc32(data) for index, data in chunks.items()}
+        placed = await self.place(job_id, chunks, crcs)
+        async with self._slots, self._single.connect() as conn:  # one statement: autocommit
+            kept = await self.record(conn, job_id, placed, final, overwrite=overwrite)
+        return Sealed(kept, placed.crc32s)
+
+    async def place(self, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int] | None = None) -> Placed:
+        """The first half of a seal: ``chunks``' bytes written where they live (a segment file,
+        the object store), durable before any row names them; their rows are ``record``'s."""
+        crc32s = {index: crcs[index] if crcs and index in crcs else zlib.crc32(data) for index, data in chunks.items()}
         segments = await self._append_segments(job_id, chunks)
-        in_rows = segments is None and not await self._put_objects(job_id, chunks, crcs)
-        async with self._slots, (self._engine if final is not None else self._single).begin() as conn:
-            kept = await queries.traces.seal_chunks(
-                conn, job_id, chunks, crcs, self.chunk_size, in_rows=in_rows, overwrite=overwrite, segments=segments
-            )
-            if final is not None:
-                await queries.traces.set_size(conn, job_id, *final)
-        self.sealed += len(chunks) - len(kept)
-        return Sealed(kept, crcs)
+        in_rows = segments is None and not await self._put_objects(job_id, chunks, crc32s)
+        return Placed(chunks, crc32s, in_rows, segments)
+
+    async def record(
+        self, conn: AsyncConnection, job_id: int, placed: Placed, final: tuple[int, int] | None = None, *, overwrite: bool = True
+    ) -> set[int]:
+        """The second half: the rows of ``placed`` chunks (and the log's ``final`` size and CRC on
+        the job), one statement on ``conn``; returns the indexes whose existing row was kept."""
+        kept = await queries.traces.seal_chunks(
+            conn, job_id, placed.chunks, placed.crc32s, self.chunk_size, in_rows=placed.in_rows, overwrite=overwrite,
+            segments=placed.segments, final=final,
+        )
+        self.sealed += len(placed.chunks) - len(kept)
+        return kept
 
     async def _append_segments(self, job_id: int, chunks: Mapping[int, bytes | memoryview]) -> dict[int, tuple[str, int]] | None:
         """Append ``chunks`` to this process's segment file of the job: index -> (file, offset);

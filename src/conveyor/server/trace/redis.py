@@ -30,13 +30,13 @@ from importlib import resources
 
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.server import keys
 from conveyor.server.db import queries
 from conveyor.server.errors import RangeMismatch
 from conveyor.server.storage import ObjectStore, SegmentFiles
-from conveyor.server.trace.base import Announcement, TraceStore
+from conveyor.server.trace.base import Announcement, FinalLog, TraceStore
 from conveyor.server.trace.crc import ChunkCrc
 from conveyor.server.trace.durable import DurableChunks, Sealed
 from conveyor.server.trace.hot_redis import HotRedis
@@ -187,12 +187,30 @@ class RedisTraceStore(TraceStore):
         return bytes(out)
 
     async def persist(self, job_id: int, recorded: tuple[int, int] | None = None) -> tuple[int, int]:
-        if recorded is not None:
+        if recorded is not None and await self.unchanged(job_id, recorded):
             # the final update persisted this log; the archiver needs no second pass (a durable
             # read and a seal) unless bytes came after it: then the live size says otherwise
-            size, crc = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
-            if size is not None and (int(size), int(crc)) == recorded:
-                return recorded
+            return recorded
+        size, crc, chunks = await self._unsealed(job_id)
+        await self._seal(job_id, chunks, final=(size, crc))  # the missing chunks and the final size
+        return size, crc
+
+    async def seal_final(self, job_id: int) -> FinalLog:
+        """``persist`` in two halves: the chunks not sealed yet (the partial last one too) are
+        placed now; their rows, and the log's size and CRC-32 on the job, are one statement left
+        for the caller's transaction (``FinalLog.record``). What they seal stays in Redis too (its
+        transaction may yet roll back) until the archiver drops the log: the partial last chunk,
+        and rarely a full one whose own seal failed."""
+        size, crc, chunks = await self._unsealed(job_id)
+        placed = await self.durable.place(job_id, chunks)
+
+        async def record(conn: AsyncConnection) -> None:
+            await self.durable.record(conn, job_id, placed, (size, crc))
+
+        return FinalLog(size, crc, record)
+
+    async def _unsealed(self, job_id: int) -> tuple[int, int, dict[int, bytes]]:
+        """The log's size and CRC-32, and the chunks Redis holds that are not durable yet."""
         size, crc = await self._state(job_id)
         # a log of one chunk (most jobs'): that chunk is hot or durable already, so sealing what
         # Redis holds (at worst the same bytes again) saves reading the durable lengths first
@@ -200,9 +218,13 @@ class RedisTraceStore(TraceStore):
         lengths = {index: min(self.chunk_size, size - index * self.chunk_size) for index in range(-(-size // self.chunk_size))}
         missing = [index for index, length in lengths.items() if durable.get(index) != length]
         found = await self._redis.mget([keys.trace_chunk(job_id, index) for index in missing]) if missing else []
-        chunks = {index: data for index, data in zip(missing, found) if data is not None and len(data) == lengths[index]}
-        await self._seal(job_id, chunks, final=(size, crc))  # the missing chunks and the final size
-        return size, crc
+        return size, crc, {index: data for index, data in zip(missing, found) if data is not None and len(data) == lengths[index]}
+
+    async def unchanged(self, job_id: int, recorded: tuple[int, int]) -> bool:
+        """The log's meta in Redis still says ``recorded``: nothing came after the final update,
+        and the archiver has not dropped the log (it deletes the meta once the archive commits)."""
+        size, crc = await self._redis.hmget(keys.trace_meta(job_id), ["size", "crc"])
+        return size is not None and (int(size), int(crc)) == recorded
 
     async def delete(self, job_id: int, *, rows: bool = True) -> None:
         await self.durable.delete(job_id, rows=rows)

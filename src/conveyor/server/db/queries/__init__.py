@@ -17,6 +17,7 @@ from conveyor.server.db.queries import (
     paging,
     pipelines,
     projects,
+    pulse,
     removal,
     resource_groups,
     runner_scopes,
@@ -30,4 +31,4 @@ from conveyor.server.db.queries import (
     variables,
 )
 
-__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "members", "overview", "paging", "pipelines", "projects", "removal", "resource_groups", "runner_scopes", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]
+__all__ = ["archives", "artifacts", "bridges", "browse", "deployments", "hooks", "jobs", "members", "overview", "paging", "pipelines", "projects", "pulse", "removal", "resource_groups", "runner_scopes", "runners", "schedules", "sources", "tokens", "traces", "triggers", "users", "variables"]

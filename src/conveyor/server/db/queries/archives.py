@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from conveyor.server.db.tables import jobs, trace_archives
+from conveyor.server.db.tables import jobs, trace_archives, trace_chunks
 
 
 async def due(conn: AsyncConnection, limit: int = 100) -> list[int]:
@@ -67,6 +67,10 @@ async def get(conn: AsyncConnection, job_id: int) -> RowMapping | None:
     return (await conn.execute(sa.select(trace_archives).where(trace_archives.c.job_id == job_id))).mappings().first()
 
 
-async def clear(conn: AsyncConnection, job_id: int) -> None:
-    """Forget the attempts of a job whose log is archived now."""
-    await conn.execute(trace_archives.delete().where(trace_archives.c.job_id == job_id))
+async def mark_archived(conn: AsyncConnection, job_id: int) -> None:
+    """A log archived and verified, in one statement: the job flagged, its durable chunk rows
+    deleted, its failed attempts forgotten."""
+    chunks = trace_chunks.delete().where(trace_chunks.c.job_id == job_id).cte("chunks")
+    attempts = trace_archives.delete().where(trace_archives.c.job_id == job_id).cte("attempts")
+    stmt = jobs.update().add_cte(chunks).add_cte(attempts).where(jobs.c.id == job_id).values(trace_archived=True)
+    await conn.execute(stmt)

@@ -67,7 +67,7 @@ _FINISH_ACTIVE = (
         failure_reason=sa.bindparam("reason", type_=sa.Text), exit_code=sa.bindparam("exit", type_=sa.Integer),
         trace_checksum=sa.bindparam("checksum", type_=sa.Text), finished_at=sa.func.now(), updated_at=sa.func.now(),
     )
-    .returning(jobs.c.status, jobs.c.spec["coverage"].astext.label("coverage"))
+    .returning(jobs.c.status, jobs.c.spec["coverage"].astext.label("coverage"), jobs.c.trace_size, jobs.c.trace_crc32, jobs.c.trace_checksum)
 )
 
 
@@ -229,7 +229,8 @@ async def finish_active(
     trace_checksum: str | None = None,
 ) -> RowMapping | None:
     """``finish`` a job still running or canceling (a canceling one ends ``canceled``) in one
-    statement: its new ``status`` and ``coverage`` regex; None when it was not active."""
+    statement: its new ``status``, ``coverage`` regex and log (``trace_size``, ``trace_crc32``,
+    ``trace_checksum``); None when it was not active."""
     params = {"job_id": job_id, "final_status": status, "reason": failure_reason, "exit": exit_code, "checksum": trace_checksum}
     return (await conn.execute(_FINISH_ACTIVE, params)).mappings().first()
 

@@ -100,14 +100,15 @@ async def durable_chunks(conn: AsyncConnection, job_id: int) -> dict[int, int]:
 async def seal_chunks(
     conn: AsyncConnection, job_id: int, chunks: Mapping[int, bytes | memoryview], crcs: Mapping[int, int],
     chunk_size: int, *, in_rows: bool = True, overwrite: bool = True,
-    segments: Mapping[int, tuple[str, int]] | None = None,
+    segments: Mapping[int, tuple[str, int]] | None = None, final: tuple[int, int] | None = None,
 ) -> set[int]:
     """Record chunks (index -> bytes) with their lengths and CRC-32s (index -> crc) in one
-    statement and raise the job's durable size to the end of the last one written. With
-    ``in_rows`` False the bytes are elsewhere already and the rows say where (``data`` NULL):
-    in ``segments`` (index -> (segment file, offset)) when given, else in the object store.
-    Without ``overwrite`` an existing row is kept; returns the indexes not written."""
-    if not chunks:
+    statement and raise the job's durable size to the end of the last one written, or with
+    ``final`` (the whole log's size and CRC-32, every byte durable) record those on the job in the same
+    statement. With ``in_rows`` False the bytes are elsewhere already and the rows say where
+    (``data`` NULL): in ``segments`` (index -> (segment file, offset)) when given, else in the
+    object store. Without ``overwrite`` an existing row is kept; returns the indexes not written."""
+    if not chunks and final is None:
         return set()
     indexes = sorted(chunks)
     segments = segments or {}
@@ -117,11 +118,7 @@ async def seal_chunks(
               "segment_offsets": [segments[i][1] if i in segments else None for i in indexes],
               "sizes": [len(chunks[i]) for i in indexes],
               "crc32s": [crcs[i] for i in indexes],
-              "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]]), "overwrite": overwrite}
+              "durable_end": indexes[-1] * chunk_size + len(chunks[indexes[-1]]) if indexes else 0, "overwrite": overwrite,
+              "final_size": final[0] if final else None, "final_crc32": final[1] if final else None}
     written = {row[0] for row in await conn.execute(sql.query("seal_chunks"), params)}
     return set(indexes) - written
-
-
-async def set_size(conn: AsyncConnection, job_id: int, size: int, crc32: int) -> None:
-    """Record a log's final size and CRC-32 (every byte durable), for the archiver and readers."""
-    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(trace_size=size, trace_crc32=crc32))

@@ -18,7 +18,8 @@ DO UPDATE SET data = trace_chunks.data || EXCLUDED.data
 
 -- name: seal_chunks
 -- Full (or final) chunks made durable with their lengths and CRC-32s, and the job's durable size
--- raised to the end of the last one, in one statement. A NULL piece means the chunk's bytes were
+-- raised to the end of the last one, in one statement; for a log's final seal, the job's size and
+-- CRC-32 set to the whole log's (:final_size, :final_crc32) instead. A NULL piece means the chunk's bytes were
 -- written first to a segment file (segment, segment_offset) or, without one, to the object store.
 -- An existing row is replaced only with :overwrite (a chunk a
 -- PATCH carried whole is written before its append is known to win: first writer keeps the row,
@@ -35,7 +36,9 @@ WITH sealed AS (
     WHERE CAST(:overwrite AS boolean)
     RETURNING chunk_index
 ), durable AS (
-    UPDATE jobs SET trace_size = :durable_end
-    WHERE id = :job_id AND trace_size < :durable_end AND EXISTS (SELECT FROM sealed)
+    UPDATE jobs SET trace_size = coalesce(CAST(:final_size AS bigint), CAST(:durable_end AS bigint)),
+                    trace_crc32 = coalesce(CAST(:final_crc32 AS bigint), trace_crc32)
+    WHERE id = :job_id
+      AND (CAST(:final_size AS bigint) IS NOT NULL OR (trace_size < :durable_end AND EXISTS (SELECT FROM sealed)))
 )
 SELECT chunk_index FROM sealed
