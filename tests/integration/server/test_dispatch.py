@@ -320,3 +320,27 @@ async def test_a_new_job_costs_one_claim_however_many_runners_wait(live_server, 
     await live_server.services.notifier.close()
     assert sorted([(await task).status_code for task in held]) == [201, 204, 204]
     await admin.aclose()
+
+
+async def test_a_runner_back_from_its_job_makes_no_claim_when_this_process_took_every_later_job(
+    live_server, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Issue 24: the tick of a job this process's request claimed sends no other runner echoing an
+    older version to the database (a claim that found nothing, a transaction per job in bench/e2e)."""
+    admin, _, project = await _setup(live_server, tmp_path, "job:\n  script: [echo one]\n")
+    returning, taker = await _runner(live_server, admin), await _runner(live_server, admin)
+    seen = await _version(live_server, returning)
+    held = asyncio.create_task(_request(live_server, taker, await _version(live_server, taker)))
+    await asyncio.sleep(0.3)
+    await admin.post(f"/api/v4/projects/{project['id']}/pipeline")
+    assert (await asyncio.wait_for(held, 20)).status_code == 201  # the taker claimed the new job
+    claims: list[str] = []
+    live_server.services.observer.add_listener(
+        lambda statement, _p: claims.append(statement) if "USING candidate" in statement else None
+    )
+    back = asyncio.create_task(_request(live_server, returning, seen))  # echoes the version before the job
+    await asyncio.sleep(0.5)
+    assert not back.done() and claims == []  # held without a claim: the only new job is taken
+    await live_server.services.notifier.close()
+    assert (await back).status_code == 204
+    await admin.aclose()

@@ -96,3 +96,29 @@ async def test_a_new_job_wakes_one_waiter_and_a_claim_that_found_nothing_relays_
     assert [w.done() for w in waiters] == [True, True, False] and not gpu_waiter.done()
     await notifier.close()
     assert await waiters[2] is None and await gpu_waiter is None
+
+
+async def test_a_job_this_process_claimed_sends_no_returning_runner_to_a_claim(notifier: QueueNotifier) -> None:
+    """Issue 24: a runner back from its job, every later job taken by this process's requests,
+    skips the claim that would find nothing; anything not known taken still counts."""
+    await notifier.tick([_job(0, "gpu")])
+    seen = await notifier.version()
+    mark = notifier.mark()
+    await notifier.tick([_job(1), _job(2)])
+    notifier.claimed(1)
+    assert notifier.missed(seen, UNTAGGED)  # job 2 may still be pending
+    notifier.claimed(2)
+    assert not notifier.missed(seen, UNTAGGED)
+    assert await notifier.wait_for_change(mark, 0.2, UNTAGGED) is None  # nothing left to wake for
+    await notifier.tick([_job(1)])  # job 1 came back (requeued): its new tick counts
+    assert notifier.missed(seen, UNTAGGED)
+
+
+async def test_a_job_claimed_before_its_tick_arrived_still_counts(notifier: QueueNotifier) -> None:
+    """A claim can win a job whose tick (from another process) this one has not observed yet:
+    that tick must still count, a claim too many and never a pending job skipped."""
+    await notifier.tick([_job(0, "gpu")])
+    seen = await notifier.version()
+    notifier.claimed(7)
+    await notifier.tick([_job(7)])
+    assert notifier.missed(seen, UNTAGGED)

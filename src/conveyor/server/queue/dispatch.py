@@ -188,6 +188,7 @@ class Dispatcher:
             if claimed is None:
                 return None
             job, dependencies, enqueued = claimed
+            self._notifier.claimed(job["id"])  # its tick sends no other returning runner to a claim
             if dependencies is not None:
                 if self._tokens is not None:  # not stored if a revocation came in meanwhile
                     self._tokens.put({column: job[column] for column in AUTHENTICATED_COLUMNS}, generation)

@@ -18,7 +18,12 @@ Each process remembers the last ``HISTORY`` versions with their jobs, so a runne
 version is sent to the database only if a job it may take became pending since (``missed``):
 at 20 new jobs a second every version is stale within 50 ms, and answering "the version moved"
 with a claim sent every returning or re-waiting runner to a claim it could not win (7 claims per
-request in bench/dispatch).
+request in bench/dispatch). A tick's jobs carry their ids, and the process remembers the jobs its
+own requests claimed after it observed their tick (``claimed``): such a job is no longer pending,
+so it sends nobody to the database. A runner back from its job, every later job taken by the
+other runners of this process, skips the claim that would find nothing (a transaction per job in
+bench/e2e). A job claimed here before its tick arrived, or by another process, still counts (a
+claim too many, never one too few); a requeued job comes back in a later tick, which counts.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +47,7 @@ log = structlog.get_logger(__name__)
 WAKE_PER_JOB = 1  # a failed claim relays the wake once (``relay``)
 MAX_DETAILED = 500  # above this many new jobs a tick just wakes everyone
 HISTORY = 1024  # versions remembered with their jobs; an older echo counts as "anything may have changed"
+CLAIMED = 4096  # jobs claimed by this process remembered (with the tick they were claimed after)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class QueueNotifier:
         self._seq = 0  # ticks observed by this process
         self._history: deque[tuple[int, str, list | None]] = deque(maxlen=HISTORY)  # (seq, version, jobs)
         self._relayed: set[str] = set()  # versions whose wake a failed claim passed on already
+        self._claimed: OrderedDict[int, int] = OrderedDict()  # job id -> the last tick observed before its claim
         self._closing = False
 
     async def version(self) -> str:
@@ -93,10 +100,18 @@ class QueueNotifier:
     async def tick(self, queued: Sequence[Queued] | None = None) -> None:
         """Jobs became pending (``queued``; None when unknown): store, publish, wake locally."""
         version = secrets.token_hex(16)
-        jobs = None if queued is None or len(queued) > MAX_DETAILED else [[list(q.tags), q.protected] for q in queued]
+        jobs = None if queued is None or len(queued) > MAX_DETAILED else [[list(q.tags), q.protected, q.job_id] for q in queued]
         await self._redis.set(keys.queue_version(), version)
         await self._redis.publish(keys.queue_channel(), json.dumps({"version": version, "jobs": jobs}))
         self._observe(version, jobs)
+
+    def claimed(self, job_id: int) -> None:
+        """A request of this process claimed ``job_id``: ticks observed up to now that carried it
+        no longer count as a job pending for anyone (``missed``, ``wait_for_change``)."""
+        self._claimed[job_id] = self._seq
+        self._claimed.move_to_end(job_id)
+        while len(self._claimed) > CLAIMED:
+            self._claimed.popitem(last=False)
 
     def mark(self) -> int:
         """A point in this process's sequence of observed ticks, for ``wait_for_change``."""
@@ -139,7 +154,7 @@ class QueueNotifier:
         if not jobs or version in self._relayed:
             return  # unknown, too old, or a tick without details (everyone was woken)
         self._relayed.add(version)
-        wanted = [(tags, protected) for tags, protected in jobs if appetite.accepts(tags, protected)]
+        wanted = [(job[0], job[1]) for job in jobs if appetite.accepts(job[0], job[1])]
         self._wake(lambda waiter: any(waiter.appetite.accepts(tags, protected) for tags, protected in wanted), version, limit=1)
 
     def _relevant_since(self, since: int, appetite: Appetite) -> bool:
@@ -148,9 +163,13 @@ class QueueNotifier:
         for seq, _, jobs in reversed(self._history):
             if seq <= since:
                 return False
-            if jobs is None or any(appetite.accepts(tags, protected) for tags, protected in jobs):
+            if jobs is None or any(appetite.accepts(job[0], job[1]) and not self._taken(job, seq) for job in jobs):
                 return True
         return False
+
+    def _taken(self, job: list, seq: int) -> bool:
+        """Whether this process claimed ``job`` (``[tags, protected, id]``) after observing tick ``seq``."""
+        return len(job) > 2 and self._claimed.get(job[2], -1) >= seq
 
     async def close(self) -> None:
         """The server is stopping: release every held request now (they answer 204)."""
@@ -195,7 +214,7 @@ class QueueNotifier:
         if jobs is None:
             self._wake(lambda _waiter: True, version, limit=None)
             return
-        for tags, protected in jobs:
+        for tags, protected, *_ in jobs:
             self._wake(lambda waiter: waiter.appetite.accepts(tags, protected), version, limit=WAKE_PER_JOB)
 
     def _wake(self, wanted, version: str | None, *, limit: int | None) -> None:  # noqa: ANN001
