@@ -54,6 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import support  # noqa: E402
+from tests.plugins.chromium import ARGS as TEST_ARGS, CHROMIUM  # noqa: E402
 from tests.plugins.cluster import server_env, start_cluster  # noqa: E402
 from tests.plugins.live import ROOT_TOKEN  # noqa: E402
 from tests.plugins.repos import make_repo  # noqa: E402
@@ -61,12 +62,9 @@ from tests.plugins.runner_clients import RunnerClient  # noqa: E402
 
 MIB = 1024 * 1024
 LINE = 88
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--enable-precise-memory-info", "--js-flags=--expose-gc",
-        # every new tab of Chromium 156 loads the omnibox popup's WebUI in a renderer of its own while
-        # the page loads: not the page's work, see the docstring (Method)
-        "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup"]
+# the tests' launch (the omnibox popup's WebUI off: not the page's work, see the docstring's Method)
+# and what the heap measurement needs
+ARGS = [*TEST_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
 TIMINGS = False  # --timings: print each page's resource timeline
 LONG_TASKS = """window.__longest = 0; try { new PerformanceObserver(list => { for (const e of list.getEntries())
   window.__longest = Math.max(window.__longest, e.duration); }).observe({type: 'longtask', buffered: true}); } catch (e) {}"""

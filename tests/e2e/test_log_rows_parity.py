@@ -16,14 +16,12 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Admin
+from tests.plugins.chromium import ARGS, CHROMIUM
 from tests.plugins.live import ROOT_TOKEN
 from tests.plugins.repos import make_repo
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 INFO = {"name": "gitlab-runner", "version": "17.0.0", "executor": "shell", "features": {"trace_checksum": True}}
 ESC = "\x1b"
 CORPUS = "".join([

@@ -15,15 +15,13 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Admin
+from tests.plugins.chromium import ARGS, CHROMIUM
 from tests.plugins.live import ROOT_TOKEN, ServerProcess
 from tests.plugins.repos import make_repo
 from tests.plugins.services import free_port
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 # A log that exercises the renderer: colours, a progress bar, sections (one collapsed), hostile
 # content, a needle near the top and near the end, and enough lines to overflow the DOM window.
