@@ -200,3 +200,22 @@ async def test_persist_trusts_a_recorded_size_only_while_the_live_log_still_has_
     async with engine.connect() as conn:
         assert await queries.traces.size(conn, job) == (13, zlib.crc32(b"abcdefghijklm"))
     assert await _durable_bytes(engine, store, job) == b"abcdefghijklm"
+
+
+async def test_deleting_a_live_log_drops_its_redis_keys_without_scanning_the_keyspace(engine, redis, hot) -> None:  # noqa: ANN001
+    """Issue 24: a finished log left Redis by a SCAN of every key (three per job in bench/routes);
+    now one script from the meta's size. A log whose meta is gone is still found key by key."""
+    job, other = await make_job(engine), await make_job(engine, "q")
+    store = RedisTraceStore(engine, redis, chunk_size=8, hot=hot)
+    await store.append(job, 0, b"abcdefghijklmnopqrs")  # chunks 0, 1 sealed; chunk 2 hot
+    await store.append(other, 0, b"xyz")
+    await redis.set(keys.trace_chunk(job, 0), b"abcdefgh")  # a full chunk whose drop after its seal was lost
+    scans = int((await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0))
+    await store.delete(job)
+    assert [k for k in await redis.keys(f"*{{{job}}}*") if b"overflow" not in k] == []
+    assert int((await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0)) == scans
+    assert await store.read(other, 0, 100) == b"xyz"  # another job's log is untouched
+    await redis.set(keys.trace_chunk(other, 5), b"stray")
+    await redis.delete(keys.trace_meta(other))  # the meta gone: the strays are looked for
+    await store.delete(other)
+    assert await redis.keys(f"*{{{other}}}*") == []

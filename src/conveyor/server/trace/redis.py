@@ -64,6 +64,7 @@ class RedisTraceStore(TraceStore):
         self._ttl = ttl
         self._append = redis.register_script(_script("append.lua"))
         self._restore_script = redis.register_script(_script("restore.lua"))
+        self._forget_script = redis.register_script(_script("forget.lua"))
         self.durable = DurableChunks(engine, objects, chunk_size, segments=segments)  # sealed chunks: rows, segments or objects
         self._chunk_crc = ChunkCrc(chunk_size)
         self._last: dict[int, tuple[int, int]] = {}  # job -> (size, crc) after this process's last append
@@ -281,8 +282,13 @@ class RedisTraceStore(TraceStore):
         return sealed
 
     async def _forget(self, job_id: int) -> None:
+        """Drop the log from Redis: one script call, from its meta's size (a SCAN of the whole
+        keyspace per finished job before, three times per job in bench/routes); only a log whose
+        meta is gone is looked for key by key."""
         self._last.pop(job_id, None)
-        doomed = [keys.trace_meta(job_id)]
-        async for key in self._redis.scan_iter(match=keys.trace_chunk(job_id, 0)[:-1] + "*", count=100):
-            doomed.append(key)
-        await self._redis.delete(*doomed)
+        prefix = keys.trace_chunk(job_id, 0)[:-1]
+        if await self._forget_script(keys=[keys.trace_meta(job_id)], args=[self.chunk_size, prefix]) >= 0:
+            return
+        doomed = [key async for key in self._redis.scan_iter(match=prefix + "*", count=100)]
+        if doomed:
+            await self._redis.delete(*doomed)
