@@ -27,13 +27,18 @@ async def every(
         await paced(pulse, name, step, log, failed, on_failure=on_failure)
         return
     while True:
-        try:
-            await step()
-        except Exception:
-            if on_failure is not None:
-                on_failure()
-            log.exception(failed)
+        await _attempt(step, log, failed, on_failure)
         await asyncio.sleep(interval)
+
+
+async def _attempt(step: Callable[[], Awaitable[object]], log: Any, failed: str, on_failure: Callable[[], None] | None) -> None:
+    """One pass; a failure is logged as ``failed`` with its traceback and counted, never raised."""
+    try:
+        await step()
+    except Exception:
+        if on_failure is not None:
+            on_failure()
+        log.exception(failed)
 
 
 class Pulse:
@@ -83,9 +88,4 @@ async def paced(
     beat = 0
     while True:
         beat = await pulse.wait(name, beat)
-        try:
-            await step()
-        except Exception:
-            if on_failure is not None:
-                on_failure()
-            log.exception(failed)
+        await _attempt(step, log, failed, on_failure)

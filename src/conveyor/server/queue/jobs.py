@@ -9,14 +9,14 @@ a growing backoff and the runner PATCHes what is missing and asks again; after
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.protocol import JobStatus, UpdateJobRequest
 from conveyor.server import auth
@@ -24,12 +24,12 @@ from conveyor.server.db import queries, single_statements
 from conveyor.server.errors import BadRequest, Forbidden, NotFound
 from conveyor.server.queue import retry
 from conveyor.server.queue.progress import advance
+from conveyor.server.trace.base import Recorder
 
 log = structlog.get_logger(__name__)
 
 FORBIDDEN_NOT_RUNNING = "403 Forbidden - Job is not processing on runner"
 AUTHENTICATED_COLUMNS = ("id", "pipeline_id", "status", "token_hash", "acked_at", "updated_at")
-Recorder = Callable[[AsyncConnection], Awaitable[None]]  # writes in the caller's transaction
 
 
 class TokenCache(Protocol):

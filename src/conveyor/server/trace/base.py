@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
+Recorder = Callable[[AsyncConnection], Awaitable[None]]  # rows written in the caller's transaction
+
+
 async def _recorded(_conn: AsyncConnection) -> None:
     """Nothing left to record: the store wrote its rows already."""
 
@@ -40,7 +43,7 @@ class FinalLog:
 
     size: int
     crc32: int
-    record: Callable[[AsyncConnection], Awaitable[None]] = field(default=_recorded, compare=False)
+    record: Recorder = field(default=_recorded, compare=False)
 
 
 class TraceStore(ABC):
