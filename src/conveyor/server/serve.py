@@ -69,13 +69,16 @@ def run(settings: ServerSettings) -> None:
         app = create_app(settings)
         config = uvicorn.Config(
             app,
+            loop=settings.event_loop,
+            http="h11" if settings.event_loop == "asyncio" else "auto",
             timeout_keep_alive=settings.http_keepalive_timeout,
             log_level="warning",
             access_log=False,
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        asyncio.run(_serve(server, sock, settings, app))
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(server, sock, settings, app))
     finally:
         services.stop()
 

@@ -38,6 +38,7 @@ def test_seconds_may_be_fractional_in_the_environment() -> None:
         ({"CONVEYOR_SAVEPOINT_POLICY": "ignore"}, "savepoint_policy"),
         ({"CONVEYOR_KEEPALIVE_IDLE": "0"}, "keepalive idle"),
         ({"CONVEYOR_DB_PING_AFTER_IDLE": "soon"}, "db_ping_after_idle must be a number"),
+        ({"CONVEYOR_EVENT_LOOP": "trio"}, "event_loop must be one of auto, uvloop, asyncio, not 'trio'"),
     ],
 )
 def test_bad_values_fail_at_startup(env: dict[str, str], message: str) -> None:
