@@ -124,10 +124,10 @@ def summary(created: list[tuple[float, float, Any]], times: dict[Any, tuple[floa
 
 
 class Conveyor:
-    def __init__(self, svc: support.Services, workdir: Path, runners: int) -> None:
+    def __init__(self, svc: support.Services, workdir: Path, runners: int, settings: dict[str, str]) -> None:
         self.svc = svc
         self.database = svc.fresh_database("e2e_bench")
-        self.cluster = support.Cluster(svc, self.database, 1, "server")
+        self.cluster = support.Cluster(svc, self.database, 1, "server", **settings)
         self.bench = Bench(self.cluster, self.database, workdir)
         self.project = self.bench.project("e2e", YAML)
         registered = [self.bench.register(f"runner-{i}", "shell", None, 1) for i in range(runners)]
@@ -287,7 +287,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None,
                         help="cProfile the server and runners into this directory (bench/profiling/)")
+    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting (CONVEYOR_<NAME>) for A/B runs, e.g. event_loop=asyncio; repeatable")
     cfg = parser.parse_args(argv)
+    cfg.settings = dict(item.split("=", 1) for item in cfg.server_setting)
     if cfg.profile:
         cfg.profile.mkdir(parents=True, exist_ok=True)
         os.environ["BENCH_PROFILE_DIR"] = str(cfg.profile.resolve())
@@ -298,8 +301,8 @@ def main(argv: list[str]) -> int:
     skip = set(filter(None, cfg.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp, support.services(Path(tmp)) as svc:
         results: dict[str, Any] = {"benchmark": "e2e", "environment": support.environment(svc), "jobs": cfg.jobs,
-                                   "runners": cfg.runners, "clients": CLIENTS, "script": SCRIPT}  # fmt: skip
-        conveyor = Conveyor(svc, Path(tmp), cfg.runners)
+                                   "runners": cfg.runners, "clients": CLIENTS, "script": SCRIPT, "server_settings": cfg.settings}  # fmt: skip
+        conveyor = Conveyor(svc, Path(tmp), cfg.runners, cfg.settings)
         try:
             conveyor.start_runners()
             for name, clients in (("sequential", 1), ("concurrent", CLIENTS)):
