@@ -1,7 +1,7 @@
 """Reading project repositories with git: resolve a ref to a commit, read a file at a commit.
 
-Remote repositories are mirrored under the data directory. Uses only asyncio subprocesses, and
-reads a local repository's branch from its ref file (``refs.py``).
+Remote repositories are mirrored under the data directory. Runs git processes from threads of
+its own (``git.py``), and reads a local repository's branch from its ref file (``refs.py``).
 ``GitIncludeResolver`` serves ``include:`` files to ``ciconfig.load`` (local, other projects,
 remote over HTTP(S) with ``RemoteFetcher``, GitLab's templates from a ``TemplateDirectory``).
 """

@@ -1,4 +1,5 @@
-"""Git access for pipelines, through ``git`` subprocesses (never blocking the event loop).
+"""Git access for pipelines, through ``git`` subprocesses run from threads of its own (never
+blocking the event loop).
 
 What a commit's id fixes (a file at the commit, its tree, parent, message, the diff between two
 commits) never changes, so those answers are remembered per source and object id (``IMMUTABLE``
@@ -10,11 +11,14 @@ commit seen before spawns no git process; a new commit's config, parent and mess
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
+import subprocess
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +37,7 @@ _REF_FORMAT = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*
 # a commit's parents, author, committer date (ISO 8601 with its offset) and message, in one read
 _COMMIT_FORMAT = "%P%x00%an%x00%ae%x00%cI%x00%B"
 T = TypeVar("T")
+GIT_THREADS = 16  # git processes waited for at once (a slow remote's fetch holds one for its length)
 
 
 def redact(text: str) -> str:
@@ -49,6 +54,8 @@ class GitSources:
         self._mirrors = mirrors_dir
         self._timeout = timeout
         self._known: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # threads of their own: a fetch from a slow remote never holds up asyncio.to_thread's pool
+        self._threads = ThreadPoolExecutor(GIT_THREADS, thread_name_prefix="git")
 
     async def _immutable(self, key: tuple[Any, ...], ids: tuple[str | None, ...], compute: Callable[[], Awaitable[T]]) -> T:
         """``compute()``'s answer, remembered under ``key`` when every one of ``ids`` is a full
@@ -254,22 +261,22 @@ class GitSources:
         self, repo: str | None, *args: str, check: bool = True, timeout: float | None = None
     ) -> bytes | None:
         cmd = ["git"] + (["-C", repo] if repo else []) + list(args)
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # a missing credential fails, never prompts
-        )
+        limit = timeout or self._timeout
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout or self._timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise GitError(f"git {args[0]} timed out after {timeout or self._timeout:.0f} s") from None
-        if proc.returncode != 0:
+            # spawned from a worker thread by subprocess (vfork): uvloop's own spawn forks the whole
+            # server, 3.3-4.3 ms of its CPU and 8-10 ms per git process at 150 MB; this, 0.4 ms
+            done = await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(
+                subprocess.run, cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=limit,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # a missing credential fails, never prompts
+            ))  # fmt: skip
+        except subprocess.TimeoutExpired:  # run() killed and reaped it
+            raise GitError(f"git {args[0]} timed out after {limit:.0f} s") from None
+        if done.returncode != 0:
             if not check:
                 return None
-            message = f"git {' '.join(args)} failed: {err.decode(errors='replace').strip()}"
+            message = f"git {' '.join(args)} failed: {done.stderr.decode(errors='replace').strip()}"
             raise GitError(redact(message))
-        return out
+        return done.stdout
 
 
 def _commit_fields(out: str) -> dict[str, str]:
