@@ -44,6 +44,7 @@ from conveyor.server.automation import HookDeliverer, Hooks, Poller, PushReceive
 from conveyor.server.queue import Dispatcher, JobUpdates, Pipelines
 from conveyor.server.queue.listing import Listings
 from conveyor.server.queue.pipelines import CreatedPipeline
+from conveyor.server.queue.admission import Admission
 from conveyor.server.queue.actions import JobActions
 from conveyor.server.queue.bridges import Bridges
 from conveyor.server.queue.deployments import Deployments
@@ -185,9 +186,12 @@ def build_services(settings: ServerSettings) -> Services:
         job_variables=job_variables,
         tokens=job_tokens,
     )
+    admission = Admission(settings.pipeline_creation_concurrency)
+    metrics.observe_admission(admission)
     pipelines = Pipelines(
         engine, sources, job_variables.for_rules, reads=reads,
         templates=TemplateDirectory(settings.ci_templates_dir), server_url=settings.base_url,
+        admission=admission,
     )
     tokens = AdminTokens(engine, cache_ttl=settings.admin_token_cache_ttl)
     members = Members(engine)

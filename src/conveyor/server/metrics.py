@@ -43,6 +43,18 @@ class Metrics:
             registry=self.registry,
         ).set_function(lambda: getattr(durable, "object_failures", 0))
 
+    def observe_admission(self, admission: object) -> None:
+        """Export pipeline creations in progress and waiting (``queue.admission.Admission``)."""
+        Gauge(
+            "conveyor_pipeline_creations_in_progress", "Pipeline creations running on this process",
+            registry=self.registry,
+        ).set_function(lambda: getattr(admission, "in_progress", 0))
+        Gauge(
+            "conveyor_pipeline_creations_waiting",
+            "Pipeline creations waiting for a turn (CONVEYOR_PIPELINE_CREATION_CONCURRENCY)",
+            registry=self.registry,
+        ).set_function(lambda: getattr(admission, "waiting", 0))
+
 
 class _ObserverCounters(Collector):
     """The statement observer's counts as Prometheus counters, read at each scrape."""

@@ -81,6 +81,9 @@ class ServerSettings:
     trace_size_limit: int = 100 * 1024 * 1024
     trace_tail_size: int = 1024 * 1024  # past the limit, the log keeps its head and these last bytes
     job_timeout: int = 3600
+    # pipeline creations one process runs at once, each for at most 0.25 s; more wait their turn
+    # (queue/admission.py). 0: no limit
+    pipeline_creation_concurrency: int = 1
     final_update_accept_timeout: int = 300  # GitLab's ACCEPT_TIMEOUT for the 202 dance
     savepoint_policy: str = "log"  # "log" counts and logs; "raise" fails the statement (tests)
     # the statement observer (db/observer.py) logs a transaction this long or longer as a JSON line
@@ -144,6 +147,8 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         self.keepalive  # validates the probe timing at startup
+        if self.pipeline_creation_concurrency < 0:
+            raise SettingsError("pipeline_creation_concurrency must be 0 (no limit) or more")
         if self.event_loop not in EVENT_LOOPS:
             raise SettingsError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
         if self.object_store_bucket:  # the bucket alone means S3; with a URL both must agree

@@ -4,6 +4,7 @@ the recorded starter are what a later read shows."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -195,3 +196,24 @@ async def test_a_new_commit_reads_git_once_per_answer_and_files_only_when_a_rule
         jobs = (await admin.get(f"{base}/pipelines/{created['id']}/jobs")).json()
     assert sorted(job["name"] for job in jobs) == ["docker", "src"]  # docs/ did not change
     assert sorted(spy.commands) == ["diff", "ls-tree", "show"], spy.commands
+
+
+async def test_a_burst_of_creations_takes_turns_and_creates_every_pipeline(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+    """``pipeline_creation_concurrency`` (1 by default): eight creations sent at once all answer
+    201 with pipelines of their own, one in its turn at a time, the others waiting theirs
+    (queue/admission.py); the gauges are back at 0 after."""
+    make_repo(tmp_path / "app", ONE_JOB)
+    admission = live_server.services.pipelines.admission
+    assert admission.limit == 1 and admission.step_aside == 0.25
+    admission.step_aside = 30  # a loaded machine's slow creation would step aside: not what is tested here
+    async with live_server.admin() as admin:
+        project = (await admin.post("/api/v4/projects", json={"source": str(tmp_path / "app")})).json()
+        url = f"/api/v4/projects/{project['id']}/pipeline"
+        assert (await admin.post(url)).status_code == 201  # caches warm: the burst's creations overlap
+        answers = await asyncio.gather(*(admin.post(url) for _ in range(8)))
+        assert [answer.status_code for answer in answers] == [201] * 8, [a.text for a in answers]
+        assert len({answer.json()["id"] for answer in answers}) == 8
+        metrics = (await admin.get("/metrics")).text
+    assert admission.peak == 1 and admission.stepped_aside == 0
+    assert "conveyor_pipeline_creations_in_progress 0.0" in metrics
+    assert "conveyor_pipeline_creations_waiting 0.0" in metrics

@@ -16,6 +16,7 @@ from conveyor.server.db import queries
 from conveyor.server.db.replicas import Reads
 from conveyor.server.errors import BadRequest, NotFound
 from conveyor.server.queue import interrupt, predefined, states
+from conveyor.server.queue.admission import Admission
 from conveyor.server.queue.progress import apply
 from conveyor.server.sources import GitIncludeResolver, GitSources, TemplateDirectory
 from conveyor.server.sources.includes import LazyFiles
@@ -91,8 +92,10 @@ class Pipelines:
         reads: Reads | None = None,
         templates: TemplateDirectory | None = None,
         server_url: str = "http://localhost",
+        admission: Admission | None = None,
     ) -> None:
         self._server_url = server_url
+        self.admission = admission or Admission(0)
         self._engine = engine
         self._sources = sources
         self._templates = templates
@@ -113,7 +116,14 @@ class Pipelines:
         """Expand the project's CI config at ``ref`` (default branch if None) and queue stage one.
 
         Raises ``ciconfig.ConfigError`` with every problem found, or ``BadRequest`` for git errors.
+        Waits its turn when ``admission``'s creations are all in progress.
         """
+        async with self.admission.turn():
+            return await self._create(project, ref, variables, origin)
+
+    async def _create(
+        self, project: RowMapping, ref: str | None, variables: dict[str, str] | None, origin: Origin | None
+    ) -> CreatedPipeline:
         origin = origin or Origin()
         source = project["source"]
         ref = ref or project["default_branch"] or await self._sources.default_branch(source)
@@ -155,9 +165,10 @@ class Pipelines:
         ``inputs`` are ``trigger:inputs``, for the target config's ``spec:inputs``.
 
         Raises ``ciconfig.ConfigError`` (config problems, pipeline filtered or empty)."""
-        config = await self._load(project, ref, sha, text, variables, facts, artifact, inputs)
-        specs = await asyncio.to_thread(pipeline.build, config)
-        return await self.store(project, ref, sha, specs, variables, facts)
+        async with self.admission.turn():
+            config = await self._load(project, ref, sha, text, variables, facts, artifact, inputs)
+            specs = await asyncio.to_thread(pipeline.build, config)
+            return await self.store(project, ref, sha, specs, variables, facts)
 
     async def facts(self, project: RowMapping, ref: str, sha: str, **given: Any) -> Facts:
         """The commit's message, author and time, the tag, and (unless ``given``) the previous
