@@ -58,7 +58,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ class Config:
     skip: tuple[str, ...]
     quick: bool
     output: Path
+    settings: dict[str, str] = field(default_factory=dict)  # --server-setting, for A/B runs
 
 
 def parse_args(argv: list[str]) -> Config:
@@ -119,6 +120,8 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--procrastinate-pool", type=int, default=20, help="connections per procrastinate worker")
     parser.add_argument("--skip", default="", help="phases to leave out: ceiling,raw,procrastinate,drain,pickup")
     parser.add_argument("--output", type=Path, help="results file (bench/results/dispatch[-quick].json)")
+    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting (CONVEYOR_<NAME>) for A/B runs, e.g. event_loop=asyncio; repeatable")
     args = parser.parse_args(argv)
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     if set(skip) - PHASES:
@@ -140,11 +143,12 @@ def parse_args(argv: list[str]) -> Config:
         skip=skip,
         quick=quick,
         output=args.output or support.RESULTS / ("dispatch-quick.json" if quick else "dispatch.json"),
+        settings=dict(item.split("=", 1) for item in args.server_setting),
     )
 
 
 def _server_settings(cfg: Config) -> dict[str, object]:
-    return {"long_poll_timeout": cfg.long_poll_timeout, "savepoint_policy": "log"}
+    return {"long_poll_timeout": cfg.long_poll_timeout, "savepoint_policy": "log", **cfg.settings}
 
 
 def _transactions(count: int, jobs: int) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The server's event loop and HTTP parser (``CONVEYOR_EVENT_LOOP``): uvloop, httptools and hiredis
-by default (about 17% less server CPU per job, bench/README.md), the stdlib loop and h11 when asked.
+by default (5-14% less server CPU per job end to end, bench/README.md), the stdlib loop and h11 when asked.
 
 Read from the running process's own memory map: the compiled modules it loaded, not a flag it reports.
 """

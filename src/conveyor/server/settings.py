@@ -56,7 +56,7 @@ class ServerSettings:
     keepalive_user_timeout: int = -1  # TCP_USER_TIMEOUT seconds; -1: idle + interval * count; 0: the kernel's
     http_keepalive_timeout: int = 120  # above the runner's 90 s idle reuse (runner-api.md 9.1)
     # the server's event loop and HTTP parser: "auto" is uvloop and httptools (both in the server
-    # extra; about 17% less server CPU per job, bench/README.md), "asyncio" the stdlib loop and h11
+    # extra; 5-14% less server CPU per job, bench/README.md), "asyncio" the stdlib loop and h11
     event_loop: str = "auto"
     trace_update_interval: int = 60  # seconds, X-GitLab-Trace-Update-Interval while nobody watches (GitLab: 60)
     trace_update_interval_watched: int = 3  # ... while someone follows the log live (GitLab: 3)
