@@ -120,8 +120,7 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--procrastinate-pool", type=int, default=20, help="connections per procrastinate worker")
     parser.add_argument("--skip", default="", help="phases to leave out: ceiling,raw,procrastinate,drain,pickup")
     parser.add_argument("--output", type=Path, help="results file (bench/results/dispatch[-quick].json)")
-    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="a server setting (CONVEYOR_<NAME>) for A/B runs, e.g. event_loop=asyncio; repeatable")
+    support.add_server_settings(parser)
     args = parser.parse_args(argv)
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     if set(skip) - PHASES:
@@ -143,7 +142,7 @@ def parse_args(argv: list[str]) -> Config:
         skip=skip,
         quick=quick,
         output=args.output or support.RESULTS / ("dispatch-quick.json" if quick else "dispatch.json"),
-        settings=dict(item.split("=", 1) for item in args.server_setting),
+        settings=support.server_settings(parser, args.server_setting),
     )
 
 

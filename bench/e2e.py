@@ -287,10 +287,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None,
                         help="cProfile the server and runners into this directory (bench/profiling/)")
-    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="a server setting (CONVEYOR_<NAME>) for A/B runs, e.g. event_loop=asyncio; repeatable")
+    support.add_server_settings(parser)
     cfg = parser.parse_args(argv)
-    cfg.settings = dict(item.split("=", 1) for item in cfg.server_setting)
+    cfg.settings = support.server_settings(parser, cfg.server_setting)
     if cfg.profile:
         cfg.profile.mkdir(parents=True, exist_ok=True)
         os.environ["BENCH_PROFILE_DIR"] = str(cfg.profile.resolve())

@@ -8,6 +8,7 @@ other's dead rows.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
@@ -122,6 +123,21 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def add_server_settings(parser: argparse.ArgumentParser) -> None:
+    """``--server-setting NAME=VALUE`` (repeatable): server settings for A/B runs; read them with
+    ``server_settings``. ``Cluster`` drops the caller's ``CONVEYOR_*`` variables, so this is how a
+    setting reaches the benchmark's servers."""
+    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting (CONVEYOR_<NAME>) for A/B runs, e.g. event_loop=asyncio; repeatable")
+
+
+def server_settings(parser: argparse.ArgumentParser, given: Sequence[str]) -> dict[str, str]:
+    """``--server-setting`` values as {name: value}; one without ``=`` is a usage error."""
+    if bad := [item for item in given if "=" not in item]:
+        parser.error(f"--server-setting takes NAME=VALUE, not {bad[0]!r}")
+    return dict(item.split("=", 1) for item in given)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

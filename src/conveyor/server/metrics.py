@@ -33,27 +33,22 @@ class Metrics:
     def observe_trace_store(self, store: object) -> None:
         """Export a trace store's sealed-chunk counts (``RedisTraceStore.durable``)."""
         durable = getattr(store, "durable", None)
-        Gauge(
-            "conveyor_trace_chunks_sealed_total", "Live log chunks made durable (segment files, object store or PostgreSQL)",
-            registry=self.registry,
-        ).set_function(lambda: getattr(durable, "sealed", 0))
-        Gauge(
-            "conveyor_trace_chunk_object_failures_total",
-            "Live log chunks sealed into PostgreSQL rows because their segment file or the object store failed",
-            registry=self.registry,
-        ).set_function(lambda: getattr(durable, "object_failures", 0))
+        self._read("conveyor_trace_chunks_sealed_total",
+                   "Live log chunks made durable (segment files, object store or PostgreSQL)", durable, "sealed")
+        self._read("conveyor_trace_chunk_object_failures_total",
+                   "Live log chunks sealed into PostgreSQL rows because their segment file or the object store failed",
+                   durable, "object_failures")
 
     def observe_admission(self, admission: object) -> None:
         """Export pipeline creations in progress and waiting (``queue.admission.Admission``)."""
-        Gauge(
-            "conveyor_pipeline_creations_in_progress", "Pipeline creations running on this process",
-            registry=self.registry,
-        ).set_function(lambda: getattr(admission, "in_progress", 0))
-        Gauge(
-            "conveyor_pipeline_creations_waiting",
-            "Pipeline creations waiting for a turn (CONVEYOR_PIPELINE_CREATION_CONCURRENCY)",
-            registry=self.registry,
-        ).set_function(lambda: getattr(admission, "waiting", 0))
+        self._read("conveyor_pipeline_creations_in_progress", "Pipeline creations running on this process",
+                   admission, "in_progress")
+        self._read("conveyor_pipeline_creations_waiting",
+                   "Pipeline creations waiting for a turn (CONVEYOR_PIPELINE_CREATION_CONCURRENCY)", admission, "waiting")
+
+    def _read(self, name: str, documentation: str, source: object, attribute: str) -> None:
+        """A gauge that reads ``source.attribute`` (0 when absent) at each scrape."""
+        Gauge(name, documentation, registry=self.registry).set_function(lambda: getattr(source, attribute, 0))
 
 
 class _ObserverCounters(Collector):

@@ -36,19 +36,15 @@ class Admission:
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """Wait for a turn (in arrival order), hold it while the block runs or for ``step_aside``."""
-        if self._slots is None:
-            self._enter()
+        slots = self._slots
+        if slots is not None:
+            self.waiting += 1
             try:
-                yield
+                await slots.acquire()
             finally:
-                self.in_progress -= 1
-            return
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self._enter()
+                self.waiting -= 1
+        self.in_progress += 1
+        self.peak = max(self.peak, self.in_progress)
         held = True
 
         def give_back() -> None:
@@ -56,20 +52,18 @@ class Admission:
             if held:
                 held = False
                 self.in_progress -= 1
-                self._slots.release()  # type: ignore[union-attr]
+                if slots is not None:
+                    slots.release()
 
         def step_aside() -> None:
             if held:
                 self.stepped_aside += 1
                 give_back()
 
-        timer = asyncio.get_running_loop().call_later(self.step_aside, step_aside)
+        timer = asyncio.get_running_loop().call_later(self.step_aside, step_aside) if slots is not None else None
         try:
             yield
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             give_back()
-
-    def _enter(self) -> None:
-        self.in_progress += 1
-        self.peak = max(self.peak, self.in_progress)
